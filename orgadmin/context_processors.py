@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from orgadmin import __version__
+from orgadmin.roles import role_of
+
+
+def portal(request: HttpRequest) -> dict[str, object]:
+    """What the page shell shows on every page: the signed-in user's role and the portal version."""
+    return {"portal_role": role_of(request.user), "portal_version": __version__}

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+logger = logging.getLogger(__name__)
+
+HEALTH_PATH = "/healthz"
+SESSION_STARTED_KEY = "portal_session_started"
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    """200 while the database answers, 503 otherwise. Never calls Polytomic, needs no sign-in."""
+    if request.method not in ("GET", "HEAD"):
+        response = JsonResponse({"detail": "Method not allowed"}, status=405)
+        response["Allow"] = "GET, HEAD"
+        return response
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError as exc:
+        logger.warning("Health check: database unreachable (%s)", type(exc).__name__)
+        response = JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
+    else:
+        response = JsonResponse({"status": "ok", "database": "ok"})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class HealthCheckMiddleware:
+    """Answers /healthz before anything else looks at the request.
+
+    It must work for the container's own probe and for load balancers, which call the instance by
+    its address over plain HTTP: host validation (ALLOWED_HOSTS), the HTTPS redirect and sign-in
+    would each refuse them, so this runs ahead of all three.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info == HEALTH_PATH:
+            return healthz(request)
+        return self.get_response(request)
+
+
+class SessionLifetimeMiddleware:
+    """Ends a session `PORTAL_SESSION_MAX_AGE` seconds after sign-in, however active it has been.
+
+    The idle timeout is Django's own (SESSION_COOKIE_AGE with SESSION_SAVE_EVERY_REQUEST); Django
+    has no absolute maximum, hence this. Runs after AuthenticationMiddleware and before
+    LoginRequiredMiddleware, which then sends the signed-out request to the sign-in page.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            now = time.time()
+            started = request.session.setdefault(SESSION_STARTED_KEY, now)
+            if now - started > settings.PORTAL_SESSION_MAX_AGE:
+                logout(request)
+                messages.info(request, "Your session has reached its maximum length. Please sign in again.")
+        return self.get_response(request)

@@ -1,0 +1,227 @@
+"""Sign-in on every page, sign-out by POST, the role matrix, sign-in throttling and session expiry."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from tests.factories import PASSWORD, make_user
+
+# Pages anyone may open. /healthz is answered by middleware, before URL resolution.
+PUBLIC_URL_NAMES = {"login", "admin:login"}
+
+# Values for the URL parameters the project's patterns take.
+SAMPLE_KWARGS = {
+    "app_label": "auth",
+    "object_id": "1",
+    "id": "1",
+    "content_type_id": "1",
+    "url": "anything/",
+    "pk": uuid.UUID("00000000-0000-4000-8000-000000000000"),
+    "organization_id": uuid.UUID("00000000-0000-4000-8000-000000000000"),
+}
+
+
+def named_url_patterns(patterns=None, namespace: str = ""):
+    """(name, pattern) for every named URL pattern of the project, namespaces included."""
+    for entry in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from named_url_patterns(entry.url_patterns, inner)
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield f"{namespace}{entry.name}", entry
+
+
+def sample_path(name: str, pattern: URLPattern) -> str:
+    kwargs = {key: SAMPLE_KWARGS[key] for key in pattern.pattern.regex.groupindex}
+    return reverse(name, kwargs=kwargs)
+
+
+ALL_URLS = sorted({name: sample_path(name, pattern) for name, pattern in named_url_patterns()}.items())
+
+
+class SignInRequiredTests:
+    def test_the_enumeration_sees_the_portal_pages(self):
+        names = {name for name, _ in ALL_URLS}
+        assert {"orgadmin:organization-list", "orgadmin:audit-list", "logout", "admin:index"} <= names
+
+    @pytest.mark.parametrize(("name", "path"), [u for u in ALL_URLS if u[0] not in PUBLIC_URL_NAMES])
+    @pytest.mark.django_db
+    def test_anonymous_is_sent_to_sign_in(self, client, name, path):
+        response = client.get(path)
+        assert response.status_code in (302, 405), name  # 405: sign-out accepts POST only
+        if response.status_code == 302:
+            login_paths = (reverse("login"), reverse("admin:login"))
+            assert urlsplit(response["Location"]).path in login_paths, name
+
+    @pytest.mark.parametrize("name", sorted(PUBLIC_URL_NAMES))
+    @pytest.mark.django_db
+    def test_sign_in_pages_are_public(self, client, name):
+        assert client.get(reverse(name)).status_code == 200
+
+    @pytest.mark.django_db
+    def test_sign_in_returns_to_the_requested_page(self, client, viewer):
+        target = reverse("orgadmin:organization-list")
+        response = client.get(target)
+        assert response["Location"] == f"{reverse('login')}?next={target}"
+        response = client.post(f"{reverse('login')}?next={target}", {"username": "vera", "password": PASSWORD})
+        assert response.status_code == 302
+        assert response["Location"] == target
+
+    @pytest.mark.django_db
+    def test_wrong_password_is_refused_with_a_form_error(self, client, viewer):
+        response = client.post(reverse("login"), {"username": "vera", "password": "wrong"})
+        assert response.status_code == 200
+        assert "_auth_user_id" not in client.session
+        assert "Please enter a correct username and password" in response.content.decode()
+
+
+class SignOutTests:
+    def test_sign_out_by_get_is_refused(self, client, viewer):
+        client.force_login(viewer)
+        assert client.get(reverse("logout")).status_code == 405
+        assert client.get(reverse("orgadmin:organization-list")).status_code == 200
+
+    def test_sign_out_by_post_ends_the_session(self, client, viewer):
+        client.force_login(viewer)
+        response = client.post(reverse("logout"))
+        assert response.status_code == 302
+        assert response["Location"] == reverse("login")
+        assert client.get(reverse("orgadmin:organization-list")).status_code == 302
+
+
+class RoleTests:
+    EXPECTED_PERMISSIONS = {
+        "Viewer": {"view_organization"},
+        "Editor": {"view_organization", "add_organization", "change_organization"},
+        "Admin": {
+            "view_organization",
+            "add_organization",
+            "change_organization",
+            "delete_organization",
+            "view_audit_log",
+        },
+    }
+
+    @pytest.mark.django_db
+    @pytest.mark.parametrize("role", ["Viewer", "Editor", "Admin"])
+    def test_role_holds_exactly_its_permissions(self, role):
+        user = make_user(f"{role.lower()}-user", role=role)
+        all_codenames = set().union(*self.EXPECTED_PERMISSIONS.values())
+        held = {codename for codename in all_codenames if user.has_perm(f"orgadmin.{codename}")}
+        assert held == self.EXPECTED_PERMISSIONS[role]
+        assert {p.codename for p in Group.objects.get(name=role).permissions.all()} == self.EXPECTED_PERMISSIONS[role]
+
+    # What each role gets from each page: the server decides, whatever the page shows.
+    MATRIX = [
+        ("orgadmin:organization-list", {None: 403, "Viewer": 200, "Editor": 200, "Admin": 200}),
+        ("orgadmin:audit-list", {None: 403, "Viewer": 403, "Editor": 403, "Admin": 200}),
+        ("orgadmin:home", {None: 302, "Viewer": 302, "Editor": 302, "Admin": 302}),
+        ("password_change", {None: 200, "Viewer": 200, "Editor": 200, "Admin": 200}),
+        ("admin:index", {None: 302, "Viewer": 302, "Editor": 302, "Admin": 302}),
+    ]
+
+    @pytest.mark.django_db
+    @pytest.mark.parametrize(("name", "expected"), MATRIX)
+    @pytest.mark.parametrize("role", [None, "Viewer", "Editor", "Admin"])
+    def test_role_matrix(self, client, name, expected, role):
+        client.force_login(make_user("someone", role=role))
+        assert client.get(reverse(name)).status_code == expected[role]
+
+    @pytest.mark.django_db
+    def test_forbidden_page_names_the_role(self, client, viewer):
+        client.force_login(viewer)
+        response = client.get(reverse("orgadmin:audit-list"))
+        assert response.status_code == 403
+        assert "Your role (Viewer) does not allow this" in response.content.decode()
+
+
+class ThrottlingTests:
+    LOGIN = "/accounts/login/"
+
+    def sign_in(self, client, username, password, address="192.0.2.10"):
+        return client.post(self.LOGIN, {"username": username, "password": password}, REMOTE_ADDR=address)
+
+    def fail_until_locked(self, client, username, address="192.0.2.10"):
+        """The failures up to the limit get the form again; the one that reaches it locks."""
+        for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+            assert self.sign_in(client, username, "wrong-password", address).status_code == 200
+        assert self.sign_in(client, username, "wrong-password", address).status_code == 429
+
+    @pytest.mark.django_db
+    def test_repeated_failures_pause_sign_in_even_with_the_right_password(self, client, viewer):
+        self.fail_until_locked(client, "vera")
+        response = self.sign_in(client, "vera", PASSWORD)
+        assert response.status_code == 429
+        assert "Sign-in paused" in response.content.decode()
+        assert "_auth_user_id" not in client.session
+
+    @pytest.mark.django_db
+    def test_lock_is_on_username_and_address_together(self, client, viewer):
+        make_user("other", role="Viewer")
+        self.fail_until_locked(client, "vera", address="192.0.2.10")
+        assert self.sign_in(client, "vera", PASSWORD, address="198.51.100.7").status_code == 302
+        client.logout()
+        assert self.sign_in(client, "other", PASSWORD, address="192.0.2.10").status_code == 302
+
+    @pytest.mark.django_db
+    def test_lock_is_a_cool_off_not_permanent(self, client, viewer):
+        with time_machine.travel(datetime(2026, 3, 2, 9, 0, tzinfo=UTC), tick=False) as traveller:
+            self.fail_until_locked(client, "vera")
+            assert self.sign_in(client, "vera", PASSWORD).status_code == 429
+            traveller.shift(settings.AXES_COOLOFF_TIME + timedelta(seconds=1))
+            assert self.sign_in(client, "vera", PASSWORD).status_code == 302
+
+
+class SessionExpiryTests:
+    PAGE = "/organizations/"
+
+    @pytest.mark.django_db
+    def test_idle_session_expires_after_thirty_minutes(self, client, viewer):
+        with time_machine.travel(datetime(2026, 3, 2, 9, 0, tzinfo=UTC), tick=False) as traveller:
+            client.force_login(viewer)
+            assert client.get(self.PAGE).status_code == 200
+            traveller.shift(timedelta(minutes=29))
+            assert client.get(self.PAGE).status_code == 200
+            traveller.shift(timedelta(minutes=31))
+            response = client.get(self.PAGE)
+            assert response.status_code == 302
+            assert urlsplit(response["Location"]).path == reverse("login")
+
+    @pytest.mark.django_db
+    def test_active_session_ends_at_the_absolute_maximum(self, client, viewer):
+        max_age = timedelta(seconds=settings.PORTAL_SESSION_MAX_AGE)
+        step = timedelta(minutes=20)  # well inside the idle timeout
+        with time_machine.travel(datetime(2026, 3, 2, 9, 0, tzinfo=UTC), tick=False) as traveller:
+            client.force_login(viewer)
+            assert client.get(self.PAGE).status_code == 200
+            elapsed = timedelta(0)
+            while elapsed + step <= max_age:
+                traveller.shift(step)
+                elapsed += step
+                assert client.get(self.PAGE).status_code == 200, elapsed
+            traveller.shift(step)
+            response = client.get(self.PAGE, follow=True)
+            assert response.redirect_chain[0][0].startswith(reverse("login"))
+            assert "Your session has reached its maximum length" in response.content.decode()
+
+    @pytest.mark.django_db
+    def test_session_cookie_is_secure_and_http_only(self, client, viewer):
+        response = client.post("/accounts/login/", {"username": "vera", "password": PASSWORD})
+        cookie = response.cookies[settings.SESSION_COOKIE_NAME]
+        assert cookie["secure"] is True
+        assert cookie["httponly"] is True
+        assert cookie["samesite"] == "Lax"
+        assert int(cookie["max-age"]) == 30 * 60
+
+
+def test_login_url_names_resolve():
+    assert re.fullmatch(r"/accounts/login/", reverse(settings.LOGIN_URL))

@@ -1,0 +1,85 @@
+"""Playwright driving Debian's Chromium against the portal served by pytest-django's live server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from django.test.testcases import LiveServerThread
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from pytest_django.live_server_helper import LiveServer
+
+CHROMIUM = os.environ.get("PORTAL_TEST_CHROMIUM", "/usr/bin/chromium")
+# The flags keep Chromium from reaching for Google's services, which this network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+class WhiteNoiseLiveServer(LiveServer):
+    """pytest-django's live server, with static files served as under gunicorn.
+
+    Its default static handler looks files up by their source names, but pages link the
+    content-hashed names that collectstatic wrote (the suite's `_collected_static` fixture); here
+    requests go straight to the portal, whose WhiteNoise middleware serves them from STATIC_ROOT.
+    """
+
+    def __init__(self, addr: str) -> None:
+        super().__init__(addr, start=False)
+        default = self.thread
+        self.thread = LiveServerThread(
+            default.host,
+            static_handler=lambda handler: handler,
+            connections_override=default.connections_override,
+            port=default.port,
+        )
+        self.thread.daemon = True
+        self.start()
+
+
+@pytest.fixture(scope="session")
+def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    server = WhiteNoiseLiveServer(request.config.getvalue("liveserver") or "127.0.0.1")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    # Playwright's sync API runs an event loop in this thread, which Django's ORM would otherwise
+    # mistake for async code: the tests only touch the database between browser calls.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class ConsoleRecorder:
+    """Everything the page complained about: console errors and uncaught exceptions."""
+
+    def __init__(self, page: Page) -> None:
+        self.errors: list[str] = []
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        if message.type in ("error", "warning"):
+            self.errors.append(f"{message.type}: {message.text}")
+
+
+@pytest.fixture
+def page(browser: Browser, live_server) -> Iterator[Page]:
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.console = ConsoleRecorder(page)
+    yield page
+    context.close()

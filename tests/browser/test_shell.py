@@ -7,8 +7,7 @@ from playwright.sync_api import expect
 
 from tests.factories import PASSWORD, make_user
 
-# serialized_rollback: the flush after each test would otherwise remove the roles the migrations created.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def sign_in(page, username: str) -> None:

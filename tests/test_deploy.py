@@ -1,0 +1,132 @@
+"""The production path: gunicorn from deploy/gunicorn.conf.py, static files collected, the
+container's HEALTHCHECK script. The Docker engine is not available to tests, so this runs the
+Dockerfile's own commands on loopback."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def gunicorn_portal(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("deploy")
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "SECRET_KEY": "deploy-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "POLYTOMIC_PARTNER_API_KEY": "deploy-test-partner-key",
+        "ALLOWED_HOSTS": "portal.example.com",
+        "DATABASE_URL": f"sqlite:///{tmp / 'portal.sqlite3'}",
+        "STATIC_ROOT": str(tmp / "static"),
+        "TRUSTED_PROXY_COUNT": "1",
+        "PORT": str(port),
+        "GUNICORN_BIND_HOST": "127.0.0.1",
+        "GUNICORN_WORKERS": "1",
+        "GUNICORN_THREADS": "2",
+    }
+    manage = [sys.executable, "manage.py"]
+    for command in (["collectstatic", "--noinput", "--verbosity", "0"], ["migrate", "--verbosity", "0"]):
+        subprocess.run([*manage, *command], cwd=BASE_DIR, env=env, check=True, timeout=120)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py", "portal.wsgi"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        yield env, f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def healthcheck(env) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "deploy/healthcheck.py"], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=10
+    )
+
+
+def wait_until_healthy(env, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if healthcheck(env).returncode == 0:
+            return
+        time.sleep(0.25)
+    pytest.fail(f"gunicorn did not become healthy within {seconds} s")
+
+
+def fetch(url: str, headers: dict[str, str]):
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 (loopback)
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        return opener.open(request, timeout=10)
+    except urllib.error.HTTPError as error:
+        return error
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+class GunicornTests:
+    def test_healthcheck_script_passes_against_gunicorn(self, gunicorn_portal):
+        env, _ = gunicorn_portal
+        wait_until_healthy(env)
+        assert healthcheck(env).returncode == 0
+
+    def test_pages_and_hashed_static_files_behind_a_tls_proxy(self, gunicorn_portal):
+        env, base = gunicorn_portal
+        wait_until_healthy(env)
+        proxied = {"Host": "portal.example.com", "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+        page = fetch(f"{base}/accounts/login/", proxied)
+        assert page.status == 200
+        html = page.read().decode()
+        stylesheet = html.split('<link rel="stylesheet" href="', 1)[1].split('"', 1)[0]
+        assert re.fullmatch(r"/static/css/portal\.[0-9a-f]{12}\.css", stylesheet)
+        css = fetch(f"{base}{stylesheet}", proxied)
+        assert css.status == 200
+        assert "immutable" in css.headers["Cache-Control"]
+
+    def test_plain_http_is_sent_to_https(self, gunicorn_portal):
+        env, base = gunicorn_portal
+        wait_until_healthy(env)
+        response = fetch(f"{base}/accounts/login/", {"Host": "portal.example.com"})
+        assert response.status == 301
+        assert response.headers["Location"] == "https://portal.example.com/accounts/login/"
+        assert "Strict-Transport-Security" not in response.headers
+
+    def test_unknown_host_is_refused(self, gunicorn_portal):
+        env, base = gunicorn_portal
+        wait_until_healthy(env)
+        response = fetch(f"{base}/accounts/login/", {"Host": "evil.example", "X-Forwarded-Proto": "https"})
+        assert response.status == 400
+
+    def test_healthcheck_script_fails_when_nothing_listens(self):
+        env = {"PATH": os.environ["PATH"], "PORT": str(free_port())}
+        result = healthcheck(env)
+        assert result.returncode == 1
+        assert "healthz" in result.stderr

@@ -7,6 +7,7 @@ environment it describes.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,14 @@ class DeployCheckTests:
         result = run_python("", env, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
         assert result.returncode != 0
         assert "security.W018" in result.stderr
+
+
+class EnvExampleTests:
+    def test_lists_every_variable_the_portal_reads(self):
+        sources = (BASE_DIR / "portal" / "settings.py").read_text() + (
+            BASE_DIR / "deploy" / "gunicorn.conf.py"
+        ).read_text()
+        read = set(re.findall(r'(?:env\.\w+|_required_secret|os\.environ\.get)\(\s*"([A-Z_]+)"', sources))
+        assert len(read) > 20  # the pattern still finds them
+        listed = set(re.findall(r"^#? ?([A-Z_]+)=", (BASE_DIR / ".env.example").read_text(), flags=re.MULTILINE))
+        assert read - listed == set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.apps import apps
@@ -58,6 +59,11 @@ def browser() -> Iterator[Browser]:
     # Playwright's sync API runs an event loop in this thread, which Django's ORM would otherwise
     # mistake for async code: the tests only touch the database between browser calls.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"No Chromium at {CHROMIUM}: install Debian's package (apt-get install -y chromium) "
+            "or point PORTAL_TEST_CHROMIUM at a Chromium binary"
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class PortalAccess(models.Model):
@@ -24,3 +26,94 @@ class PortalAccess(models.Model):
 
     def __str__(self) -> str:
         return "Portal access"
+
+
+class AppendOnlyError(Exception):
+    """The audit log is append-only: entries are never changed, and deleted only by retention."""
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Audit entries cannot be changed.")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        # Refused here, before Django opens the transaction bulk_update() would run update() in.
+        raise AppendOnlyError("Audit entries cannot be changed.")
+
+    def delete(self):
+        raise AppendOnlyError("Audit entries are deleted only by the retention command (prune_audit).")
+
+    # _raw_delete() is left for the retention command.
+
+
+class AuditEntry(models.Model):
+    """One call to Polytomic: who, what, when, with what outcome. Written only by the client."""
+
+    class Action(models.TextChoices):
+        LIST = "organization.list", "List organizations"
+        GET = "organization.get", "View organization"
+        CREATE = "organization.create", "Create organization"
+        UPDATE = "organization.update", "Update organization"
+        DELETE = "organization.delete", "Delete organization"
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "OK"
+        REJECTED = "rejected", "Rejected"  # Polytomic answered 4xx
+        FAILED = "failed", "Failed"  # 5xx, no answer, or an answer that could not be read
+
+    created_at = models.DateTimeField(default=timezone.now, help_text="When the call was made (UTC).")
+    # No database constraint and no cascade: deleting a user must not change or remove entries.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor_username = models.CharField(max_length=150, help_text="The actor's username when the call was made.")
+    action = models.CharField(max_length=32, choices=Action.choices)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=500, help_text="Path of the API call, without host or credentials.")
+    organization_id = models.CharField(max_length=64, blank=True)
+    organization_name = models.CharField(max_length=255, blank=True)
+    request_body = models.JSONField(null=True, blank=True, help_text="Masked: the client secret only as [set].")
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty when no answer came.")
+    response_body = models.TextField(blank=True, help_text="Masked and cut to a few kilobytes.")
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    error_message = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField()
+    attempts = models.PositiveSmallIntegerField(default=1, help_text="HTTP attempts, retries included.")
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    request_id = models.CharField(max_length=64, blank=True, help_text="The portal's request id (X-Request-ID).")
+    api_version = models.CharField(max_length=32, blank=True, help_text="The API version that answered.")
+    upstream_request_id = models.CharField(max_length=128, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "audit entries"
+        ordering = ["-created_at", "-id"]
+        default_permissions = ()  # access is orgadmin.view_audit_log (Admin role)
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="audit_time"),
+            models.Index(fields=["organization_id", "created_at"], name="audit_org_time"),
+            models.Index(fields=["actor", "created_at"], name="audit_actor_time"),
+            models.Index(fields=["outcome", "created_at"], name="audit_outcome_time"),
+            models.Index(fields=["action", "created_at"], name="audit_action_time"),
+            models.Index(fields=["request_id"], name="audit_request"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_username or '-'} {self.action} {self.outcome}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("Audit entries cannot be changed.")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Audit entries are deleted only by the retention command (prune_audit).")

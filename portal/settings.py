@@ -54,6 +54,8 @@ else:
     POLYTOMIC_PARTNER_API_KEY = _required_secret("POLYTOMIC_PARTNER_API_KEY")
 POLYTOMIC_CONNECT_TIMEOUT = env.float("POLYTOMIC_CONNECT_TIMEOUT", default=3.05)
 POLYTOMIC_READ_TIMEOUT = env.float("POLYTOMIC_READ_TIMEOUT", default=15.0)
+# Keep-alive connections to Polytomic kept per worker process: at least the gunicorn threads.
+POLYTOMIC_POOL_SIZE = env.int("POLYTOMIC_POOL_SIZE", default=16)
 
 # --- Application ---------------------------------------------------------------------------------
 
@@ -74,6 +76,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: answers /healthz before host validation, HTTPS redirect and sign-in (see its docstring).
     "orgadmin.middleware.HealthCheckMiddleware",
+    "orgadmin.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -125,6 +128,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A second connection to the same database, used only to write an audit entry while the
+    # caller is inside a transaction, so the entry outlives its rollback (orgadmin/audit.py).
+    DATABASES["audit"] = {**DATABASES["default"]}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

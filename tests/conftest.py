@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import importlib
+
 import pytest
+from django.apps import apps
 from django.core.management import call_command
 from django.test import override_settings
 
@@ -15,6 +18,23 @@ def _collected_static(tmp_path_factory: pytest.TempPathFactory):
     with override_settings(STATIC_ROOT=static_root):
         call_command("collectstatic", interactive=False, verbosity=0)
         yield
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Django's advice for tests: production's deliberately slow hasher would dominate the suite."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def roles(transactional_db) -> None:
+    """The roles, for transactional tests, created by the migration's own code.
+
+    The database is flushed after each transactional test, roles included. Django's
+    serialized_rollback cannot restore them for browser tests: Playwright's sync API runs the test
+    in a greenlet whose database connection is not the one the snapshot was stored on.
+    """
+    importlib.import_module("orgadmin.migrations.0002_roles").create_roles(apps, None)
 
 
 @pytest.fixture

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.apps import apps
 from django.test.testcases import LiveServerThread
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from pytest_django.live_server_helper import LiveServer
@@ -94,11 +92,5 @@ def page(browser: Browser, live_server) -> Iterator[Page]:
 
 
 @pytest.fixture(autouse=True)
-def roles(transactional_db) -> None:
-    """The roles, created by the migration's own code.
-
-    Browser tests are transactional: the database is flushed after each one, roles included.
-    Django's serialized_rollback cannot restore them here, because Playwright's sync API runs the
-    test in a greenlet whose database connection is not the one the snapshot was stored on.
-    """
-    importlib.import_module("orgadmin.migrations.0002_roles").create_roles(apps, None)
+def _browser_roles(roles) -> None:
+    """Every browser test signs in with a role."""

@@ -1,0 +1,228 @@
+"""The audit record of calls to Polytomic: who asked, from where, and what came of it.
+
+Only the client (`orgadmin.polytomic`) writes entries, one per call, through `record_call`. Bodies
+are masked by allowlist before they are stored: a field this module does not know is redacted,
+`client_secret` is kept only as whether one was sent, and the partner key never appears.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from orgadmin.http import client_ip
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+    from django.http import HttpRequest
+    from requests import Response
+
+    from orgadmin.polytomic import PolytomicError
+
+logger = logging.getLogger(__name__)
+
+# Where an entry is written when the caller is inside a transaction of its own (see `_database_for_entry`).
+AUDIT_DB_ALIAS = "audit"
+
+REDACTED = "[redacted]"
+SET = "[set]"
+RESPONSE_BODY_MAX_CHARS = 8000
+USER_AGENT_MAX_CHARS = 512
+
+# Request fields stored as sent. Everything else is redacted, except the secret, stored as "[set]".
+REQUEST_FIELDS_KEPT = frozenset({"name", "sso_domain", "sso_org_id", "issuer", "client_id"})
+SECRET_FIELDS = frozenset({"client_secret"})
+# Keys kept, at any depth, in response bodies: the Organization schema and the error shapes.
+RESPONSE_KEYS_KEPT = frozenset(
+    {"data", "id", "name", "sso_domain", "sso_org_id", "issuer", "client_id"}
+    | {"status", "message", "key", "metadata", "error", "code", "context", "field", "path"}
+)
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """Who is calling and from where, passed explicitly from the view through the service."""
+
+    actor: AbstractBaseUser | None
+    request_id: str = ""
+    client_ip: str | None = None
+    user_agent: str = ""
+    # For calls made by the portal itself (commands), what to record as the actor.
+    actor_label: str = ""
+
+    @classmethod
+    def from_request(cls, request: HttpRequest) -> AuditContext:
+        user = getattr(request, "user", None)
+        return cls(
+            actor=user if user is not None and user.is_authenticated else None,
+            request_id=getattr(request, "request_id", ""),
+            client_ip=client_ip(request) or None,
+            user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_MAX_CHARS],
+        )
+
+    @property
+    def actor_username(self) -> str:
+        return self.actor.get_username() if self.actor is not None else self.actor_label
+
+
+@dataclass
+class CallRecord:
+    """What `PolytomicClient._call` learns about one call, as it happens."""
+
+    context: AuditContext
+    action: str
+    method: str
+    path: str
+    request_body: dict[str, Any] | None = None
+    idempotency_key: str = ""
+    organization_id: str = ""
+    organization_name: str = ""
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    status: int | None = None
+    response_text: str = ""
+    api_version: str = ""
+    upstream_request_id: str = ""
+    error: PolytomicError | None = None
+
+    def response(self, response: Response) -> None:
+        self.status = response.status_code
+        self.response_text = response.text
+        self.api_version = response.headers.get("X-Polytomic-Version", "")[:32]
+        self.upstream_request_id = (response.headers.get("X-Request-ID") or response.headers.get("Request-Id") or "")[
+            :128
+        ]
+
+    def identify(self, *, organization_id: str, organization_name: str) -> None:
+        self.organization_id = self.organization_id or organization_id
+        self.organization_name = self.organization_name or organization_name
+
+    def fail(self, error: PolytomicError) -> None:
+        self.error = error
+
+    @property
+    def outcome(self) -> str:
+        if self.error is None:
+            return "ok"
+        if self.status is not None and 400 <= self.status < 500:
+            return "rejected"
+        return "failed"
+
+
+def record_call(record: CallRecord, *, duration_ms: float, attempts: int) -> None:
+    """Writes the one audit entry of a call. A failure to write is logged, never raised: the call
+    to Polytomic has already happened, and hiding its result would invite a repeat."""
+    from orgadmin.models import AuditEntry
+
+    scrub = _scrubber(record.secrets)
+    actor = record.context.actor
+    entry = AuditEntry(
+        actor_id=actor.pk if actor is not None else None,
+        actor_username=record.context.actor_username[:150],
+        action=record.action,
+        method=record.method,
+        path=record.path[:500],
+        organization_id=record.organization_id[:64],
+        organization_name=scrub(record.organization_name)[:255],
+        request_body=mask_request_body(record.request_body),
+        response_status=record.status,
+        response_body=mask_response_body(record.response_text, scrub),
+        outcome=record.outcome,
+        error_message=scrub(record.error.message) if record.error is not None else "",
+        duration_ms=max(0, round(duration_ms)),
+        attempts=attempts,
+        idempotency_key=record.idempotency_key,
+        request_id=record.context.request_id[:64],
+        api_version=record.api_version,
+        upstream_request_id=scrub(record.upstream_request_id),
+        client_ip=record.context.client_ip,
+        user_agent=scrub(record.context.user_agent)[:USER_AGENT_MAX_CHARS],
+    )
+    try:
+        entry.save(using=_database_for_entry())
+    except Exception:
+        logger.exception(
+            "Audit entry could not be written: %s %s %s -> %s", record.action, record.method, record.path, record.status
+        )
+
+
+def _database_for_entry() -> str:
+    """The connection to write an entry on, so that it outlives a rollback of the caller's transaction.
+
+    Normally the caller holds no transaction (the portal never keeps one open across a call to
+    Polytomic) and the entry commits at once on the default connection. Inside a transaction the
+    caller opened, PostgreSQL gets the entry through a second connection to the same database,
+    committed on its own. SQLite allows one writer at a time, so a second connection would wait
+    on the caller's own transaction: there the entry shares that transaction's fate.
+    Django's test-case wrapper transactions do not count as the caller's, as for durable blocks.
+    """
+    blocks = connections[DEFAULT_DB_ALIAS].atomic_blocks
+    in_callers_transaction = bool(blocks) and not blocks[-1]._from_testcase
+    if in_callers_transaction and AUDIT_DB_ALIAS in connections.settings:
+        return AUDIT_DB_ALIAS
+    return DEFAULT_DB_ALIAS
+
+
+# --- Masking -----------------------------------------------------------------------------------------
+
+
+def mask_request_body(body: dict[str, Any] | None) -> dict[str, Any] | None:
+    if body is None:
+        return None
+    masked: dict[str, Any] = {}
+    for key, value in body.items():
+        if key in SECRET_FIELDS:
+            masked[key] = SET if value else None
+        elif key in REQUEST_FIELDS_KEPT:
+            masked[key] = value
+        else:
+            masked[key] = REDACTED
+    return masked
+
+
+def mask_response_body(text: str, scrub) -> str:
+    """The body as stored: JSON masked by allowlist, other text with known secrets removed; both capped."""
+    if not text:
+        return ""
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        stored = scrub(text)
+    else:
+        stored = json.dumps(_mask_json(payload, scrub), ensure_ascii=False, separators=(",", ":"))
+    if len(stored) > RESPONSE_BODY_MAX_CHARS:
+        stored = f"{stored[:RESPONSE_BODY_MAX_CHARS]}… [cut: {len(stored)} characters in all]"
+    return stored
+
+
+def _mask_json(value: Any, scrub) -> Any:
+    if isinstance(value, dict):
+        masked = {}
+        for key, item in value.items():
+            if key in SECRET_FIELDS:
+                masked[key] = SET if item else None
+            elif key in RESPONSE_KEYS_KEPT or key in REQUEST_FIELDS_KEPT:
+                masked[key] = _mask_json(item, scrub)
+            else:
+                masked[key] = REDACTED
+        return masked
+    if isinstance(value, list):
+        return [_mask_json(item, scrub) for item in value]
+    if isinstance(value, str):
+        return scrub(value)
+    return value
+
+
+def _scrubber(secrets: tuple[str, ...]):
+    """A function that removes any of the given secret values from a text."""
+    values = sorted({secret for secret in secrets if secret and len(secret) >= 4}, key=len, reverse=True)
+
+    def scrub(text: str) -> str:
+        for secret in values:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    return scrub

@@ -1,0 +1,638 @@
+"""The one place that talks to Polytomic's partner API.
+
+Every call goes through `PolytomicClient._call`, which sends the request, records one audit entry
+(`orgadmin.audit`) whatever happens, and turns every failure into one of the exceptions below.
+The API contract is `shared/polytomic-api.md` (Polytomic API version 2025-09-18); points that
+public material does not settle are marked "(guess)" and kept here, in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, TypeVar
+from uuid import UUID
+
+import requests
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
+from urllib3.util.retry import Retry
+
+from orgadmin import __version__
+from orgadmin.audit import AuditContext, CallRecord, record_call
+
+# The fields of an organization's SSO (SAML) and OIDC configuration, in API order. Polytomic
+# replaces all of them on every update; `client_id` and `client_secret` are write-only.
+SSO_FIELDS = ("sso_domain", "sso_org_id", "issuer", "client_id", "client_secret")
+API_FIELDS = ("name", *SSO_FIELDS)
+
+# Idempotency keys: 8 to 255 letters, digits, "-" and "_" (a UUID4 is recommended).
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,255}")
+
+T = TypeVar("T")
+
+RETRY_AFTER_CAP_SECONDS = 3.0
+MESSAGE_MAX_LENGTH = 300
+
+
+# --- Types -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Organization:
+    """An organization as Polytomic returns it. It never returns `client_id` or `client_secret`."""
+
+    id: str
+    name: str
+    sso_domain: str = ""
+    sso_org_id: str = ""
+    issuer: str = ""
+
+    @classmethod
+    def from_api(cls, data: Any) -> Organization:
+        """Reads one organization, ignoring unknown fields; a missing or null field reads as blank."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("id"), str) or not data["id"]:
+            raise ValueError("not an organization")
+
+        def text(name: str) -> str:
+            value = data.get(name)
+            if value is None:
+                return ""
+            if not isinstance(value, str):
+                raise ValueError(f"{name} is not a string")
+            return value
+
+        return cls(
+            id=data["id"],
+            name=text("name"),
+            sso_domain=text("sso_domain"),
+            sso_org_id=text("sso_org_id"),
+            issuer=text("issuer"),
+        )
+
+    @property
+    def has_saml_sso(self) -> bool:
+        return bool(self.sso_org_id)
+
+    @property
+    def has_oidc(self) -> bool:
+        """A non-empty issuer is the only sign Polytomic gives that OIDC is configured."""
+        return bool(self.issuer)
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationInput:
+    """What a create or an update sends: the name and the whole SSO/OIDC configuration."""
+
+    name: str
+    sso_domain: str = ""
+    sso_org_id: str = ""
+    issuer: str = ""
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+
+
+def organization_body(data: OrganizationInput) -> dict[str, str | None]:
+    """The JSON body of a create or an update: every field, always, a blank one as null.
+
+    Polytomic replaces the SSO and OIDC configuration in full on each update, so a field left out
+    is a field wiped (shared/polytomic-api.md, "Full replacement"). This is the only place that
+    decides how "blank" is sent.
+    """
+    body: dict[str, str | None] = {"name": data.name.strip()}
+    for name in SSO_FIELDS:
+        body[name] = getattr(data, name).strip() or None
+    return body
+
+
+# --- Exceptions ------------------------------------------------------------------------------------
+
+
+class PolytomicError(Exception):
+    """A call to Polytomic did not succeed. `message` is safe to show to staff."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class PolytomicUnavailable(PolytomicError):
+    """Polytomic could not be reached or could not answer: connection refused or reset, DNS,
+    timeout, 429, 5xx, or an answer that is not the JSON the contract promises."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class PolytomicAuthenticationError(PolytomicError):
+    """401: Polytomic does not accept the portal's partner key."""
+
+
+class PolytomicForbidden(PolytomicError):
+    """403: the partner key may not do this to this organization."""
+
+
+class PolytomicNotFound(PolytomicError):
+    """404: no such organization."""
+
+
+class PolytomicValidationError(PolytomicError):
+    """409 or 422: Polytomic refused the input.
+
+    `field_errors` maps API field names (`name`, `issuer`, ...) to messages; `non_field_errors`
+    holds the rest. `in_flight` is set for the 409 that means an earlier request with the same
+    Idempotency-Key is still being processed, which says nothing about the input.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        field_errors: dict[str, list[str]] | None = None,
+        non_field_errors: list[str] | None = None,
+        in_flight: bool = False,
+    ) -> None:
+        super().__init__(message, status=status)
+        self.field_errors = field_errors or {}
+        self.non_field_errors = non_field_errors or []
+        self.in_flight = in_flight
+
+
+# --- Transport -------------------------------------------------------------------------------------
+
+# Attempts of the call in progress in this thread (or task): counted by `_CountingRetry`, read by
+# `PolytomicClient._call`. urllib3 keeps a retry history on the response, but none on the
+# exception raised when retries run out, so the count is kept here for both.
+_attempts: ContextVar[list[int] | None] = ContextVar("polytomic_attempts", default=None)
+
+
+class _CountingRetry(Retry):
+    """urllib3's Retry, counting attempts and capping how long a Retry-After may make us wait."""
+
+    def increment(self, *args: Any, **kwargs: Any) -> Retry:
+        retry = super().increment(*args, **kwargs)  # raises MaxRetryError when no attempt is left
+        counter = _attempts.get()
+        if counter is not None:
+            counter[0] += 1
+        return retry
+
+    def get_retry_after(self, response: Any) -> float | None:
+        retry_after = super().get_retry_after(response)
+        return None if retry_after is None else min(retry_after, RETRY_AFTER_CAP_SECONDS)
+
+
+# GET only: connection errors, 429 and 502/503/504, twice at most, with a short capped backoff.
+# Read timeouts are not retried: each would add a whole read timeout to the page's wait.
+READ_RETRY = _CountingRetry(
+    total=2,
+    connect=2,
+    read=0,
+    status=2,
+    other=0,
+    redirect=0,
+    allowed_methods=frozenset({"GET"}),
+    status_forcelist=frozenset({429, 502, 503, 504}),
+    backoff_factor=0.2,
+    backoff_max=1.0,
+    respect_retry_after_header=True,
+    raise_on_status=False,
+    raise_on_redirect=False,
+)
+# POST, PUT and DELETE are never retried automatically: a resubmission by the operator, with the
+# same Idempotency-Key, is the only repeat.
+NO_RETRY = _CountingRetry(total=0, connect=0, read=False, status=0, other=0, redirect=0, raise_on_redirect=False)
+
+
+class TimeoutHTTPAdapter(HTTPAdapter):
+    """An adapter that puts a (connect, read) timeout on every request that does not bring one."""
+
+    def __init__(self, *, timeout: tuple[float, float], **kwargs: Any) -> None:
+        self.timeout = timeout
+        super().__init__(**kwargs)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().send(request, **kwargs)
+
+
+class _NoCookies(requests.cookies.cookielib.DefaultCookiePolicy):
+    def set_ok(self, cookie: Any, request: Any) -> bool:
+        return False
+
+
+class PolytomicSession(requests.Session):
+    """A pooled, keep-alive session for one base URL, shared by all threads of a worker.
+
+    Cookies are refused, so nothing per-caller is kept on the shared session.
+    """
+
+    def __init__(self, *, base_url: str, timeout: tuple[float, float], retries: Retry, pool_size: int) -> None:
+        super().__init__()
+        self.cookies.set_policy(_NoCookies())
+        adapter = TimeoutHTTPAdapter(
+            timeout=timeout, max_retries=retries, pool_connections=1, pool_maxsize=pool_size, pool_block=False
+        )
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+
+# --- The client ------------------------------------------------------------------------------------
+
+
+class PolytomicClient:
+    """Polytomic's Organizations API, for the services in `orgadmin.services`."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        api_version: str,
+        timeout: tuple[float, float],
+        pool_size: int = 16,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_version = api_version
+        self._api_key = api_key
+        self._reads = PolytomicSession(base_url=self.base_url, timeout=timeout, retries=READ_RETRY, pool_size=pool_size)
+        self._writes = PolytomicSession(base_url=self.base_url, timeout=timeout, retries=NO_RETRY, pool_size=pool_size)
+        self._timeout = timeout
+
+    def __repr__(self) -> str:  # never the key
+        return f"<PolytomicClient {self.base_url} version {self.api_version}>"
+
+    def close(self) -> None:
+        self._reads.close()
+        self._writes.close()
+
+    # Operations ------------------------------------------------------------------------------
+
+    def list_organizations(self, *, context: AuditContext) -> list[Organization]:
+        return self._call(
+            "GET", "/api/organizations", action="organization.list", context=context, parse=_organizations
+        )
+
+    def get_organization(self, organization_id: UUID, *, context: AuditContext) -> Organization:
+        return self._call(
+            "GET",
+            f"/api/organizations/{organization_id}",
+            action="organization.get",
+            context=context,
+            organization_id=str(organization_id),
+            parse=Organization.from_api,
+        )
+
+    def create_organization(
+        self, data: OrganizationInput, *, idempotency_key: str, context: AuditContext
+    ) -> Organization:
+        body = organization_body(data)
+        return self._call(
+            "POST",
+            "/api/organizations",
+            action="organization.create",
+            context=context,
+            body=body,
+            idempotency_key=idempotency_key,
+            organization_name=body["name"],
+            parse=Organization.from_api,
+        )
+
+    def update_organization(
+        self, organization_id: UUID, data: OrganizationInput, *, idempotency_key: str, context: AuditContext
+    ) -> Organization:
+        body = organization_body(data)
+        return self._call(
+            "PUT",
+            f"/api/organizations/{organization_id}",
+            action="organization.update",
+            context=context,
+            body=body,
+            idempotency_key=idempotency_key,
+            organization_id=str(organization_id),
+            organization_name=body["name"],
+            parse=Organization.from_api,
+        )
+
+    def delete_organization(
+        self, organization_id: UUID, *, idempotency_key: str, context: AuditContext, organization_name: str = ""
+    ) -> None:
+        """Any 2xx is success, with or without a body (the contract does not document one)."""
+        self._call(
+            "DELETE",
+            f"/api/organizations/{organization_id}",
+            action="organization.delete",
+            context=context,
+            idempotency_key=idempotency_key,
+            organization_id=str(organization_id),
+            organization_name=organization_name,
+            parse=None,
+        )
+
+    # The one call ----------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        action: str,
+        context: AuditContext,
+        body: dict[str, Any] | None = None,
+        idempotency_key: str = "",
+        organization_id: str = "",
+        organization_name: str = "",
+        parse: Callable[[Any], T] | None,
+    ) -> T:
+        """Sends one request, records it, and returns the response's `data` read by `parse`
+        (nothing is read when `parse` is None).
+
+        Raises, in one place (`_failure_for_response` and `_failure_for_transport`):
+        - `PolytomicUnavailable`: transport failures (refused, reset, DNS, timeout), 429, 5xx, and
+          a success whose body is not the JSON the contract promises;
+        - `PolytomicAuthenticationError` (401), `PolytomicForbidden` (403), `PolytomicNotFound` (404);
+        - `PolytomicValidationError` (409, 422);
+        - `PolytomicError` for any other answer (400, other 4xx, redirects).
+        """
+        if method != "GET" and not IDEMPOTENCY_KEY_PATTERN.fullmatch(idempotency_key):
+            raise ValueError("writes need an Idempotency-Key of 8-255 letters, digits, '-' or '_'")
+        record = CallRecord(
+            context=context,
+            action=action,
+            method=method,
+            path=path,
+            request_body=body,
+            idempotency_key=idempotency_key,
+            organization_id=organization_id,
+            organization_name=organization_name,
+            secrets=(self._api_key, (body or {}).get("client_secret") or ""),
+        )
+        counter = [1]
+        token = _attempts.set(counter)
+        started = time.monotonic()
+        try:
+            response = self._send(method, path, body=body, idempotency_key=idempotency_key, context=context)
+            record.response(response)
+            failure = _failure_for_response(response, idempotency_key=idempotency_key)
+            if failure is not None:
+                raise failure
+            result = parse(_read_data(response)) if parse is not None else None
+        except requests.RequestException as exc:
+            failure = _failure_for_transport(exc, self._timeout, method=method)
+            record.fail(failure)
+            raise failure from exc
+        except ValueError as exc:  # a 2xx whose body is not what the contract promises
+            failure = PolytomicUnavailable(
+                "Polytomic sent an answer the portal could not read. Try again in a moment.", status=record.status
+            )
+            record.fail(failure)
+            raise failure from exc
+        except PolytomicError as exc:
+            record.fail(exc)
+            raise
+        except BaseException as exc:
+            record.fail(PolytomicError(f"The call could not be completed ({type(exc).__name__})."))
+            raise
+        else:
+            if isinstance(result, Organization):
+                record.identify(organization_id=result.id, organization_name=result.name)
+            return result
+        finally:
+            _attempts.reset(token)
+            record_call(record, duration_ms=(time.monotonic() - started) * 1000, attempts=counter[0])
+
+    def _send(
+        self, method: str, path: str, *, body: dict[str, Any] | None, idempotency_key: str, context: AuditContext
+    ) -> requests.Response:
+        headers = {
+            "Authorization": f"Bearer {self._api_key}",
+            "X-Polytomic-Version": self.api_version,
+            "Accept": "application/json",
+            "User-Agent": f"partner-organization-portal/{__version__}",
+        }
+        if context.request_id:
+            headers["X-Request-ID"] = context.request_id
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        session = self._reads if method == "GET" else self._writes
+        return session.request(
+            method,
+            f"{self.base_url}{path}",
+            data=None if body is None else json.dumps(body).encode(),
+            headers=headers,
+            allow_redirects=False,
+        )
+
+
+# --- Reading answers -------------------------------------------------------------------------------
+
+
+def _organizations(data: Any) -> list[Organization]:
+    if data is None:  # "data": null is an empty list
+        return []
+    if not isinstance(data, list):
+        raise ValueError("data is not a list")
+    return [Organization.from_api(item) for item in data]
+
+
+def _read_data(response: requests.Response) -> Any:
+    """The `data` of a success body; ValueError when the body is not `{"data": ...}` JSON."""
+    try:
+        payload = response.json()
+    except ValueError:  # requests' JSONDecodeError is also a RequestException: keep it apart from transport
+        raise ValueError("the body is not JSON") from None
+    if not isinstance(payload, dict) or "data" not in payload:
+        raise ValueError("no data in the body")
+    return payload["data"]
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def error_message(response: requests.Response) -> str:
+    """Polytomic's message, found in the order the contract gives: `message`, `error` (a string),
+    `error.message`, then the raw text, cut short. An HTML page (a proxy's 502) is never shown."""
+    payload = _json_or_none(response)
+    if isinstance(payload, dict):
+        if isinstance(payload.get("message"), str) and payload["message"].strip():
+            return _short(payload["message"])
+        error = payload.get("error")
+        if isinstance(error, str) and error.strip():
+            return _short(error)
+        if isinstance(error, dict) and isinstance(error.get("message"), str) and error["message"].strip():
+            return _short(error["message"])
+    text = response.text.strip()
+    content_type = response.headers.get("Content-Type", "")
+    if text and payload is None and "html" not in content_type and not text.startswith("<"):
+        return _short(text)
+    return ""
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MESSAGE_MAX_LENGTH else text[: MESSAGE_MAX_LENGTH - 1] + "…"
+
+
+def _retry_after_seconds(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _failure_for_response(response: requests.Response, *, idempotency_key: str) -> PolytomicError | None:
+    """The exception for an answer that is not a success, or None for a 2xx."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return None
+    message = error_message(response)
+    if status == 401:
+        return PolytomicAuthenticationError(
+            "Polytomic did not accept the portal's partner API key. An administrator must check the key."
+            + (f" Polytomic said: {message}" if message else ""),
+            status=status,
+        )
+    if status == 403:
+        return PolytomicForbidden(message or "Polytomic does not allow this for this organization.", status=status)
+    if status == 404:
+        return PolytomicNotFound(message or "Polytomic has no such organization.", status=status)
+    if status in (409, 422):
+        return _validation_error(response, message, idempotency_key=idempotency_key)
+    if status == 429:
+        retry_after = _retry_after_seconds(response)
+        wait = f" Try again in {retry_after:.0f} seconds." if retry_after else " Try again in a moment."
+        return PolytomicUnavailable(
+            "Polytomic is receiving too many requests." + wait, status=status, retry_after=retry_after
+        )
+    if status >= 500:
+        return PolytomicUnavailable(
+            f"Polytomic is not able to answer right now (HTTP {status}). Try again in a moment."
+            + (f" Polytomic said: {message}" if message else ""),
+            status=status,
+        )
+    return PolytomicError(
+        f"Polytomic refused the request (HTTP {status})." + (f" Polytomic said: {message}" if message else ""),
+        status=status,
+    )
+
+
+# (guess) Nothing public says how the idempotency-in-flight 409 reads; these words are how such
+# answers are usually phrased. A 409 that mentions none of them is taken to be about the name.
+_IN_FLIGHT_WORDS = re.compile(r"idempot|in[ -]?flight|in progress|already being processed|concurrent", re.IGNORECASE)
+
+
+def _validation_error(response: requests.Response, message: str, *, idempotency_key: str) -> PolytomicValidationError:
+    status = response.status_code
+    payload = _json_or_none(response)
+    payload = payload if isinstance(payload, dict) else {}
+    if status == 409:
+        key = payload.get("key") if isinstance(payload.get("key"), str) else ""
+        if idempotency_key and (_IN_FLIGHT_WORDS.search(message) or _IN_FLIGHT_WORDS.search(key)):
+            return PolytomicValidationError(
+                "The previous submission of this form is still being processed by Polytomic. "
+                "Wait a moment, then reload the page to see its result.",
+                status=status,
+                in_flight=True,
+            )
+        name_message = message or "An organization with this name already exists."
+        return PolytomicValidationError(name_message, status=status, field_errors={"name": [name_message]})
+    field_errors, non_field_errors = _metadata_errors(payload.get("metadata"))
+    headline = message or "Polytomic did not accept these values."
+    if headline not in non_field_errors:
+        non_field_errors.insert(0, headline)
+    return PolytomicValidationError(
+        headline, status=status, field_errors=field_errors, non_field_errors=non_field_errors
+    )
+
+
+def _metadata_errors(metadata: Any) -> tuple[dict[str, list[str]], list[str]]:
+    """Field errors from a 422's free-form `metadata`: an object keyed by field name (guess), or
+    an array of messages or of {field, message} objects (older clients saw an array)."""
+    field_errors: dict[str, list[str]] = {}
+    non_field_errors: list[str] = []
+
+    def add(field_name: Any, value: Any) -> None:
+        messages = [_short(m) for m in _messages(value)]
+        if isinstance(field_name, str) and field_name in API_FIELDS:
+            field_errors.setdefault(field_name, []).extend(messages or ["This value was not accepted."])
+        else:
+            non_field_errors.extend(messages)
+
+    if isinstance(metadata, Mapping):
+        for key, value in metadata.items():
+            add(key, value)
+    elif isinstance(metadata, list):
+        for item in metadata:
+            if isinstance(item, Mapping):
+                add(item.get("field") or item.get("path"), item.get("message") or item.get("error"))
+            else:
+                add(None, item)
+    return field_errors, non_field_errors
+
+
+def _messages(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if isinstance(value, list):
+        return [message for item in value for message in _messages(item)]
+    if isinstance(value, Mapping):
+        return _messages(value.get("message") or value.get("error"))
+    return []
+
+
+def _failure_for_transport(
+    exc: requests.RequestException, timeout: tuple[float, float], *, method: str
+) -> PolytomicError:
+    """The exception for a request that got no answer."""
+    reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else exc
+    # urllib3 makes a refused connection (NewConnectionError) a kind of ConnectTimeoutError.
+    refused = isinstance(reason, NewConnectionError)
+    timed_out = isinstance(exc, requests.Timeout) or isinstance(reason, (ReadTimeoutError, ConnectTimeoutError))
+    if timed_out and not refused:
+        connect, read = timeout
+        message = f"Polytomic did not answer in time (waited {connect:g} s to connect, {read:g} s for an answer)."
+        if method != "GET":
+            message += " It may still have done what was asked: submitting the same form again is safe."
+        return PolytomicUnavailable(message)
+    if isinstance(exc, requests.ConnectionError):
+        return PolytomicUnavailable("The portal could not reach Polytomic. Try again in a moment.")
+    return PolytomicUnavailable(f"The call to Polytomic failed ({type(exc).__name__}). Try again in a moment.")
+
+
+# --- The shared client -----------------------------------------------------------------------------
+
+
+@cache
+def client() -> PolytomicClient:
+    """The process's client, built from settings once; its sessions are shared by all threads."""
+    return PolytomicClient(
+        base_url=settings.POLYTOMIC_API_URL,
+        api_key=settings.POLYTOMIC_PARTNER_API_KEY,
+        api_version=settings.POLYTOMIC_API_VERSION,
+        timeout=(settings.POLYTOMIC_CONNECT_TIMEOUT, settings.POLYTOMIC_READ_TIMEOUT),
+        pool_size=settings.POLYTOMIC_POOL_SIZE,
+    )
+
+
+@receiver(setting_changed)
+def _rebuild_client(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith("POLYTOMIC_"):
+        client.cache_clear()

@@ -1,0 +1,481 @@
+"""The Polytomic client: what it sends, how it reads answers, how it fails, how it retries.
+
+HTTP is answered by `responses` (no network); behaviour that lives in urllib3's transport
+(refused connections, timeouts) is tested against real sockets on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import responses
+from urllib3.response import HTTPResponse
+
+from orgadmin import services
+from orgadmin.audit import AuditContext
+from orgadmin.models import AuditEntry
+from orgadmin.polytomic import (
+    Organization,
+    OrganizationInput,
+    PolytomicAuthenticationError,
+    PolytomicError,
+    PolytomicForbidden,
+    PolytomicNotFound,
+    PolytomicUnavailable,
+    PolytomicValidationError,
+    _CountingRetry,
+    organization_body,
+)
+from tests.factories import make_user
+
+API = "https://polytomic.test"
+PARTNER_KEY = "pk-test-7d1c0e4b9a"
+ORG_ID = uuid.UUID("6f4e2a10-3c5b-4d8e-9f01-23456789abcd")
+ORG = {"id": str(ORG_ID), "name": "Acme", "sso_domain": "acme.com", "sso_org_id": "org_123", "issuer": None}
+FULL_INPUT = OrganizationInput(
+    name="Acme",
+    sso_domain="acme.com",
+    sso_org_id="org_123",
+    issuer="https://acme.okta.com",
+    client_id="client-abc",
+    client_secret="oidc-secret-d8e2f4",
+)
+KEY = "form-key-0001"
+
+
+@pytest.fixture(autouse=True)
+def polytomic_settings(settings):
+    settings.POLYTOMIC_API_URL = API
+    settings.POLYTOMIC_PARTNER_API_KEY = PARTNER_KEY
+    settings.POLYTOMIC_API_VERSION = "2025-09-18"
+    settings.POLYTOMIC_CONNECT_TIMEOUT = 2.5
+    settings.POLYTOMIC_READ_TIMEOUT = 7.0
+
+
+@pytest.fixture
+def api() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def context(db) -> AuditContext:
+    return AuditContext(
+        actor=make_user("ed", role="Editor"),
+        request_id="req-0123456789",
+        client_ip="203.0.113.5",
+        user_agent="Mozilla/5.0 (test)",
+    )
+
+
+# Each operation: how to call its service, and the HTTP request it makes.
+OPERATIONS = {
+    "list": (lambda c: services.organization_list(context=c), "GET", "/api/organizations"),
+    "get": (
+        lambda c: services.organization_get(context=c, organization_id=ORG_ID),
+        "GET",
+        f"/api/organizations/{ORG_ID}",
+    ),
+    "create": (
+        lambda c: services.organization_create(context=c, data=FULL_INPUT, idempotency_key=KEY),
+        "POST",
+        "/api/organizations",
+    ),
+    "update": (
+        lambda c: services.organization_update(context=c, organization_id=ORG_ID, data=FULL_INPUT, idempotency_key=KEY),
+        "PUT",
+        f"/api/organizations/{ORG_ID}",
+    ),
+    "delete": (
+        lambda c: services.organization_delete(context=c, organization_id=ORG_ID, idempotency_key=KEY),
+        "DELETE",
+        f"/api/organizations/{ORG_ID}",
+    ),
+}
+SUCCESS_BODIES = {"list": {"data": [ORG]}, "get": {"data": ORG}, "create": {"data": ORG}, "update": {"data": ORG}}
+
+
+def answer(api, operation: str, status: int = 200, **kwargs) -> None:
+    _, method, path = OPERATIONS[operation]
+    if "json" not in kwargs and "body" not in kwargs and status == 200:
+        kwargs["json"] = SUCCESS_BODIES.get(operation, {})
+    api.add(method, f"{API}{path}", status=status, **kwargs)
+
+
+def call(operation: str, context: AuditContext):
+    return OPERATIONS[operation][0](context)
+
+
+def only_entry() -> AuditEntry:
+    entries = list(AuditEntry.objects.all())
+    assert len(entries) == 1, entries
+    return entries[0]
+
+
+class RequestTests:
+    @pytest.mark.parametrize("operation", OPERATIONS)
+    def test_headers_on_every_call(self, api, context, operation):
+        answer(api, operation)
+        call(operation, context)
+        request = api.calls[0].request
+        assert request.headers["Authorization"] == f"Bearer {PARTNER_KEY}"
+        assert request.headers["X-Polytomic-Version"] == "2025-09-18"
+        assert request.headers["Accept"] == "application/json"
+        assert request.headers["User-Agent"] == "partner-organization-portal/0.1.0"
+        assert request.headers["X-Request-ID"] == "req-0123456789"
+        if operation in ("create", "update", "delete"):
+            assert request.headers["Idempotency-Key"] == KEY
+        else:
+            assert "Idempotency-Key" not in request.headers
+        if operation in ("create", "update"):
+            assert request.headers["Content-Type"] == "application/json"
+
+    @pytest.mark.parametrize("operation", OPERATIONS)
+    def test_every_call_carries_the_timeout(self, api, context, operation):
+        answer(api, operation)
+        call(operation, context)
+        assert api.calls[0].request.req_kwargs["timeout"] == (2.5, 7.0)
+
+    @pytest.mark.parametrize("operation", ["create", "update"])
+    def test_writes_send_the_whole_block(self, api, context, operation):
+        answer(api, operation)
+        call(operation, context)
+        assert json.loads(api.calls[0].request.body) == {
+            "name": "Acme",
+            "sso_domain": "acme.com",
+            "sso_org_id": "org_123",
+            "issuer": "https://acme.okta.com",
+            "client_id": "client-abc",
+            "client_secret": "oidc-secret-d8e2f4",
+        }
+
+    def test_update_with_blanks_sends_every_field_as_null(self, api, context):
+        answer(api, "update")
+        services.organization_update(
+            context=context, organization_id=ORG_ID, data=OrganizationInput(name="  Acme  "), idempotency_key=KEY
+        )
+        assert json.loads(api.calls[0].request.body) == {
+            "name": "Acme",
+            "sso_domain": None,
+            "sso_org_id": None,
+            "issuer": None,
+            "client_id": None,
+            "client_secret": None,
+        }
+
+    def test_body_builder_trims_and_nulls_blanks(self):
+        body = organization_body(OrganizationInput(name=" A ", sso_domain=" ", issuer=" https://x.example "))
+        assert body == {
+            "name": "A",
+            "sso_domain": None,
+            "sso_org_id": None,
+            "issuer": "https://x.example",
+            "client_id": None,
+            "client_secret": None,
+        }
+
+    def test_writes_without_a_valid_idempotency_key_are_refused_before_sending(self, api, context):
+        with pytest.raises(ValueError, match="Idempotency-Key"):
+            services.organization_create(context=context, data=FULL_INPUT, idempotency_key="short")
+        assert len(api.calls) == 0
+
+    def test_the_client_never_shows_its_key(self):
+        from orgadmin.polytomic import client
+
+        assert PARTNER_KEY not in repr(client())
+
+
+class ReadingAnswersTests:
+    def test_list_reads_organizations_in_order_ignoring_unknown_fields(self, api, context):
+        owner = {"id": "00000000-0000-4000-8000-000000000001", "name": "Partner Co", "extra": {"nested": 1}}
+        answer(api, "list", json={"data": [owner, ORG], "next": None})
+        organizations = services.organization_list(context=context)
+        assert organizations == [
+            Organization(id=owner["id"], name="Partner Co"),
+            Organization(id=str(ORG_ID), name="Acme", sso_domain="acme.com", sso_org_id="org_123", issuer=""),
+        ]
+        assert organizations[1].has_saml_sso
+        assert not organizations[1].has_oidc
+
+    def test_null_data_is_an_empty_list(self, api, context):
+        answer(api, "list", json={"data": None})
+        assert services.organization_list(context=context) == []
+
+    def test_get_reads_one_organization(self, api, context):
+        answer(api, "get", json={"data": {**ORG, "issuer": "https://acme.okta.com", "client_id": "never-returned"}})
+        organization = services.organization_get(context=context, organization_id=ORG_ID)
+        assert organization.has_oidc
+        assert organization.issuer == "https://acme.okta.com"
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"status": 200},  # delete: no body
+            {"status": 204},
+            {"status": 200, "json": {"data": ORG}},
+            {"status": 200, "body": "deleted"},
+        ],
+    )
+    def test_delete_accepts_any_success(self, api, context, kwargs):
+        answer(api, "delete", **({"body": ""} | kwargs))
+        assert services.organization_delete(context=context, organization_id=ORG_ID, idempotency_key=KEY) is None
+        assert only_entry().outcome == "ok"
+
+
+# What each upstream answer becomes, for every operation (delete has no body to misread).
+FAILURES = [
+    ("401 message", {"status": 401, "json": {"status": 401, "message": "bad key"}}, PolytomicAuthenticationError),
+    (
+        "401 legacy",
+        {"status": 401, "json": {"code": 401, "context": {}, "error": "unauthorized", "status": "Unauthorized"}},
+        PolytomicAuthenticationError,
+    ),
+    (
+        "401 nested",
+        {"status": 401, "json": {"error": {"message": "invalid or unknown API key"}}},
+        PolytomicAuthenticationError,
+    ),
+    ("403", {"status": 403, "json": {"message": "forbidden"}}, PolytomicForbidden),
+    ("404", {"status": 404, "json": {"message": "not found"}}, PolytomicNotFound),
+    ("429", {"status": 429, "json": {"message": "slow down"}, "headers": {"Retry-After": "0"}}, PolytomicUnavailable),
+    ("500", {"status": 500, "json": {"status": 500, "message": "internal error"}}, PolytomicUnavailable),
+    (
+        "502 html",
+        {"status": 502, "body": "<html><body><h1>502 Bad Gateway</h1></body></html>", "content_type": "text/html"},
+        PolytomicUnavailable,
+    ),
+    ("400", {"status": 400, "json": {"message": "bad request"}}, PolytomicError),
+]
+MALFORMED = [
+    ("200 malformed json", {"status": 200, "body": '{"data": [', "content_type": "application/json"}),
+    ("200 html", {"status": 200, "body": "<html>maintenance</html>", "content_type": "text/html"}),
+    ("200 no data", {"status": 200, "json": {"result": []}}),
+    ("200 wrong shape", {"status": 200, "json": {"data": {"id": 12, "name": ["x"]}}}),
+]
+
+
+class FailureTests:
+    @pytest.mark.parametrize("operation", OPERATIONS)
+    @pytest.mark.parametrize(("label", "kwargs", "expected"), FAILURES, ids=[f[0] for f in FAILURES])
+    def test_answers_become_typed_errors(self, api, context, operation, label, kwargs, expected):
+        for _ in range(3):  # GETs retry 429 and 5xx
+            answer(api, operation, **kwargs)
+        with pytest.raises(expected) as caught:
+            call(operation, context)
+        assert type(caught.value) is expected
+        assert caught.value.status == kwargs["status"]
+        assert "<" not in caught.value.message
+        entry = only_entry()
+        assert entry.response_status == kwargs["status"]
+        assert entry.outcome == ("failed" if kwargs["status"] >= 500 else "rejected")
+        assert entry.error_message == caught.value.message
+
+    @pytest.mark.parametrize("operation", ["list", "get", "create", "update"])
+    @pytest.mark.parametrize(("label", "kwargs"), MALFORMED, ids=[m[0] for m in MALFORMED])
+    def test_unreadable_success_is_unavailable(self, api, context, operation, label, kwargs):
+        if operation == "list" and label == "200 wrong shape":
+            kwargs = {"status": 200, "json": {"data": {"not": "a list"}}}
+        answer(api, operation, **kwargs)
+        with pytest.raises(PolytomicUnavailable, match="could not read"):
+            call(operation, context)
+        entry = only_entry()
+        assert (entry.outcome, entry.response_status) == ("failed", 200)
+
+    def test_401_messages_are_found_in_each_shape(self, api, context):
+        for body, said in [
+            ({"message": "bad key"}, "bad key"),
+            ({"code": 401, "context": {}, "error": "unauthorized", "status": "Unauthorized"}, "unauthorized"),
+            ({"error": {"message": "invalid or unknown API key"}}, "invalid or unknown API key"),
+        ]:
+            api.reset()
+            answer(api, "list", status=401, json=body)
+            with pytest.raises(PolytomicAuthenticationError) as caught:
+                services.organization_list(context=context)
+            assert caught.value.message.endswith(f"Polytomic said: {said}")
+
+    def test_plain_text_error_is_shown_cut_short(self, api, context):
+        answer(api, "create", status=400, body="x" * 1000, content_type="text/plain")
+        with pytest.raises(PolytomicError) as caught:
+            call("create", context)
+        assert len(caught.value.message) < 400
+        assert caught.value.message.endswith("…")
+
+    def test_429_keeps_retry_after(self, api, context):
+        answer(api, "create", status=429, json={"message": "slow"}, headers={"Retry-After": "12"})
+        with pytest.raises(PolytomicUnavailable) as caught:
+            call("create", context)
+        assert caught.value.retry_after == 12
+        assert "Try again in 12 seconds" in caught.value.message
+
+
+class ValidationErrorTests:
+    @pytest.mark.parametrize("operation", ["create", "update"])
+    def test_409_name_taken_lands_on_name(self, api, context, operation):
+        answer(api, operation, status=409, json={"status": 409, "message": "organization name already exists"})
+        with pytest.raises(PolytomicValidationError) as caught:
+            call(operation, context)
+        assert caught.value.field_errors == {"name": ["organization name already exists"]}
+        assert not caught.value.in_flight
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"status": 409, "message": "a request with this Idempotency-Key is already in progress"},
+            {"status": 409, "key": "idempotency_key_in_flight", "message": "conflict"},
+        ],
+    )
+    def test_409_in_flight_is_told_apart(self, api, context, body):
+        answer(api, "create", status=409, json=body)
+        with pytest.raises(PolytomicValidationError) as caught:
+            call("create", context)
+        assert caught.value.in_flight
+        assert caught.value.field_errors == {}
+        assert "still being processed" in caught.value.message
+
+    def test_409_is_not_retried(self, api, context):
+        answer(api, "create", status=409, json={"message": "taken"})
+        with pytest.raises(PolytomicValidationError):
+            call("create", context)
+        assert len(api.calls) == 1
+
+    def test_422_metadata_object_lands_on_fields(self, api, context):
+        body = {
+            "status": 422,
+            "message": "validation failed",
+            "metadata": {"issuer": "must be an https URL", "sso_domain": ["bad domain", "too long"], "other": "x"},
+        }
+        answer(api, "update", status=422, json=body)
+        with pytest.raises(PolytomicValidationError) as caught:
+            call("update", context)
+        assert caught.value.field_errors == {
+            "issuer": ["must be an https URL"],
+            "sso_domain": ["bad domain", "too long"],
+        }
+        assert caught.value.non_field_errors == ["validation failed", "x"]
+
+    def test_422_metadata_array(self, api, context):
+        body = {
+            "message": "invalid",
+            "metadata": ["client_id and client_secret go together", {"field": "name", "message": "required"}],
+        }
+        answer(api, "create", status=422, json=body)
+        with pytest.raises(PolytomicValidationError) as caught:
+            call("create", context)
+        assert caught.value.field_errors == {"name": ["required"]}
+        assert caught.value.non_field_errors == ["invalid", "client_id and client_secret go together"]
+
+    def test_422_without_metadata_shows_the_message(self, api, context):
+        answer(api, "create", status=422, json={"status": 422, "message": "issuer is not reachable"})
+        with pytest.raises(PolytomicValidationError) as caught:
+            call("create", context)
+        assert caught.value.field_errors == {}
+        assert caught.value.non_field_errors == ["issuer is not reachable"]
+
+    def test_422_is_not_retried_even_on_get(self, api, context):
+        answer(api, "get", status=422, json={"message": "nope"})
+        with pytest.raises(PolytomicValidationError):
+            call("get", context)
+        assert len(api.calls) == 1
+
+
+class RetryTests:
+    @pytest.mark.parametrize("status", [429, 502, 503, 504])
+    @pytest.mark.parametrize("operation", ["list", "get"])
+    def test_get_is_retried_then_succeeds(self, api, context, operation, status):
+        answer(api, operation, status=status, json={"message": "busy"}, headers={"Retry-After": "0"})
+        answer(api, operation)
+        call(operation, context)
+        assert len(api.calls) == 2
+        entry = only_entry()
+        assert (entry.outcome, entry.attempts, entry.response_status) == ("ok", 2, 200)
+
+    def test_get_gives_up_after_two_retries(self, api, context):
+        for _ in range(5):
+            answer(api, "list", status=503, json={"message": "down"})
+        with pytest.raises(PolytomicUnavailable):
+            call("list", context)
+        assert len(api.calls) == 3
+        assert only_entry().attempts == 3
+
+    def test_500_is_not_retried(self, api, context):
+        answer(api, "get", status=500, json={"message": "bug"})
+        answer(api, "get")
+        with pytest.raises(PolytomicUnavailable):
+            call("get", context)
+        assert len(api.calls) == 1
+
+    @pytest.mark.parametrize("operation", ["create", "update", "delete"])
+    @pytest.mark.parametrize("status", [429, 502, 503, 504])
+    def test_writes_are_never_retried(self, api, context, operation, status):
+        answer(api, operation, status=status, json={"message": "busy"}, headers={"Retry-After": "0"})
+        answer(api, operation)
+        with pytest.raises(PolytomicUnavailable):
+            call(operation, context)
+        assert len(api.calls) == 1
+        assert only_entry().attempts == 1
+
+    def test_retry_after_is_honoured_but_capped(self):
+        retry = _CountingRetry(total=2, respect_retry_after_header=True)
+        assert retry.get_retry_after(HTTPResponse(headers={"Retry-After": "2"})) == 2
+        assert retry.get_retry_after(HTTPResponse(headers={"Retry-After": "3600"})) == 3.0
+
+
+# --- Real sockets on loopback ---------------------------------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """Accepts connections and never answers: every request times out reading."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join(timeout=5)
+    for conn in accepted:
+        conn.close()
+    server.close()
+
+
+class TransportTests:
+    @pytest.mark.parametrize(("operation", "attempts"), [("list", 3), ("get", 3), ("create", 1), ("delete", 1)])
+    def test_refused_connection(self, settings, context, operation, attempts):
+        settings.POLYTOMIC_API_URL = f"http://127.0.0.1:{closed_port()}"
+        with pytest.raises(PolytomicUnavailable, match="could not reach Polytomic"):
+            call(operation, context)
+        entry = only_entry()
+        assert (entry.outcome, entry.response_status, entry.attempts) == ("failed", None, attempts)
+
+    @pytest.mark.parametrize("operation", ["get", "update"])
+    def test_timeout_is_enforced_and_not_retried(self, settings, context, silent_server, operation):
+        settings.POLYTOMIC_API_URL = silent_server
+        settings.POLYTOMIC_READ_TIMEOUT = 0.3
+        with pytest.raises(PolytomicUnavailable, match="did not answer in time") as caught:
+            call(operation, context)
+        assert ("submitting the same form again is safe" in caught.value.message) == (operation == "update")
+        entry = only_entry()
+        assert (entry.outcome, entry.response_status, entry.attempts) == ("failed", None, 1)

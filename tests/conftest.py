@@ -4,10 +4,24 @@ import importlib
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
 
 from tests.factories import make_user
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory) -> None:
+    """On SQLite, test in a database file, as the portal runs, not in memory.
+
+    Django's in-memory test database uses SQLite's shared cache, where a second connection that
+    writes while another writes fails at once ("database table is locked"); a file waits its turn,
+    as it does under a threaded server.
+    """
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("database") / "test.sqlite3")
 
 
 @pytest.fixture(scope="session", autouse=True)

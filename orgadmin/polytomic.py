@@ -23,7 +23,13 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
 from urllib3.util.retry import Retry
 
 from orgadmin import __version__
@@ -611,6 +617,11 @@ def _failure_for_transport(
         message = f"Polytomic did not answer in time (waited {connect:g} s to connect, {read:g} s for an answer)."
         if method != "GET":
             message += " It may still have done what was asked: submitting the same form again is safe."
+        return PolytomicUnavailable(message)
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError) or isinstance(reason, ProtocolError):
+        message = "The connection to Polytomic broke before its answer arrived."
+        if method != "GET":
+            message += " It may have done what was asked: submitting the same form again is safe."
         return PolytomicUnavailable(message)
     if isinstance(exc, requests.ConnectionError):
         return PolytomicUnavailable("The portal could not reach Polytomic. Try again in a moment.")

@@ -1,0 +1,510 @@
+"""A stand-in for Polytomic's Organizations API, for the demo, the tests and load runs.
+
+A WSGI application serving the API as `shared/polytomic-api.md` describes it, as strictly as the
+real service is likely to be: bearer partner keys, full replacement of the SSO/OIDC configuration
+on update, write-only OIDC credentials, idempotency keys, and the error shapes the client reads.
+Polytomic's own Python SDK is tested against it (tests/test_sandbox_sdk.py).
+
+Beside the API, for tests and load runs only (never part of Polytomic):
+- `GET /_sandbox/requests`: the API requests received (authorization masked); `POST /_sandbox/reset`
+  restores the seeded state and clears the log, the idempotency keys and the faults.
+- `POST /_sandbox/faults`: `{"latency_ms": 50, "rate": 0.05, "mix": ["status:503", "drop"],
+  "seed": 1, "queue": [{"method": "PUT", "path": "/api/organizations/<id>", "fault": "status:500"}]}`.
+  Queued faults answer the next matching request once each; `rate` applies a random fault of `mix`
+  to that share of all requests; `latency_ms` is added to every request. Faults: `latency:<ms>`,
+  `status:<code>` (401 also `status:401:legacy` and `status:401:nested`), `hang` (no answer until
+  the client gives up), `garbage` (a 200 that is not JSON), `drop` (the connection breaks
+  mid-answer). An `X-Sandbox-Fault` request header injects one for that request. All off by default.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from http import HTTPStatus
+from socketserver import ThreadingMixIn
+from typing import Any
+from urllib.parse import urlsplit
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
+
+PARTNER_KEY = "sandbox-partner-key"
+OTHER_PARTNER_KEY = "sandbox-other-partner-key"
+DEFAULT_VERSION = "2025-09-18"
+HANG_SECONDS = 60.0
+
+# Seeded organizations, with fixed ids so that demos, tests and docs can name them.
+OWNER_ID = "7a1f0c2e-0000-4000-8000-000000000001"
+ACME_ID = "7a1f0c2e-0000-4000-8000-000000000002"
+GLOBEX_ID = "7a1f0c2e-0000-4000-8000-000000000003"
+INITECH_ID = "7a1f0c2e-0000-4000-8000-000000000004"
+FOREIGN_ID = "7a1f0c2e-0000-4000-8000-0000000000ff"  # belongs to another partner: 403
+
+ORGANIZATION_PATH = re.compile(r"^/api/organizations/(?P<id>[^/]+)$")
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,255}$")
+DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.IGNORECASE)
+OIDC_FIELDS = ("issuer", "client_id", "client_secret")
+TEXT_FIELDS = ("name", "sso_domain", "sso_org_id", "issuer", "client_id", "client_secret")
+
+
+@dataclass
+class StoredOrganization:
+    id: str
+    partner: str
+    name: str
+    sso_domain: str | None = None
+    sso_org_id: str | None = None
+    issuer: str | None = None
+    client_id: str | None = field(default=None, repr=False)
+    client_secret: str | None = field(default=None, repr=False)
+    owner: bool = False
+
+    def public(self) -> dict[str, Any]:
+        """What the API returns: never `client_id` or `client_secret`."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "sso_domain": self.sso_domain,
+            "sso_org_id": self.sso_org_id,
+            "issuer": self.issuer,
+        }
+
+
+def seeded_organizations() -> list[StoredOrganization]:
+    return [
+        StoredOrganization(OWNER_ID, "partner", "Northwind Partners", owner=True),
+        StoredOrganization(ACME_ID, "partner", "Acme Corporation", sso_domain="acme.example", sso_org_id="org_01ACME"),
+        StoredOrganization(
+            GLOBEX_ID,
+            "partner",
+            "Globex",
+            sso_domain="globex.example",
+            issuer="https://globex.okta.example",
+            client_id="0oa-globex-client",
+            client_secret="globex-oidc-secret",  # noqa: S106 (seed data of a fake service)
+        ),
+        StoredOrganization(INITECH_ID, "partner", "Initech"),
+        StoredOrganization(FOREIGN_ID, "other", "Umbrella (another partner)", owner=True),
+    ]
+
+
+class Response:
+    """One answer: status, headers, body; `fault_body` stands in for a body when a fault breaks it."""
+
+    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+    def encoded(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, bytes):
+            return self.body
+        return json.dumps(self.body).encode()
+
+
+def error(status: int, message: str, *, key: str = "", metadata: dict[str, Any] | None = None) -> Response:
+    body: dict[str, Any] = {"status": status, "message": message}
+    if key:
+        body["key"] = key
+    if metadata is not None:
+        body["metadata"] = metadata
+    return Response(status, body)
+
+
+class DropConnection(Exception):
+    """Raised mid-answer: the server closes the connection without finishing the response."""
+
+
+@dataclass
+class Faults:
+    latency_ms: float = 0
+    rate: float = 0
+    mix: list[str] = field(default_factory=lambda: ["status:500", "status:503", "drop", "garbage"])
+    queue: list[dict[str, Any]] = field(default_factory=list)
+    rng: random.Random = field(default_factory=random.Random)  # faults, not secrets
+
+    def take(self, method: str, path: str, header: str) -> str | None:
+        """The fault for this request, if any: the header's, a queued one, or one drawn at `rate`."""
+        if header:
+            return header
+        for index, rule in enumerate(self.queue):
+            if rule.get("method", method).upper() == method and rule.get("path", path) == path:
+                del self.queue[index]
+                return str(rule["fault"])
+        if self.rate and self.rng.random() < self.rate:
+            return self.rng.choice(self.mix)
+        return None
+
+
+class Sandbox:
+    """The sandbox's state and its WSGI application. Thread-safe: one lock guards all state."""
+
+    def __init__(self, *, partner_keys: dict[str, str] | None = None) -> None:
+        self.partner_keys = partner_keys or {PARTNER_KEY: "partner", OTHER_PARTNER_KEY: "other"}
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.organizations: dict[str, StoredOrganization] = {o.id: o for o in seeded_organizations()}
+            self.idempotency: dict[tuple[str, str], Response | None] = {}  # None: still in flight
+            self.received: list[dict[str, Any]] = []
+            self.faults = Faults()
+
+    # --- WSGI --------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"].upper()
+        path = environ.get("PATH_INFO", "")
+        body = _read_body(environ)
+        if path.startswith("/_sandbox/"):
+            response = self._control(method, path, body)
+            fault = None
+        else:
+            headers = _request_headers(environ)
+            with self.lock:
+                self.received.append(
+                    {"method": method, "path": path, "headers": _masked(headers), "body": _decoded(body)}
+                )
+                fault = self.faults.take(method, path, headers.get("x-sandbox-fault", ""))
+                latency_ms = self.faults.latency_ms
+            response = self._api(method, path, headers, body, fault, latency_ms)
+            response.headers.setdefault("X-Polytomic-Version", headers.get("x-polytomic-version") or DEFAULT_VERSION)
+        payload = response.encoded()
+        response_headers = [(name, value) for name, value in response.headers.items()]
+        if payload:
+            response_headers.append(("Content-Type", response.headers.get("Content-Type", "application/json")))
+        if fault == "drop":
+            # Promise a body, send half of it, then break the connection.
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "4096")])
+            return _dropping(b'{"data": [{"id": "')
+        response_headers.append(("Content-Length", str(len(payload))))
+        start_response(f"{response.status} {_reason(response.status)}", _unique(response_headers))
+        return [payload]
+
+    # --- The Organizations API ---------------------------------------------------------------
+
+    def _api(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, fault: str | None, latency_ms: float
+    ) -> Response:
+        """Faults that stand in for a broken network or proxy answer first; then the key is
+        checked, the idempotency key reserved, the added latency waited out (so a concurrent
+        duplicate sees the first request in flight), and the request handled."""
+        kind, _, argument = (fault or "").partition(":")
+        if kind == "latency":
+            latency_ms += float(argument or 0)
+        elif fault is not None and kind != "drop":  # "drop": handled, then the answer is lost
+            return self._fault(kind, argument)
+        partner = self.partner_keys.get(_bearer(headers.get("authorization", "")))
+        if partner is None:
+            return error(401, "invalid or unknown API key", key="unauthorized")
+        key = headers.get("idempotency-key", "")
+        if key and not IDEMPOTENCY_KEY.match(key):
+            return error(400, "Idempotency-Key must be 8-255 letters, digits, '-' or '_'")
+        if method not in ("POST", "PUT", "DELETE") or not key:
+            _wait(latency_ms)
+            return self._route(method, path, partner, body)
+        with self.lock:
+            if (partner, key) in self.idempotency:
+                earlier = self.idempotency[(partner, key)]
+                if earlier is None:
+                    return error(
+                        409, "a request with this Idempotency-Key is already in progress", key="idempotency_key_in_use"
+                    )
+                return earlier  # the first outcome, errors included, replayed
+            self.idempotency[(partner, key)] = None
+        try:
+            _wait(latency_ms)
+            response = self._route(method, path, partner, body)
+        except BaseException:
+            with self.lock:
+                del self.idempotency[(partner, key)]
+            raise
+        with self.lock:
+            self.idempotency[(partner, key)] = response
+        return response
+
+    def _route(self, method: str, path: str, partner: str, body: bytes) -> Response:
+        if path == "/api/organizations":
+            if method == "GET":
+                return self._list(partner)
+            if method == "POST":
+                return self._create(partner, body)
+            return error(405, f"{method} is not allowed here")
+        match = ORGANIZATION_PATH.match(path)
+        if match is None:
+            return error(404, "not found")
+        with self.lock:
+            organization = self.organizations.get(match["id"])
+        if organization is None:
+            return error(404, "organization not found", key="not_found")
+        if organization.partner != partner:
+            return error(403, "this organization belongs to another partner", key="forbidden")
+        if method == "GET":
+            return Response(200, {"data": organization.public()})
+        if method == "PUT":
+            return self._update(partner, organization, body)
+        if method == "DELETE":
+            return self._delete(organization)
+        return error(405, f"{method} is not allowed here")
+
+    def _list(self, partner: str) -> Response:
+        with self.lock:
+            mine = [o for o in self.organizations.values() if o.partner == partner]
+        mine.sort(key=lambda o: not o.owner)  # the owner organization first, then in creation order
+        return Response(200, {"data": [o.public() for o in mine]})
+
+    def _create(self, partner: str, body: bytes) -> Response:
+        fields, failure = self._validated(body)
+        if failure is not None:
+            return failure
+        organization = StoredOrganization(id=str(uuid.uuid4()), partner=partner, **fields)
+        with self.lock:
+            if self._name_taken(partner, organization.name, exclude_id=None):
+                return _name_taken()
+            self.organizations[organization.id] = organization
+        return Response(200, {"data": organization.public()})
+
+    def _update(self, partner: str, organization: StoredOrganization, body: bytes) -> Response:
+        fields, failure = self._validated(body)
+        if failure is not None:
+            return failure
+        with self.lock:
+            if self._name_taken(partner, fields["name"], exclude_id=organization.id):
+                return _name_taken()
+            # Full replacement: every field absent or null in the body is cleared.
+            for name, value in fields.items():
+                setattr(organization, name, value)
+        return Response(200, {"data": organization.public()})
+
+    def _delete(self, organization: StoredOrganization) -> Response:
+        if organization.owner:
+            return error(403, "partner callers cannot delete their own owner organization", key="forbidden")
+        with self.lock:
+            self.organizations.pop(organization.id, None)
+        return Response(204)
+
+    def _validated(self, body: bytes) -> tuple[dict[str, str | None], Response | None]:
+        try:
+            payload = json.loads(body or b"null")
+        except ValueError:
+            return {}, error(400, "the request body is not valid JSON")
+        if not isinstance(payload, dict):
+            return {}, error(400, "the request body must be a JSON object")
+        fields: dict[str, str | None] = {}
+        for name in TEXT_FIELDS:
+            value = payload.get(name)
+            if value is not None and not isinstance(value, str):
+                return {}, error(400, f"{name} must be a string")
+            fields[name] = value.strip() if isinstance(value, str) and value.strip() else None
+        problems: dict[str, str] = {}
+        if fields["name"] is None:
+            problems["name"] = "name is required"
+        if fields["issuer"] is not None and not _https_url(fields["issuer"]):
+            problems["issuer"] = "issuer must be an https:// URL"
+        if fields["sso_domain"] is not None and not DOMAIN.match(fields["sso_domain"]):
+            problems["sso_domain"] = "sso_domain must be a bare domain such as example.com"
+        given = [name for name in OIDC_FIELDS if fields[name] is not None]
+        if given and len(given) < len(OIDC_FIELDS):
+            for name in OIDC_FIELDS:
+                if fields[name] is None:
+                    problems[name] = f"{name} is required when any of issuer, client_id, client_secret is set"
+        if problems:
+            return {}, error(422, "validation failed", key="validation_failed", metadata=problems)
+        return fields, None
+
+    def _name_taken(self, partner: str, name: str, *, exclude_id: str | None) -> bool:
+        folded = name.casefold()
+        return any(
+            o.partner == partner and o.id != exclude_id and o.name.casefold() == folded
+            for o in self.organizations.values()
+        )
+
+    # --- Faults ------------------------------------------------------------------------------
+
+    def _fault(self, kind: str, argument: str) -> Response:
+        if kind == "hang":
+            self.stopping.wait(HANG_SECONDS)
+            return error(504, "the sandbox stopped waiting")
+        if kind == "garbage":
+            return Response(
+                200, b"<html><body>Service temporarily unavailable</body></html>", {"Content-Type": "text/html"}
+            )
+        if kind == "status":
+            code, _, shape = argument.partition(":")
+            return _status_fault(int(code), shape)
+        return error(400, f"unknown sandbox fault {kind!r}")
+
+    # --- Control endpoints (tests and load runs) -----------------------------------------------
+
+    def _control(self, method: str, path: str, body: bytes) -> Response:
+        if (method, path) == ("GET", "/_sandbox/requests"):
+            with self.lock:
+                return Response(200, {"requests": list(self.received)})
+        if (method, path) == ("POST", "/_sandbox/reset"):
+            self.reset()
+            return Response(204)
+        if (method, path) == ("POST", "/_sandbox/faults"):
+            try:
+                settings = json.loads(body or b"{}")
+                faults = Faults(
+                    latency_ms=float(settings.get("latency_ms", 0)),
+                    rate=float(settings.get("rate", 0)),
+                    queue=list(settings.get("queue", [])),
+                    rng=random.Random(settings.get("seed")),  # noqa: S311 (drawing faults, not secrets)
+                )
+                if "mix" in settings:
+                    faults.mix = [str(kind) for kind in settings["mix"]]
+            except (ValueError, TypeError, AttributeError):
+                return error(400, "faults must be a JSON object as documented in orgadmin/sandbox.py")
+            with self.lock:
+                self.faults = faults
+            return Response(200, {"faults": {k: v for k, v in asdict(faults).items() if k != "rng"}})
+        return error(404, "no such sandbox endpoint")
+
+
+def _status_fault(code: int, shape: str) -> Response:
+    if code == 401 and shape == "legacy":
+        return Response(401, {"code": 401, "context": {}, "error": "unauthorized", "status": "Unauthorized"})
+    if code == 401 and shape == "nested":
+        return Response(401, {"error": {"message": "invalid or unknown API key"}})
+    if code in (502, 503, 504):  # as a proxy in front of the API would answer
+        html = f"<html><head><title>{code}</title></head><body><h1>{code} {_reason(code)}</h1></body></html>"
+        return Response(code, html.encode(), {"Content-Type": "text/html"})
+    response = error(code, f"sandbox fault: {_reason(code).lower()}")
+    if code == 429:
+        response.headers["Retry-After"] = "1"
+    return response
+
+
+def _name_taken() -> Response:
+    return error(409, "an organization with this name already exists", key="organization_name_taken")
+
+
+def _https_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme == "https" and bool(parts.hostname) and not parts.username and " " not in value
+
+
+def _bearer(value: str) -> str:
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    return environ["wsgi.input"].read(length) if length > 0 else b""
+
+
+def _request_headers(environ: dict[str, Any]) -> dict[str, str]:
+    headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")}
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = environ["CONTENT_TYPE"]
+    return headers
+
+
+def _masked(headers: dict[str, str]) -> dict[str, str]:
+    masked = dict(headers)
+    if "authorization" in masked:
+        scheme = masked["authorization"].partition(" ")[0]
+        masked["authorization"] = f"{scheme} [masked]"
+    return masked
+
+
+def _decoded(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def _unique(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    seen: dict[str, tuple[str, str]] = {}
+    for name, value in headers:
+        seen[name.lower()] = (name, value)
+    return list(seen.values())
+
+
+def _wait(milliseconds: float) -> None:
+    if milliseconds > 0:
+        time.sleep(milliseconds / 1000)
+
+
+def _dropping(first_part: bytes) -> Iterator[bytes]:
+    yield first_part
+    raise DropConnection
+
+
+# --- Serving -----------------------------------------------------------------------------------
+
+
+class _ServerHandler(ServerHandler):
+    def log_exception(self, exc_info: Any) -> None:
+        if not isinstance(exc_info[1], DropConnection):
+            super().log_exception(exc_info)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """wsgiref's handler without its access log, and without a traceback for a deliberate drop."""
+
+    def handle(self) -> None:
+        self.raw_requestline = self.rfile.readline(65537)
+        if len(self.raw_requestline) > 65536:
+            self.send_error(414)
+            return
+        if not self.parse_request():
+            return
+        handler = _ServerHandler(self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=True)
+        handler.request_handler = self
+        handler.run(self.server.get_app())
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class SandboxServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class RunningSandbox:
+    """A sandbox served on loopback from a background thread; `stop()` ends it."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, sandbox: Sandbox | None = None) -> None:
+        self.sandbox = sandbox or Sandbox()
+        self.server = make_server(host, port, self.sandbox, server_class=SandboxServer, handler_class=_QuietHandler)
+        self.url = f"http://{host}:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.sandbox.stopping.set()  # releases hanging requests
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+    def __enter__(self) -> RunningSandbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -1,0 +1,359 @@
+"""The sandbox's rules, over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from orgadmin.sandbox import (
+    ACME_ID,
+    FOREIGN_ID,
+    GLOBEX_ID,
+    OTHER_PARTNER_KEY,
+    OWNER_ID,
+    PARTNER_KEY,
+    RunningSandbox,
+)
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[RunningSandbox]:
+    with RunningSandbox() as running:
+        yield running
+
+
+@pytest.fixture
+def api(running) -> Iterator[SandboxApi]:
+    running.sandbox.reset()
+    with requests.Session() as session:
+        yield SandboxApi(running.url, session)
+
+
+class SandboxApi:
+    def __init__(self, url: str, session: requests.Session) -> None:
+        self.url = url
+        self.session = session
+
+    def __call__(self, method, path, *, key=PARTNER_KEY, json=None, headers=None, timeout=10):
+        sent = {"X-Polytomic-Version": "2025-09-18"} | (headers or {})
+        if key is not None:
+            sent["Authorization"] = f"Bearer {key}"
+        return self.session.request(method, f"{self.url}{path}", json=json, headers=sent, timeout=timeout)
+
+    def create(self, body, **kwargs):
+        return self("POST", "/api/organizations", json=body, **kwargs)
+
+    def names(self, key=PARTNER_KEY):
+        return [o["name"] for o in self("GET", "/api/organizations", key=key).json()["data"]]
+
+
+class AuthenticationTests:
+    @pytest.mark.parametrize("key", [None, "wrong-key"])
+    def test_a_missing_or_wrong_key_is_401_with_the_error_shape(self, api, key):
+        response = api("GET", "/api/organizations", key=key)
+        assert response.status_code == 401
+        assert response.json() == {"status": 401, "message": "invalid or unknown API key", "key": "unauthorized"}
+
+    def test_the_version_header_is_echoed(self, api):
+        assert api("GET", "/api/organizations").headers["X-Polytomic-Version"] == "2025-09-18"
+        response = api("GET", "/api/organizations", headers={"X-Polytomic-Version": "2024-02-08"})
+        assert response.headers["X-Polytomic-Version"] == "2024-02-08"
+
+    def test_answers_are_json(self, api):
+        assert api("GET", "/api/organizations").headers["Content-Type"] == "application/json"
+
+
+class ReadTests:
+    def test_list_puts_the_owner_first_and_shows_only_this_partner(self, api):
+        data = api("GET", "/api/organizations").json()["data"]
+        assert data[0]["id"] == OWNER_ID
+        assert [o["name"] for o in data] == ["Northwind Partners", "Acme Corporation", "Globex", "Initech"]
+        assert api.names(key=OTHER_PARTNER_KEY) == ["Umbrella (another partner)"]
+
+    def test_oidc_credentials_are_never_returned(self, api):
+        globex = api("GET", f"/api/organizations/{GLOBEX_ID}").json()["data"]
+        assert globex == {
+            "id": GLOBEX_ID,
+            "name": "Globex",
+            "sso_domain": "globex.example",
+            "sso_org_id": None,
+            "issuer": "https://globex.okta.example",
+        }
+        listed = next(o for o in api("GET", "/api/organizations").json()["data"] if o["id"] == GLOBEX_ID)
+        assert "client_id" not in listed
+        assert "client_secret" not in listed
+
+    @pytest.mark.parametrize(
+        ("path", "status"),
+        [
+            (f"/api/organizations/{uuid.uuid4()}", 404),
+            ("/api/organizations/not-a-uuid", 404),
+            (f"/api/organizations/{FOREIGN_ID}", 403),
+        ],
+    )
+    def test_unknown_and_foreign_organizations(self, api, path, status):
+        response = api("GET", path)
+        assert response.status_code == status
+        assert response.json()["status"] == status
+
+
+class CreateTests:
+    def test_create_returns_the_organization_and_keeps_credentials_write_only(self, api, running):
+        body = {
+            "name": "  Hooli  ",
+            "sso_domain": "hooli.example",
+            "issuer": "https://hooli.okta.example",
+            "client_id": "hooli-client",
+            "client_secret": "hooli-secret",
+        }
+        response = api.create(body)
+        assert response.status_code == 200
+        created = response.json()["data"]
+        assert created["name"] == "Hooli"
+        assert created["issuer"] == "https://hooli.okta.example"
+        assert "client_secret" not in created
+        stored = running.sandbox.organizations[created["id"]]
+        assert (stored.client_id, stored.client_secret) == ("hooli-client", "hooli-secret")
+        assert api.names()[-1] == "Hooli"
+
+    @pytest.mark.parametrize("name", ["acme corporation", "ACME CORPORATION", " Acme Corporation "])
+    def test_names_are_unique_case_insensitively(self, api, name):
+        response = api.create({"name": name})
+        assert response.status_code == 409
+        assert response.json()["message"] == "an organization with this name already exists"
+
+    def test_a_name_used_by_another_partner_is_free(self, api):
+        assert api.create({"name": "Umbrella (another partner)"}).status_code == 200
+
+    @pytest.mark.parametrize(
+        ("body", "fields"),
+        [
+            ({}, {"name"}),
+            ({"name": "   "}, {"name"}),
+            ({"name": "X", "issuer": "http://x.okta.example", "client_id": "c", "client_secret": "s"}, {"issuer"}),
+            ({"name": "X", "issuer": "javascript:alert(1)", "client_id": "c", "client_secret": "s"}, {"issuer"}),
+            ({"name": "X", "issuer": "https://", "client_id": "c", "client_secret": "s"}, {"issuer"}),
+            ({"name": "X", "sso_domain": "https://x.example"}, {"sso_domain"}),
+            ({"name": "X", "sso_domain": "user@x.example"}, {"sso_domain"}),
+            ({"name": "X", "sso_domain": "x.example/path"}, {"sso_domain"}),
+            ({"name": "X", "sso_domain": "localhost"}, {"sso_domain"}),
+            ({"name": "X", "issuer": "https://x.okta.example"}, {"client_id", "client_secret"}),
+            ({"name": "X", "client_secret": "s"}, {"issuer", "client_id"}),
+            ({"name": "X", "client_id": "c", "client_secret": "s"}, {"issuer"}),
+        ],
+    )
+    def test_invalid_input_is_422_naming_the_fields(self, api, body, fields):
+        response = api.create(body)
+        assert response.status_code == 422
+        assert response.json()["message"] == "validation failed"
+        assert set(response.json()["metadata"]) == fields
+
+    def test_sso_without_oidc_is_fine(self, api):
+        assert api.create({"name": "X", "sso_domain": "sub.x.example", "sso_org_id": "org_9"}).status_code == 200
+
+    @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"name": 5}'])
+    def test_malformed_bodies_are_400(self, api, body):
+        response = api.session.post(
+            f"{api.url}/api/organizations",
+            data=body,
+            headers={"Authorization": f"Bearer {PARTNER_KEY}", "Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert response.status_code == 400
+
+
+class UpdateTests:
+    def test_update_replaces_the_whole_configuration(self, api, running):
+        response = api("PUT", f"/api/organizations/{GLOBEX_ID}", json={"name": "Globex"})
+        assert response.status_code == 200
+        assert response.json()["data"] == {
+            "id": GLOBEX_ID,
+            "name": "Globex",
+            "sso_domain": None,
+            "sso_org_id": None,
+            "issuer": None,
+        }
+        stored = running.sandbox.organizations[GLOBEX_ID]
+        assert (stored.client_id, stored.client_secret) == (None, None)
+
+    def test_update_with_the_whole_block_keeps_it(self, api, running):
+        block = {
+            "name": "Globex Corp",
+            "sso_domain": "globex.example",
+            "sso_org_id": None,
+            "issuer": "https://globex.okta.example",
+            "client_id": "new-client",
+            "client_secret": "new-secret",
+        }
+        assert api("PUT", f"/api/organizations/{GLOBEX_ID}", json=block).json()["data"]["issuer"] == block["issuer"]
+        assert running.sandbox.organizations[GLOBEX_ID].client_secret == "new-secret"
+
+    def test_renaming_to_another_organizations_name_is_409(self, api):
+        assert api("PUT", f"/api/organizations/{ACME_ID}", json={"name": "globex"}).status_code == 409
+
+    def test_keeping_or_recasing_its_own_name_is_fine(self, api):
+        assert api("PUT", f"/api/organizations/{ACME_ID}", json={"name": "ACME Corporation"}).status_code == 200
+
+    def test_update_validates_like_create(self, api):
+        response = api("PUT", f"/api/organizations/{ACME_ID}", json={"name": "Acme", "issuer": "https://a.example"})
+        assert response.status_code == 422
+        assert set(response.json()["metadata"]) == {"client_id", "client_secret"}
+
+    @pytest.mark.parametrize(("organization_id", "status"), [(str(uuid.uuid4()), 404), (FOREIGN_ID, 403)])
+    def test_update_of_unknown_or_foreign(self, api, organization_id, status):
+        assert api("PUT", f"/api/organizations/{organization_id}", json={"name": "X"}).status_code == status
+
+
+class DeleteTests:
+    def test_delete_is_204_and_the_organization_is_gone(self, api):
+        response = api("DELETE", f"/api/organizations/{ACME_ID}")
+        assert (response.status_code, response.content) == (204, b"")
+        assert api("GET", f"/api/organizations/{ACME_ID}").status_code == 404
+
+    @pytest.mark.parametrize(
+        ("organization_id", "status"), [(OWNER_ID, 403), (FOREIGN_ID, 403), (str(uuid.uuid4()), 404)]
+    )
+    def test_owner_foreign_and_unknown_are_refused(self, api, organization_id, status):
+        assert api("DELETE", f"/api/organizations/{organization_id}").status_code == status
+        assert len(api.names()) == 4
+
+
+class IdempotencyTests:
+    def test_a_repeated_key_replays_the_first_outcome(self, api):
+        first = api.create({"name": "Pied Piper"}, headers={"Idempotency-Key": "create-pied-piper-1"})
+        again = api.create({"name": "Pied Piper"}, headers={"Idempotency-Key": "create-pied-piper-1"})
+        assert first.status_code == again.status_code == 200
+        assert first.json() == again.json()
+        assert api.names().count("Pied Piper") == 1
+
+    def test_errors_are_replayed_too(self, api):
+        key = {"Idempotency-Key": "create-invalid-1"}
+        assert api.create({"name": ""}, headers=key).status_code == 422
+        assert api.create({"name": "Now Valid"}, headers=key).status_code == 422
+        assert "Now Valid" not in api.names()
+
+    def test_keys_are_per_partner(self, api):
+        key = {"Idempotency-Key": "shared-key-123"}
+        assert api.create({"name": "Mine"}, headers=key).status_code == 200
+        assert api.create({"name": "Theirs"}, headers=key, key=OTHER_PARTNER_KEY).status_code == 200
+
+    def test_a_concurrent_duplicate_is_409(self, api):
+        key = "slow-create-0001"
+        first: list[requests.Response] = []
+        thread = threading.Thread(
+            target=lambda: first.append(
+                api.create({"name": "Slow"}, headers={"Idempotency-Key": key, "X-Sandbox-Fault": "latency:400"})
+            )
+        )
+        thread.start()
+        time.sleep(0.1)
+        with requests.Session() as other:
+            duplicate = SandboxApi(api.url, other).create({"name": "Slow"}, headers={"Idempotency-Key": key})
+        thread.join(timeout=10)
+        assert duplicate.status_code == 409
+        assert "already in progress" in duplicate.json()["message"]
+        assert first[0].status_code == 200
+        assert api.names().count("Slow") == 1
+
+    @pytest.mark.parametrize("key", ["short", "has spaces in it", "x" * 256])
+    def test_a_malformed_key_is_400(self, api, key):
+        assert api.create({"name": "K"}, headers={"Idempotency-Key": key}).status_code == 400
+
+
+class FaultTests:
+    def test_faults_are_off_by_default(self, api):
+        assert all(api("GET", "/api/organizations").status_code == 200 for _ in range(20))
+
+    @pytest.mark.parametrize(
+        ("fault", "status", "body_check"),
+        [
+            ("status:500", 500, lambda r: r.json()["status"] == 500),
+            ("status:502", 502, lambda r: r.text.startswith("<html>")),
+            ("status:429", 429, lambda r: r.headers["Retry-After"] == "1"),
+            ("status:401", 401, lambda r: r.json()["status"] == 401),
+            ("status:401:legacy", 401, lambda r: r.json()["status"] == "Unauthorized"),
+            ("status:401:nested", 401, lambda r: r.json() == {"error": {"message": "invalid or unknown API key"}}),
+            ("garbage", 200, lambda r: r.headers["Content-Type"] == "text/html"),
+        ],
+    )
+    def test_injected_answers(self, api, fault, status, body_check):
+        response = api("GET", "/api/organizations", headers={"X-Sandbox-Fault": fault})
+        assert response.status_code == status
+        assert body_check(response)
+
+    def test_latency_is_added(self, api):
+        started = time.monotonic()
+        api("GET", "/api/organizations", headers={"X-Sandbox-Fault": "latency:250"})
+        assert time.monotonic() - started >= 0.25
+
+    def test_hang_outlasts_the_client(self, api):
+        with pytest.raises(requests.ReadTimeout):
+            api("GET", "/api/organizations", headers={"X-Sandbox-Fault": "hang"}, timeout=(2, 0.3))
+
+    def test_drop_breaks_the_answer_after_doing_the_work(self, api):
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            api.create({"name": "Dropped"}, headers={"X-Sandbox-Fault": "drop"})
+        assert "Dropped" in api.names()
+
+    def test_queued_faults_answer_matching_requests_once(self, api):
+        api.session.post(
+            f"{api.url}/_sandbox/faults",
+            json={"queue": [{"method": "GET", "path": f"/api/organizations/{ACME_ID}", "fault": "status:503"}]},
+            timeout=10,
+        )
+        assert api("GET", "/api/organizations").status_code == 200
+        assert api("GET", f"/api/organizations/{ACME_ID}").status_code == 503
+        assert api("GET", f"/api/organizations/{ACME_ID}").status_code == 200
+
+    def test_a_fault_rate_for_a_whole_run(self, api):
+        api.session.post(f"{api.url}/_sandbox/faults", json={"rate": 0.5, "mix": ["status:500"], "seed": 7}, timeout=10)
+        statuses = [api("GET", "/api/organizations").status_code for _ in range(60)]
+        assert 10 < statuses.count(500) < 50
+        assert set(statuses) == {200, 500}
+
+    def test_run_wide_latency(self, api):
+        api.session.post(f"{api.url}/_sandbox/faults", json={"latency_ms": 100}, timeout=10)
+        started = time.monotonic()
+        api("GET", "/api/organizations")
+        assert time.monotonic() - started >= 0.1
+
+    def test_bad_fault_settings_are_400(self, api):
+        assert api.session.post(f"{api.url}/_sandbox/faults", data=b"[", timeout=10).status_code == 400
+
+
+class IntrospectionTests:
+    def test_requests_are_listed_with_the_key_masked(self, api):
+        api.create({"name": "Seen", "client_secret": "s3cret"}, headers={"Idempotency-Key": "seen-key-001"})
+        received = api.session.get(f"{api.url}/_sandbox/requests", timeout=10).json()["requests"]
+        assert len(received) == 1
+        request = received[0]
+        assert (request["method"], request["path"]) == ("POST", "/api/organizations")
+        assert request["headers"]["authorization"] == "Bearer [masked]"
+        assert request["headers"]["idempotency-key"] == "seen-key-001"
+        assert request["body"] == {"name": "Seen", "client_secret": "s3cret"}
+        assert PARTNER_KEY not in str(received)
+
+    def test_reset_restores_the_seed_and_clears_the_log(self, api):
+        api("DELETE", f"/api/organizations/{ACME_ID}")
+        assert api.session.post(f"{api.url}/_sandbox/reset", timeout=10).status_code == 204
+        assert "Acme Corporation" in api.names()
+        assert len(api.session.get(f"{api.url}/_sandbox/requests", timeout=10).json()["requests"]) == 1
+
+
+class ConcurrencyTests:
+    def test_concurrent_creates_of_one_name_make_one_organization(self, running, api):
+        def create(_: int) -> int:
+            with requests.Session() as session:
+                return SandboxApi(running.url, session).create({"name": "Contended"}).status_code
+
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            statuses = list(pool.map(create, range(20)))
+        assert sorted(statuses) == [200] + [409] * 19
+        assert api.names().count("Contended") == 1
+        assert len(api.session.get(f"{api.url}/_sandbox/requests", timeout=10).json()["requests"]) == 21

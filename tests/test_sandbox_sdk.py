@@ -1,0 +1,96 @@
+"""The sandbox, checked by a client nobody here wrote: Polytomic's own Python SDK.
+
+Where the SDK and shared/polytomic-api.md disagree, the SDK wins: it declares no 401 for the
+organization endpoints, so a bad key arrives as its generic ApiError with status 401 rather than
+as UnauthorizedError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from polytomic import Polytomic
+from polytomic.core.api_error import ApiError
+from polytomic.errors import ConflictError, ForbiddenError, NotFoundError, UnprocessableEntityError
+from polytomic.types import Organization, OrganizationEnvelope, OrganizationsEnvelope
+
+from orgadmin.sandbox import FOREIGN_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY, RunningSandbox
+
+NO_RETRIES = {"max_retries": 0}  # the SDK retries 409 and 5xx by default; each rule is checked once
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[RunningSandbox]:
+    with RunningSandbox() as running:
+        yield running
+
+
+@pytest.fixture
+def sdk(running) -> Polytomic:
+    running.sandbox.reset()
+    return Polytomic(base_url=running.url, token=PARTNER_KEY, max_retries=0, timeout=10)
+
+
+class SdkFidelityTests:
+    def test_list_parses_into_the_sdks_types(self, sdk):
+        envelope = sdk.organization.list()
+        assert isinstance(envelope, OrganizationsEnvelope)
+        assert all(isinstance(o, Organization) for o in envelope.data)
+        assert envelope.data[0].id == OWNER_ID
+
+    def test_create_without_oidc(self, sdk):
+        envelope = sdk.organization.create(name="Hooli", sso_domain="hooli.example", sso_org_id="org_hooli")
+        assert isinstance(envelope, OrganizationEnvelope)
+        assert (envelope.data.name, envelope.data.sso_domain, envelope.data.issuer) == ("Hooli", "hooli.example", None)
+
+    def test_create_with_oidc_then_get_update_and_delete(self, sdk, running):
+        created = sdk.organization.create(
+            name="Pied Piper",
+            issuer="https://piedpiper.okta.example",
+            client_id="pp-client",
+            client_secret="pp-secret",
+            idempotency_key="sdk-create-pied-piper",
+        ).data
+        assert created.issuer == "https://piedpiper.okta.example"
+        assert "client_secret" not in created.model_dump()
+
+        fetched = sdk.organization.get(id=created.id).data
+        assert fetched == created
+
+        # The SDK omits fields it is not given: the sandbox, like Polytomic, clears them.
+        updated = sdk.organization.update(id=created.id, name="Pied Piper Inc", idempotency_key="sdk-update-pp").data
+        assert (updated.name, updated.issuer) == ("Pied Piper Inc", None)
+        assert running.sandbox.organizations[created.id].client_secret is None
+
+        assert sdk.organization.delete(id=created.id, idempotency_key="sdk-delete-pp") is None
+        with pytest.raises(NotFoundError):
+            sdk.organization.get(id=created.id)
+
+    def test_a_taken_name_raises_the_conflict_error(self, sdk):
+        with pytest.raises(ConflictError) as caught:
+            sdk.organization.create(name="globex", request_options=NO_RETRIES)
+        assert caught.value.body.status == 409
+
+    def test_invalid_input_raises_the_unprocessable_entity_error(self, sdk):
+        with pytest.raises(UnprocessableEntityError) as caught:
+            sdk.organization.create(name="Bad", issuer="http://plain.example")
+        assert set(caught.value.body.metadata) == {"issuer", "client_id", "client_secret"}
+
+    def test_a_bad_key_raises_an_api_error_with_status_401(self, running):
+        sdk = Polytomic(base_url=running.url, token="not-a-partner-key", max_retries=0, timeout=10)
+        with pytest.raises(ApiError) as caught:
+            sdk.organization.list()
+        assert caught.value.status_code == 401
+        assert caught.value.body["message"] == "invalid or unknown API key"
+
+    def test_foreign_and_owner_organizations_raise_forbidden(self, sdk):
+        with pytest.raises(ForbiddenError):
+            sdk.organization.get(id=FOREIGN_ID)
+        with pytest.raises(ForbiddenError):
+            sdk.organization.delete(id=OWNER_ID)
+
+    def test_the_sdk_sends_the_version_the_sandbox_echoes(self, sdk, running):
+        sdk.organization.get(id=GLOBEX_ID)
+        sent = running.sandbox.received[-1]["headers"]
+        assert sent["x-polytomic-version"] == "2025-09-18"

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import os
+import secrets
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, transaction
+
+from orgadmin import polytomic
+from orgadmin.management.commands.sandbox import is_loopback
+from orgadmin.sandbox import PARTNER_KEY, RunningSandbox
+
+DEMO_ACCOUNTS = (
+    ("demo-viewer", "Viewer", "view and search organizations"),
+    ("demo-editor", "Editor", "also create and edit"),
+    ("demo-admin", "Admin", "also delete, and browse the audit log"),
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Runs the portal on 127.0.0.1 against the built-in Polytomic sandbox, on the default SQLite "
+        "database, with one demo account per role. Development only: it refuses to run with DEBUG off."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=8000, help="Port of the portal (default 8000).")
+
+    def handle(self, *args: object, port: int, **options: object) -> None:
+        self._refuse_outside_development()
+        call_command("migrate", interactive=False, verbosity=0)
+        passwords = self._demo_accounts()
+        with RunningSandbox() as sandbox:
+            # Point this process's portal at the sandbox; the development server runs in this
+            # process (no autoreloader), so it serves with these settings.
+            settings.POLYTOMIC_API_URL = sandbox.url
+            settings.POLYTOMIC_PARTNER_API_KEY = PARTNER_KEY
+            polytomic.client.cache_clear()
+            self._banner(port, sandbox.url, passwords)
+            try:
+                call_command("runserver", f"127.0.0.1:{port}", use_reloader=False, skip_checks=True)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                self.stdout.write("Portal and sandbox stopped.")
+
+    def _refuse_outside_development(self) -> None:
+        if not settings.DEBUG:
+            raise CommandError(
+                "The demo runs only with DEBUG=true: it creates sign-in accounts and prints their passwords."
+            )
+        configured = (
+            settings.POLYTOMIC_API_URL if os.environ.keys() & {"POLYTOMIC_API_URL", "POLYTOMIC_API_URL_FILE"} else ""
+        )
+        if configured and not is_loopback(urlsplit(configured).hostname or ""):
+            raise CommandError(
+                f"POLYTOMIC_API_URL is set to {configured}: the demo only runs against its own sandbox. "
+                "Unset POLYTOMIC_API_URL to run it."
+            )
+        if connection.vendor != "sqlite":
+            raise CommandError("The demo runs on the default SQLite database: unset DATABASE_URL to run it.")
+
+    def _demo_accounts(self) -> dict[str, str]:
+        """One account per role, each with a new random password every run."""
+        passwords = {}
+        with transaction.atomic():
+            for username, role, _ in DEMO_ACCOUNTS:
+                user, _ = User.objects.get_or_create(username=username)
+                passwords[username] = secrets.token_urlsafe(12)
+                user.set_password(passwords[username])
+                user.is_active = True
+                user.save()
+                user.groups.set([Group.objects.get(name=role)])
+        return passwords
+
+    def _banner(self, port: int, sandbox_url: str, passwords: dict[str, str]) -> None:
+        lines = [
+            "",
+            "Partner organization portal: demo",
+            f"  Portal:   http://127.0.0.1:{port}/",
+            f"  Sandbox:  {sandbox_url} (stands in for Polytomic; nothing leaves this machine)",
+            "  Sign in as:",
+            *(
+                f"    {username:<12} password {passwords[username]}   ({role}: {can})"
+                for username, role, can in DEMO_ACCOUNTS
+            ),
+            "  Ctrl-C stops the portal and the sandbox.",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))
+        self.stdout.flush()

@@ -1,0 +1,180 @@
+"""`manage.py demo`: the README's run command, started as a newcomer would, and its refusals."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from orgadmin.sandbox import PARTNER_KEY
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def demo_env(tmp_path, **extra: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],
+        "PYTHONUNBUFFERED": "1",
+        "DEBUG": "true",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        **extra,
+    }
+
+
+class DemoProcess:
+    """The demo command in a child process, its output collected by a reader thread."""
+
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "demo", "--port", str(port)],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.output: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    def wait_for(self, text: str, seconds: float = 60) -> str:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            joined = "".join(self.output)
+            if text in joined:
+                return joined
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        pytest.fail(f"the demo did not print {text!r}:\n{''.join(self.output)}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+
+def wait_until_listening(url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    pytest.fail(f"nothing answered at {url}")
+
+
+class DemoTests:
+    def test_the_demo_serves_the_portal_against_the_sandbox_until_ctrl_c(self, tmp_path):
+        port = free_port()
+        demo = DemoProcess(demo_env(tmp_path), port)
+        try:
+            banner = demo.wait_for("Ctrl-C stops the portal and the sandbox.")
+            accounts = dict(re.findall(r"^\s+(demo-\w+)\s+password (\S+)", banner, flags=re.MULTILINE))
+            assert set(accounts) == {"demo-viewer", "demo-editor", "demo-admin"}
+            sandbox_url = re.search(r"Sandbox:\s+(http://127\.0\.0\.1:\d+)", banner).group(1)
+            portal = f"http://127.0.0.1:{port}"
+            wait_until_listening(f"{portal}/healthz")
+
+            # The sandbox the portal points at answers like Polytomic, on loopback.
+            listed = requests.get(
+                f"{sandbox_url}/api/organizations", headers={"Authorization": f"Bearer {PARTNER_KEY}"}, timeout=5
+            )
+            assert listed.json()["data"][0]["name"] == "Northwind Partners"
+
+            with requests.Session() as browser:
+                browser.get(f"{portal}/accounts/login/", timeout=10)
+                signed_in = browser.post(
+                    f"{portal}/accounts/login/",
+                    data={
+                        "username": "demo-editor",
+                        "password": accounts["demo-editor"],
+                        "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+                    },
+                    timeout=10,
+                )
+                assert signed_in.url == f"{portal}/organizations/"
+                assert 'title="Your role">Editor<' in signed_in.text
+                stylesheet = re.search(r'<link rel="stylesheet" href="([^"]+)"', signed_in.text).group(1)
+                assert browser.get(f"{portal}{stylesheet}", timeout=10).status_code == 200
+        finally:
+            returncode = demo.stop()
+        assert returncode == 0, "".join(demo.output)
+        assert "Portal and sandbox stopped." in "".join(demo.output)
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"{sandbox_url}/api/organizations", timeout=2)
+
+    def test_a_second_run_gives_new_passwords(self, tmp_path):
+        passwords = []
+        for _ in range(2):
+            demo = DemoProcess(demo_env(tmp_path), free_port())
+            try:
+                banner = demo.wait_for("Ctrl-C stops")
+                passwords.append(re.search(r"demo-admin\s+password (\S+)", banner).group(1))
+            finally:
+                demo.stop()
+        assert passwords[0] != passwords[1]
+
+
+def run_demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "demo", "--port", str(free_port())],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+class DemoRefusalTests:
+    def test_refuses_with_debug_off(self, tmp_path):
+        env = demo_env(
+            tmp_path,
+            DEBUG="false",
+            SECRET_KEY="demo-refusal-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+            POLYTOMIC_PARTNER_API_KEY="real-looking-key",
+            ALLOWED_HOSTS="portal.example.com",
+        )
+        result = run_demo(env)
+        assert result.returncode == 1
+        assert "The demo runs only with DEBUG=true" in result.stderr
+        assert not (tmp_path / "demo.sqlite3").exists()
+
+    @pytest.mark.parametrize("url", ["https://app.polytomic.com", "https://polytomic.internal.example"])
+    def test_refuses_a_real_polytomic_url(self, tmp_path, url):
+        result = run_demo(demo_env(tmp_path, POLYTOMIC_API_URL=url))
+        assert result.returncode == 1
+        assert f"POLYTOMIC_API_URL is set to {url}" in result.stderr
+        assert not (tmp_path / "demo.sqlite3").exists()
+
+    def test_refuses_a_database_other_than_sqlite(self, tmp_path):
+        result = run_demo(demo_env(tmp_path, DATABASE_URL="postgres://nobody@127.0.0.1:9/none"))
+        assert result.returncode == 1
+        assert "unset DATABASE_URL" in result.stderr

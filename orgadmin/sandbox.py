@@ -30,8 +30,9 @@ from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
 from socketserver import ThreadingMixIn
 from typing import Any
-from urllib.parse import urlsplit
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
+
+from orgadmin.rules import is_bare_domain, is_https_url, missing_oidc_fields
 
 PARTNER_KEY = "sandbox-partner-key"
 OTHER_PARTNER_KEY = "sandbox-other-partner-key"
@@ -47,8 +48,6 @@ FOREIGN_ID = "7a1f0c2e-0000-4000-8000-0000000000ff"  # belongs to another partne
 
 ORGANIZATION_PATH = re.compile(r"^/api/organizations/(?P<id>[^/]+)$")
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,255}$")
-DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.IGNORECASE)
-OIDC_FIELDS = ("issuer", "client_id", "client_secret")
 TEXT_FIELDS = ("name", "sso_domain", "sso_org_id", "issuer", "client_id", "client_secret")
 
 
@@ -308,15 +307,12 @@ class Sandbox:
         problems: dict[str, str] = {}
         if fields["name"] is None:
             problems["name"] = "name is required"
-        if fields["issuer"] is not None and not _https_url(fields["issuer"]):
+        if fields["issuer"] is not None and not is_https_url(fields["issuer"]):
             problems["issuer"] = "issuer must be an https:// URL"
-        if fields["sso_domain"] is not None and not DOMAIN.match(fields["sso_domain"]):
+        if fields["sso_domain"] is not None and not is_bare_domain(fields["sso_domain"]):
             problems["sso_domain"] = "sso_domain must be a bare domain such as example.com"
-        given = [name for name in OIDC_FIELDS if fields[name] is not None]
-        if given and len(given) < len(OIDC_FIELDS):
-            for name in OIDC_FIELDS:
-                if fields[name] is None:
-                    problems[name] = f"{name} is required when any of issuer, client_id, client_secret is set"
+        for name in missing_oidc_fields(fields):
+            problems[name] = f"{name} is required when any of issuer, client_id, client_secret is set"
         if problems:
             return {}, error(422, "validation failed", key="validation_failed", metadata=problems)
         return fields, None
@@ -387,11 +383,6 @@ def _status_fault(code: int, shape: str) -> Response:
 
 def _name_taken() -> Response:
     return error(409, "an organization with this name already exists", key="organization_name_taken")
-
-
-def _https_url(value: str) -> bool:
-    parts = urlsplit(value)
-    return parts.scheme == "https" and bool(parts.hostname) and not parts.username and " " not in value
 
 
 def _bearer(value: str) -> str:

@@ -7,16 +7,27 @@ recorded against the person who asked for it. Failures arrive as the client's ex
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
+
+from django.conf import settings
+from django.core.cache import cache
 
 from orgadmin import polytomic
 from orgadmin.audit import AuditContext
-from orgadmin.polytomic import Organization, OrganizationInput
+from orgadmin.models import AuditEntry
+from orgadmin.polytomic import Organization, OrganizationInput, organization_body
 
 
 def organization_list(*, context: AuditContext) -> list[Organization]:
     """All of the partner's organizations, the partner's own (owner) organization first."""
-    return polytomic.client().list_organizations(context=context)
+    organizations = polytomic.client().list_organizations(context=context)
+    remember_owner(organizations)
+    return organizations
 
 
 def organization_get(*, context: AuditContext, organization_id: UUID) -> Organization:
@@ -41,4 +52,131 @@ def organization_delete(
 ) -> None:
     polytomic.client().delete_organization(
         organization_id, idempotency_key=idempotency_key, context=context, organization_name=organization_name
+    )
+
+
+# --- What the edit form needs -----------------------------------------------------------------------
+
+OWNER_CACHE_KEY = "orgadmin:owner-organization-id"
+
+
+def organization_owner_id(*, context: AuditContext) -> str:
+    """The id of the partner's own (owner) organization: the first one listed.
+
+    It never changes, so it is cached after the first list; only a cold cache costs a call.
+    """
+    owner_id = cache.get(OWNER_CACHE_KEY)
+    if owner_id is None:
+        organizations = organization_list(context=context)
+        owner_id = organizations[0].id if organizations else ""
+    return owner_id
+
+
+def remember_owner(organizations: list[Organization]) -> None:
+    if organizations:
+        cache.set(OWNER_CACHE_KEY, organizations[0].id, timeout=None)
+
+
+@dataclass(frozen=True)
+class SentClientId:
+    client_id: str
+    sent_at: datetime
+
+
+def organization_last_sent_client_id(*, organization_id: UUID | str) -> SentClientId | None:
+    """The OIDC client id the portal last sent for this organization in a successful create or
+    update, from the audit log: Polytomic never returns it."""
+    entry = (
+        AuditEntry.objects.filter(
+            organization_id=str(organization_id),
+            action__in=[AuditEntry.Action.CREATE, AuditEntry.Action.UPDATE],
+            outcome=AuditEntry.Outcome.OK,
+        )
+        .order_by("-created_at", "-id")
+        .only("request_body", "created_at")
+        .first()
+    )
+    client_id = (entry.request_body or {}).get("client_id") if entry is not None else None
+    return SentClientId(client_id=client_id, sent_at=entry.created_at) if client_id else None
+
+
+def submission_idempotency_key(*, form_key: str, data: OrganizationInput) -> str:
+    """The Idempotency-Key of one submission of a form: the form's own key, plus a keyed digest
+    of exactly what is sent.
+
+    Resubmitting the same form with the same values (after a timeout, say) reuses the key, so
+    Polytomic replays its first answer instead of acting twice. A corrected submission gets a new
+    key: Polytomic replays a key's first outcome, errors included, for a day. The digest is keyed
+    with SECRET_KEY so the key reveals nothing of the client secret inside the body.
+    """
+    body = json.dumps(organization_body(data), sort_keys=True).encode()
+    digest = hmac.new(settings.SECRET_KEY.encode(), body, hashlib.sha256).hexdigest()[:24]
+    return f"{form_key}-{digest}"
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    label: str
+    before: str
+    after: str
+
+    @property
+    def kind(self) -> str:
+        if not self.before:
+            return "added"
+        if not self.after:
+            return "removed"
+        return "changed"
+
+
+FIELD_LABELS = {
+    "name": "Name",
+    "sso_domain": "SSO domain",
+    "sso_org_id": "SSO organization id",
+    "issuer": "OIDC issuer",
+    "client_id": "OIDC client id",
+}
+
+
+@dataclass(frozen=True)
+class ChangeSummary:
+    """What a save will change at Polytomic, for the operator to confirm."""
+
+    changes: tuple[Change, ...]
+    saml_removed: bool
+    oidc_removed: bool
+    oidc_credentials_sent: bool
+
+    @property
+    def changes_sso(self) -> bool:
+        return any(change.field != "name" for change in self.changes)
+
+    def fingerprint(self) -> str:
+        return json.dumps([[c.field, c.before, c.after] for c in self.changes])
+
+
+def organization_changes(*, before: Organization, after: OrganizationInput, last_client_id: str = "") -> ChangeSummary:
+    """Compares the organization as Polytomic has it with what a save would send."""
+    body = organization_body(after)
+    known = {
+        "name": before.name,
+        "sso_domain": before.sso_domain,
+        "sso_org_id": before.sso_org_id,
+        "issuer": before.issuer,
+        # Polytomic never returns the client id: compare with the one the portal last sent, if known.
+        "client_id": last_client_id if before.issuer else "",
+    }
+    changes = []
+    for field, label in FIELD_LABELS.items():
+        old, new = known[field] or "", body[field] or ""
+        if field == "client_id" and old == "" and new and before.issuer:
+            continue  # unknown before: re-entering it is not a change we can show
+        if old != new:
+            changes.append(Change(field=field, label=label, before=old, after=new))
+    return ChangeSummary(
+        changes=tuple(changes),
+        saml_removed=bool(before.sso_org_id or before.sso_domain) and not (body["sso_org_id"] or body["sso_domain"]),
+        oidc_removed=bool(before.issuer) and not body["issuer"],
+        oidc_credentials_sent=bool(body["client_secret"]),
     )

@@ -9,5 +9,9 @@ app_name = "orgadmin"
 urlpatterns = [
     path("", views.home, name="home"),
     path("organizations/", views.organization_list, name="organization-list"),
+    path("organizations/new/", views.organization_create, name="organization-create"),
+    path("organizations/<uuid:organization_id>/", views.organization_detail, name="organization-detail"),
+    path("organizations/<uuid:organization_id>/edit/", views.organization_edit, name="organization-edit"),
+    path("organizations/<uuid:organization_id>/delete/", views.organization_delete, name="organization-delete"),
     path("audit/", views.audit_list, name="audit-list"),
 ]

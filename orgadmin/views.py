@@ -1,9 +1,40 @@
 from __future__ import annotations
 
+from uuid import UUID
+
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
+
+from orgadmin import services
+from orgadmin.audit import AuditContext
+from orgadmin.forms import OrganizationDeleteForm, OrganizationEditForm, OrganizationForm, organization_state
+from orgadmin.models import AuditEntry
+from orgadmin.polytomic import Organization, PolytomicError, PolytomicNotFound
+
+ORGANIZATIONS_PER_PAGE = 25
+RECENT_AUDIT_ENTRIES = 10
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
+    """A redirect that htmx follows as a full page load, and a plain one without JavaScript."""
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _upstream_error_page(request: HttpRequest, error: PolytomicError, *, title: str) -> HttpResponse:
+    return render(request, "orgadmin/upstream_error.html", {"error": error, "title": title}, status=502)
 
 
 @require_GET
@@ -13,8 +44,186 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @permission_required("orgadmin.view_organization", raise_exception=True)
-def organization_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "orgadmin/organization_list.html")
+@never_cache
+def organization_list(request: HtmxHttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:200]
+    error = None
+    organizations: list[Organization] = []
+    try:
+        organizations = services.organization_list(context=AuditContext.from_request(request))
+    except PolytomicError as exc:
+        error = exc
+    owner_id = organizations[0].id if organizations else ""
+    matching = [o for o in organizations if _matches(o, query)]
+    page = Paginator(matching, ORGANIZATIONS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"page": page, "query": query, "owner_id": owner_id, "error": error, "total": len(organizations)}
+    template = "orgadmin/_organization_results.html" if request.htmx else "orgadmin/organization_list.html"
+    return render(request, template, context, status=502 if error and not request.htmx else 200)
+
+
+def _matches(organization: Organization, query: str) -> bool:
+    folded = query.casefold()
+    return not folded or any(
+        folded in value.casefold() for value in (organization.name, organization.sso_domain, organization.id)
+    )
+
+
+@require_GET
+@permission_required("orgadmin.view_organization", raise_exception=True)
+@never_cache
+def organization_detail(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
+    context = AuditContext.from_request(request)
+    try:
+        organization = services.organization_get(context=context, organization_id=organization_id)
+        owner_id = services.organization_owner_id(context=context)
+    except PolytomicNotFound:
+        messages.warning(request, "That organization does not exist at Polytomic (it may have been deleted).")
+        return redirect("orgadmin:organization-list")
+    except PolytomicError as exc:
+        return _upstream_error_page(request, exc, title="Organization")
+    return render(
+        request,
+        "orgadmin/organization_detail.html",
+        {
+            "organization": organization,
+            "is_owner": organization.id == owner_id,
+            "last_client_id": services.organization_last_sent_client_id(organization_id=organization_id),
+            "audit_entries": AuditEntry.objects.filter(organization_id=str(organization_id))[:RECENT_AUDIT_ENTRIES],
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("orgadmin.add_organization", raise_exception=True)
+@sensitive_post_parameters("client_secret")
+@never_cache
+def organization_create(request: HtmxHttpRequest) -> HttpResponse:
+    form = OrganizationForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        data = form.organization_input()
+        try:
+            organization = services.organization_create(
+                context=AuditContext.from_request(request),
+                data=data,
+                idempotency_key=services.submission_idempotency_key(form_key=form.cleaned_data["form_key"], data=data),
+            )
+        except PolytomicError as exc:
+            form.add_upstream_error(exc)
+        else:
+            messages.success(request, f"Created {organization.name}.")
+            return _redirect(request, reverse("orgadmin:organization-detail", args=[organization.id]))
+    return _form_page(request, form, "orgadmin/organization_form.html", {"creating": True})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("orgadmin.change_organization", raise_exception=True)
+@sensitive_post_parameters("client_secret")
+@never_cache
+def organization_edit(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
+    context = AuditContext.from_request(request)
+    # A fresh read every time: the form is filled from it, and a save is checked against it.
+    try:
+        organization = services.organization_get(context=context, organization_id=organization_id)
+    except PolytomicNotFound:
+        messages.warning(request, "That organization no longer exists at Polytomic (it may have been deleted).")
+        return _redirect(request, reverse("orgadmin:organization-list"))
+    except PolytomicError as exc:
+        return _upstream_error_page(request, exc, title="Edit organization")
+    last_client_id = services.organization_last_sent_client_id(organization_id=organization_id)
+    form = OrganizationEditForm(
+        request.POST if request.method == "POST" else None, organization=organization, last_client_id=last_client_id
+    )
+    page = {"organization": organization, "last_client_id": last_client_id, "changed_meanwhile": []}
+    if request.method == "POST" and form.is_valid():
+        data = form.organization_input()
+        summary = services.organization_changes(
+            before=organization, after=data, last_client_id=last_client_id.client_id if last_client_id else ""
+        )
+        if form.opened_state() != organization_state(organization):
+            page["changed_meanwhile"] = _changed_meanwhile(form.opened_state(), organization)
+            form.reopen(organization)
+            form.ask_to_confirm(summary)
+        elif summary.changes_sso and not form.confirmed(summary):
+            form.ask_to_confirm(summary)
+        else:
+            return _save(request, form, organization, page)
+    return _form_page(request, form, "orgadmin/organization_form.html", page)
+
+
+def _save(request: HtmxHttpRequest, form: OrganizationEditForm, organization: Organization, page: dict) -> HttpResponse:
+    data = form.organization_input()
+    try:
+        updated = services.organization_update(
+            context=AuditContext.from_request(request),
+            organization_id=UUID(organization.id),
+            data=data,
+            idempotency_key=services.submission_idempotency_key(form_key=form.cleaned_data["form_key"], data=data),
+        )
+    except PolytomicError as exc:
+        form.add_upstream_error(exc)
+        return _form_page(request, form, "orgadmin/organization_form.html", page)
+    messages.success(request, f"Saved {updated.name}.")
+    return _redirect(request, reverse("orgadmin:organization-detail", args=[updated.id]))
+
+
+def _changed_meanwhile(opened: dict[str, str], now: Organization) -> list[tuple[str, str, str]]:
+    current = organization_state(now)
+    labels = services.FIELD_LABELS
+    return [
+        (labels[name], opened.get(name, ""), current[name]) for name in current if opened.get(name) != current[name]
+    ]
+
+
+def _form_page(request: HtmxHttpRequest, form, template: str, context: dict) -> HttpResponse:
+    """The form page, or with htmx only the form; 422 whenever it shows something to fix or confirm."""
+    status = 422 if form.is_bound else 200
+    context = {**context, "form": form}
+    if request.htmx:
+        return render(request, "orgadmin/_organization_form.html", context, status=status)
+    return render(request, template, context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("orgadmin.delete_organization", raise_exception=True)
+@never_cache
+def organization_delete(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
+    context = AuditContext.from_request(request)
+    try:
+        organization = services.organization_get(context=context, organization_id=organization_id)
+        is_owner = organization.id == services.organization_owner_id(context=context)
+    except PolytomicNotFound:
+        messages.info(request, "That organization was already deleted.")
+        return _redirect(request, reverse("orgadmin:organization-list"))
+    except PolytomicError as exc:
+        return _upstream_error_page(request, exc, title="Delete organization")
+    form = OrganizationDeleteForm(request.POST if request.method == "POST" else None, organization=organization)
+    status = 200
+    if is_owner:
+        status = 403 if request.method == "POST" else 200
+    elif request.method == "POST":
+        status = 422
+        if form.is_valid():
+            try:
+                services.organization_delete(
+                    context=context,
+                    organization_id=organization_id,
+                    idempotency_key=form.cleaned_data["form_key"],
+                    organization_name=organization.name,
+                )
+            except PolytomicNotFound:
+                messages.info(request, f"{organization.name} was already deleted.")
+                return _redirect(request, reverse("orgadmin:organization-list"))
+            except PolytomicError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(request, f"Deleted {organization.name}.")
+                return _redirect(request, reverse("orgadmin:organization-list"))
+    return render(
+        request,
+        "orgadmin/organization_delete.html",
+        {"organization": organization, "form": form, "is_owner": is_owner},
+        status=status,
+    )
 
 
 @require_GET

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 
 import pytest
 from django.apps import apps
 from django.conf import settings
+from django.core.cache import cache
 from django.core.management import call_command
 from django.test import override_settings
 
+from orgadmin.sandbox import PARTNER_KEY, RunningSandbox
 from tests.factories import make_user
 
 
@@ -32,6 +35,23 @@ def _collected_static(tmp_path_factory: pytest.TempPathFactory):
     with override_settings(STATIC_ROOT=static_root):
         call_command("collectstatic", interactive=False, verbosity=0)
         yield
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[RunningSandbox]:
+    """The Polytomic sandbox on loopback, for the whole run."""
+    with RunningSandbox() as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _portal_uses_the_sandbox(sandbox, settings) -> None:
+    """Every test's portal talks to the sandbox, freshly seeded; tests that script answers with
+    `responses` point it elsewhere in their own fixtures."""
+    sandbox.sandbox.reset()
+    settings.POLYTOMIC_API_URL = sandbox.url
+    settings.POLYTOMIC_PARTNER_API_KEY = PARTNER_KEY
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

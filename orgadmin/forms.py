@@ -65,6 +65,7 @@ class OrganizationForm(forms.Form):
     form_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         if not self.is_bound:
             self.initial.setdefault("form_key", uuid.uuid4().hex)
@@ -95,7 +96,7 @@ class OrganizationForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        if not self._removing_oidc():
+        if self._oidc_is_optional():
             for name in rules.missing_oidc_fields(cleaned):
                 if name not in self.errors:
                     self.add_error(
@@ -103,8 +104,9 @@ class OrganizationForm(forms.Form):
                     )
         return cleaned
 
-    def _removing_oidc(self) -> bool:
-        return False
+    def _oidc_is_optional(self) -> bool:
+        """Whether OIDC may be left out, so that only "all three or none" applies."""
+        return True
 
     def organization_input(self) -> OrganizationInput:
         data = self.cleaned_data
@@ -166,8 +168,9 @@ class OrganizationEditForm(OrganizationForm):
         if not (organization.sso_domain or organization.sso_org_id):
             del self.fields["remove_saml"]
 
-    def _removing_oidc(self) -> bool:
-        return bool(self.cleaned_data.get("remove_oidc"))
+    def _oidc_is_optional(self) -> bool:
+        # An organization with OIDC keeps it unless removing it was chosen (see clean()).
+        return not self.organization.has_oidc and not self.cleaned_data.get("remove_oidc")
 
     def clean_opened(self) -> dict[str, str]:
         try:
@@ -232,6 +235,7 @@ class OrganizationDeleteForm(forms.Form):
     form_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.organization = organization
         if not self.is_bound:

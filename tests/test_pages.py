@@ -53,3 +53,14 @@ class PageShellTests:
         html = client.get(reverse("login")).content.decode()
         for control in re.findall(r'<input type="(?:text|password)"[^>]* id="([^"]+)"', html):
             assert f'<label for="{control}">' in html
+
+
+class RootFileTests:
+    @pytest.mark.django_db
+    def test_favicon_and_robots_are_served_without_sign_in(self, client):
+        favicon = client.get("/favicon.ico")
+        assert favicon.status_code == 200
+        assert b"".join(favicon.streaming_content).startswith(b"\x00\x00\x01\x00")  # an icon file
+        robots = client.get("/robots.txt")
+        assert robots.status_code == 200
+        assert b"Disallow: /" in b"".join(robots.streaming_content)

@@ -72,6 +72,10 @@ class ContentSecurityPolicyTests:
         [
             ("/accounts/login/", None),
             ("/organizations/", "Viewer"),
+            ("/organizations/new/", "Editor"),
+            ("/organizations/7a1f0c2e-0000-4000-8000-000000000003/", "Viewer"),
+            ("/organizations/7a1f0c2e-0000-4000-8000-000000000003/edit/", "Editor"),
+            ("/organizations/7a1f0c2e-0000-4000-8000-000000000002/delete/", "Admin"),
             ("/audit/", "Admin"),
             ("/audit/", "Viewer"),  # the 403 page
             ("/no-such-page/", "Viewer"),  # the 404 page
@@ -85,6 +89,9 @@ class ContentSecurityPolicyTests:
         response = client.get(path)
         assert response["Content-Type"].startswith("text/html")
         assert inline_code(response.content.decode()) == []
+        # No template syntax leaks into a page (Django's {# #} comments are single-line only).
+        assert "{#" not in response.content.decode()
+        assert "{%" not in response.content.decode()
 
     @pytest.mark.django_db
     def test_admin_pages_have_no_inline_script_or_style(self, client):

@@ -76,9 +76,13 @@ class ConsoleRecorder:
         page.on("console", self._on_console)
         page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
 
+    # Chromium logs every 4xx as a console error. The portal answers 422 on purpose to a form that
+    # needs attention (htmx swaps it in); that one is expected, any other status is not.
+    EXPECTED = "Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"
+
     def _on_console(self, message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):
-            self.errors.append(f"{message.type}: {message.text}")
+        if message.type in ("error", "warning") and message.text != self.EXPECTED:
+            self.errors.append(f"{message.type}: {message.text} (at {message.location.get('url', '?')})")
 
 
 @pytest.fixture
@@ -94,3 +98,19 @@ def page(browser: Browser, live_server) -> Iterator[Page]:
 @pytest.fixture(autouse=True)
 def _browser_roles(roles) -> None:
     """Every browser test signs in with a role."""
+
+
+SCREENSHOTS = Path(
+    os.environ.get("PORTAL_SCREENSHOTS", Path(__file__).resolve().parents[2] / "test-results" / "screenshots")
+)
+
+
+@pytest.fixture
+def screenshot(page: Page):
+    """Saves a full-page screenshot under test-results/screenshots (kept by .ci/run) for review."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(name: str) -> None:
+        page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+    return take

@@ -1,0 +1,423 @@
+"""The organization pages against the sandbox, asserting what reached Polytomic."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from django.urls import reverse
+
+from orgadmin.models import AuditEntry
+from orgadmin.sandbox import ACME_ID, FOREIGN_ID, GLOBEX_ID, OWNER_ID, StoredOrganization
+
+LIST = reverse("orgadmin:organization-list")
+CREATE = reverse("orgadmin:organization-create")
+SECRET = "typed-secret-9f8e7d"
+
+
+def edit_url(organization_id: str) -> str:
+    return reverse("orgadmin:organization-edit", args=[organization_id])
+
+
+def detail_url(organization_id: str) -> str:
+    return reverse("orgadmin:organization-detail", args=[organization_id])
+
+
+def delete_url(organization_id: str) -> str:
+    return reverse("orgadmin:organization-delete", args=[organization_id])
+
+
+def hidden(page: str, name: str) -> str:
+    match = re.search(rf'<input type="hidden" name="{name}" value="([^"]*)"', page)
+    assert match, f"no hidden {name} in the page"
+    return html.unescape(match.group(1))
+
+
+def received(sandbox, method: str) -> list[dict]:
+    return [r for r in sandbox.sandbox.received if r["method"] == method]
+
+
+def open_edit_form(client, organization_id: str) -> dict[str, str]:
+    """The hidden fields of a freshly opened edit form."""
+    page = client.get(edit_url(organization_id)).content.decode()
+    return {"form_key": hidden(page, "form_key"), "opened": hidden(page, "opened")}
+
+
+def acme_form(**changes) -> dict[str, str]:
+    return {"name": "Acme Corporation", "sso_domain": "acme.example", "sso_org_id": "org_01ACME"} | changes
+
+
+def globex_form(**changes) -> dict[str, str]:
+    return {
+        "name": "Globex",
+        "sso_domain": "globex.example",
+        "issuer": "https://globex.okta.example",
+        "client_id": "0oa-globex-client",
+        "client_secret": SECRET,
+    } | changes
+
+
+@pytest.fixture
+def as_viewer(client, viewer):
+    client.force_login(viewer)
+    return client
+
+
+@pytest.fixture
+def as_editor(client, editor):
+    client.force_login(editor)
+    return client
+
+
+@pytest.fixture
+def as_admin(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+class ListTests:
+    def test_lists_organizations_with_owner_and_sso_state(self, as_viewer):
+        response = as_viewer.get(LIST)
+        page = response.content.decode()
+        assert response.status_code == 200
+        assert response["Cache-Control"] == "max-age=0, no-cache, no-store, must-revalidate, private"
+        rows = re.findall(r"<tr>\s*<td>(.*?)</tr>", page, flags=re.DOTALL)
+        assert len(rows) == 4
+        assert "Northwind Partners" in rows[0]
+        assert "Owner" in rows[0]
+        acme = rows[1]
+        assert "acme.example" in acme
+        assert acme.count("Configured") == 1  # SAML, not OIDC
+        assert rows[2].count("Configured") == 1  # Globex: OIDC
+        assert 'href="/organizations/new/"' not in page  # a Viewer cannot create
+
+    @pytest.mark.parametrize(
+        ("query", "expected"),
+        [
+            ("glob", ["Globex"]),
+            ("ACME.EXAMPLE", ["Acme Corporation"]),
+            (GLOBEX_ID[-6:], ["Globex"]),
+            ("nothing-like-it", []),
+        ],
+    )
+    def test_search_by_name_domain_or_id(self, as_viewer, query, expected):
+        page = as_viewer.get(LIST, {"q": query}).content.decode()
+        assert re.findall(r'<a href="/organizations/[0-9a-f-]+/">([^<]+)</a>', page) == expected
+        if not expected:
+            assert f"No organization matches “{query}”" in page
+
+    def test_htmx_search_answers_only_the_results(self, as_viewer):
+        response = as_viewer.get(LIST, {"q": "acme"}, HTTP_HX_REQUEST="true")
+        page = response.content.decode()
+        assert page.lstrip().startswith('<section id="organization-results"')
+        assert "<html" not in page
+
+    def test_pagination(self, as_viewer, sandbox):
+        for number in range(30):
+            stored = StoredOrganization(
+                id=f"00000000-0000-4000-8000-{number:012d}", partner="partner", name=f"C{number:02d}"
+            )
+            sandbox.sandbox.organizations[stored.id] = stored
+        first = as_viewer.get(LIST).content.decode()
+        assert "1–25 of 34" in first
+        assert 'href="?page=2"' in first
+        second = as_viewer.get(LIST, {"page": 2}).content.decode()
+        assert "26–34 of 34" in second
+        assert 'rel="prev"' in second
+
+    def test_an_unavailable_polytomic_shows_an_error_with_a_retry(self, as_viewer, sandbox):
+        sandbox.sandbox.faults.queue.extend([{"method": "GET", "path": "/api/organizations", "fault": "status:500"}])
+        response = as_viewer.get(LIST, {"q": "x"})
+        page = response.content.decode()
+        assert response.status_code == 502
+        assert "Polytomic could not be asked for the organizations" in page
+        assert 'href="/organizations/?q=x">Try again' in page
+        assert "sandbox fault" in page  # Polytomic's own message, not a raw body
+
+
+class DetailTests:
+    def test_shows_every_field_and_the_write_only_note(self, as_viewer):
+        response = as_viewer.get(detail_url(GLOBEX_ID))
+        page = response.content.decode()
+        assert response["Cache-Control"].startswith("max-age=0, no-cache, no-store")
+        for text in ("Globex", GLOBEX_ID, "globex.example", "https://globex.okta.example"):
+            assert text in page
+        assert "Polytomic never returns the OIDC client id or secret" in page
+        assert "globex-oidc-secret" not in page
+        assert ">Edit<" not in page  # Viewer
+
+    def test_lists_recent_audit_entries(self, as_viewer):
+        as_viewer.get(detail_url(ACME_ID))
+        page = as_viewer.get(detail_url(ACME_ID)).content.decode()
+        assert page.count("View organization") == 2  # this view and the one before
+
+    def test_the_owner_has_no_delete_button(self, as_admin):
+        assert ">Delete<" not in as_admin.get(detail_url(OWNER_ID)).content.decode()
+        assert ">Delete<" in as_admin.get(detail_url(ACME_ID)).content.decode()
+
+    def test_an_unknown_organization_leads_back_to_the_list(self, as_viewer):
+        response = as_viewer.get(detail_url("00000000-0000-4000-8000-00000000dead"), follow=True)
+        assert response.redirect_chain[-1][0] == LIST
+        assert "does not exist at Polytomic" in response.content.decode()
+
+    def test_a_foreign_organization_is_a_clear_message(self, as_viewer):
+        response = as_viewer.get(detail_url(FOREIGN_ID))
+        assert response.status_code == 502
+        assert "belongs to another partner" in response.content.decode()
+
+
+class CreateTests:
+    def test_form_fields_are_named_as_in_the_api(self, as_editor):
+        page = as_editor.get(CREATE).content.decode()
+        for name in ("name", "sso_domain", "sso_org_id", "issuer", "client_id", "client_secret"):
+            assert f'name="{name}"' in page
+        assert "<legend>SAML SSO</legend>" in page
+        assert "<legend>OIDC</legend>" in page
+        assert 'type="password" name="client_secret"' in page
+
+    def test_create_with_oidc_sends_the_whole_block(self, as_editor, sandbox):
+        form_key = hidden(as_editor.get(CREATE).content.decode(), "form_key")
+        response = as_editor.post(CREATE, globex_form(name="Hooli", sso_domain="hooli.example", form_key=form_key))
+        created = next(o for o in sandbox.sandbox.organizations.values() if o.name == "Hooli")
+        assert response.status_code == 302
+        assert response["Location"] == detail_url(created.id)
+        assert received(sandbox, "POST")[0]["body"] == {
+            "name": "Hooli",
+            "sso_domain": "hooli.example",
+            "sso_org_id": None,
+            "issuer": "https://globex.okta.example",
+            "client_id": "0oa-globex-client",
+            "client_secret": SECRET,
+        }
+        assert received(sandbox, "POST")[0]["headers"]["idempotency-key"].startswith(form_key + "-")
+
+    @pytest.mark.parametrize(
+        ("fields", "errors"),
+        [
+            ({"name": "  "}, {"name"}),
+            ({"name": "X", "issuer": "http://x.okta.example", "client_id": "c", "client_secret": "s"}, {"issuer"}),
+            ({"name": "X", "issuer": "javascript:alert(1)", "client_id": "c", "client_secret": "s"}, {"issuer"}),
+            ({"name": "X", "issuer": "https://u:p@x.example", "client_id": "c", "client_secret": "s"}, {"issuer"}),
+            ({"name": "X", "sso_domain": "https://x.example"}, {"sso_domain"}),
+            ({"name": "X", "issuer": "https://x.okta.example"}, {"client_id", "client_secret"}),
+            ({"name": "X", "client_secret": "s"}, {"issuer", "client_id"}),
+            ({"name": "X\x00"}, {"name"}),
+        ],
+    )
+    def test_invalid_input_never_reaches_polytomic(self, as_editor, sandbox, fields, errors):
+        response = as_editor.post(CREATE, {"form_key": "a" * 32} | fields)
+        assert response.status_code == 422
+        assert set(response.context["form"].errors) == errors
+        assert sandbox.sandbox.received == []
+
+    def test_a_taken_name_lands_on_the_name_field_keeping_input(self, as_editor):
+        response = as_editor.post(CREATE, globex_form(name="acme corporation", form_key="b" * 32))
+        page = response.content.decode()
+        assert response.status_code == 422
+        assert response.context["form"].errors["name"] == ["an organization with this name already exists"]
+        assert 'value="https://globex.okta.example"' in page
+        assert SECRET not in page
+
+    def test_an_upstream_failure_is_shown_above_the_form_keeping_input(self, as_editor, sandbox):
+        sandbox.sandbox.faults.queue.append({"method": "POST", "path": "/api/organizations", "fault": "status:503"})
+        response = as_editor.post(CREATE, globex_form(name="Hooli", form_key="c" * 32))
+        page = response.content.decode()
+        assert response.status_code == 422
+        assert "Polytomic is not able to answer right now (HTTP 503)" in page
+        assert 'value="Hooli"' in page
+        assert SECRET not in page
+
+    def test_htmx_submission_swaps_the_form_or_redirects(self, as_editor, sandbox):
+        invalid = as_editor.post(CREATE, {"name": "", "form_key": "d" * 32}, HTTP_HX_REQUEST="true")
+        assert invalid.status_code == 422
+        assert invalid.content.decode().startswith('<form id="organization-form"')
+        valid = as_editor.post(CREATE, {"name": "Hooli", "form_key": "d" * 32}, HTTP_HX_REQUEST="true")
+        assert valid.status_code == 200
+        assert valid["HX-Redirect"].startswith("/organizations/")
+
+    def test_a_create_whose_answer_was_lost_is_not_made_twice(self, as_editor, sandbox):
+        sandbox.sandbox.faults.queue.append({"method": "POST", "path": "/api/organizations", "fault": "drop"})
+        data = {"name": "Once Only", "form_key": "e" * 32}
+        lost = as_editor.post(CREATE, data)
+        assert lost.status_code == 422
+        assert "submitting the same form again is safe" in lost.content.decode()
+        assert as_editor.post(CREATE, data).status_code == 302
+        assert [o.name for o in sandbox.sandbox.organizations.values()].count("Once Only") == 1
+
+    def test_a_corrected_submission_is_not_refused_by_an_earlier_answer(self, as_editor, sandbox):
+        first = as_editor.post(CREATE, {"name": "Globex", "form_key": "f" * 32})
+        assert first.status_code == 422
+        assert as_editor.post(CREATE, {"name": "Globex Two", "form_key": "f" * 32}).status_code == 302
+
+    def test_viewer_cannot_create(self, as_viewer, sandbox):
+        assert as_viewer.get(CREATE).status_code == 403
+        assert as_viewer.post(CREATE, {"name": "X", "form_key": "g" * 32}).status_code == 403
+        assert received(sandbox, "POST") == []
+
+
+class EditTests:
+    def test_form_is_filled_from_a_fresh_read_without_the_secret(self, as_editor, sandbox):
+        page = as_editor.get(edit_url(GLOBEX_ID)).content.decode()
+        assert 'value="https://globex.okta.example"' in page
+        assert "globex-oidc-secret" not in page
+        assert "never returns the client id or secret" in page
+        assert received(sandbox, "GET")[-1]["path"] == f"/api/organizations/{GLOBEX_ID}"
+
+    def test_a_rename_sends_the_whole_block(self, as_editor, sandbox):
+        response = as_editor.post(edit_url(ACME_ID), acme_form(name="Acme Corp") | open_edit_form(as_editor, ACME_ID))
+        assert response.status_code == 302
+        assert received(sandbox, "PUT")[0]["body"] == {
+            "name": "Acme Corp",
+            "sso_domain": "acme.example",
+            "sso_org_id": "org_01ACME",
+            "issuer": None,
+            "client_id": None,
+            "client_secret": None,
+        }
+
+    def test_saving_oidc_without_the_secret_is_stopped(self, as_editor, sandbox):
+        form = globex_form(name="Globex Inc", client_secret="") | open_edit_form(as_editor, GLOBEX_ID)
+        response = as_editor.post(edit_url(GLOBEX_ID), form)
+        assert response.status_code == 422
+        assert "must be entered again to keep OIDC working" in response.context["form"].errors["client_secret"][0]
+        assert received(sandbox, "PUT") == []
+
+    def test_a_rename_keeping_oidc_resends_the_credentials(self, as_editor, sandbox):
+        form = globex_form(name="Globex Inc") | open_edit_form(as_editor, GLOBEX_ID)
+        assert as_editor.post(edit_url(GLOBEX_ID), form).status_code == 302
+        assert received(sandbox, "PUT")[0]["body"]["client_secret"] == SECRET
+        assert sandbox.sandbox.organizations[GLOBEX_ID].issuer == "https://globex.okta.example"
+
+    def test_the_client_id_last_sent_is_prefilled_and_dated(self, as_editor):
+        form = globex_form(client_id="remembered-client") | open_edit_form(as_editor, GLOBEX_ID)
+        as_editor.post(edit_url(GLOBEX_ID), form)
+        page = as_editor.get(edit_url(GLOBEX_ID)).content.decode()
+        assert 'name="client_id" value="remembered-client"' in page
+        assert "The client id below is the one this portal sent on" in page
+
+    def test_removing_oidc_needs_the_choice_and_a_confirmation(self, as_editor, sandbox):
+        opened = open_edit_form(as_editor, GLOBEX_ID)
+        emptied = globex_form(issuer="", client_id="", client_secret="") | opened
+        assert as_editor.post(edit_url(GLOBEX_ID), emptied).status_code == 422  # an empty field is not a choice
+
+        chosen = as_editor.post(edit_url(GLOBEX_ID), emptied | {"remove_oidc": "on"})
+        page = chosen.content.decode()
+        assert chosen.status_code == 422
+        assert "OIDC will be removed" in page
+        assert "Confirm and save" in page
+        assert received(sandbox, "PUT") == []
+
+        confirmed = as_editor.post(
+            edit_url(GLOBEX_ID), emptied | {"remove_oidc": "on", "confirm": hidden(page, "confirm")}
+        )
+        assert confirmed.status_code == 302
+        body = received(sandbox, "PUT")[0]["body"]
+        assert (body["issuer"], body["client_id"], body["client_secret"]) == (None, None, None)
+        assert body["sso_domain"] == "globex.example"
+
+    def test_removing_saml_is_a_choice_not_an_empty_field(self, as_editor, sandbox):
+        opened = open_edit_form(as_editor, ACME_ID)
+        response = as_editor.post(edit_url(ACME_ID), acme_form(sso_org_id="") | opened)
+        assert response.status_code == 422
+        assert "choose “Remove SAML SSO”" in response.context["form"].errors["sso_org_id"][0]
+        chosen = as_editor.post(edit_url(ACME_ID), acme_form() | opened | {"remove_saml": "on"})
+        assert "SAML SSO will be removed" in chosen.content.decode()
+        confirmed = as_editor.post(
+            edit_url(ACME_ID),
+            acme_form() | opened | {"remove_saml": "on", "confirm": hidden(chosen.content.decode(), "confirm")},
+        )
+        assert confirmed.status_code == 302
+        assert received(sandbox, "PUT")[0]["body"]["sso_org_id"] is None
+
+    def test_a_changed_domain_is_summarised_before_saving(self, as_editor, sandbox):
+        opened = open_edit_form(as_editor, ACME_ID)
+        asked = as_editor.post(edit_url(ACME_ID), acme_form(sso_domain="acme.test") | opened)
+        page = asked.content.decode()
+        assert "SSO domain: “acme.example” → “acme.test”" in page
+        assert received(sandbox, "PUT") == []
+        # A confirmation given for other changes does not count.
+        other = as_editor.post(
+            edit_url(ACME_ID), acme_form(sso_domain="acme.other") | opened | {"confirm": hidden(page, "confirm")}
+        )
+        assert other.status_code == 422
+        assert received(sandbox, "PUT") == []
+        saved = as_editor.post(
+            edit_url(ACME_ID), acme_form(sso_domain="acme.test") | opened | {"confirm": hidden(page, "confirm")}
+        )
+        assert saved.status_code == 302
+        assert received(sandbox, "PUT")[0]["body"]["sso_domain"] == "acme.test"
+
+    def test_a_change_made_meanwhile_is_shown_not_overwritten(self, as_editor, sandbox):
+        opened = open_edit_form(as_editor, ACME_ID)
+        sandbox.sandbox.organizations[ACME_ID].sso_org_id = "org_CHANGED_ELSEWHERE"
+        response = as_editor.post(edit_url(ACME_ID), acme_form(name="Acme Renamed") | opened)
+        page = response.content.decode()
+        assert response.status_code == 422
+        assert "Someone changed this organization at Polytomic since you opened this form" in page
+        assert "SSO organization id: “org_01ACME” → “org_CHANGED_ELSEWHERE”" in page
+        assert received(sandbox, "PUT") == []
+        again = {"opened": hidden(page, "opened"), "confirm": hidden(page, "confirm"), "form_key": opened["form_key"]}
+        assert as_editor.post(edit_url(ACME_ID), acme_form(name="Acme Renamed") | again).status_code == 302
+        assert received(sandbox, "PUT")[0]["body"]["sso_org_id"] == "org_01ACME"  # what the operator saw and confirmed
+
+    def test_an_upstream_failure_keeps_the_input(self, as_editor, sandbox):
+        sandbox.sandbox.faults.queue.append(
+            {"method": "PUT", "path": f"/api/organizations/{ACME_ID}", "fault": "status:500"}
+        )
+        response = as_editor.post(edit_url(ACME_ID), acme_form(name="Acme New") | open_edit_form(as_editor, ACME_ID))
+        page = response.content.decode()
+        assert response.status_code == 422
+        assert "Polytomic is not able to answer right now" in page
+        assert 'value="Acme New"' in page
+
+    def test_a_tampered_form_is_refused(self, as_editor, sandbox):
+        response = as_editor.post(edit_url(ACME_ID), acme_form() | {"form_key": "k" * 32, "opened": "forged"})
+        assert response.status_code == 422
+        assert received(sandbox, "PUT") == []
+
+    def test_viewer_cannot_edit(self, as_viewer, sandbox):
+        assert as_viewer.get(edit_url(ACME_ID)).status_code == 403
+        assert as_viewer.post(edit_url(ACME_ID), acme_form()).status_code == 403
+        assert received(sandbox, "PUT") == []
+
+
+class DeleteTests:
+    def test_delete_needs_the_typed_name(self, as_admin, sandbox):
+        form_key = hidden(as_admin.get(delete_url(ACME_ID)).content.decode(), "form_key")
+        wrong = as_admin.post(delete_url(ACME_ID), {"confirm_name": "acme corporation", "form_key": form_key})
+        assert wrong.status_code == 422
+        assert received(sandbox, "DELETE") == []
+        right = as_admin.post(
+            delete_url(ACME_ID), {"confirm_name": "Acme Corporation", "form_key": form_key}, follow=True
+        )
+        assert right.redirect_chain[-1][0] == LIST
+        assert "Deleted Acme Corporation." in right.content.decode()
+        assert len(received(sandbox, "DELETE")) == 1
+        assert ACME_ID not in sandbox.sandbox.organizations
+        assert AuditEntry.objects.filter(action="organization.delete", outcome="ok").count() == 1
+
+    def test_the_owner_cannot_be_deleted(self, as_admin, sandbox):
+        page = as_admin.get(delete_url(OWNER_ID)).content.decode()
+        assert "This organization cannot be deleted" in page
+        assert 'name="confirm_name"' not in page
+        response = as_admin.post(delete_url(OWNER_ID), {"confirm_name": "Northwind Partners", "form_key": "o" * 32})
+        assert response.status_code == 403
+        assert received(sandbox, "DELETE") == []
+
+    def test_an_already_deleted_organization_says_so(self, as_admin, sandbox):
+        del sandbox.sandbox.organizations[ACME_ID]
+        response = as_admin.post(
+            delete_url(ACME_ID), {"confirm_name": "Acme Corporation", "form_key": "p" * 32}, follow=True
+        )
+        assert "already deleted" in response.content.decode()
+
+    @pytest.mark.parametrize("role_fixture", ["as_viewer", "as_editor"])
+    def test_only_admins_delete(self, request, db, role_fixture, sandbox):
+        client = request.getfixturevalue(role_fixture)
+        assert client.get(delete_url(ACME_ID)).status_code == 403
+        assert (
+            client.post(delete_url(ACME_ID), {"confirm_name": "Acme Corporation", "form_key": "q" * 32}).status_code
+            == 403
+        )
+        assert received(sandbox, "DELETE") == []

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 
 import pytest
-from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
@@ -58,17 +56,6 @@ def _portal_uses_the_sandbox(sandbox, settings) -> None:
 def _fast_password_hashing(settings):
     """Django's advice for tests: production's deliberately slow hasher would dominate the suite."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def roles(transactional_db) -> None:
-    """The roles, for transactional tests, created by the migration's own code.
-
-    The database is flushed after each transactional test, roles included. Django's
-    serialized_rollback cannot restore them for browser tests: Playwright's sync API runs the test
-    in a greenlet whose database connection is not the one the snapshot was stored on.
-    """
-    importlib.import_module("orgadmin.migrations.0002_roles").create_roles(apps, None)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from tests.factories import make_user
@@ -95,8 +96,9 @@ class ContentSecurityPolicyTests:
 
     @pytest.mark.django_db
     def test_admin_pages_have_no_inline_script_or_style(self, client):
-        client.force_login(make_user("root", is_staff=True, is_superuser=True))
-        for path in ("/admin/", "/admin/auth/user/", "/admin/auth/group/1/change/"):
+        client.force_login(make_user("root", role="Viewer", is_staff=True, is_superuser=True))
+        viewer_group = Group.objects.get(name="Viewer")
+        for path in ("/admin/", "/admin/auth/user/", f"/admin/auth/group/{viewer_group.pk}/change/"):
             response = client.get(path)
             assert response.status_code == 200, path
             assert inline_code(response.content.decode()) == [], path

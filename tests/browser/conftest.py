@@ -1,4 +1,4 @@
-"""Playwright driving Debian's Chromium against the portal served by pytest-django's live server."""
+"""pytest-playwright driving Debian's Chromium against the portal served by pytest-django's live server."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.test.testcases import LiveServerThread
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import ConsoleMessage, Page
 from pytest_django.live_server_helper import LiveServer
 
 CHROMIUM = os.environ.get("PORTAL_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -53,19 +53,22 @@ def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    # Playwright's sync API runs an event loop in this thread, which Django's ORM would otherwise
-    # mistake for async code: the tests only touch the database between browser calls.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    """pytest-playwright launches Debian's Chromium: Playwright's own browser download is not used."""
     if not Path(CHROMIUM).exists():
         pytest.fail(
             f"No Chromium at {CHROMIUM}: install Debian's package (apt-get install -y chromium) "
             "or point PORTAL_TEST_CHROMIUM at a Chromium binary"
         )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    # Playwright's sync API runs an event loop in this thread, which Django's ORM would otherwise
+    # mistake for async code: the tests only touch the database between browser calls.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def base_url(live_server: LiveServer) -> str:
+    return live_server.url
 
 
 class ConsoleRecorder:
@@ -85,19 +88,11 @@ class ConsoleRecorder:
             self.errors.append(f"{message.type}: {message.text} (at {message.location.get('url', '?')})")
 
 
-@pytest.fixture
-def page(browser: Browser, live_server) -> Iterator[Page]:
-    context = browser.new_context(base_url=live_server.url)
-    page = context.new_page()
+@pytest.fixture(autouse=True)
+def _watched_page(page: Page) -> None:
+    """Every test's page records console errors (page.console.errors) and waits at most 10 s."""
     page.set_default_timeout(10_000)
     page.console = ConsoleRecorder(page)
-    yield page
-    context.close()
-
-
-@pytest.fixture(autouse=True)
-def _browser_roles(roles) -> None:
-    """Every browser test signs in with a role."""
 
 
 SCREENSHOTS = Path(

@@ -217,13 +217,21 @@ def opened_token(organization: Organization) -> str:
     return signing.dumps(organization_state(organization), salt=OPENED_SALT, compress=True)
 
 
+def opened_organization(token: str, organization_id: object) -> Organization | None:
+    """The organization as an edit form was opened with it, from the form's signed `opened` field."""
+    try:
+        state = signing.loads(token, salt=OPENED_SALT)
+        return Organization(id=str(organization_id), **{name: str(state[name]) for name in STATE_FIELDS})
+    except (signing.BadSignature, KeyError, TypeError):
+        return None
+
+
+STATE_FIELDS = ("name", "sso_domain", "sso_org_id", "issuer")
+
+
 def organization_state(organization: Organization) -> dict[str, str]:
-    return {
-        "name": organization.name,
-        "sso_domain": organization.sso_domain,
-        "sso_org_id": organization.sso_org_id,
-        "issuer": organization.issuer,
-    }
+    """What the lost-update guard compares: the fields Polytomic returns."""
+    return {name: getattr(organization, name) for name in STATE_FIELDS}
 
 
 def confirm_token(organization: Organization, summary: ChangeSummary) -> str:

@@ -16,7 +16,13 @@ from django_htmx.middleware import HtmxDetails
 
 from orgadmin import services
 from orgadmin.audit import AuditContext
-from orgadmin.forms import OrganizationDeleteForm, OrganizationEditForm, OrganizationForm, organization_state
+from orgadmin.forms import (
+    OrganizationDeleteForm,
+    OrganizationEditForm,
+    OrganizationForm,
+    opened_organization,
+    organization_state,
+)
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic import Organization, PolytomicError, PolytomicNotFound
 
@@ -128,7 +134,14 @@ def organization_edit(request: HtmxHttpRequest, organization_id: UUID) -> HttpRe
         messages.warning(request, "That organization no longer exists at Polytomic (it may have been deleted).")
         return _redirect(request, reverse("orgadmin:organization-list"))
     except PolytomicError as exc:
-        return _upstream_error_page(request, exc, title="Edit organization")
+        opened = opened_organization(request.POST.get("opened", ""), organization_id) if request.POST else None
+        if opened is None:
+            return _upstream_error_page(request, exc, title="Edit organization")
+        # Keep what the operator typed: show the form again, standing on the state it was opened with.
+        form = OrganizationEditForm(request.POST, organization=opened)
+        form.is_valid()
+        form.add_error(None, f"Nothing was saved: the current settings could not be read first. {exc.message}")
+        return _form_page(request, form, "orgadmin/organization_form.html", {"organization": opened})
     last_client_id = services.organization_last_sent_client_id(organization_id=organization_id)
     form = OrganizationEditForm(
         request.POST if request.method == "POST" else None, organization=organization, last_client_id=last_client_id

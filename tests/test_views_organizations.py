@@ -371,6 +371,19 @@ class EditTests:
         assert "Polytomic is not able to answer right now" in page
         assert 'value="Acme New"' in page
 
+    def test_a_failed_read_before_saving_keeps_the_input(self, as_editor, sandbox):
+        opened = open_edit_form(as_editor, GLOBEX_ID)
+        sandbox.sandbox.faults.queue.append(
+            {"method": "GET", "path": f"/api/organizations/{GLOBEX_ID}", "fault": "status:500"}
+        )
+        response = as_editor.post(edit_url(GLOBEX_ID), globex_form(name="Globex Typed") | opened)
+        page = response.content.decode()
+        assert response.status_code == 422
+        assert "Nothing was saved: the current settings could not be read first." in page
+        assert 'value="Globex Typed"' in page
+        assert SECRET not in page
+        assert received(sandbox, "PUT") == []
+
     def test_a_tampered_form_is_refused(self, as_editor, sandbox):
         response = as_editor.post(edit_url(ACME_ID), acme_form() | {"form_key": "k" * 32, "opened": "forged"})
         assert response.status_code == 422

@@ -7,12 +7,14 @@ are masked by allowlist before they are stored: a field this module does not kno
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from orgadmin.http import client_ip
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from django.http import HttpRequest
     from requests import Response
 
+    from orgadmin.models import AuditEntry
     from orgadmin.polytomic import PolytomicError
 
 logger = logging.getLogger(__name__)
@@ -142,7 +145,7 @@ def record_call(record: CallRecord, *, duration_ms: float, attempts: int) -> Non
         user_agent=scrub(record.context.user_agent)[:USER_AGENT_MAX_CHARS],
     )
     try:
-        entry.save(using=_database_for_entry())
+        append(entry, using=_database_for_entry())
     except Exception:
         logger.exception(
             "Audit entry could not be written: %s %s %s -> %s", record.action, record.method, record.path, record.status
@@ -164,6 +167,109 @@ def _database_for_entry() -> str:
     if in_callers_transaction and AUDIT_DB_ALIAS in connections.settings:
         return AUDIT_DB_ALIAS
     return DEFAULT_DB_ALIAS
+
+
+# --- The hash chain ----------------------------------------------------------------------------------
+
+# Serialises appends across processes and instances on PostgreSQL ("orgadmin" in ASCII). SQLite
+# needs none: the portal opens its transactions IMMEDIATE, taking the one write lock first.
+CHAIN_LOCK_ID = 0x6F726761646D696E
+HASHED_FIELDS = (
+    "created_at",
+    "actor_id",
+    "actor_username",
+    "action",
+    "method",
+    "path",
+    "organization_id",
+    "organization_name",
+    "request_body",
+    "response_status",
+    "response_body",
+    "outcome",
+    "error_message",
+    "duration_ms",
+    "attempts",
+    "idempotency_key",
+    "request_id",
+    "api_version",
+    "upstream_request_id",
+    "client_ip",
+    "user_agent",
+)
+
+
+def append(entry: AuditEntry, *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Saves a new entry at the end of the chain: its hash covers its content and the last hash."""
+    with transaction.atomic(using=using):
+        connection = connections[using]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
+        entry.previous_hash = last_hash(using=using)
+        entry.entry_hash = entry_hash(entry)
+        entry.save(using=using)
+
+
+def last_hash(*, using: str = DEFAULT_DB_ALIAS) -> str:
+    from orgadmin.models import AuditEntry
+
+    return AuditEntry.objects.using(using).order_by("-id").values_list("entry_hash", flat=True).first() or ""
+
+
+def entry_hash(entry: AuditEntry) -> str:
+    """SHA-256 over the entry's canonical content (JSON, sorted keys, UTC times) and the previous hash."""
+    content = {}
+    for name in HASHED_FIELDS:
+        value = getattr(entry, name)
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC).isoformat(timespec="microseconds")
+        content[name] = value
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{entry.previous_hash}\n{canonical}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    entry_id: int
+    reason: str
+
+
+def verify_chain(*, using: str = DEFAULT_DB_ALIAS, chunk_size: int = 2000) -> tuple[int, ChainBreak | None]:
+    """Walks the chain oldest first: the number of entries checked, and the first break if any.
+
+    The oldest remaining entry may link to an entry the retention command pruned: then a prune
+    record must name that hash, or entries were removed some other way.
+    """
+    from orgadmin.models import AuditEntry
+
+    previous: str | None = None
+    checked = 0
+    for entry in AuditEntry.objects.using(using).order_by("id").iterator(chunk_size=chunk_size):
+        if entry_hash(entry) != entry.entry_hash:
+            return checked, ChainBreak(
+                entry.id, "its content does not match its hash: it was changed after it was written"
+            )
+        if previous is None:
+            if entry.previous_hash and not _pruned_up_to(entry.previous_hash, using=using):
+                return checked, ChainBreak(entry.id, "entries before it were removed, and not by prune_audit")
+        elif entry.previous_hash != previous:
+            return checked, ChainBreak(
+                entry.id, "its link to the entry before it is broken: an entry was removed or changed"
+            )
+        previous = entry.entry_hash
+        checked += 1
+    return checked, None
+
+
+def _pruned_up_to(hash_value: str, *, using: str) -> bool:
+    from orgadmin.models import AuditEntry
+
+    return (
+        AuditEntry.objects.using(using)
+        .filter(action=AuditEntry.Action.PRUNE, request_body__last_pruned_hash=hash_value)
+        .exists()
+    )
 
 
 # --- Masking -----------------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ class AuditEntry(models.Model):
         CREATE = "organization.create", "Create organization"
         UPDATE = "organization.update", "Update organization"
         DELETE = "organization.delete", "Delete organization"
+        PRUNE = "audit.prune", "Prune audit log"  # the retention command's own record
 
     class Outcome(models.TextChoices):
         OK = "ok", "OK"
@@ -90,6 +91,10 @@ class AuditEntry(models.Model):
     upstream_request_id = models.CharField(max_length=128, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
+    # Tamper evidence: SHA-256 over this entry's canonical content and the previous entry's hash
+    # (orgadmin/audit.py). `verify_audit` walks the chain.
+    previous_hash = models.CharField(max_length=64, blank=True)
+    entry_hash = models.CharField(max_length=64, blank=True)
 
     objects = AuditEntryQuerySet.as_manager()
 
@@ -101,6 +106,7 @@ class AuditEntry(models.Model):
             models.Index(fields=["created_at", "id"], name="audit_time"),
             models.Index(fields=["organization_id", "created_at"], name="audit_org_time"),
             models.Index(fields=["actor", "created_at"], name="audit_actor_time"),
+            models.Index(fields=["actor_username", "created_at"], name="audit_actor_name_time"),
             models.Index(fields=["outcome", "created_at"], name="audit_outcome_time"),
             models.Index(fields=["action", "created_at"], name="audit_action_time"),
             models.Index(fields=["request_id"], name="audit_request"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django import forms
@@ -261,3 +262,46 @@ class OrganizationDeleteForm(forms.Form):
         if not key.isalnum():
             raise forms.ValidationError("This form is damaged: reload the page.")
         return key
+
+
+class AuditFilterForm(forms.Form):
+    """Filters of the audit log, combinable; read from the query string."""
+
+    organization = forms.CharField(label="Organization id", required=False, max_length=64)
+    actor = forms.CharField(label="Actor (username)", required=False, max_length=150)
+    action = forms.ChoiceField(label="Action", required=False)
+    outcome = forms.ChoiceField(label="Outcome", required=False)
+    since = forms.DateField(label="From (UTC)", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label="To (UTC, inclusive)", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    request = forms.CharField(label="Portal request id", required=False, max_length=64)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from orgadmin.models import AuditEntry
+
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [("", "Any action"), *AuditEntry.Action.choices]
+        self.fields["outcome"].choices = [("", "Any outcome"), *AuditEntry.Outcome.choices]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and until < since:
+            self.add_error("until", "The end of the range is before its start.")
+        return cleaned
+
+    def filters(self) -> dict[str, Any]:
+        """The filters for `services.audit_entries`; none when the form is invalid."""
+        if not self.is_valid():
+            return {}
+        data = self.cleaned_data
+        day = timedelta(days=1)
+        return {
+            "organization_id": data["organization"].strip(),
+            "actor": data["actor"].strip(),
+            "action": data["action"],
+            "outcome": data["outcome"],
+            "since": datetime.combine(data["since"], time.min, tzinfo=UTC) if data["since"] else None,
+            "until": datetime.combine(data["until"], time.min, tzinfo=UTC) + day if data["until"] else None,
+            "request_id": data["request"].strip(),
+        }

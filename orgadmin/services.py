@@ -11,11 +11,12 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Q, QuerySet
 
 from orgadmin import polytomic
 from orgadmin.audit import AuditContext
@@ -179,4 +180,105 @@ def organization_changes(*, before: Organization, after: OrganizationInput, last
         saml_removed=bool(before.sso_org_id or before.sso_domain) and not (body["sso_org_id"] or body["sso_domain"]),
         oidc_removed=bool(before.issuer) and not body["issuer"],
         oidc_credentials_sent=bool(body["client_secret"]),
+    )
+
+
+# --- The audit log, for staff ----------------------------------------------------------------------
+
+AUDIT_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class AuditCursor:
+    """A position in the log, newest first: an entry's time and id. Written as `<µs since epoch>-<id>`."""
+
+    created_at: datetime
+    id: int
+
+    def __str__(self) -> str:
+        micros = int(self.created_at.timestamp()) * 1_000_000 + self.created_at.microsecond
+        return f"{micros}-{self.id}"
+
+    @classmethod
+    def parse(cls, value: str | None) -> AuditCursor | None:
+        micros, _, entry_id = (value or "").partition("-")
+        if not (micros.isdigit() and entry_id.isdigit()) or len(micros) > 18:
+            return None
+        return cls(created_at=datetime.fromtimestamp(int(micros) / 1_000_000, tz=UTC), id=int(entry_id))
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditCursor:
+        return cls(created_at=entry.created_at, id=entry.id)
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    entries: list[AuditEntry]
+    older: AuditCursor | None
+    newer: AuditCursor | None
+
+
+def audit_entries(
+    *,
+    organization_id: str = "",
+    actor: str = "",
+    action: str = "",
+    outcome: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    request_id: str = "",
+) -> QuerySet[AuditEntry]:
+    """The entries matching every filter given; each filter has an index with the time."""
+    entries = AuditEntry.objects.all()
+    if organization_id:
+        entries = entries.filter(organization_id=organization_id)
+    if actor:
+        entries = entries.filter(actor_username=actor)
+    if action:
+        entries = entries.filter(action=action)
+    if outcome:
+        entries = entries.filter(outcome=outcome)
+    if since:
+        entries = entries.filter(created_at__gte=since)
+    if until:
+        entries = entries.filter(created_at__lt=until)
+    if request_id:
+        entries = entries.filter(request_id=request_id)
+    return entries
+
+
+def audit_page(
+    entries: QuerySet[AuditEntry],
+    *,
+    before: AuditCursor | None = None,
+    after: AuditCursor | None = None,
+    size: int = AUDIT_PAGE_SIZE,
+) -> AuditPage:
+    """One page of entries, newest first, by keyset: never an OFFSET, never a COUNT(*).
+
+    `before` asks for the entries older than a position, `after` for those newer than it.
+    """
+    if after is not None:
+        newer_first = entries.filter(
+            Q(created_at__gt=after.created_at) | Q(created_at=after.created_at, id__gt=after.id)
+        ).order_by("created_at", "id")
+        rows = list(newer_first[: size + 1])
+        more_newer = len(rows) > size
+        rows = rows[:size][::-1]
+        return AuditPage(
+            entries=rows,
+            older=AuditCursor.of(rows[-1]) if rows else None,
+            newer=AuditCursor.of(rows[0]) if rows and more_newer else None,
+        )
+    if before is not None:
+        entries = entries.filter(
+            Q(created_at__lt=before.created_at) | Q(created_at=before.created_at, id__lt=before.id)
+        )
+    rows = list(entries.order_by("-created_at", "-id")[: size + 1])
+    more_older = len(rows) > size
+    rows = rows[:size]
+    return AuditPage(
+        entries=rows,
+        older=AuditCursor.of(rows[-1]) if rows and more_older else None,
+        newer=AuditCursor.of(rows[0]) if rows and before is not None else None,
     )

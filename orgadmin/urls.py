@@ -14,4 +14,6 @@ urlpatterns = [
     path("organizations/<uuid:organization_id>/edit/", views.organization_edit, name="organization-edit"),
     path("organizations/<uuid:organization_id>/delete/", views.organization_delete, name="organization-delete"),
     path("audit/", views.audit_list, name="audit-list"),
+    path("audit/export.csv", views.audit_export, name="audit-export"),
+    path("audit/<int:entry_id>/", views.audit_detail, name="audit-detail"),
 ]

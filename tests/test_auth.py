@@ -23,6 +23,7 @@ SAMPLE_KWARGS = {
     "app_label": "auth",
     "object_id": "1",
     "id": "1",
+    "entry_id": 1,
     "content_type_id": "1",
     "url": "anything/",
     "pk": uuid.UUID("00000000-0000-4000-8000-000000000000"),

@@ -144,3 +144,16 @@ class ConcurrentWriterTests:
         assert AuditEntry.objects.count() == 120
         assert verify_chain() == (120, None)
         assert AuditEntry.objects.values("previous_hash").distinct().count() == 120  # no fork
+
+
+@pytest.mark.django_db
+class SeedTests:
+    def test_seeded_entries_are_varied_and_chained(self, capsys):
+        add_entry()  # the seed continues an existing chain
+        call_command("seed_audit", "--count", "300", "--batch-size", "70", "--organizations", "20", "--actors", "5")
+        assert "Added 300 audit entries" in capsys.readouterr().out
+        assert AuditEntry.objects.count() == 301
+        assert AuditEntry.objects.values("action").distinct().count() == 5
+        assert AuditEntry.objects.values("actor_username").distinct().count() == 6
+        assert set(AuditEntry.objects.values_list("outcome", flat=True)) == {"ok", "rejected", "failed"}
+        assert verify_chain() == (301, None)

@@ -1,0 +1,127 @@
+"""Audit page times at two sizes of the log, on SQLite and PostgreSQL, side by side.
+
+    python benchmarks/audit_pages.py                      # 1,000 and 1,000,000 entries, both databases
+    python benchmarks/audit_pages.py --sizes 1000 50000 --backends sqlite
+
+Each (database, size) gets a fresh throwaway database: a temporary SQLite file, or the PostgreSQL
+database `portal_bench` on 127.0.0.1 (dropped and created again). It is migrated, filled with
+`seed_audit`, and the pages are timed in a child process through Django's test client (the whole
+portal stack but the network), as the median of several runs after one warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+POSTGRES_BENCH_URL = "postgres://postgres@127.0.0.1:5432/portal_bench"
+PAGES = ("unfiltered", "by organization", "by actor")
+
+
+def measure(runs: int) -> None:
+    """In the child: time each page and print the medians as JSON."""
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from orgadmin.models import AuditEntry
+
+    admin, _ = User.objects.get_or_create(username="bench-admin", defaults={"is_superuser": True})
+    client = Client()
+    client.force_login(admin)
+    organization = (
+        AuditEntry.objects.exclude(organization_id="").order_by("-id").values_list("organization_id", flat=True).first()
+    )
+    queries = {
+        "unfiltered": {},
+        "by organization": {"organization": organization},
+        "by actor": {"actor": "staff007"},
+    }
+    results = {}
+    for page, query in queries.items():
+        if client.get("/audit/", query).status_code != 200:  # warm-up, and a check
+            sys.exit(f"/audit/ {query} did not answer 200")
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            client.get("/audit/", query)
+            times.append((time.perf_counter() - started) * 1000)
+        results[page] = statistics.median(times)
+    print(json.dumps(results))  # noqa: T201
+
+
+def run(env: dict[str, str], *command: str) -> str:
+    result = subprocess.run(  # noqa: S603 (this interpreter, our own commands)
+        [sys.executable, *command], cwd=BASE_DIR, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    return result.stdout
+
+
+def fresh_database(backend: str, workdir: str) -> str:
+    if backend == "sqlite":
+        path = Path(workdir) / f"bench-{time.monotonic_ns()}.sqlite3"
+        return f"sqlite:///{path}"
+    import psycopg
+
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+        connection.execute("DROP DATABASE IF EXISTS portal_bench")
+        connection.execute("CREATE DATABASE portal_bench")
+    return POSTGRES_BENCH_URL
+
+
+def bench(backend: str, size: int, runs: int, workdir: str) -> dict[str, float]:
+    env = {
+        **os.environ,
+        "DEBUG": "true",
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DATABASE_URL": fresh_database(backend, workdir),
+        "ALLOWED_HOSTS": "testserver",
+        "PYTHONPATH": str(BASE_DIR),
+    }
+    run(env, "manage.py", "migrate", "--verbosity", "0")
+    seeded = run(env, "manage.py", "seed_audit", "--count", str(size)).strip()
+    print(f"  {backend} {size:>10,}: {seeded}", file=sys.stderr)  # noqa: T201
+    return json.loads(run(env, str(Path(__file__)), "measure", "--runs", str(runs)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", nargs="?", default="compare", choices=["compare", "measure"])
+    parser.add_argument("--sizes", type=int, nargs=2, default=[1_000, 1_000_000], metavar=("SMALL", "LARGE"))
+    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"])
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    if args.mode == "measure":
+        measure(args.runs)
+        return
+    small, large = args.sizes
+    with tempfile.TemporaryDirectory() as workdir:
+        results = {(b, n): bench(b, n, args.runs, workdir) for b in args.backends for n in (small, large)}
+    print(f"\nAudit page time, median of {args.runs} runs (ms)")  # noqa: T201
+    header = f"{'page':<18}" + "".join(
+        f"{b + ' ' + format(small, ','):>22}{format(large, ','):>12}{'ratio':>8}" for b in args.backends
+    )
+    print(header)  # noqa: T201
+    for page in PAGES:
+        line = f"{page:<18}"
+        for backend in args.backends:
+            t_small, t_large = results[(backend, small)][page], results[(backend, large)][page]
+            line += f"{t_small:>22.1f}{t_large:>12.1f}{t_large / t_small:>8.2f}"
+        print(line)  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

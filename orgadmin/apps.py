@@ -6,3 +6,6 @@ from django.apps import AppConfig
 class OrgadminConfig(AppConfig):
     name = "orgadmin"
     verbose_name = "Organization portal"
+
+    def ready(self) -> None:
+        from orgadmin import signals  # noqa: F401 (connects the sign-in loggers)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from uuid import UUID
 
 from django.contrib import messages
@@ -27,6 +28,7 @@ from orgadmin.forms import (
     opened_organization,
     organization_state,
 )
+from orgadmin.http import client_ip
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic import Organization, PolytomicError, PolytomicNotFound
 
@@ -45,6 +47,22 @@ def _redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
 
 def _upstream_error_page(request: HttpRequest, error: PolytomicError, *, title: str) -> HttpResponse:
     return render(request, "orgadmin/upstream_error.html", {"error": error, "title": title}, status=502)
+
+
+security_log = logging.getLogger("orgadmin.security")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The 403 page, after logging who was refused what."""
+    user = getattr(request, "user", None)
+    security_log.warning(
+        "Permission refused: %s %s for %s from %s",
+        request.method,
+        request.path,
+        user.get_username() if user is not None and user.is_authenticated else "anonymous",
+        client_ip(request),
+    )
+    return render(request, "403.html", status=403)
 
 
 @require_GET

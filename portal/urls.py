@@ -12,3 +12,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("orgadmin.urls")),
 ]
+
+handler403 = "orgadmin.views.permission_denied"

@@ -1,0 +1,121 @@
+"""Every URL of the project, for anonymous, Viewer, Editor and Admin, with each method it accepts.
+
+The table below is the access policy. The test enumerates the URL resolver, so a URL added without
+a row here fails, and a row that no longer matches a URL fails too.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from orgadmin.audit import append
+from orgadmin.models import AuditEntry
+from orgadmin.sandbox import ACME_ID
+from tests.factories import make_user
+from tests.test_auth import named_url_patterns
+
+ROLES = (None, "Viewer", "Editor", "Admin")
+SIGN_IN = 302  # anonymous: sent to sign in
+R = 302  # a redirect for a signed-in user
+
+# name: {method: (anonymous, Viewer, Editor, Admin)}. POSTs carry an empty form.
+POLICY = {
+    "login": {"GET": (200, R, R, R), "POST": (200, R, R, R), "PUT": (405, 405, 405, 405)},
+    "logout": {"POST": (302, R, R, R), "GET": (SIGN_IN, 405, 405, 405)},
+    "password_change": {
+        "GET": (SIGN_IN, 200, 200, 200),
+        "POST": (SIGN_IN, 200, 200, 200),
+        "PUT": (SIGN_IN, 405, 405, 405),
+    },
+    "password_change_done": {"GET": (SIGN_IN, 200, 200, 200), "POST": (SIGN_IN, 405, 405, 405)},
+    "orgadmin:home": {"GET": (SIGN_IN, R, R, R), "POST": (SIGN_IN, 405, 405, 405)},
+    "orgadmin:organization-list": {"GET": (SIGN_IN, 200, 200, 200), "POST": (SIGN_IN, 405, 405, 405)},
+    "orgadmin:organization-create": {
+        "GET": (SIGN_IN, 403, 200, 200),
+        "POST": (SIGN_IN, 403, 422, 422),
+        "PUT": (SIGN_IN, 405, 405, 405),
+    },
+    "orgadmin:organization-detail": {"GET": (SIGN_IN, 200, 200, 200), "POST": (SIGN_IN, 405, 405, 405)},
+    "orgadmin:organization-edit": {
+        "GET": (SIGN_IN, 403, 200, 200),
+        "POST": (SIGN_IN, 403, 422, 422),
+        "PUT": (SIGN_IN, 405, 405, 405),
+    },
+    "orgadmin:organization-delete": {
+        "GET": (SIGN_IN, 403, 403, 200),
+        "POST": (SIGN_IN, 403, 403, 422),
+        "DELETE": (SIGN_IN, 405, 405, 405),
+    },
+    "orgadmin:audit-list": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
+    "orgadmin:audit-detail": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
+    "orgadmin:audit-export": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
+}
+# The Django admin is for superusers (staff): it sends everyone else to its own sign-in page.
+ADMIN_SITE = {"admin:login": (200, 200, 200, 200)}
+ADMIN_SITE_DEFAULT = (302, 302, 302, 302)
+
+
+def project_urls() -> dict[str, str]:
+    """name: path with sample arguments, for every named URL of the project."""
+    samples = {"organization_id": ACME_ID, "entry_id": 1}
+    paths = {}
+    for name, pattern in named_url_patterns():
+        if name.startswith("admin:"):
+            continue  # the admin's many model URLs share one rule, tested separately
+        kwargs = {key: samples[key] for key in pattern.pattern.regex.groupindex}
+        paths[name] = reverse(name, kwargs=kwargs)
+    return paths
+
+
+def test_every_url_has_a_row_and_every_row_a_url():
+    assert set(project_urls()) == set(POLICY)
+
+
+CASES = [
+    (name, method, role, expected[index])
+    for name, methods in POLICY.items()
+    for method, expected in methods.items()
+    for index, role in enumerate(ROLES)
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "method", "role", "expected"), CASES)
+def test_access(client, name, method, role, expected):
+    append(
+        AuditEntry(actor_username="x", action="organization.list", method="GET", path="/", outcome="ok", duration_ms=1)
+    )
+    if role is not None:
+        client.force_login(make_user(f"{role or 'anon'}-user", role=role))
+    path = project_urls()[name].replace("/1/", f"/{AuditEntry.objects.get().id}/")
+    response = client.post(path, {}) if method == "POST" else client.generic(method, path)
+    assert response.status_code == expected, f"{method} {path} as {role or 'anonymous'}"
+    if expected == SIGN_IN and role is None:
+        assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES)
+def test_the_admin_site(client, role):
+    if role is not None:
+        client.force_login(make_user(f"{role}-user", role=role))
+    for name, pattern in named_url_patterns():
+        if not name.startswith("admin:") or pattern.pattern.regex.groupindex:
+            continue
+        expected = ADMIN_SITE.get(name, ADMIN_SITE_DEFAULT)[ROLES.index(role)]
+        assert client.get(reverse(name)).status_code == expected, name
+
+
+POSTS = [name for name, methods in POLICY.items() if "POST" in methods and methods["POST"][3] not in (405, R)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", POSTS)
+def test_a_post_without_the_csrf_token_is_refused(name):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(make_user("ada", role="Admin"))
+    response = client.post(project_urls()[name], {})
+    assert response.status_code == 403
+    assert b"CSRF" in response.content

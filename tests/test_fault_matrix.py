@@ -1,0 +1,139 @@
+"""Every operation against every way Polytomic can fail, from one table each.
+
+For every cell: a clear page or form error (never a 500, never the raw upstream body), the
+operator's input kept, exactly one audit entry for the operation with the right outcome, and a
+POST, PUT or DELETE sent at most once.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+import responses
+from django.urls import reverse
+
+from orgadmin.models import AuditEntry
+from tests.factories import make_user
+
+API = "https://polytomic.test"
+ORG_ID = "5b0d7c3e-1f2a-4b3c-8d4e-5f6a7b8c9d0e"
+OWNER_ID = "5b0d7c3e-1f2a-4b3c-8d4e-000000000001"
+ORG = {"id": ORG_ID, "name": "Acme", "sso_domain": "acme.example", "sso_org_id": "org_1", "issuer": None}
+RAW = "RAW-UPSTREAM-BODY"  # in bodies that must never reach a page
+
+# behaviour: (how Polytomic answers, the audit outcome)
+BEHAVIOURS = {
+    "timeout": ({"body": requests.exceptions.ReadTimeout("read timed out")}, "failed"),
+    "refused connection": ({"body": requests.exceptions.ConnectionError("Connection refused")}, "failed"),
+    "dropped mid-response": ({"body": requests.exceptions.ChunkedEncodingError("Connection broken")}, "failed"),
+    "500 with error body": ({"status": 500, "json": {"status": 500, "message": "internal failure"}}, "failed"),
+    "502 html": (
+        {"status": 502, "body": f"<html><h1>502 Bad Gateway</h1>{RAW}</html>", "content_type": "text/html"},
+        "failed",
+    ),
+    "200 malformed json": ({"status": 200, "body": '{"data": [' + RAW, "content_type": "application/json"}, "failed"),
+    "200 unexpected shape": ({"status": 200, "json": {"result": RAW}}, "failed"),
+    "401 message": ({"status": 401, "json": {"status": 401, "message": "bad key"}}, "rejected"),
+    "401 legacy": (
+        {"status": 401, "json": {"code": 401, "context": {}, "error": "unauthorized", "status": "Unauthorized"}},
+        "rejected",
+    ),
+    "401 nested": ({"status": 401, "json": {"error": {"message": "invalid or unknown API key"}}}, "rejected"),
+    "403": ({"status": 403, "json": {"status": 403, "message": "not yours"}}, "rejected"),
+    "404": ({"status": 404, "json": {"status": 404, "message": "no such organization"}}, "rejected"),
+    "429 retry-after": ({"status": 429, "json": {"message": "slow down"}, "headers": {"Retry-After": "0"}}, "rejected"),
+    "409 name taken": ({"status": 409, "json": {"status": 409, "message": "name already exists"}}, "rejected"),
+    "409 in flight": ({"status": 409, "json": {"status": 409, "message": "request already in progress"}}, "rejected"),
+    "422 metadata object": (
+        {"status": 422, "json": {"message": "invalid", "metadata": {"issuer": "bad issuer"}}},
+        "rejected",
+    ),
+    "422 metadata array": ({"status": 422, "json": {"message": "invalid", "metadata": ["issuer is bad"]}}, "rejected"),
+    "422 no metadata": ({"status": 422, "json": {"status": 422, "message": "invalid input"}}, "rejected"),
+}
+# A delete reads no body: any 2xx is success, whatever comes with it.
+SUCCESS_FOR_DELETE = {"200 malformed json", "200 unexpected shape"}
+
+EDIT_FORM = {"name": "Typed Name", "sso_domain": "acme.example", "sso_org_id": "org_1"}
+
+# operation: (method, Polytomic path, the portal request that causes it, the typed input to find again)
+OPERATIONS = {
+    "list": ("GET", "/api/organizations", ("get", reverse("orgadmin:organization-list"), None), None),
+    "get": ("GET", f"/api/organizations/{ORG_ID}", ("get", f"/organizations/{ORG_ID}/", None), None),
+    "create": (
+        "POST",
+        "/api/organizations",
+        ("post", "/organizations/new/", {"name": "Typed Name", "form_key": "k" * 32}),
+        "Typed Name",
+    ),
+    "update": (
+        "PUT",
+        f"/api/organizations/{ORG_ID}",
+        ("post", f"/organizations/{ORG_ID}/edit/", EDIT_FORM),
+        "Typed Name",
+    ),
+    "delete": (
+        "DELETE",
+        f"/api/organizations/{ORG_ID}",
+        ("post", f"/organizations/{ORG_ID}/delete/", {"confirm_name": "Acme", "form_key": "d" * 32}),
+        None,
+    ),
+}
+ACTIONS = {"list": "organization.list", "get": "organization.get", "create": "organization.create",
+           "update": "organization.update", "delete": "organization.delete"}  # fmt: skip
+
+
+@pytest.fixture
+def api(settings):
+    settings.POLYTOMIC_API_URL = API
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def admin_client(client, db):
+    client.force_login(make_user("ada", role="Admin"))
+    return client
+
+
+def opened_edit_form(client, api) -> dict[str, str]:
+    page = client.get(f"/organizations/{ORG_ID}/edit/").content.decode()
+    return {name: re.search(rf'name="{name}" value="([^"]*)"', page).group(1) for name in ("form_key", "opened")}
+
+
+@pytest.mark.parametrize("behaviour", BEHAVIOURS)
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_fault_matrix(admin_client, api, operation, behaviour):
+    method, path, (verb, url, data), typed = OPERATIONS[operation]
+    answer, outcome = BEHAVIOURS[behaviour]
+    # What the portal reads around the faulted call answers normally.
+    if operation != "list":
+        api.add("GET", f"{API}/api/organizations", json={"data": [{"id": OWNER_ID, "name": "Owner"}, ORG]})
+    if operation in ("update", "delete"):
+        api.add("GET", f"{API}/api/organizations/{ORG_ID}", json={"data": ORG})
+    if operation == "update":
+        data = data | opened_edit_form(admin_client, api)
+    api.add(method, f"{API}{path}", **answer)
+    AuditEntry.objects.all()._raw_delete(AuditEntry.objects.db)  # only the entry of this call counts
+
+    response = getattr(admin_client, verb)(url, data) if data else admin_client.get(url)
+    page = response.content.decode()
+
+    assert response.status_code != 500
+    assert RAW not in page
+    assert "Traceback" not in page
+    entries = AuditEntry.objects.filter(action=ACTIONS[operation])
+    assert entries.count() == 1
+    expected_outcome = "ok" if operation == "delete" and behaviour in SUCCESS_FOR_DELETE else outcome
+    assert entries.get().outcome == expected_outcome
+    if method != "GET":
+        assert len([call for call in api.calls if call.request.method == method]) == 1
+    if response.status_code == 302:  # a clear message on the page it leads to
+        assert response["Location"].startswith("/organizations/")
+    else:
+        assert response.status_code in (200, 403, 422, 502)
+        assert 'role="alert"' in page or "errorlist" in page, page[:2000]
+        if typed:
+            assert f'value="{typed}"' in page

@@ -1,0 +1,151 @@
+"""Neither the partner key nor an OIDC client secret appears anywhere a person or a log could see it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+
+import pytest
+from django.core.signals import got_request_exception
+from django.test import Client
+from django.views.debug import ExceptionReporter
+
+from orgadmin import services
+from orgadmin.models import AuditEntry
+from orgadmin.sandbox import ACME_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY
+from tests.factories import make_user
+
+SECRET = "oidc-secret-LEAKCHECK-7q2w9e"
+
+
+def hidden(page: str, name: str) -> str:
+    return re.search(rf'name="{name}" value="([^"]*)"', page).group(1)
+
+
+class Recorder:
+    """Every response a test client returned: bodies and headers, to search afterwards."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, response) -> object:
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        self.seen.append(body.decode(errors="replace"))
+        self.seen.append(json.dumps(dict(response.headers)))
+        self.seen.append(str(response.cookies))
+        return response
+
+
+def drive_every_page(client: Client, record: Recorder, sandbox) -> None:
+    """Every page and error path an Admin can reach, with the secret typed wherever it can be."""
+    oidc = {"issuer": "https://leak.okta.example", "client_id": "leak-client", "client_secret": SECRET}
+    record(client.get("/accounts/login/"))
+    record(client.get("/organizations/"))
+    record(client.get("/organizations/", {"q": "acme"}, HTTP_HX_REQUEST="true"))
+    for organization_id in (ACME_ID, GLOBEX_ID, OWNER_ID):
+        record(client.get(f"/organizations/{organization_id}/"))
+    # Create: invalid locally, taken name, upstream failure, lost answer, success.
+    create = client.get("/organizations/new/")
+    record(create)
+    key = hidden(create.content.decode(), "form_key")
+    record(
+        client.post(
+            "/organizations/new/", {"name": "Leak", "issuer": "http://x", "client_secret": SECRET, "form_key": key}
+        )
+    )
+    record(client.post("/organizations/new/", {"name": "globex", "form_key": key} | oidc))
+    sandbox.sandbox.faults.queue.append({"method": "POST", "path": "/api/organizations", "fault": "status:503"})
+    record(client.post("/organizations/new/", {"name": "Leak", "form_key": key} | oidc))
+    sandbox.sandbox.faults.queue.append({"method": "POST", "path": "/api/organizations", "fault": "drop"})
+    record(client.post("/organizations/new/", {"name": "Leak", "form_key": key} | oidc, HTTP_HX_REQUEST="true"))
+    record(client.post("/organizations/new/", {"name": "Leak", "form_key": key} | oidc, follow=True))
+    # Edit: missing secret, summary, upstream 422 (echoing the body), success.
+    edit = client.get(f"/organizations/{GLOBEX_ID}/edit/")
+    record(edit)
+    opened = {name: hidden(edit.content.decode(), name) for name in ("form_key", "opened")}
+    globex = {"name": "Globex", "sso_domain": "globex.example"} | opened
+    record(client.post(f"/organizations/{GLOBEX_ID}/edit/", globex | oidc | {"client_secret": ""}))
+    summary = client.post(f"/organizations/{GLOBEX_ID}/edit/", globex | oidc)
+    record(summary)
+    confirm = {"confirm": hidden(summary.content.decode(), "confirm")}
+    sandbox.sandbox.faults.queue.append(
+        {"method": "PUT", "path": f"/api/organizations/{GLOBEX_ID}", "fault": "status:422"}
+    )
+    record(client.post(f"/organizations/{GLOBEX_ID}/edit/", globex | oidc | confirm))
+    record(client.post(f"/organizations/{GLOBEX_ID}/edit/", globex | oidc | confirm, follow=True))
+    # Delete, the audit log, every entry, the export, the admin's view of entries.
+    record(client.get(f"/organizations/{ACME_ID}/delete/"))
+    record(
+        client.post(
+            f"/organizations/{ACME_ID}/delete/", {"confirm_name": "Acme Corporation", "form_key": "z" * 32}, follow=True
+        )
+    )
+    record(client.get("/audit/"))
+    for entry_id in AuditEntry.objects.values_list("id", flat=True):
+        record(client.get(f"/audit/{entry_id}/"))
+        record(client.get(f"/admin/orgadmin/auditentry/{entry_id}/change/"))
+    record(client.get("/audit/export.csv"))
+    record(client.get("/admin/orgadmin/auditentry/"))
+    record(client.get("/healthz"))
+
+
+@pytest.mark.django_db
+def test_no_page_header_log_or_audit_column_holds_a_secret(client, sandbox, caplog, settings):
+    assert settings.POLYTOMIC_PARTNER_API_KEY == PARTNER_KEY  # the key the sandbox checks: calls really went out
+    client.force_login(make_user("root", role="Admin", is_staff=True, is_superuser=True))
+    record = Recorder()
+    with caplog.at_level(logging.DEBUG):
+        drive_every_page(client, record, sandbox)
+
+    assert sandbox.sandbox.received, "the pages called Polytomic"
+    assert any(r["body"] and r["body"].get("client_secret") == SECRET for r in sandbox.sandbox.received), (
+        "the secret reached Polytomic, as it must"
+    )
+    seen = "\n".join(record.seen)
+    logs = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    columns = json.dumps(list(AuditEntry.objects.values()), default=str)
+    for secret in (PARTNER_KEY, SECRET):
+        assert secret not in seen
+        assert secret not in logs
+        assert secret not in columns
+    assert "[set]" in columns  # the secret's presence is recorded, not its value
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/organizations/new/", f"/organizations/{GLOBEX_ID}/edit/"])
+def test_error_reports_hide_the_secret_and_the_key(client, monkeypatch, url):
+    """Views that receive the secret are marked sensitive, so Django's error report masks it."""
+    client.force_login(make_user("ed", role="Editor"))
+
+    def explode(**kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(services, "organization_create", explode)
+    monkeypatch.setattr(services, "organization_changes", lambda **kwargs: explode())
+    client.raise_request_exception = False
+    form = {"name": "Globex", "sso_domain": "globex.example", "issuer": "https://x.okta.example",
+            "client_id": "c", "client_secret": SECRET, "form_key": "e" * 32}  # fmt: skip
+    if "edit" in url:
+        form |= {"opened": hidden(client.get(url).content.decode(), "opened")}
+    raised = []
+
+    def keep(sender, request, **kwargs):
+        raised.append((request, sys.exc_info()))
+
+    got_request_exception.connect(keep)
+    try:
+        response = client.post(url, form)
+    finally:
+        got_request_exception.disconnect(keep)
+    assert response.status_code == 500
+    assert SECRET not in response.content.decode()
+    request, exc_info = raised[0]
+    assert request.sensitive_post_parameters == ("client_secret",)
+    # The report Django would mail or show, with the view's frames and their local variables.
+    reporter = ExceptionReporter(request, *exc_info)
+    assert "explode" in reporter.get_traceback_text()
+    for report in (reporter.get_traceback_text(), reporter.get_traceback_html()):
+        assert SECRET not in report
+        assert PARTNER_KEY not in report  # settings named *KEY* are masked by Django

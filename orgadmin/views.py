@@ -46,7 +46,9 @@ def _redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
 
 
 def _upstream_error_page(request: HttpRequest, error: PolytomicError, *, title: str) -> HttpResponse:
-    return render(request, "orgadmin/upstream_error.html", {"error": error, "title": title}, status=502)
+    """Polytomic failed, the portal did not: the page says so clearly, with a 200, so the portal's own
+    error rate stays its own; Polytomic's failure is in the audit log."""
+    return render(request, "orgadmin/upstream_error.html", {"error": error, "title": title})
 
 
 security_log = logging.getLogger("orgadmin.security")
@@ -86,7 +88,7 @@ def organization_list(request: HtmxHttpRequest) -> HttpResponse:
     page = Paginator(matching, ORGANIZATIONS_PER_PAGE).get_page(request.GET.get("page"))
     context = {"page": page, "query": query, "owner_id": owner_id, "error": error, "total": len(organizations)}
     template = "orgadmin/_organization_results.html" if request.htmx else "orgadmin/organization_list.html"
-    return render(request, template, context, status=502 if error and not request.htmx else 200)
+    return render(request, template, context)
 
 
 def _matches(organization: Organization, query: str) -> bool:

@@ -130,7 +130,7 @@ class ListTests:
         sandbox.sandbox.faults.queue.extend([{"method": "GET", "path": "/api/organizations", "fault": "status:500"}])
         response = as_viewer.get(LIST, {"q": "x"})
         page = response.content.decode()
-        assert response.status_code == 502
+        assert response.status_code == 200  # the portal worked; Polytomic did not
         assert "Polytomic could not be asked for the organizations" in page
         assert 'href="/organizations/?q=x">Try again' in page
         assert "sandbox fault" in page  # Polytomic's own message, not a raw body
@@ -163,7 +163,7 @@ class DetailTests:
 
     def test_a_foreign_organization_is_a_clear_message(self, as_viewer):
         response = as_viewer.get(detail_url(FOREIGN_ID))
-        assert response.status_code == 502
+        assert response.status_code == 200
         assert "belongs to another partner" in response.content.decode()
 
 

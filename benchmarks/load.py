@@ -21,7 +21,6 @@ import os
 import random
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,26 +32,12 @@ from pathlib import Path
 
 import requests
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support import free_port, wait_until_listening
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 PASSWORD = "load-test-password-0123"
 SEED_IDS = ["7a1f0c2e-0000-4000-8000-000000000002", "7a1f0c2e-0000-4000-8000-000000000004"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(url: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    sys.exit(f"nothing answered at {url}")
 
 
 class Staff:
@@ -213,12 +198,14 @@ def main() -> None:
              "--fault-rate", str(args.fault_rate)],
             cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ))  # fmt: skip
-        wait_for(f"{sandbox_url}/_sandbox/requests")
+        if not wait_until_listening(f"{sandbox_url}/_sandbox/requests"):
+            sys.exit("the sandbox did not start")
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py", "portal.wsgi"],
             cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=gunicorn_log,
         ))  # fmt: skip
-        wait_for(f"{portal_url}/healthz")
+        if not wait_until_listening(f"{portal_url}/healthz"):
+            sys.exit(f"gunicorn did not start: {Path(workdir, 'gunicorn.log').read_text()[-2000:]}")
 
         results: list[tuple[str, object, float]] = []
         stop = threading.Event()

@@ -32,6 +32,7 @@ from orgadmin.polytomic import (
     organization_body,
 )
 from tests.factories import make_user
+from tests.support import free_port
 
 API = "https://polytomic.test"
 PARTNER_KEY = "pk-test-7d1c0e4b9a"
@@ -428,12 +429,6 @@ class RetryTests:
 # --- Real sockets on loopback ---------------------------------------------------------------------
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def silent_server() -> Iterator[str]:
     """Accepts connections and never answers: every request times out reading."""
@@ -464,7 +459,7 @@ def silent_server() -> Iterator[str]:
 class TransportTests:
     @pytest.mark.parametrize(("operation", "attempts"), [("list", 3), ("get", 3), ("create", 1), ("delete", 1)])
     def test_refused_connection(self, settings, context, operation, attempts):
-        settings.POLYTOMIC_API_URL = f"http://127.0.0.1:{closed_port()}"
+        settings.POLYTOMIC_API_URL = f"http://127.0.0.1:{free_port()}"
         with pytest.raises(PolytomicUnavailable, match="could not reach Polytomic"):
             call(operation, context)
         entry = only_entry()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,14 +15,9 @@ import pytest
 import requests
 
 from orgadmin.sandbox import PARTNER_KEY
+from tests.support import free_port, wait_until_listening
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def demo_env(tmp_path, **extra: str) -> dict[str, str]:
@@ -78,17 +72,6 @@ class DemoProcess:
             raise
 
 
-def wait_until_listening(url: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    pytest.fail(f"nothing answered at {url}")
-
-
 class DemoTests:
     def test_the_demo_serves_the_portal_against_the_sandbox_until_ctrl_c(self, tmp_path):
         port = free_port()
@@ -99,7 +82,7 @@ class DemoTests:
             assert set(accounts) == {"demo-viewer", "demo-editor", "demo-admin"}
             sandbox_url = re.search(r"Sandbox:\s+(http://127\.0\.0\.1:\d+)", banner).group(1)
             portal = f"http://127.0.0.1:{port}"
-            wait_until_listening(f"{portal}/healthz")
+            assert wait_until_listening(f"{portal}/healthz"), "the portal did not start"
 
             # The sandbox the portal points at answers like Polytomic, on loopback.
             listed = requests.get(

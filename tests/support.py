@@ -1,0 +1,27 @@
+"""Helpers for tests and benchmark scripts that start servers on loopback."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import requests
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (at the moment of asking)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_listening(url: str, seconds: float = 30) -> bool:
+    """Polls `url` until anything answers; False if nothing did within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=2)
+            return True
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    return False

@@ -6,7 +6,8 @@ on update, write-only OIDC credentials, idempotency keys, and the error shapes t
 Polytomic's own Python SDK is tested against it (tests/test_sandbox_sdk.py).
 
 Beside the API, for tests and load runs only (never part of Polytomic):
-- `GET /_sandbox/requests`: the API requests received (authorization masked); `POST /_sandbox/reset`
+- `GET /_sandbox/requests`: the API requests received (authorization masked) and the TCP connections
+  accepted (HTTP/1.1 keep-alive, so pooled clients reuse them); `POST /_sandbox/reset`
   restores the seeded state and clears the log, the idempotency keys and the faults.
 - `POST /_sandbox/faults`: `{"latency_ms": 50, "rate": 0.05, "mix": ["status:503", "drop"],
   "seed": 1, "queue": [{"method": "PUT", "path": "/api/organizations/<id>", "fault": "status:500"}]}`.
@@ -156,7 +157,12 @@ class Sandbox:
             self.organizations: dict[str, StoredOrganization] = {o.id: o for o in seeded_organizations()}
             self.idempotency: dict[tuple[str, str], Response | None] = {}  # None: still in flight
             self.received: list[dict[str, Any]] = []
+            self.connections = 0  # TCP connections accepted
             self.faults = Faults()
+
+    def count_connection(self) -> None:
+        with self.lock:
+            self.connections += 1
 
     # --- WSGI --------------------------------------------------------------------------------
 
@@ -344,7 +350,7 @@ class Sandbox:
     def _control(self, method: str, path: str, body: bytes) -> Response:
         if (method, path) == ("GET", "/_sandbox/requests"):
             with self.lock:
-                return Response(200, {"requests": list(self.received)})
+                return Response(200, {"requests": list(self.received), "connections": self.connections})
         if (method, path) == ("POST", "/_sandbox/reset"):
             self.reset()
             return Response(204)
@@ -450,24 +456,56 @@ def _dropping(first_part: bytes) -> Iterator[bytes]:
 
 
 class _ServerHandler(ServerHandler):
+    http_version = "1.1"
+
+    def cleanup_headers(self) -> None:
+        super().cleanup_headers()
+        # HTTP/1.1: a server that will close the connection says so, or the client may pool it.
+        if self.request_handler.close_connection:
+            self.headers["Connection"] = "close"
+
     def log_exception(self, exc_info: Any) -> None:
-        if not isinstance(exc_info[1], DropConnection):
+        if isinstance(exc_info[1], DropConnection):
+            self.request_handler.close_connection = True  # the answer is broken: so is the connection
+        else:
             super().log_exception(exc_info)
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """wsgiref's handler without its access log, and without a traceback for a deliberate drop."""
+class _KeepAliveHandler(WSGIRequestHandler):
+    """wsgiref's handler speaking HTTP/1.1 with keep-alive, as an API behind a load balancer does,
+    so that clients' connection pooling is exercised; no access log, no traceback for a drop."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # an idle kept-alive connection is closed after this many seconds
+    # wsgiref writes the headers and the body separately: without TCP_NODELAY, Nagle's algorithm
+    # and the client's delayed ACK hold each answer on a kept-alive connection for ~40 ms.
+    disable_nagle_algorithm = True
 
     def handle(self) -> None:
-        self.raw_requestline = self.rfile.readline(65537)
+        self.close_connection = False
+        while not self.close_connection:
+            self._handle_one()
+
+    def _handle_one(self) -> None:
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+        except TimeoutError:
+            self.close_connection = True
+            return
+        if not self.raw_requestline:
+            self.close_connection = True
+            return
         if len(self.raw_requestline) > 65536:
             self.send_error(414)
+            self.close_connection = True
             return
-        if not self.parse_request():
+        if not self.parse_request():  # also decides close_connection from the request's headers
+            self.close_connection = True
             return
         handler = _ServerHandler(self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=True)
         handler.request_handler = self
         handler.run(self.server.get_app())
+        self.wfile.flush()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -477,13 +515,17 @@ class SandboxServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.get_app().count_connection()
+        super().process_request(request, client_address)
+
 
 class RunningSandbox:
     """A sandbox served on loopback from a background thread; `stop()` ends it."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, sandbox: Sandbox | None = None) -> None:
         self.sandbox = sandbox or Sandbox()
-        self.server = make_server(host, port, self.sandbox, server_class=SandboxServer, handler_class=_QuietHandler)
+        self.server = make_server(host, port, self.sandbox, server_class=SandboxServer, handler_class=_KeepAliveHandler)
         self.url = f"http://{host}:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
         self.thread.start()

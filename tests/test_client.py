@@ -65,7 +65,7 @@ def api() -> Iterator[responses.RequestsMock]:
 
 
 @pytest.fixture
-def context(db) -> AuditContext:
+def audit_context(db) -> AuditContext:
     return AuditContext(
         actor=make_user("ed", role="Editor"),
         request_id="req-0123456789",
@@ -120,9 +120,9 @@ def only_entry() -> AuditEntry:
 
 class RequestTests:
     @pytest.mark.parametrize("operation", OPERATIONS)
-    def test_headers_on_every_call(self, api, context, operation):
+    def test_headers_on_every_call(self, api, audit_context, operation):
         answer(api, operation)
-        call(operation, context)
+        call(operation, audit_context)
         request = api.calls[0].request
         assert request.headers["Authorization"] == f"Bearer {PARTNER_KEY}"
         assert request.headers["X-Polytomic-Version"] == "2025-09-18"
@@ -137,15 +137,15 @@ class RequestTests:
             assert request.headers["Content-Type"] == "application/json"
 
     @pytest.mark.parametrize("operation", OPERATIONS)
-    def test_every_call_carries_the_timeout(self, api, context, operation):
+    def test_every_call_carries_the_timeout(self, api, audit_context, operation):
         answer(api, operation)
-        call(operation, context)
+        call(operation, audit_context)
         assert api.calls[0].request.req_kwargs["timeout"] == (2.5, 7.0)
 
     @pytest.mark.parametrize("operation", ["create", "update"])
-    def test_writes_send_the_whole_block(self, api, context, operation):
+    def test_writes_send_the_whole_block(self, api, audit_context, operation):
         answer(api, operation)
-        call(operation, context)
+        call(operation, audit_context)
         assert json.loads(api.calls[0].request.body) == {
             "name": "Acme",
             "sso_domain": "acme.com",
@@ -155,10 +155,10 @@ class RequestTests:
             "client_secret": "oidc-secret-d8e2f4",
         }
 
-    def test_update_with_blanks_sends_every_field_as_null(self, api, context):
+    def test_update_with_blanks_sends_every_field_as_null(self, api, audit_context):
         answer(api, "update")
         services.organization_update(
-            context=context, organization_id=ORG_ID, data=OrganizationInput(name="  Acme  "), idempotency_key=KEY
+            context=audit_context, organization_id=ORG_ID, data=OrganizationInput(name="  Acme  "), idempotency_key=KEY
         )
         assert json.loads(api.calls[0].request.body) == {
             "name": "Acme",
@@ -180,9 +180,9 @@ class RequestTests:
             "client_secret": None,
         }
 
-    def test_writes_without_a_valid_idempotency_key_are_refused_before_sending(self, api, context):
+    def test_writes_without_a_valid_idempotency_key_are_refused_before_sending(self, api, audit_context):
         with pytest.raises(ValueError, match="Idempotency-Key"):
-            services.organization_create(context=context, data=FULL_INPUT, idempotency_key="short")
+            services.organization_create(context=audit_context, data=FULL_INPUT, idempotency_key="short")
         assert len(api.calls) == 0
 
     def test_the_client_never_shows_its_key(self):
@@ -192,10 +192,10 @@ class RequestTests:
 
 
 class ReadingAnswersTests:
-    def test_list_reads_organizations_in_order_ignoring_unknown_fields(self, api, context):
+    def test_list_reads_organizations_in_order_ignoring_unknown_fields(self, api, audit_context):
         owner = {"id": "00000000-0000-4000-8000-000000000001", "name": "Partner Co", "extra": {"nested": 1}}
         answer(api, "list", json={"data": [owner, ORG], "next": None})
-        organizations = services.organization_list(context=context)
+        organizations = services.organization_list(context=audit_context)
         assert organizations == [
             Organization(id=owner["id"], name="Partner Co"),
             Organization(id=str(ORG_ID), name="Acme", sso_domain="acme.com", sso_org_id="org_123", issuer=""),
@@ -203,13 +203,13 @@ class ReadingAnswersTests:
         assert organizations[1].has_saml_sso
         assert not organizations[1].has_oidc
 
-    def test_null_data_is_an_empty_list(self, api, context):
+    def test_null_data_is_an_empty_list(self, api, audit_context):
         answer(api, "list", json={"data": None})
-        assert services.organization_list(context=context) == []
+        assert services.organization_list(context=audit_context) == []
 
-    def test_get_reads_one_organization(self, api, context):
+    def test_get_reads_one_organization(self, api, audit_context):
         answer(api, "get", json={"data": {**ORG, "issuer": "https://acme.okta.com", "client_id": "never-returned"}})
-        organization = services.organization_get(context=context, organization_id=ORG_ID)
+        organization = services.organization_get(context=audit_context, organization_id=ORG_ID)
         assert organization.has_oidc
         assert organization.issuer == "https://acme.okta.com"
 
@@ -222,9 +222,9 @@ class ReadingAnswersTests:
             {"status": 200, "body": "deleted"},
         ],
     )
-    def test_delete_accepts_any_success(self, api, context, kwargs):
+    def test_delete_accepts_any_success(self, api, audit_context, kwargs):
         answer(api, "delete", **({"body": ""} | kwargs))
-        assert services.organization_delete(context=context, organization_id=ORG_ID, idempotency_key=KEY) is None
+        assert services.organization_delete(context=audit_context, organization_id=ORG_ID, idempotency_key=KEY) is None
         assert only_entry().outcome == "ok"
 
 
@@ -263,11 +263,11 @@ MALFORMED = [
 class FailureTests:
     @pytest.mark.parametrize("operation", OPERATIONS)
     @pytest.mark.parametrize(("label", "kwargs", "expected"), FAILURES, ids=[f[0] for f in FAILURES])
-    def test_answers_become_typed_errors(self, api, context, operation, label, kwargs, expected):
+    def test_answers_become_typed_errors(self, api, audit_context, operation, label, kwargs, expected):
         for _ in range(3):  # GETs retry 429 and 5xx
             answer(api, operation, **kwargs)
         with pytest.raises(expected) as caught:
-            call(operation, context)
+            call(operation, audit_context)
         assert type(caught.value) is expected
         assert caught.value.status == kwargs["status"]
         assert "<" not in caught.value.message
@@ -278,16 +278,16 @@ class FailureTests:
 
     @pytest.mark.parametrize("operation", ["list", "get", "create", "update"])
     @pytest.mark.parametrize(("label", "kwargs"), MALFORMED, ids=[m[0] for m in MALFORMED])
-    def test_unreadable_success_is_unavailable(self, api, context, operation, label, kwargs):
+    def test_unreadable_success_is_unavailable(self, api, audit_context, operation, label, kwargs):
         if operation == "list" and label == "200 wrong shape":
             kwargs = {"status": 200, "json": {"data": {"not": "a list"}}}
         answer(api, operation, **kwargs)
         with pytest.raises(PolytomicUnavailable, match="could not read"):
-            call(operation, context)
+            call(operation, audit_context)
         entry = only_entry()
         assert (entry.outcome, entry.response_status) == ("failed", 200)
 
-    def test_401_messages_are_found_in_each_shape(self, api, context):
+    def test_401_messages_are_found_in_each_shape(self, api, audit_context):
         for body, said in [
             ({"message": "bad key"}, "bad key"),
             ({"code": 401, "context": {}, "error": "unauthorized", "status": "Unauthorized"}, "unauthorized"),
@@ -296,30 +296,30 @@ class FailureTests:
             api.reset()
             answer(api, "list", status=401, json=body)
             with pytest.raises(PolytomicAuthenticationError) as caught:
-                services.organization_list(context=context)
+                services.organization_list(context=audit_context)
             assert caught.value.message.endswith(f"Polytomic said: {said}")
 
-    def test_plain_text_error_is_shown_cut_short(self, api, context):
+    def test_plain_text_error_is_shown_cut_short(self, api, audit_context):
         answer(api, "create", status=400, body="x" * 1000, content_type="text/plain")
         with pytest.raises(PolytomicError) as caught:
-            call("create", context)
+            call("create", audit_context)
         assert len(caught.value.message) < 400
         assert caught.value.message.endswith("…")
 
-    def test_429_keeps_retry_after(self, api, context):
+    def test_429_keeps_retry_after(self, api, audit_context):
         answer(api, "create", status=429, json={"message": "slow"}, headers={"Retry-After": "12"})
         with pytest.raises(PolytomicUnavailable) as caught:
-            call("create", context)
+            call("create", audit_context)
         assert caught.value.retry_after == 12
         assert "Try again in 12 seconds" in caught.value.message
 
 
 class ValidationErrorTests:
     @pytest.mark.parametrize("operation", ["create", "update"])
-    def test_409_name_taken_lands_on_name(self, api, context, operation):
+    def test_409_name_taken_lands_on_name(self, api, audit_context, operation):
         answer(api, operation, status=409, json={"status": 409, "message": "organization name already exists"})
         with pytest.raises(PolytomicValidationError) as caught:
-            call(operation, context)
+            call(operation, audit_context)
         assert caught.value.field_errors == {"name": ["organization name already exists"]}
         assert not caught.value.in_flight
 
@@ -330,21 +330,21 @@ class ValidationErrorTests:
             {"status": 409, "key": "idempotency_key_in_flight", "message": "conflict"},
         ],
     )
-    def test_409_in_flight_is_told_apart(self, api, context, body):
+    def test_409_in_flight_is_told_apart(self, api, audit_context, body):
         answer(api, "create", status=409, json=body)
         with pytest.raises(PolytomicValidationError) as caught:
-            call("create", context)
+            call("create", audit_context)
         assert caught.value.in_flight
         assert caught.value.field_errors == {}
         assert "still being processed" in caught.value.message
 
-    def test_409_is_not_retried(self, api, context):
+    def test_409_is_not_retried(self, api, audit_context):
         answer(api, "create", status=409, json={"message": "taken"})
         with pytest.raises(PolytomicValidationError):
-            call("create", context)
+            call("create", audit_context)
         assert len(api.calls) == 1
 
-    def test_422_metadata_object_lands_on_fields(self, api, context):
+    def test_422_metadata_object_lands_on_fields(self, api, audit_context):
         body = {
             "status": 422,
             "message": "validation failed",
@@ -352,71 +352,71 @@ class ValidationErrorTests:
         }
         answer(api, "update", status=422, json=body)
         with pytest.raises(PolytomicValidationError) as caught:
-            call("update", context)
+            call("update", audit_context)
         assert caught.value.field_errors == {
             "issuer": ["must be an https URL"],
             "sso_domain": ["bad domain", "too long"],
         }
         assert caught.value.non_field_errors == ["validation failed", "x"]
 
-    def test_422_metadata_array(self, api, context):
+    def test_422_metadata_array(self, api, audit_context):
         body = {
             "message": "invalid",
             "metadata": ["client_id and client_secret go together", {"field": "name", "message": "required"}],
         }
         answer(api, "create", status=422, json=body)
         with pytest.raises(PolytomicValidationError) as caught:
-            call("create", context)
+            call("create", audit_context)
         assert caught.value.field_errors == {"name": ["required"]}
         assert caught.value.non_field_errors == ["invalid", "client_id and client_secret go together"]
 
-    def test_422_without_metadata_shows_the_message(self, api, context):
+    def test_422_without_metadata_shows_the_message(self, api, audit_context):
         answer(api, "create", status=422, json={"status": 422, "message": "issuer is not reachable"})
         with pytest.raises(PolytomicValidationError) as caught:
-            call("create", context)
+            call("create", audit_context)
         assert caught.value.field_errors == {}
         assert caught.value.non_field_errors == ["issuer is not reachable"]
 
-    def test_422_is_not_retried_even_on_get(self, api, context):
+    def test_422_is_not_retried_even_on_get(self, api, audit_context):
         answer(api, "get", status=422, json={"message": "nope"})
         with pytest.raises(PolytomicValidationError):
-            call("get", context)
+            call("get", audit_context)
         assert len(api.calls) == 1
 
 
 class RetryTests:
     @pytest.mark.parametrize("status", [429, 502, 503, 504])
     @pytest.mark.parametrize("operation", ["list", "get"])
-    def test_get_is_retried_then_succeeds(self, api, context, operation, status):
+    def test_get_is_retried_then_succeeds(self, api, audit_context, operation, status):
         answer(api, operation, status=status, json={"message": "busy"}, headers={"Retry-After": "0"})
         answer(api, operation)
-        call(operation, context)
+        call(operation, audit_context)
         assert len(api.calls) == 2
         entry = only_entry()
         assert (entry.outcome, entry.attempts, entry.response_status) == ("ok", 2, 200)
 
-    def test_get_gives_up_after_two_retries(self, api, context):
+    def test_get_gives_up_after_two_retries(self, api, audit_context):
         for _ in range(5):
             answer(api, "list", status=503, json={"message": "down"})
         with pytest.raises(PolytomicUnavailable):
-            call("list", context)
+            call("list", audit_context)
         assert len(api.calls) == 3
         assert only_entry().attempts == 3
 
-    def test_500_is_not_retried(self, api, context):
+    def test_500_is_not_retried(self, api, audit_context):
         answer(api, "get", status=500, json={"message": "bug"})
         answer(api, "get")
         with pytest.raises(PolytomicUnavailable):
-            call("get", context)
+            call("get", audit_context)
         assert len(api.calls) == 1
 
     @pytest.mark.parametrize("operation", ["create", "update", "delete"])
     @pytest.mark.parametrize("status", [429, 502, 503, 504])
-    def test_writes_are_never_retried(self, api, context, operation, status):
+    def test_writes_are_never_retried(self, api, audit_context, operation, status):
         answer(api, operation, status=status, json={"message": "busy"}, headers={"Retry-After": "0"})
         answer(api, operation)
         with pytest.raises(PolytomicUnavailable):
-            call(operation, context)
+            call(operation, audit_context)
         assert len(api.calls) == 1
         assert only_entry().attempts == 1
 
@@ -458,19 +458,19 @@ def silent_server() -> Iterator[str]:
 
 class TransportTests:
     @pytest.mark.parametrize(("operation", "attempts"), [("list", 3), ("get", 3), ("create", 1), ("delete", 1)])
-    def test_refused_connection(self, settings, context, operation, attempts):
+    def test_refused_connection(self, settings, audit_context, operation, attempts):
         settings.POLYTOMIC_API_URL = f"http://127.0.0.1:{free_port()}"
         with pytest.raises(PolytomicUnavailable, match="could not reach Polytomic"):
-            call(operation, context)
+            call(operation, audit_context)
         entry = only_entry()
         assert (entry.outcome, entry.response_status, entry.attempts) == ("failed", None, attempts)
 
     @pytest.mark.parametrize("operation", ["get", "update"])
-    def test_timeout_is_enforced_and_not_retried(self, settings, context, silent_server, operation):
+    def test_timeout_is_enforced_and_not_retried(self, settings, audit_context, silent_server, operation):
         settings.POLYTOMIC_API_URL = silent_server
         settings.POLYTOMIC_READ_TIMEOUT = 0.3
         with pytest.raises(PolytomicUnavailable, match="did not answer in time") as caught:
-            call(operation, context)
+            call(operation, audit_context)
         assert ("submitting the same form again is safe" in caught.value.message) == (operation == "update")
         entry = only_entry()
         assert (entry.outcome, entry.response_status, entry.attempts) == ("failed", None, 1)

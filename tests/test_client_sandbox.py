@@ -30,7 +30,7 @@ def running() -> Iterator[RunningSandbox]:
 
 
 @pytest.fixture
-def context(running, settings, db) -> AuditContext:
+def audit_context(running, settings, db) -> AuditContext:
     running.sandbox.reset()
     settings.POLYTOMIC_API_URL = running.url
     settings.POLYTOMIC_PARTNER_API_KEY = PARTNER_KEY
@@ -42,9 +42,9 @@ def queue_fault(running, method: str, path: str, fault: str) -> None:
 
 
 class RoundTripTests:
-    def test_create_read_update_delete(self, context, running):
+    def test_create_read_update_delete(self, audit_context, running):
         created = services.organization_create(
-            context=context,
+            context=audit_context,
             data=OrganizationInput(
                 name="Hooli",
                 sso_domain="hooli.example",
@@ -55,11 +55,11 @@ class RoundTripTests:
             idempotency_key="rt-create-0001",
         )
         assert created.has_oidc
-        assert services.organization_get(context=context, organization_id=uuid.UUID(created.id)) == created
-        assert services.organization_list(context=context)[0].id == OWNER_ID
+        assert services.organization_get(context=audit_context, organization_id=uuid.UUID(created.id)) == created
+        assert services.organization_list(context=audit_context)[0].id == OWNER_ID
 
         updated = services.organization_update(
-            context=context,
+            context=audit_context,
             organization_id=uuid.UUID(created.id),
             data=OrganizationInput(name="Hooli XYZ", sso_domain="hooli.example"),
             idempotency_key="rt-update-0001",
@@ -68,10 +68,10 @@ class RoundTripTests:
         assert running.sandbox.organizations[created.id].client_secret is None
 
         services.organization_delete(
-            context=context, organization_id=uuid.UUID(created.id), idempotency_key="rt-delete-0001"
+            context=audit_context, organization_id=uuid.UUID(created.id), idempotency_key="rt-delete-0001"
         )
         with pytest.raises(PolytomicNotFound):
-            services.organization_get(context=context, organization_id=uuid.UUID(created.id))
+            services.organization_get(context=audit_context, organization_id=uuid.UUID(created.id))
         assert [e.action for e in AuditEntry.objects.order_by("id")] == [
             "organization.create",
             "organization.get",
@@ -81,28 +81,28 @@ class RoundTripTests:
             "organization.get",
         ]
 
-    def test_forbidden_organizations(self, context):
+    def test_forbidden_organizations(self, audit_context):
         with pytest.raises(PolytomicForbidden):
-            services.organization_get(context=context, organization_id=uuid.UUID(FOREIGN_ID))
+            services.organization_get(context=audit_context, organization_id=uuid.UUID(FOREIGN_ID))
         with pytest.raises(PolytomicForbidden, match="cannot delete their own owner organization"):
             services.organization_delete(
-                context=context, organization_id=uuid.UUID(OWNER_ID), idempotency_key="delete-owner-1"
+                context=audit_context, organization_id=uuid.UUID(OWNER_ID), idempotency_key="delete-owner-1"
             )
 
 
 class ValidationTests:
-    def test_taken_name_lands_on_name(self, context):
+    def test_taken_name_lands_on_name(self, audit_context):
         with pytest.raises(PolytomicValidationError) as caught:
             services.organization_create(
-                context=context, data=OrganizationInput(name="GLOBEX"), idempotency_key="taken-0001"
+                context=audit_context, data=OrganizationInput(name="GLOBEX"), idempotency_key="taken-0001"
             )
         assert caught.value.field_errors == {"name": ["an organization with this name already exists"]}
         assert not caught.value.in_flight
 
-    def test_invalid_fields_land_on_their_fields(self, context):
+    def test_invalid_fields_land_on_their_fields(self, audit_context):
         with pytest.raises(PolytomicValidationError) as caught:
             services.organization_update(
-                context=context,
+                context=audit_context,
                 organization_id=uuid.UUID(GLOBEX_ID),
                 data=OrganizationInput(name="Globex", sso_domain="not a domain", issuer="https://globex.okta.example"),
                 idempotency_key="invalid-0001",
@@ -111,19 +111,23 @@ class ValidationTests:
 
     # Two threads write audit entries: each must commit on its own, outside a test-wide transaction.
     @pytest.mark.django_db(transaction=True)
-    def test_the_sandboxs_in_flight_409_is_told_apart(self, context, running):
+    def test_the_sandboxs_in_flight_409_is_told_apart(self, audit_context, running):
         key = "in-flight-0001"
         queue_fault(running, "POST", "/api/organizations", "latency:500")
 
         def first_submission() -> None:
-            services.organization_create(context=context, data=OrganizationInput(name="Slow Co"), idempotency_key=key)
+            services.organization_create(
+                context=audit_context, data=OrganizationInput(name="Slow Co"), idempotency_key=key
+            )
             connection.close()
 
         first = threading.Thread(target=first_submission)
         first.start()
         time.sleep(0.15)
         with pytest.raises(PolytomicValidationError) as caught:
-            services.organization_create(context=context, data=OrganizationInput(name="Slow Co"), idempotency_key=key)
+            services.organization_create(
+                context=audit_context, data=OrganizationInput(name="Slow Co"), idempotency_key=key
+            )
         first.join(timeout=10)
         assert caught.value.in_flight
         assert caught.value.field_errors == {}
@@ -131,14 +135,23 @@ class ValidationTests:
 
 
 class LostAnswerTests:
-    def test_a_create_whose_answer_was_lost_is_safe_to_submit_again(self, context, running):
+    def test_a_create_whose_answer_was_lost_is_safe_to_submit_again(self, audit_context, running):
         data = OrganizationInput(name="Resubmitted Ltd")
         queue_fault(running, "POST", "/api/organizations", "drop")
         with pytest.raises(PolytomicUnavailable, match="broke before its answer arrived"):
-            services.organization_create(context=context, data=data, idempotency_key="lost-answer-0001")
-        created = services.organization_create(context=context, data=data, idempotency_key="lost-answer-0001")
-        names = [o.name for o in services.organization_list(context=context)]
+            services.organization_create(context=audit_context, data=data, idempotency_key="lost-answer-0001")
+        created = services.organization_create(context=audit_context, data=data, idempotency_key="lost-answer-0001")
+        names = [o.name for o in services.organization_list(context=audit_context)]
         assert names.count("Resubmitted Ltd") == 1
         assert created.name == "Resubmitted Ltd"
         posts = [r for r in running.sandbox.received if r["method"] == "POST"]
         assert len(posts) == 2  # each submission sent exactly once, never retried by the client
+
+
+class PoolingTests:
+    def test_the_client_keeps_its_connections_alive(self, audit_context, running):
+        for _ in range(15):
+            services.organization_list(context=audit_context)
+            services.organization_get(context=audit_context, organization_id=uuid.UUID(GLOBEX_ID))
+        # 30 calls, one thread: the read session's single pooled connection carries them all.
+        assert running.sandbox.connections == 1

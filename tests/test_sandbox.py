@@ -357,3 +357,21 @@ class ConcurrencyTests:
         assert sorted(statuses) == [200] + [409] * 19
         assert api.names().count("Contended") == 1
         assert len(api.session.get(f"{api.url}/_sandbox/requests", timeout=10).json()["requests"]) == 21
+
+
+class KeepAliveTests:
+    def test_a_client_reuses_one_connection(self, api, running):
+        for _ in range(10):
+            assert api("GET", "/api/organizations").status_code == 200
+        assert api.session.get(f"{api.url}/_sandbox/requests", timeout=10).json()["connections"] == 1
+
+    def test_connection_close_is_honoured(self, api, running):
+        for _ in range(3):
+            answer = api("GET", "/api/organizations", headers={"Connection": "close"})
+            assert answer.headers["Connection"] == "close"
+        assert api.session.get(f"{api.url}/_sandbox/requests", timeout=10).json()["connections"] == 4
+
+    def test_a_dropped_answer_closes_its_connection(self, api):
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            api("GET", "/api/organizations", headers={"X-Sandbox-Fault": "drop"})
+        assert api("GET", "/api/organizations").status_code == 200  # on a new connection

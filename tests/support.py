@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import socket
 import time
 
@@ -25,3 +27,10 @@ def wait_until_listening(url: str, seconds: float = 30) -> bool:
         except requests.ConnectionError:
             time.sleep(0.2)
     return False
+
+
+def hidden_field(page: str, name: str) -> str:
+    """The value of a form's hidden (or any) input named `name` in a rendered page."""
+    match = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert match, f"no input named {name} in the page"
+    return html.unescape(match.group(1))

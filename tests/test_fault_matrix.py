@@ -7,8 +7,6 @@ POST, PUT or DELETE sent at most once.
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import requests
 import responses
@@ -16,6 +14,7 @@ from django.urls import reverse
 
 from orgadmin.models import AuditEntry
 from tests.factories import make_user
+from tests.support import hidden_field
 
 API = "https://polytomic.test"
 ORG_ID = "5b0d7c3e-1f2a-4b3c-8d4e-5f6a7b8c9d0e"
@@ -98,9 +97,9 @@ def admin_client(client, db):
     return client
 
 
-def opened_edit_form(client, api) -> dict[str, str]:
+def opened_edit_form(client) -> dict[str, str]:
     page = client.get(f"/organizations/{ORG_ID}/edit/").content.decode()
-    return {name: re.search(rf'name="{name}" value="([^"]*)"', page).group(1) for name in ("form_key", "opened")}
+    return {name: hidden_field(page, name) for name in ("form_key", "opened")}
 
 
 @pytest.mark.parametrize("behaviour", BEHAVIOURS)
@@ -114,7 +113,7 @@ def test_fault_matrix(admin_client, api, operation, behaviour):
     if operation in ("update", "delete"):
         api.add("GET", f"{API}/api/organizations/{ORG_ID}", json={"data": ORG})
     if operation == "update":
-        data = data | opened_edit_form(admin_client, api)
+        data = data | opened_edit_form(admin_client)
     api.add(method, f"{API}{path}", **answer)
     AuditEntry.objects.all()._raw_delete(AuditEntry.objects.db)  # only the entry of this call counts
 

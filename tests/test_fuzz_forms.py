@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from orgadmin.models import AuditEntry
 from orgadmin.sandbox import GLOBEX_ID
 from tests.factories import make_user
+from tests.support import hidden_field
 
 INJECTIONS = [
     "<script>alert(1)</script>",
@@ -96,7 +97,7 @@ def test_edit_form(client, sandbox, form, remove_oidc):
     sandbox.sandbox.reset()
     client.force_login(make_user_once("fuzz-editor"))
     opened = client.get(f"/organizations/{GLOBEX_ID}/edit/").content.decode()
-    hidden = {name: re.search(rf'name="{name}" value="([^"]*)"', opened).group(1) for name in ("form_key", "opened")}
+    hidden = {name: hidden_field(opened, name) for name in ("form_key", "opened")}
     data = form | hidden | ({"remove_oidc": "on"} if remove_oidc else {})
     since = last_entry_id()
     check(client.post(f"/organizations/{GLOBEX_ID}/edit/", data), form, since)

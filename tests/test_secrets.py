@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 
 import pytest
@@ -16,12 +15,9 @@ from orgadmin import services
 from orgadmin.models import AuditEntry
 from orgadmin.sandbox import ACME_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY
 from tests.factories import make_user
+from tests.support import hidden_field
 
 SECRET = "oidc-secret-LEAKCHECK-7q2w9e"
-
-
-def hidden(page: str, name: str) -> str:
-    return re.search(rf'name="{name}" value="([^"]*)"', page).group(1)
 
 
 class Recorder:
@@ -49,7 +45,7 @@ def drive_every_page(client: Client, record: Recorder, sandbox) -> None:
     # Create: invalid locally, taken name, upstream failure, lost answer, success.
     create = client.get("/organizations/new/")
     record(create)
-    key = hidden(create.content.decode(), "form_key")
+    key = hidden_field(create.content.decode(), "form_key")
     record(
         client.post(
             "/organizations/new/", {"name": "Leak", "issuer": "http://x", "client_secret": SECRET, "form_key": key}
@@ -64,12 +60,12 @@ def drive_every_page(client: Client, record: Recorder, sandbox) -> None:
     # Edit: missing secret, summary, upstream 422 (echoing the body), success.
     edit = client.get(f"/organizations/{GLOBEX_ID}/edit/")
     record(edit)
-    opened = {name: hidden(edit.content.decode(), name) for name in ("form_key", "opened")}
+    opened = {name: hidden_field(edit.content.decode(), name) for name in ("form_key", "opened")}
     globex = {"name": "Globex", "sso_domain": "globex.example"} | opened
     record(client.post(f"/organizations/{GLOBEX_ID}/edit/", globex | oidc | {"client_secret": ""}))
     summary = client.post(f"/organizations/{GLOBEX_ID}/edit/", globex | oidc)
     record(summary)
-    confirm = {"confirm": hidden(summary.content.decode(), "confirm")}
+    confirm = {"confirm": hidden_field(summary.content.decode(), "confirm")}
     sandbox.sandbox.faults.queue.append(
         {"method": "PUT", "path": f"/api/organizations/{GLOBEX_ID}", "fault": "status:422"}
     )
@@ -128,7 +124,7 @@ def test_error_reports_hide_the_secret_and_the_key(client, monkeypatch, url):
     form = {"name": "Globex", "sso_domain": "globex.example", "issuer": "https://x.okta.example",
             "client_id": "c", "client_secret": SECRET, "form_key": "e" * 32}  # fmt: skip
     if "edit" in url:
-        form |= {"opened": hidden(client.get(url).content.decode(), "opened")}
+        form |= {"opened": hidden_field(client.get(url).content.decode(), "opened")}
     raised = []
 
     def keep(sender, request, **kwargs):

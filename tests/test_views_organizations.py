@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 
 import pytest
@@ -10,6 +9,7 @@ from django.urls import reverse
 
 from orgadmin.models import AuditEntry
 from orgadmin.sandbox import ACME_ID, FOREIGN_ID, GLOBEX_ID, OWNER_ID, StoredOrganization
+from tests.support import hidden_field
 
 LIST = reverse("orgadmin:organization-list")
 CREATE = reverse("orgadmin:organization-create")
@@ -28,12 +28,6 @@ def delete_url(organization_id: str) -> str:
     return reverse("orgadmin:organization-delete", args=[organization_id])
 
 
-def hidden(page: str, name: str) -> str:
-    match = re.search(rf'<input type="hidden" name="{name}" value="([^"]*)"', page)
-    assert match, f"no hidden {name} in the page"
-    return html.unescape(match.group(1))
-
-
 def received(sandbox, method: str) -> list[dict]:
     return [r for r in sandbox.sandbox.received if r["method"] == method]
 
@@ -41,7 +35,7 @@ def received(sandbox, method: str) -> list[dict]:
 def open_edit_form(client, organization_id: str) -> dict[str, str]:
     """The hidden fields of a freshly opened edit form."""
     page = client.get(edit_url(organization_id)).content.decode()
-    return {"form_key": hidden(page, "form_key"), "opened": hidden(page, "opened")}
+    return {"form_key": hidden_field(page, "form_key"), "opened": hidden_field(page, "opened")}
 
 
 def acme_form(**changes) -> dict[str, str]:
@@ -177,7 +171,7 @@ class CreateTests:
         assert 'type="password" name="client_secret"' in page
 
     def test_create_with_oidc_sends_the_whole_block(self, as_editor, sandbox):
-        form_key = hidden(as_editor.get(CREATE).content.decode(), "form_key")
+        form_key = hidden_field(as_editor.get(CREATE).content.decode(), "form_key")
         response = as_editor.post(CREATE, globex_form(name="Hooli", sso_domain="hooli.example", form_key=form_key))
         created = next(o for o in sandbox.sandbox.organizations.values() if o.name == "Hooli")
         assert response.status_code == 302
@@ -309,7 +303,7 @@ class EditTests:
         assert received(sandbox, "PUT") == []
 
         confirmed = as_editor.post(
-            edit_url(GLOBEX_ID), emptied | {"remove_oidc": "on", "confirm": hidden(page, "confirm")}
+            edit_url(GLOBEX_ID), emptied | {"remove_oidc": "on", "confirm": hidden_field(page, "confirm")}
         )
         assert confirmed.status_code == 302
         body = received(sandbox, "PUT")[0]["body"]
@@ -325,7 +319,7 @@ class EditTests:
         assert "SAML SSO will be removed" in chosen.content.decode()
         confirmed = as_editor.post(
             edit_url(ACME_ID),
-            acme_form() | opened | {"remove_saml": "on", "confirm": hidden(chosen.content.decode(), "confirm")},
+            acme_form() | opened | {"remove_saml": "on", "confirm": hidden_field(chosen.content.decode(), "confirm")},
         )
         assert confirmed.status_code == 302
         assert received(sandbox, "PUT")[0]["body"]["sso_org_id"] is None
@@ -338,12 +332,12 @@ class EditTests:
         assert received(sandbox, "PUT") == []
         # A confirmation given for other changes does not count.
         other = as_editor.post(
-            edit_url(ACME_ID), acme_form(sso_domain="acme.other") | opened | {"confirm": hidden(page, "confirm")}
+            edit_url(ACME_ID), acme_form(sso_domain="acme.other") | opened | {"confirm": hidden_field(page, "confirm")}
         )
         assert other.status_code == 422
         assert received(sandbox, "PUT") == []
         saved = as_editor.post(
-            edit_url(ACME_ID), acme_form(sso_domain="acme.test") | opened | {"confirm": hidden(page, "confirm")}
+            edit_url(ACME_ID), acme_form(sso_domain="acme.test") | opened | {"confirm": hidden_field(page, "confirm")}
         )
         assert saved.status_code == 302
         assert received(sandbox, "PUT")[0]["body"]["sso_domain"] == "acme.test"
@@ -357,7 +351,11 @@ class EditTests:
         assert "Someone changed this organization at Polytomic since you opened this form" in page
         assert "SSO organization id: “org_01ACME” → “org_CHANGED_ELSEWHERE”" in page
         assert received(sandbox, "PUT") == []
-        again = {"opened": hidden(page, "opened"), "confirm": hidden(page, "confirm"), "form_key": opened["form_key"]}
+        again = {
+            "opened": hidden_field(page, "opened"),
+            "confirm": hidden_field(page, "confirm"),
+            "form_key": opened["form_key"],
+        }
         assert as_editor.post(edit_url(ACME_ID), acme_form(name="Acme Renamed") | again).status_code == 302
         assert received(sandbox, "PUT")[0]["body"]["sso_org_id"] == "org_01ACME"  # what the operator saw and confirmed
 
@@ -397,7 +395,7 @@ class EditTests:
 
 class DeleteTests:
     def test_delete_needs_the_typed_name(self, as_admin, sandbox):
-        form_key = hidden(as_admin.get(delete_url(ACME_ID)).content.decode(), "form_key")
+        form_key = hidden_field(as_admin.get(delete_url(ACME_ID)).content.decode(), "form_key")
         wrong = as_admin.post(delete_url(ACME_ID), {"confirm_name": "acme corporation", "form_key": form_key})
         assert wrong.status_code == 422
         assert received(sandbox, "DELETE") == []

@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 HEALTH_PATH = "/healthz"
 SESSION_STARTED_KEY = "portal_session_started"
+SESSION_REFRESHED_KEY = "portal_session_refreshed"
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -77,11 +78,14 @@ class RequestIdMiddleware:
 
 
 class SessionLifetimeMiddleware:
-    """Ends a session `PORTAL_SESSION_MAX_AGE` seconds after sign-in, however active it has been.
+    """Ends a session `PORTAL_SESSION_MAX_AGE` seconds after sign-in, however active it has been,
+    and keeps an active session alive for the idle timeout (SESSION_COOKIE_AGE).
 
-    The idle timeout is Django's own (SESSION_COOKIE_AGE with SESSION_SAVE_EVERY_REQUEST); Django
-    has no absolute maximum, hence this. Runs after AuthenticationMiddleware and before
-    LoginRequiredMiddleware, which then sends the signed-out request to the sign-in page.
+    Django has no absolute maximum, hence this. For the idle timeout, Django's own
+    SESSION_SAVE_EVERY_REQUEST would write the session to the database on every page; instead
+    an active session is saved, with a new expiry, at most once every `PORTAL_SESSION_REFRESH`
+    seconds, so the idle timeout holds to within that. Runs after AuthenticationMiddleware and
+    before LoginRequiredMiddleware, which then sends the signed-out request to the sign-in page.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -94,4 +98,6 @@ class SessionLifetimeMiddleware:
             if now - started > settings.PORTAL_SESSION_MAX_AGE:
                 logout(request)
                 messages.info(request, "Your session has reached its maximum length. Please sign in again.")
+            elif now - request.session.get(SESSION_REFRESHED_KEY, 0) >= settings.PORTAL_SESSION_REFRESH:
+                request.session[SESSION_REFRESHED_KEY] = now  # saved, and its expiry pushed back
         return self.get_response(request)

@@ -125,9 +125,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 10,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Connections are kept between requests (each thread has its own), not opened for every page.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     # A second connection to the same database, used only to write an audit entry while the
     # caller is inside a transaction, so the entry outlives its rollback (orgadmin/audit.py).
     DATABASES["audit"] = {**DATABASES["default"]}
@@ -154,7 +155,9 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # Idle timeout: the session's expiry moves forward on every request.
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_MINUTES", default=30) * 60
-SESSION_SAVE_EVERY_REQUEST = True
+# An active session's expiry is pushed back at most once a minute (SessionLifetimeMiddleware),
+# not on every request: the idle timeout holds to within that minute.
+PORTAL_SESSION_REFRESH = 60
 # Absolute maximum, however active the session: enforced by SessionLifetimeMiddleware.
 PORTAL_SESSION_MAX_AGE = env.int("SESSION_MAX_HOURS", default=12) * 3600
 

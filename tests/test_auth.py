@@ -215,6 +215,25 @@ class SessionExpiryTests:
             assert "Your session has reached its maximum length" in response.content.decode()
 
     @pytest.mark.django_db
+    def test_an_active_session_is_saved_at_most_once_a_minute(self, client, viewer):
+        """The idle timeout is pushed back by activity, but not with a database write on every page."""
+        from django.contrib.sessions.models import Session
+
+        def expiry():
+            return Session.objects.get(session_key=client.session.session_key).expire_date
+
+        with time_machine.travel(datetime(2026, 3, 2, 9, 0, tzinfo=UTC), tick=False) as traveller:
+            client.force_login(viewer)
+            assert client.get(self.PAGE).status_code == 200
+            first = expiry()
+            traveller.shift(timedelta(seconds=settings.PORTAL_SESSION_REFRESH - 1))
+            assert client.get(self.PAGE).status_code == 200
+            assert expiry() == first
+            traveller.shift(timedelta(seconds=2))
+            assert client.get(self.PAGE).status_code == 200
+            assert expiry() == first + timedelta(seconds=settings.PORTAL_SESSION_REFRESH + 1)
+
+    @pytest.mark.django_db
     def test_session_cookie_is_secure_and_http_only(self, client, viewer):
         response = client.post("/accounts/login/", {"username": "vera", "password": PASSWORD})
         cookie = response.cookies[settings.SESSION_COOKIE_NAME]

@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 AUDIT_DB_ALIAS = "audit"
 
 REDACTED = "[redacted]"
+# What `CallRecord.payload` holds until the body is read as JSON, and once it failed to be.
+NOT_READ, NOT_JSON = object(), object()
 SET = "[set]"
 RESPONSE_BODY_MAX_CHARS = 8000
 USER_AGENT_MAX_CHARS = 512
@@ -90,6 +92,7 @@ class CallRecord:
     api_version: str = ""
     upstream_request_id: str = ""
     error: PolytomicError | None = None
+    payload: Any = field(default=NOT_READ, repr=False)  # the body read as JSON, once the client has
 
     def response(self, response: Response) -> None:
         self.status = response.status_code
@@ -132,7 +135,7 @@ def record_call(record: CallRecord, *, duration_ms: float, attempts: int) -> Non
         organization_name=scrub(record.organization_name)[:255],
         request_body=mask_request_body(record.request_body),
         response_status=record.status,
-        response_body=mask_response_body(record.response_text, scrub),
+        response_body=mask_response_body(record.response_text, scrub, payload=record.payload),
         outcome=record.outcome,
         error_message=scrub(record.error.message) if record.error is not None else "",
         duration_ms=max(0, round(duration_ms)),
@@ -306,34 +309,47 @@ def mask_request_body(body: dict[str, Any] | None) -> dict[str, Any] | None:
     return masked
 
 
-def mask_response_body(text: str, scrub) -> str:
-    """The body as stored: JSON masked by allowlist, other text with known secrets removed; both capped."""
+def mask_response_body(text: str, scrub, *, payload: Any = NOT_READ) -> str:
+    """The body as stored: JSON masked by allowlist, other text with known secrets removed; both
+    capped. `payload` is the body already read as JSON, when the caller has read it."""
     if not text:
         return ""
-    try:
-        payload = json.loads(text)
-    except ValueError:
+    if payload is NOT_READ:
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            payload = NOT_JSON
+    if payload is NOT_JSON:
         stored = scrub(text)
     else:
-        stored = json.dumps(_mask_json(payload, scrub), ensure_ascii=False, separators=(",", ":"))
+        masked = _mask_json(payload, scrub, RESPONSE_BODY_MAX_CHARS)
+        stored = json.dumps(masked, ensure_ascii=False, separators=(",", ":"))
     if len(stored) > RESPONSE_BODY_MAX_CHARS:
-        stored = f"{stored[:RESPONSE_BODY_MAX_CHARS]}… [cut: {len(stored)} characters in all]"
+        stored = f"{stored[:RESPONSE_BODY_MAX_CHARS]}… [cut: {len(text):,} characters in all]"
     return stored
 
 
-def _mask_json(value: Any, scrub) -> Any:
+def _mask_json(value: Any, scrub, limit: int) -> Any:
+    """`value` masked; a list only as far as its items' JSON reaches `limit` characters, since the
+    stored text is cut there anyway (a list of a thousand organizations is not masked whole)."""
     if isinstance(value, dict):
         masked = {}
         for key, item in value.items():
             if key in SECRET_FIELDS:
                 masked[key] = SET if item else None
             elif key in RESPONSE_KEYS_KEPT or key in REQUEST_FIELDS_KEPT:
-                masked[key] = _mask_json(item, scrub)
+                masked[key] = _mask_json(item, scrub, limit)
             else:
                 masked[key] = REDACTED
         return masked
     if isinstance(value, list):
-        return [_mask_json(item, scrub) for item in value]
+        items, length = [], 0
+        for item in value:
+            if length > limit:
+                break
+            items.append(_mask_json(item, scrub, limit))
+            length += len(json.dumps(items[-1], ensure_ascii=False, separators=(",", ":"))) + 1
+        return items
     if isinstance(value, str):
         return scrub(value)
     return value

@@ -9,6 +9,7 @@ public material does not settle are marked "(guess)" and kept here, in one place
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -67,21 +68,12 @@ class Organization:
         """Reads one organization, ignoring unknown fields; a missing or null field reads as blank."""
         if not isinstance(data, Mapping) or not isinstance(data.get("id"), str) or not data["id"]:
             raise ValueError("not an organization")
-
-        def text(name: str) -> str:
-            value = data.get(name)
-            if value is None:
-                return ""
-            if not isinstance(value, str):
-                raise ValueError(f"{name} is not a string")
-            return value
-
         return cls(
             id=data["id"],
-            name=text("name"),
-            sso_domain=text("sso_domain"),
-            sso_org_id=text("sso_org_id"),
-            issuer=text("issuer"),
+            name=_text(data, "name"),
+            sso_domain=_text(data, "sso_domain"),
+            sso_org_id=_text(data, "sso_org_id"),
+            issuer=_text(data, "issuer"),
         )
 
     @property
@@ -92,6 +84,15 @@ class Organization:
     def has_oidc(self) -> bool:
         """A non-empty issuer is the only sign Polytomic gives that OIDC is configured."""
         return bool(self.issuer)
+
+
+def _text(data: Mapping, name: str) -> str:
+    value = data.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} is not a string")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,11 +242,16 @@ class _NoCookies(requests.cookies.cookielib.DefaultCookiePolicy):
 class PolytomicSession(requests.Session):
     """A pooled, keep-alive session for one base URL, shared by all threads of a worker.
 
-    Cookies are refused, so nothing per-caller is kept on the shared session.
+    Cookies are refused, so nothing per-caller is kept on the shared session. The environment's
+    proxy and CA bundle settings are read once, here: requests would otherwise read the whole
+    environment again on every call (a tenth of a detail page's time, profiled).
     """
 
     def __init__(self, *, base_url: str, timeout: tuple[float, float], retries: Retry, pool_size: int) -> None:
         super().__init__()
+        self.proxies.update(requests.utils.get_environ_proxies(base_url))
+        self.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self.trust_env = False
         self.cookies.set_policy(_NoCookies())
         adapter = TimeoutHTTPAdapter(
             timeout=timeout, max_retries=retries, pool_connections=1, pool_maxsize=pool_size, pool_block=False
@@ -393,7 +399,7 @@ class PolytomicClient:
             failure = _failure_for_response(response, idempotency_key=idempotency_key)
             if failure is not None:
                 raise failure
-            result = parse(_read_data(response)) if parse is not None else None
+            result = parse(_read_data(response, record)) if parse is not None else None
         except requests.RequestException as exc:
             failure = _failure_for_transport(exc, self._timeout, method=method)
             record.fail(failure)
@@ -454,10 +460,11 @@ def _organizations(data: Any) -> list[Organization]:
     return [Organization.from_api(item) for item in data]
 
 
-def _read_data(response: requests.Response) -> Any:
-    """The `data` of a success body; ValueError when the body is not `{"data": ...}` JSON."""
+def _read_data(response: requests.Response, record: CallRecord) -> Any:
+    """The `data` of a success body; ValueError when the body is not `{"data": ...}` JSON.
+    The body read is kept on the record, for the audit entry not to read it again."""
     try:
-        payload = response.json()
+        payload = record.payload = response.json()
     except ValueError:  # requests' JSONDecodeError is also a RequestException: keep it apart from transport
         raise ValueError("the body is not JSON") from None
     if not isinstance(payload, dict) or "data" not in payload:

@@ -12,7 +12,14 @@ from django.db import connection, transaction
 from django.test import RequestFactory
 
 from orgadmin import services
-from orgadmin.audit import RESPONSE_BODY_MAX_CHARS, AuditContext, mask_request_body
+from orgadmin.audit import (
+    RESPONSE_BODY_MAX_CHARS,
+    AuditContext,
+    _mask_json,
+    _scrubber,
+    mask_request_body,
+    mask_response_body,
+)
 from orgadmin.models import AppendOnlyError, AuditEntry
 from orgadmin.polytomic import OrganizationInput, PolytomicValidationError
 from tests.factories import make_user
@@ -116,6 +123,23 @@ class EntryContentTests:
         body = AuditEntry.objects.get().response_body
         assert len(body) < RESPONSE_BODY_MAX_CHARS + 60
         assert body.endswith("characters in all]")
+
+    def test_a_long_list_is_masked_only_as_far_as_it_is_kept(self):
+        """What is stored of a long list is exactly the start of the whole list masked, although
+        only that start is masked; the secret is gone from it either way."""
+        secret = "list-secret-value"
+        organizations = [
+            {"id": str(uuid.UUID(int=n)), "name": f"Customer {n} {secret}", "unknown": "x"} for n in range(3000)
+        ]
+        text = json.dumps({"data": organizations})
+        scrub = _scrubber((secret,))
+        whole = json.dumps(_mask_json(json.loads(text), scrub, limit=10**9), ensure_ascii=False, separators=(",", ":"))
+        stored = mask_response_body(text, scrub)
+        assert stored == f"{whole[:RESPONSE_BODY_MAX_CHARS]}… [cut: {len(text):,} characters in all]"
+        assert secret not in stored
+        assert '"unknown":"[redacted]"' in stored
+        # The body the client already read is used as it is, not read again.
+        assert mask_response_body(text, scrub, payload=json.loads(text)) == stored
 
 
 class MaskingTests:

@@ -20,12 +20,14 @@ from orgadmin import services
 from orgadmin.audit import AuditContext
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic import (
+    NO_RETRY,
     Organization,
     OrganizationInput,
     PolytomicAuthenticationError,
     PolytomicError,
     PolytomicForbidden,
     PolytomicNotFound,
+    PolytomicSession,
     PolytomicUnavailable,
     PolytomicValidationError,
     _CountingRetry,
@@ -474,3 +476,28 @@ class TransportTests:
         assert ("submitting the same form again is safe" in caught.value.message) == (operation == "update")
         entry = only_entry()
         assert (entry.outcome, entry.response_status, entry.attempts) == ("failed", None, 1)
+
+
+class EnvironmentTests:
+    """Proxy and CA bundle settings come from the environment, read once when the client is made
+    (requests would read the whole environment again on every call)."""
+
+    def make(self, monkeypatch, **environment: str) -> PolytomicSession:
+        for name in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        return PolytomicSession(base_url="https://app.polytomic.com", timeout=(1, 1), retries=NO_RETRY, pool_size=1)
+
+    def test_a_proxy_in_the_environment_is_used(self, monkeypatch):
+        session = self.make(monkeypatch, HTTPS_PROXY="http://proxy.internal:3128")
+        assert session.proxies["https"] == "http://proxy.internal:3128"
+        assert session.trust_env is False
+
+    def test_no_proxy_is_respected(self, monkeypatch):
+        session = self.make(monkeypatch, HTTPS_PROXY="http://proxy.internal:3128", NO_PROXY="polytomic.com")
+        assert "https" not in session.proxies
+
+    def test_a_ca_bundle_in_the_environment_is_used(self, monkeypatch):
+        assert self.make(monkeypatch, REQUESTS_CA_BUNDLE="/etc/ssl/company.pem").verify == "/etc/ssl/company.pem"
+        assert self.make(monkeypatch).verify is True

@@ -118,7 +118,10 @@ def organization_detail(request: HtmxHttpRequest, organization_id: UUID) -> Http
             "organization": organization,
             "is_owner": organization.id == owner_id,
             "last_client_id": services.organization_last_sent_client_id(organization_id=organization_id),
-            "audit_entries": AuditEntry.objects.filter(organization_id=str(organization_id))[:RECENT_AUDIT_ENTRIES],
+            # The table shows neither bodies nor user agents: they stay in the database.
+            "audit_entries": AuditEntry.objects.filter(organization_id=str(organization_id)).defer(
+                "request_body", "response_body", "user_agent"
+            )[:RECENT_AUDIT_ENTRIES],
         },
     )
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from tests.factories import make_user
+from tests.factories import ensure_roles, make_user
 
 
 class PageShellTests:
@@ -20,6 +20,26 @@ class PageShellTests:
         assert re.search(
             r'<form method="post" action="/accounts/logout/"[^>]*>\s*<input type="hidden" name="csrf', html
         )
+
+    @pytest.mark.parametrize(
+        ("groups", "shown"),
+        [([], "No role"), (["Viewer"], "Viewer"), (["Editor"], "Editor"), (["Admin"], "Admin"),
+         (["Viewer", "Admin"], "Admin"), (["Editor", "Viewer"], "Editor")],
+    )  # fmt: skip
+    @pytest.mark.django_db
+    def test_the_role_shown_is_the_strongest_held(self, client, groups, shown):
+        from django.contrib.auth.models import Group
+
+        ensure_roles()
+        user = make_user("rhea")
+        user.groups.set(Group.objects.filter(name__in=groups))
+        client.force_login(user)
+        assert f'title="Your role">{shown}<' in client.get(reverse("orgadmin:organization-list")).content.decode()
+
+    @pytest.mark.django_db
+    def test_a_superuser_is_shown_as_such(self, client):
+        client.force_login(make_user("sue", is_superuser=True))
+        assert 'title="Your role">Superuser<' in client.get(reverse("orgadmin:organization-list")).content.decode()
 
     def test_audit_link_only_for_roles_that_may_open_it(self, client, viewer, admin_user):
         client.force_login(viewer)

@@ -23,8 +23,9 @@ import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-POSTGRES_BENCH_URL = "postgres://postgres@127.0.0.1:5432/portal_bench"
+sys.path.insert(0, str(BASE_DIR))
+from benchmarks.harness import fresh_database  # noqa: E402 (run as a script too)
+
 PAGES = ("unfiltered", "by organization", "by actor")
 
 
@@ -67,18 +68,6 @@ def run(env: dict[str, str], *command: str) -> str:
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
     return result.stdout
-
-
-def fresh_database(backend: str, workdir: str) -> str:
-    if backend == "sqlite":
-        path = Path(workdir) / f"bench-{time.monotonic_ns()}.sqlite3"
-        return f"sqlite:///{path}"
-    import psycopg
-
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
-        connection.execute("DROP DATABASE IF EXISTS portal_bench")
-        connection.execute("CREATE DATABASE portal_bench")
-    return POSTGRES_BENCH_URL
 
 
 def bench(backend: str, size: int, runs: int, workdir: str) -> dict[str, float]:

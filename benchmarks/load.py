@@ -17,14 +17,11 @@ unrecorded), and `verify_audit` passes.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import re
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -33,59 +30,41 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.support import free_port, wait_until_listening
+from benchmarks.harness import BASE_DIR, PortalServers, StaffClient, fresh_database, throwaway_workdir
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-PASSWORD = "load-test-password-0123"
 SEED_IDS = ["7a1f0c2e-0000-4000-8000-000000000002", "7a1f0c2e-0000-4000-8000-000000000004"]
 
 
-class Staff:
-    """One signed-in member of staff, with their own cookies (kept by hand: the portal's cookies are
-    Secure, and this client talks plain HTTP on loopback behind a pretend TLS proxy)."""
+class Staff(StaffClient):
+    """One member of staff doing what staff do, recording each answer's kind, status and time."""
 
     def __init__(self, base: str, username: str, results: list, stop: threading.Event) -> None:
-        self.base = base
-        self.username = username
+        super().__init__(base, username)
         self.results = results
         self.stop = stop
-        self.cookies: dict[str, str] = {}
-        self.http = requests.Session()
         self.rng = random.Random(username)  # noqa: S311 (load mix, not secrets)
         self.created: list[str] = []
         self.signed_in = False
 
     def request(self, method: str, path: str, data: dict | None = None, kind: str = "") -> requests.Response | None:
-        # Behind the pretend TLS proxy, Django checks the Referer of a POST against https://host:port.
-        headers = {"X-Forwarded-Proto": "https", "Referer": self.base.replace("http://", "https://", 1) + path}
-        if "__Host-csrftoken" in self.cookies:
-            headers["X-CSRFToken"] = self.cookies["__Host-csrftoken"]
         started = time.perf_counter()
         try:
-            response = self.http.request(
-                method, self.base + path, data=data, headers=headers, cookies=self.cookies,
-                allow_redirects=False, timeout=30,
-            )  # fmt: skip
+            response = self.send(method, path, data)
         except requests.RequestException as exc:
             self.results.append((kind or path, "transport:" + type(exc).__name__, time.perf_counter() - started))
             return None
-        self.cookies.update(response.cookies.get_dict())
         status: object = response.status_code
         if status == 200 and 'role="alert"' in response.text:
             status = "200 with Polytomic's failure shown"
         self.results.append((kind or path, status, time.perf_counter() - started))
         return response
 
-    def sign_in(self) -> bool:
-        self.request("GET", "/accounts/login/", kind="sign-in")
-        answer = self.request(
-            "POST", "/accounts/login/", {"username": self.username, "password": PASSWORD}, kind="sign-in"
-        )
-        self.signed_in = answer is not None and answer.status_code == 302 and "__Host-sessionid" in self.cookies
-        return self.signed_in
-
     def run(self) -> None:
-        if not self.sign_in():
+        try:
+            self.signed_in = self.sign_in()
+        except requests.RequestException:
+            self.signed_in = False
+        if not self.signed_in:
             return
         actions = [self.list] * 30 + [self.search] * 15 + [self.view] * 25 + [self.create] * 10 + [self.edit] * 15
         if self.username.startswith("admin"):
@@ -135,6 +114,12 @@ class Staff:
             self.request("POST", f"/organizations/{organization_id}/delete/", data, kind="delete")
 
 
+def verify_audit(env: dict[str, str]) -> str:
+    command = [sys.executable, "manage.py", "verify_audit"]
+    result = subprocess.run(command, cwd=BASE_DIR, env=env, capture_output=True, text=True, check=False)
+    return (result.stdout + result.stderr).strip()
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000 if ordered else 0.0
@@ -151,90 +136,36 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="A throwaway database (default: a temporary SQLite file).")
     args = parser.parse_args()
 
-    workdir = tempfile.mkdtemp(prefix="portal-load-")
-    sandbox_port, portal_port = free_port(), free_port()
-    sandbox_url, portal_url = f"http://127.0.0.1:{sandbox_port}", f"http://127.0.0.1:{portal_port}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DEBUG": "false",
-        "SECRET_KEY": "load-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-        "POLYTOMIC_API_URL": sandbox_url,
-        "POLYTOMIC_PARTNER_API_KEY": "sandbox-partner-key",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "TRUSTED_PROXY_COUNT": "1",
-        "DATABASE_URL": args.database_url or f"sqlite:///{workdir}/load.sqlite3",
-        "STATIC_ROOT": f"{workdir}/static",
-        "PORT": str(portal_port),
-        "GUNICORN_BIND_HOST": "127.0.0.1",
-        "GUNICORN_WORKERS": str(args.workers),
-        "GUNICORN_THREADS": str(args.threads),
-        "GUNICORN_LOG_LEVEL": "warning",
-        "PYTHONPATH": str(BASE_DIR),
-    }
-    manage = [sys.executable, "manage.py"]
-
-    def run(*command: str) -> str:
-        result = subprocess.run([*manage, *command], cwd=BASE_DIR, env=env, capture_output=True, text=True, check=False)
-        if result.returncode != 0 and command[0] != "verify_audit":
-            sys.exit(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
-        return (result.stdout + result.stderr).strip()
-
-    run("migrate", "--verbosity", "0")
-    run("collectstatic", "--noinput", "--verbosity", "0")
     usernames = ["admin-0"] + [f"editor-{n}" for n in range(1, args.sessions)]
-    run("shell", "-c", (
-        "from django.contrib.auth.models import Group, User\n"
-        f"for name in {usernames!r}:\n"
-        f"    user = User.objects.create_user(name, password={PASSWORD!r})\n"
-        "    user.groups.add(Group.objects.get(name='Admin' if name.startswith('admin') else 'Editor'))\n"
-    ))  # fmt: skip
-
-    processes = []
-    gunicorn_log = Path(workdir, "gunicorn.log").open("w")  # noqa: SIM115 (closed with the processes)
-    try:
-        processes.append(subprocess.Popen(
-            [*manage, "sandbox", "--port", str(sandbox_port), "--latency-ms", str(args.latency_ms),
-             "--fault-rate", str(args.fault_rate)],
-            cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))  # fmt: skip
-        if not wait_until_listening(f"{sandbox_url}/_sandbox/requests"):
-            sys.exit("the sandbox did not start")
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py", "portal.wsgi"],
-            cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=gunicorn_log,
-        ))  # fmt: skip
-        if not wait_until_listening(f"{portal_url}/healthz"):
-            sys.exit(f"gunicorn did not start: {Path(workdir, 'gunicorn.log').read_text()[-2000:]}")
-
-        results: list[tuple[str, object, float]] = []
-        stop = threading.Event()
-        staff = [Staff(portal_url, name, results, stop) for name in usernames]
-        threads = [threading.Thread(target=member.run) for member in staff]
-        started = time.monotonic()
-        for thread in threads:
-            thread.start()
-        time.sleep(args.duration)
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=60)
-        elapsed = time.monotonic() - started
-        received = len(requests.get(f"{sandbox_url}/_sandbox/requests", timeout=10).json()["requests"])
-    finally:
-        for process in reversed(processes):
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        gunicorn_log.close()
-
-    attempts = run("shell", "-c", (
-        "from django.db.models import Sum\nfrom orgadmin.models import AuditEntry\n"
-        "print(AuditEntry.objects.exclude(action='audit.prune').aggregate(n=Sum('attempts'))['n'] or 0)"
-    )).splitlines()[-1]  # fmt: skip
-    verified = run("verify_audit")
+    with throwaway_workdir("portal-load-") as workdir:
+        servers = PortalServers(
+            database_url=args.database_url or fresh_database("sqlite", workdir),
+            workdir=workdir,
+            accounts={name: "Admin" if name.startswith("admin") else "Editor" for name in usernames},
+            workers=args.workers,
+            threads=args.threads,
+            latency_ms=args.latency_ms,
+            fault_rate=args.fault_rate,
+        )
+        with servers:
+            results: list[tuple[str, object, float]] = []
+            stop = threading.Event()
+            staff = [Staff(servers.portal_url, name, results, stop) for name in usernames]
+            threads = [threading.Thread(target=member.run) for member in staff]
+            started = time.monotonic()
+            for thread in threads:
+                thread.start()
+            time.sleep(args.duration)
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=60)
+            elapsed = time.monotonic() - started
+            received = len(servers.sandbox_log()["requests"])
+        attempts = servers.manage("shell", "-c", (
+            "from django.db.models import Sum\nfrom orgadmin.models import AuditEntry\n"
+            "print(AuditEntry.objects.exclude(action='audit.prune').aggregate(n=Sum('attempts'))['n'] or 0)"
+        )).splitlines()[-1]  # fmt: skip
+        verified = verify_audit(servers.env)
 
     statuses = Counter(status for _, status, _ in results)
     errors = {str(k): v for k, v in statuses.items() if k not in (200, 302)}

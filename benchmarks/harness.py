@@ -1,0 +1,205 @@
+"""What load runs and benchmarks share: the portal under gunicorn and the sandbox, on loopback, on
+a throwaway database, stopped at the end; and a signed-in member of staff talking to it over HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from tests.support import free_port, wait_until_listening
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PASSWORD = "bench-and-load-password-0123"
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+POSTGRES_HOST_URL = "postgres://postgres@127.0.0.1:5432"
+
+
+def postgres_available() -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def fresh_database(backend: str, workdir: str, name: str = "portal_bench") -> str:
+    """The URL of an empty throwaway database: a new SQLite file, or the PostgreSQL database `name`
+    on 127.0.0.1, dropped and created again."""
+    if backend == "sqlite":
+        return f"sqlite:///{Path(workdir) / f'{name}-{time.monotonic_ns()}.sqlite3'}"
+    import psycopg
+
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {name}")
+    return f"{POSTGRES_HOST_URL}/{name}"
+
+
+def portal_environment(database_url: str, workdir: str, **extra: str) -> dict[str, str]:
+    """The production settings, on loopback, behind one pretend TLS proxy."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-0123456789",
+        "POLYTOMIC_PARTNER_API_KEY": "sandbox-partner-key",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "TRUSTED_PROXY_COUNT": "1",
+        "DATABASE_URL": database_url,
+        "STATIC_ROOT": f"{workdir}/static",
+        "GUNICORN_BIND_HOST": "127.0.0.1",
+        "GUNICORN_LOG_LEVEL": "warning",
+        "PYTHONPATH": str(BASE_DIR),
+        **extra,
+    }
+
+
+def manage(env: dict[str, str], *command: str) -> str:
+    """Runs a management command in a child process with `env`; exits with its error if it fails."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *command], cwd=BASE_DIR, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        sys.exit(f"manage.py {' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    return (result.stdout + result.stderr).strip()
+
+
+class PortalServers:
+    """The sandbox (`manage.py sandbox`) and gunicorn (`deploy/gunicorn.conf.py`), on loopback.
+
+    On entering: the database is migrated, static files collected and one account made per
+    (username, role) given; then both servers start. On leaving, both are stopped.
+    """
+
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        workdir: str,
+        accounts: dict[str, str],
+        workers: int,
+        threads: int,
+        latency_ms: float = 0,
+        fault_rate: float = 0,
+        gunicorn_env: dict[str, str] | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.sandbox_port, self.portal_port = free_port(), free_port()
+        self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
+        self.portal_url = f"http://127.0.0.1:{self.portal_port}"
+        self.env = portal_environment(
+            database_url,
+            workdir,
+            POLYTOMIC_API_URL=self.sandbox_url,
+            PORT=str(self.portal_port),
+            GUNICORN_WORKERS=str(workers),
+            GUNICORN_THREADS=str(threads),
+            **(gunicorn_env or {}),
+        )
+        self.accounts = accounts
+        self.latency_ms = latency_ms
+        self.fault_rate = fault_rate
+        self.processes: list[subprocess.Popen] = []
+        self.gunicorn: subprocess.Popen | None = None
+        self.sandbox: subprocess.Popen | None = None
+        self.log_path = Path(workdir, "gunicorn.log")
+
+    def manage(self, *command: str) -> str:
+        return manage(self.env, *command)
+
+    def __enter__(self) -> PortalServers:
+        self.manage("migrate", "--verbosity", "0")
+        self.manage("collectstatic", "--noinput", "--verbosity", "0")
+        self.manage("shell", "-c", (
+            "from django.contrib.auth.models import Group, User\n"
+            f"for name, role in {self.accounts!r}.items():\n"
+            f"    User.objects.create_user(name, password={PASSWORD!r}).groups.add(Group.objects.get(name=role))\n"
+        ))  # fmt: skip
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.sandbox = subprocess.Popen(
+            [sys.executable, "manage.py", "sandbox", "--port", str(self.sandbox_port),
+             "--latency-ms", str(self.latency_ms), "--fault-rate", str(self.fault_rate)],
+            cwd=BASE_DIR, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.processes.append(self.sandbox)
+        if not wait_until_listening(f"{self.sandbox_url}/_sandbox/requests"):
+            sys.exit("the sandbox did not start")
+        with self.log_path.open("w") as log:
+            self.gunicorn = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py", "portal.wsgi"],
+                cwd=BASE_DIR, env=self.env, stdout=subprocess.DEVNULL, stderr=log,
+            )  # fmt: skip
+        self.processes.append(self.gunicorn)
+        if not wait_until_listening(f"{self.portal_url}/healthz"):
+            sys.exit(f"gunicorn did not start: {self.log_path.read_text()[-2000:]}")
+
+    def sandbox_log(self) -> dict:
+        """The sandbox's count of TCP connections accepted and its list of requests received."""
+        return requests.get(f"{self.sandbox_url}/_sandbox/requests", timeout=30).json()
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def throwaway_workdir(prefix: str) -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True)
+
+
+class StaffClient:
+    """One signed-in member of staff, with their own cookies (kept by hand: the portal's cookies are
+    Secure, and this client talks plain HTTP on loopback behind a pretend TLS proxy)."""
+
+    def __init__(self, base: str, username: str) -> None:
+        self.base = base
+        self.username = username
+        self.cookies: dict[str, str] = {}
+        self.http = requests.Session()
+
+    def send(self, method: str, path: str, data: dict | None = None) -> requests.Response:
+        # Behind the pretend TLS proxy, Django checks the Referer of a POST against https://host:port.
+        headers = {"X-Forwarded-Proto": "https", "Referer": self.base.replace("http://", "https://", 1) + path}
+        if "__Host-csrftoken" in self.cookies:
+            headers["X-CSRFToken"] = self.cookies["__Host-csrftoken"]
+        response = self.http.request(
+            method, self.base + path, data=data, headers=headers, cookies=self.cookies,
+            allow_redirects=False, timeout=30,
+        )  # fmt: skip
+        self.cookies.update(response.cookies.get_dict())
+        return response
+
+    def sign_in(self) -> bool:
+        self.send("GET", "/accounts/login/")
+        answer = self.send("POST", "/accounts/login/", {"username": self.username, "password": PASSWORD})
+        return answer.status_code == 302 and "__Host-sessionid" in self.cookies
+
+    def cookie_header(self) -> str:
+        return "; ".join(f"{name}={value}" for name, value in self.cookies.items())

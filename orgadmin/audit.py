@@ -177,6 +177,8 @@ def _database_for_entry() -> str:
 # Serialises appends across processes and instances on PostgreSQL ("orgadmin" in ASCII). SQLite
 # needs none: the portal opens its transactions IMMEDIATE, taking the one write lock first.
 CHAIN_LOCK_ID = 0x6F726761646D696E
+# Set by the database in `_append_in_one_round_trip`, not sent.
+_SERVER_CHAINED = frozenset({"id", "previous_hash", "entry_hash"})
 HASHED_FIELDS = (
     "created_at",
     "actor_id",
@@ -204,11 +206,47 @@ HASHED_FIELDS = (
 
 def append(entry: AuditEntry, *, using: str = DEFAULT_DB_ALIAS) -> None:
     """Saves a new entry at the end of the chain: its hash covers its content and the last hash."""
+    if connections[using].vendor == "postgresql":
+        _append_in_one_round_trip(entry, using)
+        return
     with transaction.atomic(using=using):
         _lock_chain(using)
         entry.previous_hash = last_hash(using=using)
         entry.entry_hash = entry_hash(entry)
         entry.save(using=using)
+
+
+def _append_in_one_round_trip(entry: AuditEntry, using: str) -> None:
+    """`append` on PostgreSQL, as one message to the server: lock the chain, then insert the entry
+    chained to the last hash, which the server reads and hashes with the entry's canonical content.
+
+    The two statements of one message run in one implicit transaction (or in the caller's), so the
+    lock is held until the insert commits; the insert, a statement of its own, reads the last hash
+    after the lock is granted. The hash is the one `entry_hash` computes. Five round trips (begin,
+    lock, read, insert, commit) become one, and the lock is held for one statement's time.
+    """
+    from orgadmin.models import AuditEntry
+
+    connection = connections[using]
+    fields = [field for field in AuditEntry._meta.concrete_fields if field.attname not in _SERVER_CHAINED]
+    table = connection.ops.quote_name(AuditEntry._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    # Only names from the model's own metadata are put in the text; every value is a parameter.
+    sql = (
+        "SELECT pg_advisory_xact_lock(%s); "  # noqa: S608
+        f"INSERT INTO {table} ({columns}, previous_hash, entry_hash) "
+        f"SELECT {', '.join(['%s'] * len(fields))}, last.hash, "
+        "encode(sha256(convert_to(last.hash || %s, 'UTF8')), 'hex') "
+        f"FROM (SELECT COALESCE((SELECT entry_hash FROM {table} ORDER BY id DESC LIMIT 1), '') AS hash) AS last "
+        "RETURNING id, previous_hash, entry_hash"
+    )
+    values = [field.get_db_prep_save(field.pre_save(entry, add=True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [CHAIN_LOCK_ID, *values, "\n" + canonical_content(entry)])
+        cursor.nextset()
+        entry.id, entry.previous_hash, entry.entry_hash = cursor.fetchone()
+    entry._state.adding = False
+    entry._state.db = using
 
 
 def append_many(entries: list[AuditEntry], *, using: str = DEFAULT_DB_ALIAS) -> None:
@@ -238,15 +276,19 @@ def last_hash(*, using: str = DEFAULT_DB_ALIAS) -> str:
 
 
 def entry_hash(entry: AuditEntry) -> str:
-    """SHA-256 over the entry's canonical content (JSON, sorted keys, UTC times) and the previous hash."""
+    """SHA-256 over the previous hash and the entry's canonical content."""
+    return hashlib.sha256(f"{entry.previous_hash}\n{canonical_content(entry)}".encode()).hexdigest()
+
+
+def canonical_content(entry: AuditEntry) -> str:
+    """The hashed fields as JSON: sorted keys, UTC times to the microsecond."""
     content = {}
     for name in HASHED_FIELDS:
         value = getattr(entry, name)
         if isinstance(value, datetime):
             value = value.astimezone(UTC).isoformat(timespec="microseconds")
         content[name] = value
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(f"{entry.previous_hash}\n{canonical}".encode()).hexdigest()
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 @dataclass(frozen=True)

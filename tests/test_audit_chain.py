@@ -8,10 +8,11 @@ from datetime import timedelta
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orgadmin import services
-from orgadmin.audit import AuditContext, append, verify_chain
+from orgadmin.audit import AuditContext, append, entry_hash, verify_chain
 from orgadmin.models import AuditEntry
 
 
@@ -48,6 +49,31 @@ class ChainTests:
         assert len({first.entry_hash, second.entry_hash, third.entry_hash}) == 3
         assert verify_chain() == (3, None)
         assert "Audit log verified: 3 entries, chain intact" in verify()
+
+    def test_an_append_hashes_as_verification_does_and_is_one_message_on_postgresql(self):
+        """On PostgreSQL the server chains and hashes the entry (one round trip instead of five):
+        its hash must be the one `entry_hash` computes, for any text, or verification would fail."""
+        first = add_entry()
+        entry = AuditEntry(
+            actor_username="zoë",
+            action=AuditEntry.Action.UPDATE,
+            method="PUT",
+            path="/api/organizations/x",
+            organization_name='Zürich 東京 🚀 "quoted" \\ back',
+            request_body={"name": "Zürich 東京 🚀", "client_secret": "[set]", "nested": ["\n", None]},
+            outcome=AuditEntry.Outcome.OK,
+            duration_ms=7,
+            client_ip="2001:db8::1",
+        )
+        with CaptureQueriesContext(connection) as queries:
+            append(entry)
+        assert entry.previous_hash == first.entry_hash
+        assert entry.entry_hash == entry_hash(entry)
+        stored = AuditEntry.objects.get(pk=entry.pk)
+        assert (stored.previous_hash, stored.entry_hash) == (first.entry_hash, entry_hash(stored))
+        if connection.vendor == "postgresql":
+            assert len(queries) == 1
+        assert verify_chain() == (2, None)
 
     def test_calls_to_polytomic_extend_the_chain(self):
         context = AuditContext(actor=None, actor_label="chain-test")

@@ -247,6 +247,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
 def throughput(servers: PortalServers, staff: StaffClient, duration: float, report: Report) -> None:
     """Keeps twice as many requests in flight as the portal has threads, for `duration` seconds."""
     url = urlsplit(servers.portal_url)
@@ -281,6 +288,7 @@ def throughput(servers: PortalServers, staff: StaffClient, duration: float, repo
     peaks: dict[int, float] = {}
     cpu_before = {pid: cpu_seconds(pid) for pid in worker_pids(servers.gunicorn.pid)}
     sandbox_cpu_before, own_cpu_before = cpu_seconds(servers.sandbox.pid), time.process_time()
+    machine_before = machine_cpu()
     threads = [threading.Thread(target=client) for _ in range(connections)]
     started = time.monotonic()
     for thread in threads:
@@ -296,6 +304,8 @@ def throughput(servers: PortalServers, staff: StaffClient, duration: float, repo
         peaks[pid] = max(peaks.get(pid, 0.0), peak_rss_mb(pid))
     portal_cpu = sum(cpu_seconds(pid) - cpu_before.get(pid, 0.0) for pid in worker_pids(servers.gunicorn.pid))
     sandbox_cpu, own_cpu = cpu_seconds(servers.sandbox.pid) - sandbox_cpu_before, time.process_time() - own_cpu_before
+    machine_after = machine_cpu()
+    busy = (machine_after[0] - machine_before[0]) / max(1, machine_after[1] - machine_before[1])
     after = servers.sandbox_log()
 
     done = statuses[200]
@@ -316,8 +326,8 @@ def throughput(servers: PortalServers, staff: StaffClient, duration: float, repo
     if done:
         report.notes.append(
             f"CPU per detail page in the throughput run: portal {1000 * portal_cpu / done:.1f} ms, "
-            f"sandbox {1000 * sandbox_cpu / done:.1f} ms, load client {1000 * own_cpu / done:.1f} ms "
-            f"({os.cpu_count()} CPUs)."
+            f"sandbox {1000 * sandbox_cpu / done:.1f} ms, load client {1000 * own_cpu / done:.1f} ms; "
+            f"the machine's {os.cpu_count()} CPUs were {busy:.0%} busy."
         )
     report.add(
         "TCP connections to Polytomic per 1,000 calls",

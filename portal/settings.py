@@ -140,7 +140,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTHENTICATION_BACKENDS = [
     # django-axes first, so a locked-out sign-in is refused before the password is checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, with a user's permissions read in one query (orgadmin/backends.py).
+    "orgadmin.backends.ModelBackendOneQuery",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"

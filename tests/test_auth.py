@@ -121,6 +121,27 @@ class RoleTests:
         assert held == self.EXPECTED_PERMISSIONS[role]
         assert {p.codename for p in Group.objects.get(name=role).permissions.all()} == self.EXPECTED_PERMISSIONS[role]
 
+    @pytest.mark.django_db
+    def test_own_and_group_permissions_are_read_in_one_query(self, django_assert_num_queries):
+        from django.contrib.auth.models import Permission
+
+        user = make_user("mixed", role="Viewer")
+        user.user_permissions.add(Permission.objects.get(codename="view_audit_log"))
+        user = type(user).objects.get(pk=user.pk)  # no permission cache
+        with django_assert_num_queries(1):
+            assert user.get_all_permissions() == {"orgadmin.view_organization", "orgadmin.view_audit_log"}
+            assert user.has_perm("orgadmin.view_audit_log")
+            assert not user.has_perm("orgadmin.delete_organization")
+        user.is_active = False
+        assert user.get_all_permissions() == set()
+
+    @pytest.mark.django_db
+    def test_a_superuser_holds_every_permission(self):
+        from django.contrib.auth.models import Permission
+
+        superuser = make_user("root", is_superuser=True)
+        assert len(superuser.get_all_permissions()) == Permission.objects.count()
+
     # What each role gets from each page: the server decides, whatever the page shows.
     MATRIX = [
         ("orgadmin:organization-list", {None: 403, "Viewer": 200, "Editor": 200, "Admin": 200}),

@@ -4,8 +4,8 @@
     python benchmarks/audit_pages.py --sizes 1000 50000 --backends sqlite
 
 Each (database, size) gets a fresh throwaway database: a temporary SQLite file, or the PostgreSQL
-database `portal_bench` on 127.0.0.1 (dropped and created again). It is migrated and filled with
-`seed_audit`, with organizations and actors in proportion so that every timed page is a full one,
+database `portal_bench` on 127.0.0.1 (made for the run and dropped after it). It is migrated and
+filled with `seed_audit`, with organizations and actors in proportion so that every timed page is a full one,
 and the pages are timed in a child process through Django's test client (the whole portal stack
 but the network), as the median of several runs after one warm-up.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
-from benchmarks.harness import fresh_database  # noqa: E402 (run as a script too)
+from benchmarks.harness import throwaway_database  # noqa: E402 (run as a script too)
 
 PAGES = ("unfiltered", "by organization", "by actor")
 
@@ -71,24 +71,25 @@ def run(env: dict[str, str], *command: str) -> str:
 
 
 def bench(backend: str, size: int, runs: int, workdir: str) -> dict[str, float]:
-    env = {
-        **os.environ,
-        "DEBUG": "true",
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DATABASE_URL": fresh_database(backend, workdir),
-        "ALLOWED_HOSTS": "testserver",
-        "PYTHONPATH": str(BASE_DIR),
-    }
-    run(env, "manage.py", "migrate", "--verbosity", "0")
-    # About 500 entries an organization and 20,000 an actor at any size, so every page timed is a
-    # full page of 50 rows: the comparison is of the log's length, not of how much a page shows.
-    organizations, actors = max(1, size // 500), max(1, size // 20_000)
-    seeded = run(
-        env, "manage.py", "seed_audit", "--count", str(size),
-        "--organizations", str(organizations), "--actors", str(actors),
-    ).strip()  # fmt: skip
-    print(f"  {backend} {size:>10,}: {seeded}", file=sys.stderr)
-    return json.loads(run(env, str(Path(__file__)), "measure", "--runs", str(runs)))
+    with throwaway_database(backend, workdir) as database_url:
+        env = {
+            **os.environ,
+            "DEBUG": "true",
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "DATABASE_URL": database_url,
+            "ALLOWED_HOSTS": "testserver",
+            "PYTHONPATH": str(BASE_DIR),
+        }
+        run(env, "manage.py", "migrate", "--verbosity", "0")
+        # About 500 entries an organization and 20,000 an actor at any size, so every page timed is
+        # a full page of 50 rows: the comparison is of the log's length, not of how much a page shows.
+        organizations, actors = max(1, size // 500), max(1, size // 20_000)
+        seeded = run(
+            env, "manage.py", "seed_audit", "--count", str(size),
+            "--organizations", str(organizations), "--actors", str(actors),
+        ).strip()  # fmt: skip
+        print(f"  {backend} {size:>10,}: {seeded}", file=sys.stderr)
+        return json.loads(run(env, str(Path(__file__)), "measure", "--runs", str(runs)))
 
 
 def main() -> None:

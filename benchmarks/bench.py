@@ -39,8 +39,8 @@ from benchmarks.harness import (
     BASE_DIR,
     PortalServers,
     StaffClient,
-    fresh_database,
     postgres_available,
+    throwaway_database,
     throwaway_workdir,
 )
 from orgadmin.sandbox import ACME_ID, PARTNER_KEY
@@ -402,9 +402,12 @@ def run(config: Config, progress: Callable[[str], None] = print) -> Report:
         f"{config.organizations:,} organizations; medians of {config.runs} page runs and "
         f"{config.audit_runs} audit page runs; audit log {small:,} vs {large:,} entries; {os.cpu_count()} CPUs"
     )
-    with throwaway_workdir("portal-bench-") as workdir:
+    with (
+        throwaway_workdir("portal-bench-") as workdir,
+        throwaway_database(portal_backend, workdir, name="portal_bench_pages") as database_url,
+    ):
         servers = PortalServers(
-            database_url=fresh_database(portal_backend, workdir, name="portal_bench_pages"),
+            database_url=database_url,
             workdir=workdir,
             accounts={"bench-admin": "Admin"},
             workers=WORKERS,

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -43,6 +45,20 @@ def fresh_database(backend: str, workdir: str, name: str = "portal_bench") -> st
         connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         connection.execute(f"CREATE DATABASE {name}")
     return f"{POSTGRES_HOST_URL}/{name}"
+
+
+@contextmanager
+def throwaway_database(backend: str, workdir: str, name: str = "portal_bench") -> Iterator[str]:
+    """`fresh_database`, dropped again afterwards on PostgreSQL (a SQLite file goes with `workdir`)."""
+    url = fresh_database(backend, workdir, name)
+    try:
+        yield url
+    finally:
+        if backend == "postgres":
+            import psycopg
+
+            with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+                connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def portal_environment(database_url: str, workdir: str, **extra: str) -> dict[str, str]:

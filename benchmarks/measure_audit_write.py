@@ -33,13 +33,15 @@ def main(writes: int) -> None:
     answer = Response()
     answer.status_code = 200
     answer._content = json.dumps({"data": acme.public()}).encode()
-    answer.headers["X-Polytomic-Version"] = "2025-09-18"
+    answer.headers.update({"Content-Type": "application/json", "X-Polytomic-Version": "2025-09-18"})
+    answer.encoding = "utf-8"  # as requests reads it from the Content-Type
     times = []
     for _ in range(writes + 10):
         record = CallRecord(
             context=context, action="organization.get", method="GET", path=f"/api/organizations/{ACME_ID}"
         )
         record.response(answer)
+        record.payload = answer.json()  # as the client does when it reads the answer
         record.identify(organization_id=acme.id, organization_name=acme.name)
         started = time.perf_counter()
         record_call(record, duration_ms=50.0, attempts=1)

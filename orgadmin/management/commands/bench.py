@@ -31,7 +31,12 @@ class Command(BaseCommand):
         parser.add_argument("--strict", action="store_true", help="Exit non-zero when a row misses its target.")
 
     def handle(self, *args: object, **options) -> None:
-        from benchmarks.bench import Config, run
+        try:
+            from benchmarks.bench import Config, run
+        except ImportError as exc:  # the production image leaves out benchmarks/ and tests/
+            raise CommandError(
+                f"The benchmark runs from a checkout of the source, with its benchmarks/ and tests/ folders ({exc})."
+            ) from None
 
         if options["quick"]:
             config = Config(organizations=200, runs=3, duration=3, audit_sizes=(200, 2_000), audit_runs=2,

@@ -7,7 +7,8 @@ Each (database, size) gets a fresh throwaway database: a temporary SQLite file, 
 database `portal_bench` on 127.0.0.1 (made for the run and dropped after it). It is migrated and
 filled with `seed_audit`, with organizations and actors in proportion so that every timed page is a full one,
 and the pages are timed in a child process through Django's test client (the whole portal stack
-but the network), as the median of several runs after one warm-up.
+but the network), after one warm-up. Both sizes are seeded first and timed in alternating rounds,
+so drift in the machine's speed falls on both alike; each figure is the median of all rounds.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -30,7 +33,7 @@ PAGES = ("unfiltered", "by organization", "by actor")
 
 
 def measure(runs: int) -> None:
-    """In the child: time each page and print the medians as JSON."""
+    """In the child: time each page `runs` times and print the times (ms) as JSON."""
     import django
 
     django.setup()
@@ -57,7 +60,7 @@ def measure(runs: int) -> None:
             started = time.perf_counter()
             client.get("/audit/", query)
             times.append((time.perf_counter() - started) * 1000)
-        results[page] = statistics.median(times)
+        results[page] = times
     print(json.dumps(results))
 
 
@@ -70,8 +73,10 @@ def run(env: dict[str, str], *command: str) -> str:
     return result.stdout
 
 
-def bench(backend: str, size: int, runs: int, workdir: str) -> dict[str, float]:
-    with throwaway_database(backend, workdir) as database_url:
+@contextmanager
+def seeded_log(backend: str, size: int, workdir: str) -> Iterator[dict[str, str]]:
+    """The environment of a throwaway database holding an audit log of `size` entries."""
+    with throwaway_database(backend, workdir, name=f"portal_bench_{size}") as database_url:
         env = {
             **os.environ,
             "DEBUG": "true",
@@ -89,7 +94,20 @@ def bench(backend: str, size: int, runs: int, workdir: str) -> dict[str, float]:
             "--organizations", str(organizations), "--actors", str(actors),
         ).strip()  # fmt: skip
         print(f"  {backend} {size:>10,}: {seeded}", file=sys.stderr)
-        return json.loads(run(env, str(Path(__file__)), "measure", "--runs", str(runs)))
+        yield env
+
+
+def compare(backend: str, sizes: tuple[int, int], runs: int, workdir: str, rounds: int = 3) -> dict[int, dict]:
+    """The median time of each page at each size. Both logs are seeded first, then timed in
+    alternating rounds, so that the machine's drift falls on both alike."""
+    times: dict[int, dict[str, list[float]]] = {size: {page: [] for page in PAGES} for size in sizes}
+    with seeded_log(backend, sizes[0], workdir) as small, seeded_log(backend, sizes[1], workdir) as large:
+        for _ in range(rounds):
+            for size, env in zip(sizes, (small, large), strict=True):
+                measured = json.loads(run(env, str(Path(__file__)), "measure", "--runs", str(runs)))
+                for page in PAGES:
+                    times[size][page] += measured[page]
+    return {size: {page: statistics.median(values) for page, values in pages.items()} for size, pages in times.items()}
 
 
 def main() -> None:
@@ -104,8 +122,11 @@ def main() -> None:
         return
     small, large = args.sizes
     with tempfile.TemporaryDirectory() as workdir:
-        results = {(b, n): bench(b, n, args.runs, workdir) for b in args.backends for n in (small, large)}
-    print(f"\nAudit page time, median of {args.runs} runs (ms)")
+        results = {}
+        for backend in args.backends:
+            for size, medians in compare(backend, (small, large), args.runs, workdir).items():
+                results[(backend, size)] = medians
+    print(f"\nAudit page time, median of 3 rounds of {args.runs} runs (ms)")
     header = f"{'page':<18}" + "".join(
         f"{b + ' ' + format(small, ','):>22}{format(large, ','):>12}{'ratio':>8}" for b in args.backends
     )

@@ -373,7 +373,7 @@ def audit_scale(config: Config, backends: tuple[str, ...], report: Report, progr
     with throwaway_workdir("portal-bench-audit-") as workdir:
         for backend in backends:
             progress(f"Audit pages ({backend}, {small:,} and {large:,} entries)...")
-            times = {size: audit_pages.bench(backend, size, config.audit_runs, workdir) for size in (small, large)}
+            times = audit_pages.compare(backend, (small, large), config.audit_runs, workdir)
             for page in audit_pages.PAGES:
                 report.add(
                     f"audit page {page}, {backend}: {large:,} / {small:,}",
@@ -400,7 +400,8 @@ def run(config: Config, progress: Callable[[str], None] = print) -> Report:
     report.title = (
         f"Portal benchmark: gunicorn {WORKERS}x{THREADS} on {portal_backend}, sandbox +{LATENCY_MS:g} ms, "
         f"{config.organizations:,} organizations; medians of {config.runs} page runs and "
-        f"{config.audit_runs} audit page runs; audit log {small:,} vs {large:,} entries; {os.cpu_count()} CPUs"
+        f"3 alternating rounds of {config.audit_runs} audit page runs; audit log {small:,} vs {large:,} "
+        f"entries; {os.cpu_count()} CPUs"
     )
     with (
         throwaway_workdir("portal-bench-") as workdir,

@@ -26,7 +26,7 @@ def test_the_audit_page_benchmark_prints_its_table():
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
-    assert lines[0] == "Audit page time, median of 1 runs (ms)"
+    assert lines[0] == "Audit page time, median of 3 rounds of 1 runs (ms)"
     assert [line.split()[0] for line in lines[2:]] == ["unfiltered", "by", "by"]
 
 

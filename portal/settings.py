@@ -154,7 +154,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Idle timeout: the session's expiry moves forward on every request.
+# Idle timeout: an active session's expiry keeps moving forward (see PORTAL_SESSION_REFRESH).
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_MINUTES", default=30) * 60
 # An active session's expiry is pushed back at most once a minute (SessionLifetimeMiddleware),
 # not on every request: the idle timeout holds to within that minute.

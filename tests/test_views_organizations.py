@@ -432,3 +432,40 @@ class DeleteTests:
             == 403
         )
         assert received(sandbox, "DELETE") == []
+
+
+class QueryCountTests:
+    """A page's database queries stay few and do not grow with the audit log or with the number of
+    organizations: the session, the user, their permissions, the audit entry of each call (one
+    query on PostgreSQL; a savepoint, the last hash, the insert and the release on SQLite, which
+    the bounds below allow), and what the page itself reads."""
+
+    def add_organizations(self, sandbox, count: int) -> None:
+        for n in range(count):
+            stored = StoredOrganization(id=f"00000000-0000-4000-8000-{n:012d}", partner="partner", name=f"Org {n}")
+            sandbox.sandbox.organizations[stored.id] = stored
+
+    def test_detail_page(self, as_admin, django_assert_num_queries, django_assert_max_num_queries):
+        as_admin.get(detail_url(ACME_ID))  # warms the session and the owner id
+        with django_assert_max_num_queries(9) as few:  # + the last client id sent, the recent entries
+            assert as_admin.get(detail_url(ACME_ID)).status_code == 200
+        counted = len(few.captured_queries)  # read now: the next request clears the log
+        for _ in range(30):
+            as_admin.get(detail_url(ACME_ID))  # thirty more audit entries for Acme
+        with django_assert_num_queries(counted):
+            assert as_admin.get(detail_url(ACME_ID)).status_code == 200
+
+    def test_list_page(self, as_admin, sandbox, django_assert_num_queries, django_assert_max_num_queries):
+        as_admin.get(LIST)
+        with django_assert_max_num_queries(7) as few:
+            assert as_admin.get(LIST).status_code == 200
+        self.add_organizations(sandbox, 300)
+        with django_assert_num_queries(len(few.captured_queries)):
+            assert "Org 299" in as_admin.get(LIST, {"q": "Org 299"}).content.decode()
+
+    def test_edit_submit(self, as_admin, django_assert_max_num_queries):
+        fields = open_edit_form(as_admin, ACME_ID)
+        # Two calls (the fresh read and the write), each with its audit entry, and the last client id sent.
+        with django_assert_max_num_queries(12):
+            response = as_admin.post(edit_url(ACME_ID), acme_form(name="Acme Renamed") | fields)
+        assert response.status_code == 302

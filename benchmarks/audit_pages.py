@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
-from benchmarks.harness import throwaway_database  # noqa: E402 (run as a script too)
+from benchmarks.harness import manage, run_python, throwaway_database  # noqa: E402 (run as a script too)
 
 PAGES = ("unfiltered", "by organization", "by actor")
 
@@ -64,15 +63,6 @@ def measure(runs: int) -> None:
     print(json.dumps(results))
 
 
-def run(env: dict[str, str], *command: str) -> str:
-    result = subprocess.run(
-        [sys.executable, *command], cwd=BASE_DIR, env=env, capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
-    return result.stdout
-
-
 @contextmanager
 def seeded_log(backend: str, size: int, workdir: str) -> Iterator[dict[str, str]]:
     """The environment of a throwaway database holding an audit log of `size` entries."""
@@ -85,14 +75,13 @@ def seeded_log(backend: str, size: int, workdir: str) -> Iterator[dict[str, str]
             "ALLOWED_HOSTS": "testserver",
             "PYTHONPATH": str(BASE_DIR),
         }
-        run(env, "manage.py", "migrate", "--verbosity", "0")
+        manage(env, "migrate", "--verbosity", "0")
         # About 500 entries an organization and 20,000 an actor at any size, so every page timed is
         # a full page of 50 rows: the comparison is of the log's length, not of how much a page shows.
         organizations, actors = max(1, size // 500), max(1, size // 20_000)
-        seeded = run(
-            env, "manage.py", "seed_audit", "--count", str(size),
-            "--organizations", str(organizations), "--actors", str(actors),
-        ).strip()  # fmt: skip
+        seeded = manage(
+            env, "seed_audit", "--count", str(size), "--organizations", str(organizations), "--actors", str(actors)
+        )
         print(f"  {backend} {size:>10,}: {seeded}", file=sys.stderr)
         yield env
 
@@ -104,7 +93,7 @@ def compare(backend: str, sizes: tuple[int, int], runs: int, workdir: str, round
     with seeded_log(backend, sizes[0], workdir) as small, seeded_log(backend, sizes[1], workdir) as large:
         for _ in range(rounds):
             for size, env in zip(sizes, (small, large), strict=True):
-                measured = json.loads(run(env, str(Path(__file__)), "measure", "--runs", str(runs)))
+                measured = json.loads(run_python(env, str(Path(__file__)), "measure", "--runs", str(runs)).stdout)
                 for page in PAGES:
                     times[size][page] += measured[page]
     return {size: {page: statistics.median(values) for page, values in pages.items()} for size, pages in times.items()}

@@ -24,7 +24,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -38,10 +37,10 @@ import requests
 
 from benchmarks import audit_pages
 from benchmarks.harness import (
-    BASE_DIR,
     PortalServers,
     StaffClient,
     postgres_available,
+    run_python,
     throwaway_database,
     throwaway_workdir,
 )
@@ -349,13 +348,7 @@ def throughput(servers: PortalServers, staff: StaffClient, duration: float, repo
 
 
 def audit_write_cost(servers: PortalServers, writes: int, report: Report) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.measure_audit_write", str(writes)],
-        cwd=BASE_DIR, env=servers.env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        sys.exit(f"measuring the audit write failed:\n{result.stderr[-2000:]}")
-    figures = json.loads(result.stdout)
+    figures = json.loads(run_python(servers.env, "-m", "benchmarks.measure_audit_write", str(writes)).stdout)
     report.add(
         "audit write: share of a 50 ms call",
         100 * figures["median_ms"] / LATENCY_MS,

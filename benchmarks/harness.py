@@ -80,13 +80,20 @@ def portal_environment(database_url: str, workdir: str, **extra: str) -> dict[st
     }
 
 
-def manage(env: dict[str, str], *command: str) -> str:
-    """Runs a management command in a child process with `env`; exits with its error if it fails."""
+def run_python(env: dict[str, str], *arguments: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Runs `python *arguments` in the project's directory with `env`, capturing its output; when
+    `check`, exits with its error output if it fails."""
     result = subprocess.run(
-        [sys.executable, "manage.py", *command], cwd=BASE_DIR, env=env, capture_output=True, text=True, check=False
+        [sys.executable, *arguments], cwd=BASE_DIR, env=env, capture_output=True, text=True, check=False
     )
-    if result.returncode != 0:
-        sys.exit(f"manage.py {' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    if check and result.returncode != 0:
+        sys.exit(f"python {' '.join(arguments)} failed:\n{result.stderr[-2000:]}")
+    return result
+
+
+def manage(env: dict[str, str], *command: str, check: bool = True) -> str:
+    """A management command's output (stdout and stderr), run as `run_python` runs it."""
+    result = run_python(env, "manage.py", *command, check=check)
     return (result.stdout + result.stderr).strip()
 
 
@@ -130,8 +137,8 @@ class PortalServers:
         self.sandbox: subprocess.Popen | None = None
         self.log_path = Path(workdir, "gunicorn.log")
 
-    def manage(self, *command: str) -> str:
-        return manage(self.env, *command)
+    def manage(self, *command: str, check: bool = True) -> str:
+        return manage(self.env, *command, check=check)
 
     def __enter__(self) -> PortalServers:
         self.manage("migrate", "--verbosity", "0")

@@ -20,7 +20,6 @@ import argparse
 import random
 import re
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.harness import BASE_DIR, PortalServers, StaffClient, fresh_database, throwaway_workdir
+from benchmarks.harness import PortalServers, StaffClient, fresh_database, throwaway_workdir
 
 SEED_IDS = ["7a1f0c2e-0000-4000-8000-000000000002", "7a1f0c2e-0000-4000-8000-000000000004"]
 
@@ -114,12 +113,6 @@ class Staff(StaffClient):
             self.request("POST", f"/organizations/{organization_id}/delete/", data, kind="delete")
 
 
-def verify_audit(env: dict[str, str]) -> str:
-    command = [sys.executable, "manage.py", "verify_audit"]
-    result = subprocess.run(command, cwd=BASE_DIR, env=env, capture_output=True, text=True, check=False)
-    return (result.stdout + result.stderr).strip()
-
-
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000 if ordered else 0.0
@@ -165,7 +158,7 @@ def main() -> None:
             "from django.db.models import Sum\nfrom orgadmin.models import AuditEntry\n"
             "print(AuditEntry.objects.exclude(action='audit.prune').aggregate(n=Sum('attempts'))['n'] or 0)"
         )).splitlines()[-1]  # fmt: skip
-        verified = verify_audit(servers.env)
+        verified = servers.manage("verify_audit", check=False)
 
     statuses = Counter(status for _, status, _ in results)
     errors = {str(k): v for k, v in statuses.items() if k not in (200, 302)}

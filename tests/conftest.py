@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -7,9 +8,17 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
 from django.test import override_settings
+from hypothesis import settings as hypothesis_settings
 
 from orgadmin.sandbox import PARTNER_KEY, RunningSandbox
 from tests.factories import make_user
+
+# Property tests explore new examples on every developer run; CI (HYPOTHESIS_PROFILE=ci) runs the
+# same examples every time, so a landing is never refused by chance. A failure found locally is
+# fixed and kept as an @example.
+hypothesis_settings.register_profile("dev")
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture(scope="session")

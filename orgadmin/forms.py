@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.core import signing
+from django.utils.html import format_html
 
 from orgadmin import rules
 from orgadmin.polytomic import Organization, OrganizationInput, PolytomicError, PolytomicValidationError
@@ -249,7 +250,8 @@ class OrganizationDeleteForm(forms.Form):
         self.organization = organization
         if not self.is_bound:
             self.initial["form_key"] = uuid.uuid4().hex
-        self.fields["confirm_name"].help_text = f"Enter {organization.name} exactly."
+        # Help text is rendered as HTML: the name comes from Polytomic and must be escaped.
+        self.fields["confirm_name"].help_text = format_html("Enter <strong>{}</strong> exactly.", organization.name)
 
     def clean_confirm_name(self) -> str:
         value = self.cleaned_data["confirm_name"]

@@ -15,7 +15,9 @@ Beside the API, for tests and load runs only (never part of Polytomic):
   to that share of all requests; `latency_ms` is added to every request. Faults: `latency:<ms>`,
   `status:<code>` (401 also `status:401:legacy` and `status:401:nested`), `hang` (no answer until
   the client gives up), `garbage` (a 200 that is not JSON), `drop` (the connection breaks
-  mid-answer). An `X-Sandbox-Fault` request header injects one for that request. All off by default.
+  mid-answer). A queued rule may instead carry `"answer": {"status": 422, "body": {...}}` (or `"text"`
+  for a body that is not JSON, and `"headers"`): that exact answer, once, as if Polytomic sent it.
+  An `X-Sandbox-Fault` request header injects one for that request. All off by default.
 """
 
 from __future__ import annotations
@@ -130,14 +132,15 @@ class Faults:
     queue: list[dict[str, Any]] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)  # faults, not secrets
 
-    def take(self, method: str, path: str, header: str) -> str | None:
-        """The fault for this request, if any: the header's, a queued one, or one drawn at `rate`."""
+    def take(self, method: str, path: str, header: str) -> str | dict[str, Any] | None:
+        """The fault for this request, if any: the header's, a queued one (a fault's name, or a
+        scripted answer as a dict), or one drawn at `rate`."""
         if header:
             return header
         for index, rule in enumerate(self.queue):
             if rule.get("method", method).upper() == method and rule.get("path", path) == path:
                 del self.queue[index]
-                return str(rule["fault"])
+                return dict(rule["answer"]) if "answer" in rule else str(rule["fault"])
         if self.rate and self.rng.random() < self.rate:
             return self.rng.choice(self.mix)
         return None
@@ -198,11 +201,19 @@ class Sandbox:
     # --- The Organizations API ---------------------------------------------------------------
 
     def _api(
-        self, method: str, path: str, headers: dict[str, str], body: bytes, fault: str | None, latency_ms: float
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes,
+        fault: str | dict[str, Any] | None,
+        latency_ms: float,
     ) -> Response:
         """Faults that stand in for a broken network or proxy answer first; then the key is
         checked, the idempotency key reserved, the added latency waited out (so a concurrent
         duplicate sees the first request in flight), and the request handled."""
+        if isinstance(fault, dict):
+            return _scripted(fault)
         kind, _, argument = (fault or "").partition(":")
         if kind == "latency":
             latency_ms += float(argument or 0)
@@ -385,6 +396,15 @@ def _status_fault(code: int, shape: str) -> Response:
     if code == 429:
         response.headers["Retry-After"] = "1"
     return response
+
+
+def _scripted(answer: dict[str, Any]) -> Response:
+    """A queued rule's exact answer: what Polytomic, or something in front of it, might send."""
+    headers = {str(name): str(value) for name, value in (answer.get("headers") or {}).items()}
+    if "text" in answer:
+        headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+        return Response(int(answer.get("status", 200)), str(answer["text"]).encode(), headers)
+    return Response(int(answer.get("status", 200)), answer.get("body"), headers)
 
 
 def _name_taken() -> Response:

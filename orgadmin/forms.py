@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
 from django.core import signing
+from django.core.validators import RegexValidator
 from django.utils.html import format_html
 
 from orgadmin import rules
@@ -19,6 +20,8 @@ OIDC_FIELDS = ("issuer", "client_id", "client_secret")
 OPENED_SALT = "orgadmin.organization-edit.opened"
 CONFIRM_SALT = "orgadmin.organization-edit.confirm"
 
+DAMAGED = "This form is damaged: reload the page."
+
 REENTER_OIDC = (
     "Polytomic replaces the OIDC settings in full on every save and never returns the client id or "
     "secret, so they must be entered again to keep OIDC working. To turn OIDC off instead, choose "
@@ -26,7 +29,33 @@ REENTER_OIDC = (
 )
 
 
-class OrganizationForm(forms.Form):
+class FormKeyField(forms.CharField):
+    """The key a form gets when it is first shown and keeps across its resubmissions: 8 to 64
+    ASCII letters and digits, so that every Idempotency-Key made from it is one Polytomic accepts."""
+
+    widget = forms.HiddenInput
+
+    def __init__(self) -> None:
+        super().__init__(
+            max_length=64,
+            validators=[RegexValidator(r"\A[A-Za-z0-9]{8,64}\Z")],
+            error_messages={"required": DAMAGED, "invalid": DAMAGED, "max_length": DAMAGED},
+        )
+
+
+class HiddenFieldErrorsMixin:
+    """An error in a hidden field (the form key, the signed opened state) is said above the form:
+    the field itself is never shown, so neither would its error be."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        damaged = any(self.has_error(field.name) for field in self.hidden_fields())
+        if damaged and DAMAGED not in self.non_field_errors():
+            self.add_error(None, DAMAGED)
+        return cleaned
+
+
+class OrganizationForm(HiddenFieldErrorsMixin, forms.Form):
     """Create: the name and the whole SSO/OIDC configuration."""
 
     name = forms.CharField(max_length=255, help_text="The customer's name. Unique across your partner account.")
@@ -64,7 +93,7 @@ class OrganizationForm(forms.Form):
         help_text="OIDC client secret. Write-only: Polytomic never shows it again.",
     )
     # Made when the form is first shown and kept across resubmissions of it (see services).
-    form_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    form_key = FormKeyField()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -77,12 +106,6 @@ class OrganizationForm(forms.Form):
 
     def oidc_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in OIDC_FIELDS]
-
-    def clean_form_key(self) -> str:
-        key = self.cleaned_data["form_key"]
-        if not key.isalnum():
-            raise forms.ValidationError("This form is damaged: reload the page.")
-        return key
 
     def clean_sso_domain(self) -> str:
         value = self.cleaned_data["sso_domain"].lower()
@@ -178,7 +201,7 @@ class OrganizationEditForm(OrganizationForm):
         try:
             return signing.loads(self.cleaned_data["opened"], salt=OPENED_SALT)
         except signing.BadSignature:
-            raise forms.ValidationError("This form is damaged: reload the page.") from None
+            raise forms.ValidationError(DAMAGED) from None
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -240,9 +263,9 @@ def confirm_token(organization: Organization, summary: ChangeSummary) -> str:
     return signing.Signer(salt=CONFIRM_SALT).sign(f"{organization.id}:{summary.fingerprint()}").rsplit(":", 1)[1]
 
 
-class OrganizationDeleteForm(forms.Form):
+class OrganizationDeleteForm(HiddenFieldErrorsMixin, forms.Form):
     confirm_name = forms.CharField(label="Type the organization's name to confirm", max_length=255)
-    form_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    form_key = FormKeyField()
 
     def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -258,12 +281,6 @@ class OrganizationDeleteForm(forms.Form):
         if value != self.organization.name.strip():
             raise forms.ValidationError("That is not this organization's name.")
         return value
-
-    def clean_form_key(self) -> str:
-        key = self.cleaned_data["form_key"]
-        if not key.isalnum():
-            raise forms.ValidationError("This form is damaged: reload the page.")
-        return key
 
 
 class AuditFilterForm(forms.Form):
@@ -297,13 +314,21 @@ class AuditFilterForm(forms.Form):
         if not self.is_valid():
             return {}
         data = self.cleaned_data
-        day = timedelta(days=1)
         return {
             "organization_id": data["organization"].strip(),
             "actor": data["actor"].strip(),
             "action": data["action"],
             "outcome": data["outcome"],
             "since": datetime.combine(data["since"], time.min, tzinfo=UTC) if data["since"] else None,
-            "until": datetime.combine(data["until"], time.min, tzinfo=UTC) + day if data["until"] else None,
+            "until": _day_after(data["until"]) if data["until"] else None,
             "request_id": data["request"].strip(),
         }
+
+
+def _day_after(day: date) -> datetime | None:
+    """The start of the day after `day`, where an inclusive range ends; None after the last day
+    there is (9999-12-31), which leaves the range open."""
+    try:
+        return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+    except OverflowError:
+        return None

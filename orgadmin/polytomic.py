@@ -23,6 +23,7 @@ import requests
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -354,6 +355,9 @@ class PolytomicClient:
 
     # The one call ----------------------------------------------------------------------------
 
+    # Every frame below carries the partner key (a header) and perhaps the client secret (the
+    # body): error reports show none of their variables (orgadmin/error_reports.py).
+    @sensitive_variables()
     def _call(
         self,
         method: str,

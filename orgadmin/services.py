@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
@@ -186,6 +187,9 @@ def organization_changes(*, before: Organization, after: OrganizationInput, last
 # --- The audit log, for staff ----------------------------------------------------------------------
 
 AUDIT_PAGE_SIZE = 50
+_CURSOR = re.compile(r"(?P<micros>[0-9]{1,18})-(?P<id>[0-9]{1,19})")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_ENTRY_ID = 2**63 - 1  # the largest id a BigAutoField holds
 
 
 @dataclass(frozen=True)
@@ -201,10 +205,16 @@ class AuditCursor:
 
     @classmethod
     def parse(cls, value: str | None) -> AuditCursor | None:
-        micros, _, entry_id = (value or "").partition("-")
-        if not (micros.isdigit() and entry_id.isdigit()) or len(micros) > 18:
+        """The cursor a page link carries; None for anything else (a time or id out of range
+        included), which is the first page."""
+        match = _CURSOR.fullmatch(value or "")
+        if match is None or int(match["id"]) > MAX_ENTRY_ID:
             return None
-        return cls(created_at=datetime.fromtimestamp(int(micros) / 1_000_000, tz=UTC), id=int(entry_id))
+        try:
+            created_at = EPOCH + timedelta(microseconds=int(match["micros"]))
+        except OverflowError:  # after the year 9999
+            return None
+        return cls(created_at=created_at, id=int(match["id"]))
 
     @classmethod
     def of(cls, entry: AuditEntry) -> AuditCursor:

@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
@@ -126,6 +126,9 @@ def organization_detail(request: HtmxHttpRequest, organization_id: UUID) -> Http
     )
 
 
+# The views that receive the client secret hide it from error reports: the POST parameter, and
+# every local variable of theirs and of what they call (forms, services, the client).
+@sensitive_variables()
 @require_http_methods(["GET", "POST"])
 @permission_required("orgadmin.add_organization", raise_exception=True)
 @sensitive_post_parameters("client_secret")
@@ -148,6 +151,7 @@ def organization_create(request: HtmxHttpRequest) -> HttpResponse:
     return _form_page(request, form, "orgadmin/organization_form.html", {"creating": True})
 
 
+@sensitive_variables()
 @require_http_methods(["GET", "POST"])
 @permission_required("orgadmin.change_organization", raise_exception=True)
 @sensitive_post_parameters("client_secret")

@@ -94,6 +94,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "portal.urls"
+# Error reports (the DEBUG page included) never show the partner key or a client secret.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "orgadmin.error_reports.SecretHidingExceptionReporterFilter"
 WSGI_APPLICATION = "portal.wsgi.application"
 
 TEMPLATES = [

@@ -117,3 +117,34 @@ def make_user_once(username: str):
     from django.contrib.auth.models import User
 
     return User.objects.filter(username=username).first() or make_user(username, role="Editor")
+
+
+# The query strings of the list pages: every filter, cursor and page number, any value.
+AUDIT_PARAMETERS = ["organization", "actor", "action", "outcome", "since", "until", "request", "before", "after"]
+query_value = st.one_of(
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=40),
+    st.from_regex(r"\A[0-9]{1,25}-[0-9]{1,25}\Z"),  # cursors, in range or not
+    st.sampled_from(["9999-12-31", "0001-01-01", "0000-00-00", "2026-02-30", "1e309", "²-1", "-1", "0", " "]),
+)
+
+
+@pytest.mark.django_db
+@FUZZ
+@given(query=st.dictionaries(st.sampled_from(AUDIT_PARAMETERS), query_value, max_size=5))
+def test_audit_query_strings(client, query):
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.filter(username="fuzz-admin").first() or make_user("fuzz-admin", role="Admin"))
+    for url in ("/audit/", "/audit/export.csv"):
+        response = client.get(url, query)
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        assert response.status_code == 200, (url, query, body[:500])
+
+
+@pytest.mark.django_db
+@FUZZ
+@given(q=query_value, page=query_value)
+def test_organization_list_query_strings(client, sandbox, q, page):
+    client.force_login(make_user_once("fuzz-editor"))
+    for htmx in ({}, {"HTTP_HX_REQUEST": "true"}):
+        assert client.get("/organizations/", {"q": q, "page": page}, **htmx).status_code == 200

@@ -7,6 +7,7 @@ import logging
 import sys
 
 import pytest
+import urllib3.connectionpool
 from django.core.signals import got_request_exception
 from django.test import Client
 from django.views.debug import ExceptionReporter
@@ -145,3 +146,58 @@ def test_error_reports_hide_the_secret_and_the_key(client, monkeypatch, url):
     for report in (reporter.get_traceback_text(), reporter.get_traceback_html()):
         assert SECRET not in report
         assert PARTNER_KEY not in report  # settings named *KEY* are masked by Django
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("debug", [True, False], ids=["debug", "production"])
+@pytest.mark.parametrize("operation", ["create", "update", "read"])
+def test_a_failure_below_the_client_shows_neither_the_key_nor_the_secret(
+    client, monkeypatch, settings, debug, operation
+):
+    """Raised in urllib3, where the body (with the secret) and the headers (with the key) are local
+    variables of every frame: neither the DEBUG page nor the report Django would mail shows them."""
+    client.force_login(make_user("ed", role="Editor"))
+    oidc = {"issuer": "https://x.okta.example", "client_id": "c", "client_secret": SECRET}
+    if operation == "update":
+        opened = hidden_field(client.get(f"/organizations/{GLOBEX_ID}/edit/").content.decode(), "opened")
+        summary = client.post(
+            f"/organizations/{GLOBEX_ID}/edit/",
+            {"name": "Globex", "sso_domain": "globex.example", "form_key": "u" * 32, "opened": opened} | oidc,
+        )
+        confirm = hidden_field(summary.content.decode(), "confirm")
+    settings.DEBUG = debug
+
+    def explode(self, conn, method, url, body=None, headers=None, **kwargs):
+        raise RuntimeError("the transport failed")
+
+    monkeypatch.setattr(urllib3.connectionpool.HTTPConnectionPool, "_make_request", explode)
+    client.raise_request_exception = False
+    raised = []
+
+    def keep(sender, request, **kwargs):
+        raised.append((request, sys.exc_info()))
+
+    got_request_exception.connect(keep)
+    try:
+        if operation == "create":
+            response = client.post("/organizations/new/", {"name": "Boom", "form_key": "b" * 32} | oidc)
+        elif operation == "update":
+            form = {"name": "Globex", "sso_domain": "globex.example", "form_key": "u" * 32}
+            response = client.post(
+                f"/organizations/{GLOBEX_ID}/edit/", form | oidc | {"opened": opened, "confirm": confirm}
+            )
+        else:
+            response = client.get(f"/organizations/{ACME_ID}/")
+    finally:
+        got_request_exception.disconnect(keep)
+
+    assert response.status_code == 500
+    request, exc_info = raised[-1]
+    reporter = ExceptionReporter(request, *exc_info)
+    reports = [response.content.decode(), reporter.get_traceback_text(), reporter.get_traceback_html()]
+    assert "the transport failed" in reports[1]
+    if debug:
+        assert "the transport failed" in reports[0]  # the DEBUG page, with the frames' variables
+    for report in reports:
+        assert PARTNER_KEY not in report
+        assert SECRET not in report

@@ -98,6 +98,14 @@ class FilterTests:
         assert "The end of the range is before its start." in response.content.decode()
         assert len(listed_ids(response)) == 4
 
+    @pytest.mark.parametrize("url", [AUDIT, EXPORT])
+    def test_the_last_day_there_is_leaves_the_range_open(self, as_admin, url):
+        entry = add_entry(0)
+        response = as_admin.get(url, {"since": "0001-01-01", "until": "9999-12-31"})
+        assert response.status_code == 200
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        assert (f"/audit/{entry.id}/" if url == AUDIT else entry.entry_hash) in body.decode()
+
     def test_htmx_answers_only_the_results(self, as_admin):
         page = as_admin.get(AUDIT, {"actor": "ada"}, HTTP_HX_REQUEST="true").content.decode()
         assert page.startswith('<section id="audit-results"')
@@ -136,9 +144,26 @@ class KeysetPaginationTests:
             add_entry(minute)
         assert self.page().older is None
 
-    @pytest.mark.parametrize("value", ["", "x", "12-", "-4", "1-2-3", "9" * 30 + "-1"])
+    @pytest.mark.parametrize(
+        "value",
+        ["", "x", "12-", "-4", "1-2-3", "9" * 30 + "-1", "999999999999999999-1", "1-" + "9" * 19, "²-1", "1-²"],
+    )
     def test_a_malformed_cursor_is_the_first_page(self, value):
         assert services.AuditCursor.parse(value) is None
+
+    @pytest.mark.parametrize("parameter", ["before", "after"])
+    @pytest.mark.parametrize("value", ["999999999999999999-1", "1-9223372036854775808"])
+    def test_a_cursor_out_of_range_answers_the_first_page(self, as_admin, parameter, value):
+        add_entry(0)
+        response = as_admin.get(AUDIT, {parameter: value})
+        assert response.status_code == 200
+        assert len(listed_ids(response)) == 1
+
+    def test_the_last_moment_there_is_is_a_cursor_like_any(self, as_admin):
+        entry = add_entry(0)
+        last = "253402300799999999-1"  # 9999-12-31 23:59:59.999999
+        assert listed_ids(as_admin.get(AUDIT, {"before": last})) == [entry.id]
+        assert listed_ids(as_admin.get(AUDIT, {"after": last})) == []
 
     def test_cursor_round_trip(self):
         entry = add_entry(5)

@@ -244,6 +244,14 @@ class CreateTests:
         assert first.status_code == 422
         assert as_editor.post(CREATE, {"name": "Globex Two", "form_key": "f" * 32}).status_code == 302
 
+    @pytest.mark.parametrize("form_key", ["éééééééééé", "٣٣٣٣٣٣٣٣٣٣", "short"])
+    def test_a_damaged_form_key_is_said_and_nothing_is_sent(self, as_editor, sandbox, form_key):
+        response = as_editor.post(CREATE, {"name": "Keyed Co", "form_key": form_key})
+        assert response.status_code == 422
+        assert "This form is damaged: reload the page." in response.content.decode()
+        assert 'value="Keyed Co"' in response.content.decode()
+        assert received(sandbox, "POST") == []
+
     def test_viewer_cannot_create(self, as_viewer, sandbox):
         assert as_viewer.get(CREATE).status_code == 403
         assert as_viewer.post(CREATE, {"name": "X", "form_key": "g" * 32}).status_code == 403
@@ -387,6 +395,16 @@ class EditTests:
         assert response.status_code == 422
         assert received(sandbox, "PUT") == []
 
+    @pytest.mark.parametrize("form_key", ["éééééééééé", "ab-cd_ef12", "short", "k" * 65, ""])
+    def test_a_damaged_form_key_is_said_and_nothing_is_sent(self, as_editor, sandbox, form_key):
+        """Letters outside ASCII pass str.isalnum() but make no Idempotency-Key Polytomic accepts."""
+        opened = open_edit_form(as_editor, ACME_ID) | {"form_key": form_key}
+        response = as_editor.post(edit_url(ACME_ID), acme_form(name="Acme Renamed") | opened)
+        assert response.status_code == 422
+        assert "This form is damaged: reload the page." in response.content.decode()
+        assert 'value="Acme Renamed"' in response.content.decode()
+        assert received(sandbox, "PUT") == []
+
     def test_viewer_cannot_edit(self, as_viewer, sandbox):
         assert as_viewer.get(edit_url(ACME_ID)).status_code == 403
         assert as_viewer.post(edit_url(ACME_ID), acme_form()).status_code == 403
@@ -407,6 +425,14 @@ class DeleteTests:
         assert len(received(sandbox, "DELETE")) == 1
         assert ACME_ID not in sandbox.sandbox.organizations
         assert AuditEntry.objects.filter(action="organization.delete", outcome="ok").count() == 1
+
+    @pytest.mark.parametrize("form_key", ["short", "ééééééééé", ""])
+    def test_a_damaged_form_key_is_said_and_nothing_is_sent(self, as_admin, sandbox, form_key):
+        response = as_admin.post(delete_url(ACME_ID), {"confirm_name": "Acme Corporation", "form_key": form_key})
+        assert response.status_code == 422
+        assert "This form is damaged: reload the page." in response.content.decode()
+        assert received(sandbox, "DELETE") == []
+        assert ACME_ID in sandbox.sandbox.organizations
 
     def test_the_owner_cannot_be_deleted(self, as_admin, sandbox):
         page = as_admin.get(delete_url(OWNER_ID)).content.decode()

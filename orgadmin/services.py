@@ -36,25 +36,45 @@ def organization_get(*, context: AuditContext, organization_id: UUID) -> Organiz
     return polytomic.client().get_organization(organization_id, context=context)
 
 
-def organization_create(*, context: AuditContext, data: OrganizationInput, idempotency_key: str) -> Organization:
-    return polytomic.client().create_organization(data, idempotency_key=idempotency_key, context=context)
+def organization_create(*, context: AuditContext, data: OrganizationInput, form_key: str) -> Organization:
+    """Creates the organization. `form_key` is the create form's own key (see `idempotency_key`)."""
+    key = idempotency_key(form_key=form_key, action="organization.create", body=organization_body(data))
+    return polytomic.client().create_organization(data, idempotency_key=key, context=context)
 
 
 def organization_update(
-    *, context: AuditContext, organization_id: UUID, data: OrganizationInput, idempotency_key: str
+    *, context: AuditContext, organization_id: UUID, data: OrganizationInput, form_key: str
 ) -> Organization:
     """Replaces the organization's name and its whole SSO/OIDC configuration with `data`."""
-    return polytomic.client().update_organization(
-        organization_id, data, idempotency_key=idempotency_key, context=context
+    key = idempotency_key(
+        form_key=form_key, action="organization.update", target=str(organization_id), body=organization_body(data)
     )
+    return polytomic.client().update_organization(organization_id, data, idempotency_key=key, context=context)
 
 
 def organization_delete(
-    *, context: AuditContext, organization_id: UUID, idempotency_key: str, organization_name: str = ""
+    *, context: AuditContext, organization_id: UUID, form_key: str, organization_name: str = ""
 ) -> None:
+    key = idempotency_key(form_key=form_key, action="organization.delete", target=str(organization_id))
     polytomic.client().delete_organization(
-        organization_id, idempotency_key=idempotency_key, context=context, organization_name=organization_name
+        organization_id, idempotency_key=key, context=context, organization_name=organization_name
     )
+
+
+def idempotency_key(*, form_key: str, action: str, target: str = "", body: dict | None = None) -> str:
+    """The Idempotency-Key of one submission of a form: the form's own key, plus a keyed digest
+    of what is done to what (the action, the organization, exactly the body sent).
+
+    Resubmitting the same form with the same values (after a timeout, say) reuses the key, so
+    Polytomic replays its first answer instead of acting twice. Anything else gets a key of its
+    own: a corrected submission (Polytomic replays a key's first outcome, errors included, for a
+    day), and the same form key used on another organization (a replayed answer would claim a
+    delete that never happened). The digest is keyed with SECRET_KEY, so the key reveals nothing
+    of the client secret inside the body.
+    """
+    material = json.dumps([action, target, body], sort_keys=True).encode()
+    digest = hmac.new(settings.SECRET_KEY.encode(), material, hashlib.sha256).hexdigest()[:24]
+    return f"{form_key}-{digest}"
 
 
 # --- What the edit form needs -----------------------------------------------------------------------
@@ -100,20 +120,6 @@ def organization_last_sent_client_id(*, organization_id: UUID | str) -> SentClie
     )
     client_id = (entry.request_body or {}).get("client_id") if entry is not None else None
     return SentClientId(client_id=client_id, sent_at=entry.created_at) if client_id else None
-
-
-def submission_idempotency_key(*, form_key: str, data: OrganizationInput) -> str:
-    """The Idempotency-Key of one submission of a form: the form's own key, plus a keyed digest
-    of exactly what is sent.
-
-    Resubmitting the same form with the same values (after a timeout, say) reuses the key, so
-    Polytomic replays its first answer instead of acting twice. A corrected submission gets a new
-    key: Polytomic replays a key's first outcome, errors included, for a day. The digest is keyed
-    with SECRET_KEY so the key reveals nothing of the client secret inside the body.
-    """
-    body = json.dumps(organization_body(data), sort_keys=True).encode()
-    digest = hmac.new(settings.SECRET_KEY.encode(), body, hashlib.sha256).hexdigest()[:24]
-    return f"{form_key}-{digest}"
 
 
 @dataclass(frozen=True)

@@ -136,12 +136,11 @@ def organization_detail(request: HtmxHttpRequest, organization_id: UUID) -> Http
 def organization_create(request: HtmxHttpRequest) -> HttpResponse:
     form = OrganizationForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        data = form.organization_input()
         try:
             organization = services.organization_create(
                 context=AuditContext.from_request(request),
-                data=data,
-                idempotency_key=services.submission_idempotency_key(form_key=form.cleaned_data["form_key"], data=data),
+                data=form.organization_input(),
+                form_key=form.cleaned_data["form_key"],
             )
         except PolytomicError as exc:
             form.add_upstream_error(exc)
@@ -195,13 +194,12 @@ def organization_edit(request: HtmxHttpRequest, organization_id: UUID) -> HttpRe
 
 
 def _save(request: HtmxHttpRequest, form: OrganizationEditForm, organization: Organization, page: dict) -> HttpResponse:
-    data = form.organization_input()
     try:
         updated = services.organization_update(
             context=AuditContext.from_request(request),
             organization_id=UUID(organization.id),
-            data=data,
-            idempotency_key=services.submission_idempotency_key(form_key=form.cleaned_data["form_key"], data=data),
+            data=form.organization_input(),
+            form_key=form.cleaned_data["form_key"],
         )
     except PolytomicError as exc:
         form.add_upstream_error(exc)
@@ -251,7 +249,7 @@ def organization_delete(request: HtmxHttpRequest, organization_id: UUID) -> Http
                 services.organization_delete(
                     context=context,
                     organization_id=organization_id,
-                    idempotency_key=form.cleaned_data["form_key"],
+                    form_key=form.cleaned_data["form_key"],
                     organization_name=organization.name,
                 )
             except PolytomicNotFound:

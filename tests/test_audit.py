@@ -72,7 +72,7 @@ class EntryContentTests:
             status=200,
             headers={"X-Polytomic-Version": "2025-09-18", "X-Request-ID": "upstream-42"},
         )
-        services.organization_create(context=editor_context, data=INPUT, idempotency_key=KEY)
+        services.organization_create(context=editor_context, data=INPUT, form_key=KEY)
 
         entry = AuditEntry.objects.get()
         assert entry.created_at.tzinfo is not None
@@ -93,7 +93,8 @@ class EntryContentTests:
         assert (entry.response_status, entry.outcome, entry.error_message) == (200, "ok", "")
         assert entry.attempts == 1
         assert entry.duration_ms >= 0
-        assert entry.idempotency_key == KEY
+        assert entry.idempotency_key == api.calls[0].request.headers["Idempotency-Key"]
+        assert entry.idempotency_key.startswith(f"{KEY}-")
         assert entry.request_id == "req-abcdef123"
         assert (entry.api_version, entry.upstream_request_id) == ("2025-09-18", "upstream-42")
         assert (entry.client_ip, entry.user_agent) == ("198.51.100.4", "UA/1")
@@ -112,7 +113,7 @@ class EntryContentTests:
     def test_a_blank_secret_is_recorded_as_not_sent(self, api, editor_context):
         api.add("PUT", f"{API}/api/organizations/{ORG_ID}", json={"data": {"id": str(ORG_ID), "name": "Globex"}})
         services.organization_update(
-            context=editor_context, organization_id=ORG_ID, data=OrganizationInput(name="Globex"), idempotency_key=KEY
+            context=editor_context, organization_id=ORG_ID, data=OrganizationInput(name="Globex"), form_key=KEY
         )
         assert AuditEntry.objects.get().request_body["client_secret"] is None
 
@@ -170,7 +171,7 @@ class MaskingTests:
         }
         api.add("POST", f"{API}/api/organizations", status=422, json=echo)
         with pytest.raises(PolytomicValidationError):
-            services.organization_create(context=editor_context, data=INPUT, idempotency_key=KEY)
+            services.organization_create(context=editor_context, data=INPUT, form_key=KEY)
         stored = all_column_values()
         assert PARTNER_KEY not in stored
         assert SECRET not in stored
@@ -188,7 +189,7 @@ class MaskingTests:
             "POST", f"{API}/api/organizations", status=502, body=f"upstream said {SECRET}", content_type="text/plain"
         )
         with pytest.raises(Exception):  # noqa: B017, PT011 (the failure class is tested in test_client)
-            services.organization_create(context=editor_context, data=INPUT, idempotency_key=KEY)
+            services.organization_create(context=editor_context, data=INPUT, form_key=KEY)
         assert SECRET not in all_column_values()
 
     def test_request_masking_is_an_allowlist(self):

@@ -7,6 +7,7 @@ HTTP is answered by `responses` (no network); behaviour that lives in urllib3's 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import uuid
@@ -85,17 +86,17 @@ OPERATIONS = {
         f"/api/organizations/{ORG_ID}",
     ),
     "create": (
-        lambda c: services.organization_create(context=c, data=FULL_INPUT, idempotency_key=KEY),
+        lambda c: services.organization_create(context=c, data=FULL_INPUT, form_key=KEY),
         "POST",
         "/api/organizations",
     ),
     "update": (
-        lambda c: services.organization_update(context=c, organization_id=ORG_ID, data=FULL_INPUT, idempotency_key=KEY),
+        lambda c: services.organization_update(context=c, organization_id=ORG_ID, data=FULL_INPUT, form_key=KEY),
         "PUT",
         f"/api/organizations/{ORG_ID}",
     ),
     "delete": (
-        lambda c: services.organization_delete(context=c, organization_id=ORG_ID, idempotency_key=KEY),
+        lambda c: services.organization_delete(context=c, organization_id=ORG_ID, form_key=KEY),
         "DELETE",
         f"/api/organizations/{ORG_ID}",
     ),
@@ -132,7 +133,7 @@ class RequestTests:
         assert request.headers["User-Agent"] == "partner-organization-portal/0.1.0"
         assert request.headers["X-Request-ID"] == "req-0123456789"
         if operation in ("create", "update", "delete"):
-            assert request.headers["Idempotency-Key"] == KEY
+            assert re.fullmatch(rf"{KEY}-[0-9a-f]{{24}}", request.headers["Idempotency-Key"])
         else:
             assert "Idempotency-Key" not in request.headers
         if operation in ("create", "update"):
@@ -160,7 +161,7 @@ class RequestTests:
     def test_update_with_blanks_sends_every_field_as_null(self, api, audit_context):
         answer(api, "update")
         services.organization_update(
-            context=audit_context, organization_id=ORG_ID, data=OrganizationInput(name="  Acme  "), idempotency_key=KEY
+            context=audit_context, organization_id=ORG_ID, data=OrganizationInput(name="  Acme  "), form_key=KEY
         )
         assert json.loads(api.calls[0].request.body) == {
             "name": "Acme",
@@ -183,9 +184,48 @@ class RequestTests:
         }
 
     def test_writes_without_a_valid_idempotency_key_are_refused_before_sending(self, api, audit_context):
-        with pytest.raises(ValueError, match="Idempotency-Key"):
-            services.organization_create(context=audit_context, data=FULL_INPUT, idempotency_key="short")
+        from orgadmin.polytomic import client
+
+        for key in ("short", "ééééééééé", ""):
+            with pytest.raises(ValueError, match="Idempotency-Key"):
+                client().create_organization(FULL_INPUT, idempotency_key=key, context=audit_context)
         assert len(api.calls) == 0
+
+
+class IdempotencyKeyTests:
+    """A key stands for one submission: the form, what it does, to which organization, with what body."""
+
+    def key(self, **kwargs) -> str:
+        return services.idempotency_key(**({"form_key": KEY, "action": "organization.update"} | kwargs))
+
+    def test_the_same_submission_has_the_same_key(self):
+        body = organization_body(FULL_INPUT)
+        assert self.key(target="a", body=body) == self.key(target="a", body=dict(reversed(body.items())))
+
+    @pytest.mark.parametrize(
+        "other",
+        [{"target": "b"}, {"action": "organization.delete"}, {"form_key": "other-key-1"}, {"body": {"name": "B"}}],
+    )
+    def test_anything_else_has_a_key_of_its_own(self, other):
+        assert self.key(target="a", body={"name": "A"}) != self.key(**({"target": "a", "body": {"name": "A"}} | other))
+
+    def test_the_key_reveals_nothing_of_the_body(self):
+        key = self.key(body=organization_body(FULL_INPUT))
+        assert FULL_INPUT.client_secret not in key
+        assert "Acme" not in key
+
+    @pytest.mark.parametrize("operation", ["delete", "update"])
+    def test_one_form_key_on_two_organizations_sends_two_keys(self, api, audit_context, operation):
+        other = uuid.UUID(int=7)
+        answer(api, operation)
+        api.add(OPERATIONS[operation][1], f"{API}/api/organizations/{other}", json={"data": ORG})
+        call(operation, audit_context)
+        if operation == "delete":
+            services.organization_delete(context=audit_context, organization_id=other, form_key=KEY)
+        else:
+            services.organization_update(context=audit_context, organization_id=other, data=FULL_INPUT, form_key=KEY)
+        first, second = (c.request.headers["Idempotency-Key"] for c in api.calls)
+        assert first != second
 
     def test_the_client_never_shows_its_key(self):
         from orgadmin.polytomic import client
@@ -226,7 +266,7 @@ class ReadingAnswersTests:
     )
     def test_delete_accepts_any_success(self, api, audit_context, kwargs):
         answer(api, "delete", **({"body": ""} | kwargs))
-        assert services.organization_delete(context=audit_context, organization_id=ORG_ID, idempotency_key=KEY) is None
+        assert services.organization_delete(context=audit_context, organization_id=ORG_ID, form_key=KEY) is None
         assert only_entry().outcome == "ok"
 
 

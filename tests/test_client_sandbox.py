@@ -52,7 +52,7 @@ class RoundTripTests:
                 client_id="hooli-client",
                 client_secret="hooli-secret",
             ),
-            idempotency_key="rt-create-0001",
+            form_key="rt-create-0001",
         )
         assert created.has_oidc
         assert services.organization_get(context=audit_context, organization_id=uuid.UUID(created.id)) == created
@@ -62,13 +62,13 @@ class RoundTripTests:
             context=audit_context,
             organization_id=uuid.UUID(created.id),
             data=OrganizationInput(name="Hooli XYZ", sso_domain="hooli.example"),
-            idempotency_key="rt-update-0001",
+            form_key="rt-update-0001",
         )
         assert (updated.name, updated.issuer) == ("Hooli XYZ", "")
         assert running.sandbox.organizations[created.id].client_secret is None
 
         services.organization_delete(
-            context=audit_context, organization_id=uuid.UUID(created.id), idempotency_key="rt-delete-0001"
+            context=audit_context, organization_id=uuid.UUID(created.id), form_key="rt-delete-0001"
         )
         with pytest.raises(PolytomicNotFound):
             services.organization_get(context=audit_context, organization_id=uuid.UUID(created.id))
@@ -86,7 +86,7 @@ class RoundTripTests:
             services.organization_get(context=audit_context, organization_id=uuid.UUID(FOREIGN_ID))
         with pytest.raises(PolytomicForbidden, match="cannot delete their own owner organization"):
             services.organization_delete(
-                context=audit_context, organization_id=uuid.UUID(OWNER_ID), idempotency_key="delete-owner-1"
+                context=audit_context, organization_id=uuid.UUID(OWNER_ID), form_key="delete-owner-1"
             )
 
 
@@ -94,7 +94,7 @@ class ValidationTests:
     def test_taken_name_lands_on_name(self, audit_context):
         with pytest.raises(PolytomicValidationError) as caught:
             services.organization_create(
-                context=audit_context, data=OrganizationInput(name="GLOBEX"), idempotency_key="taken-0001"
+                context=audit_context, data=OrganizationInput(name="GLOBEX"), form_key="taken-0001"
             )
         assert caught.value.field_errors == {"name": ["an organization with this name already exists"]}
         assert not caught.value.in_flight
@@ -105,7 +105,7 @@ class ValidationTests:
                 context=audit_context,
                 organization_id=uuid.UUID(GLOBEX_ID),
                 data=OrganizationInput(name="Globex", sso_domain="not a domain", issuer="https://globex.okta.example"),
-                idempotency_key="invalid-0001",
+                form_key="invalid-0001",
             )
         assert set(caught.value.field_errors) == {"sso_domain", "client_id", "client_secret"}
 
@@ -116,18 +116,14 @@ class ValidationTests:
         queue_fault(running, "POST", "/api/organizations", "latency:500")
 
         def first_submission() -> None:
-            services.organization_create(
-                context=audit_context, data=OrganizationInput(name="Slow Co"), idempotency_key=key
-            )
+            services.organization_create(context=audit_context, data=OrganizationInput(name="Slow Co"), form_key=key)
             connection.close()
 
         first = threading.Thread(target=first_submission)
         first.start()
         time.sleep(0.15)
         with pytest.raises(PolytomicValidationError) as caught:
-            services.organization_create(
-                context=audit_context, data=OrganizationInput(name="Slow Co"), idempotency_key=key
-            )
+            services.organization_create(context=audit_context, data=OrganizationInput(name="Slow Co"), form_key=key)
         first.join(timeout=10)
         assert caught.value.in_flight
         assert caught.value.field_errors == {}
@@ -139,8 +135,8 @@ class LostAnswerTests:
         data = OrganizationInput(name="Resubmitted Ltd")
         queue_fault(running, "POST", "/api/organizations", "drop")
         with pytest.raises(PolytomicUnavailable, match="broke before its answer arrived"):
-            services.organization_create(context=audit_context, data=data, idempotency_key="lost-answer-0001")
-        created = services.organization_create(context=audit_context, data=data, idempotency_key="lost-answer-0001")
+            services.organization_create(context=audit_context, data=data, form_key="lost-answer-0001")
+        created = services.organization_create(context=audit_context, data=data, form_key="lost-answer-0001")
         names = [o.name for o in services.organization_list(context=audit_context)]
         assert names.count("Resubmitted Ltd") == 1
         assert created.name == "Resubmitted Ltd"

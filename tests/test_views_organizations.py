@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from orgadmin.models import AuditEntry
-from orgadmin.sandbox import ACME_ID, FOREIGN_ID, GLOBEX_ID, OWNER_ID, StoredOrganization
+from orgadmin.sandbox import ACME_ID, FOREIGN_ID, GLOBEX_ID, INITECH_ID, OWNER_ID, StoredOrganization
 from tests.support import hidden_field
 
 LIST = reverse("orgadmin:organization-list")
@@ -433,6 +433,17 @@ class DeleteTests:
         assert "This form is damaged: reload the page." in response.content.decode()
         assert received(sandbox, "DELETE") == []
         assert ACME_ID in sandbox.sandbox.organizations
+
+    def test_one_form_key_deletes_two_organizations(self, as_admin, sandbox):
+        """Polytomic replays an Idempotency-Key's first answer: had both deletes sent the bare form
+        key, the second would have been answered with the first's success and never made."""
+        form_key = hidden_field(as_admin.get(delete_url(ACME_ID)).content.decode(), "form_key")
+        as_admin.post(delete_url(ACME_ID), {"confirm_name": "Acme Corporation", "form_key": form_key})
+        as_admin.post(delete_url(INITECH_ID), {"confirm_name": "Initech", "form_key": form_key})
+        keys = [r["headers"]["idempotency-key"] for r in received(sandbox, "DELETE")]
+        assert len(set(keys)) == 2
+        assert ACME_ID not in sandbox.sandbox.organizations
+        assert INITECH_ID not in sandbox.sandbox.organizations
 
     def test_the_owner_cannot_be_deleted(self, as_admin, sandbox):
         page = as_admin.get(delete_url(OWNER_ID)).content.decode()

@@ -123,7 +123,7 @@ def record_call(record: CallRecord, *, duration_ms: float, attempts: int) -> Non
     to Polytomic has already happened, and hiding its result would invite a repeat."""
     from orgadmin.models import AuditEntry
 
-    scrub = _scrubber(record.secrets)
+    scrub = scrubber(record.secrets)
     actor = record.context.actor
     entry = AuditEntry(
         actor_id=actor.pk if actor is not None else None,
@@ -397,7 +397,7 @@ def _mask_json(value: Any, scrub, limit: int) -> Any:
     return value
 
 
-def _scrubber(secrets: tuple[str, ...]):
+def scrubber(secrets: tuple[str, ...]):
     """A function that removes any of the given secret values from a text."""
     values = sorted({secret for secret in secrets if secret and len(secret) >= 4}, key=len, reverse=True)
 

@@ -35,7 +35,7 @@ from urllib3.exceptions import (
 from urllib3.util.retry import Retry
 
 from orgadmin import __version__
-from orgadmin.audit import AuditContext, CallRecord, record_call
+from orgadmin.audit import REDACTED, AuditContext, CallRecord, record_call, scrubber
 
 # The fields of an organization's SSO (SAML) and OIDC configuration, in API order. Polytomic
 # replaces all of them on every update; `client_id` and `client_secret` are write-only.
@@ -400,7 +400,9 @@ class PolytomicClient:
         try:
             response = self._send(method, path, body=body, idempotency_key=idempotency_key, context=context)
             record.response(response)
-            failure = _failure_for_response(response, idempotency_key=idempotency_key)
+            failure = _failure_for_response(
+                response, idempotency_key=idempotency_key, scrub=shown_text_scrubber(record.secrets)
+            )
             if failure is not None:
                 raise failure
             result = parse(_read_data(response, record)) if parse is not None else None
@@ -483,28 +485,47 @@ def _json_or_none(response: requests.Response) -> Any:
         return None
 
 
-def error_message(response: requests.Response) -> str:
+def error_message(response: requests.Response, scrub: Callable[[str], str]) -> str:
     """Polytomic's message, found in the order the contract gives: `message`, `error` (a string),
-    `error.message`, then the raw text, cut short. An HTML page (a proxy's 502) is never shown."""
+    `error.message`, then the raw text, scrubbed and cut short. An HTML page (a proxy's 502) is
+    never shown."""
     payload = _json_or_none(response)
     if isinstance(payload, dict):
         if isinstance(payload.get("message"), str) and payload["message"].strip():
-            return _short(payload["message"])
+            return _short(payload["message"], scrub)
         error = payload.get("error")
         if isinstance(error, str) and error.strip():
-            return _short(error)
+            return _short(error, scrub)
         if isinstance(error, dict) and isinstance(error.get("message"), str) and error["message"].strip():
-            return _short(error["message"])
+            return _short(error["message"], scrub)
     text = response.text.strip()
     content_type = response.headers.get("Content-Type", "")
     if text and payload is None and "html" not in content_type and not text.startswith("<"):
-        return _short(text)
+        return _short(text, scrub)
     return ""
 
 
-def _short(text: str) -> str:
-    text = " ".join(text.split())
+def _short(text: str, scrub: Callable[[str], str]) -> str:
+    """Upstream text as staff see it: the partner key and the secret sent removed first (before
+    the cut, so that no part of them is left), white space folded, cut short."""
+    text = " ".join(scrub(text).split())
     return text if len(text) <= MESSAGE_MAX_LENGTH else text[: MESSAGE_MAX_LENGTH - 1] + "…"
+
+
+# Credentials after an authorization scheme, as an answer echoing the request's headers shows
+# them, whole or cut short.
+_CREDENTIALS = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+
+
+def shown_text_scrubber(secrets: tuple[str, ...]) -> Callable[[str], str]:
+    """What removes the call's secrets from Polytomic's text before anyone is shown it: each
+    secret wherever it appears, and any credentials after "Bearer" or "Basic"."""
+    scrub = scrubber(secrets)
+
+    def scrub_shown(text: str) -> str:
+        return _CREDENTIALS.sub(lambda match: f"{match[1]} {REDACTED}", scrub(text))
+
+    return scrub_shown
 
 
 def _retry_after_seconds(response: requests.Response) -> float | None:
@@ -515,12 +536,15 @@ def _retry_after_seconds(response: requests.Response) -> float | None:
         return None
 
 
-def _failure_for_response(response: requests.Response, *, idempotency_key: str) -> PolytomicError | None:
-    """The exception for an answer that is not a success, or None for a 2xx."""
+def _failure_for_response(
+    response: requests.Response, *, idempotency_key: str, scrub: Callable[[str], str]
+) -> PolytomicError | None:
+    """The exception for an answer that is not a success, or None for a 2xx. Every message in
+    it is safe to show: Polytomic's words pass through `scrub` (see `_short`)."""
     status = response.status_code
     if 200 <= status < 300:
         return None
-    message = error_message(response)
+    message = error_message(response, scrub)
     if status == 401:
         return PolytomicAuthenticationError(
             "Polytomic did not accept the portal's partner API key. An administrator must check the key."
@@ -532,7 +556,7 @@ def _failure_for_response(response: requests.Response, *, idempotency_key: str) 
     if status == 404:
         return PolytomicNotFound(message or "Polytomic has no such organization.", status=status)
     if status in (409, 422):
-        return _validation_error(response, message, idempotency_key=idempotency_key)
+        return _validation_error(response, message, idempotency_key=idempotency_key, scrub=scrub)
     if status == 429:
         retry_after = _retry_after_seconds(response)
         wait = f" Try again in {retry_after:.0f} seconds." if retry_after else " Try again in a moment."
@@ -556,7 +580,9 @@ def _failure_for_response(response: requests.Response, *, idempotency_key: str) 
 _IN_FLIGHT_WORDS = re.compile(r"idempot|in[ -]?flight|in progress|already being processed|concurrent", re.IGNORECASE)
 
 
-def _validation_error(response: requests.Response, message: str, *, idempotency_key: str) -> PolytomicValidationError:
+def _validation_error(
+    response: requests.Response, message: str, *, idempotency_key: str, scrub: Callable[[str], str]
+) -> PolytomicValidationError:
     status = response.status_code
     payload = _json_or_none(response)
     payload = payload if isinstance(payload, dict) else {}
@@ -571,7 +597,7 @@ def _validation_error(response: requests.Response, message: str, *, idempotency_
             )
         name_message = message or "An organization with this name already exists."
         return PolytomicValidationError(name_message, status=status, field_errors={"name": [name_message]})
-    field_errors, non_field_errors = _metadata_errors(payload.get("metadata"))
+    field_errors, non_field_errors = _metadata_errors(payload.get("metadata"), scrub)
     headline = message or "Polytomic did not accept these values."
     if headline not in non_field_errors:
         non_field_errors.insert(0, headline)
@@ -580,14 +606,14 @@ def _validation_error(response: requests.Response, message: str, *, idempotency_
     )
 
 
-def _metadata_errors(metadata: Any) -> tuple[dict[str, list[str]], list[str]]:
+def _metadata_errors(metadata: Any, scrub: Callable[[str], str]) -> tuple[dict[str, list[str]], list[str]]:
     """Field errors from a 422's free-form `metadata`: an object keyed by field name (guess), or
     an array of messages or of {field, message} objects (older clients saw an array)."""
     field_errors: dict[str, list[str]] = {}
     non_field_errors: list[str] = []
 
     def add(field_name: Any, value: Any) -> None:
-        messages = [_short(m) for m in _messages(value)]
+        messages = [_short(m, scrub) for m in _messages(value)]
         if isinstance(field_name, str) and field_name in API_FIELDS:
             field_errors.setdefault(field_name, []).extend(messages or ["This value was not accepted."])
         else:

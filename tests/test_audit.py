@@ -16,9 +16,9 @@ from orgadmin.audit import (
     RESPONSE_BODY_MAX_CHARS,
     AuditContext,
     _mask_json,
-    _scrubber,
     mask_request_body,
     mask_response_body,
+    scrubber,
 )
 from orgadmin.models import AppendOnlyError, AuditEntry
 from orgadmin.polytomic import OrganizationInput, PolytomicValidationError
@@ -151,7 +151,7 @@ class EntryContentTests:
             {"id": str(uuid.UUID(int=n)), "name": f"Customer {n} {secret}", "unknown": "x"} for n in range(3000)
         ]
         text = json.dumps({"data": organizations})
-        scrub = _scrubber((secret,))
+        scrub = scrubber((secret,))
         whole = json.dumps(_mask_json(json.loads(text), scrub, limit=10**9), ensure_ascii=False, separators=(",", ":"))
         stored = mask_response_body(text, scrub)
         assert stored == f"{whole[:RESPONSE_BODY_MAX_CHARS]}… [cut: {len(text):,} characters in all]"

@@ -348,6 +348,36 @@ class FailureTests:
         assert len(caught.value.message) < 400
         assert caught.value.message.endswith("…")
 
+    ECHOES = {
+        "401 message": {"status": 401, "json": {"message": f"invalid key in Authorization: Bearer {PARTNER_KEY}"}},
+        "401 cut short": {"status": 401, "json": {"message": f"bad header Bearer {PARTNER_KEY[:6]}… (truncated)"}},
+        "500 error": {"status": 500, "json": {"error": {"message": f"upstream said {PARTNER_KEY}"}}},
+        "422 metadata": {
+            "status": 422,
+            "json": {
+                "message": f"client_secret {FULL_INPUT.client_secret} is not valid",
+                "metadata": {"client_secret": f"got {FULL_INPUT.client_secret}", "x": [f"key {PARTNER_KEY}"]},
+            },
+        },
+        "409": {"status": 409, "json": {"message": f"name taken (request by {PARTNER_KEY})"}},
+        "400 text": {"status": 400, "body": "x" * 290 + PARTNER_KEY, "content_type": "text/plain"},
+    }
+
+    @pytest.mark.parametrize("label", ECHOES)
+    def test_no_message_shown_holds_the_key_or_the_secret_sent(self, api, audit_context, label):
+        """Polytomic, or a proxy before it, may echo the request: staff of any role see its message."""
+        answer(api, "create", **self.ECHOES[label])
+        with pytest.raises(PolytomicError) as caught:
+            call("create", audit_context)
+        error = caught.value
+        shown = [error.message, *getattr(error, "non_field_errors", [])]
+        shown += [m for messages in getattr(error, "field_errors", {}).values() for m in messages]
+        for text in shown:
+            assert PARTNER_KEY not in text
+            assert PARTNER_KEY[:6] not in text
+            assert FULL_INPUT.client_secret not in text
+        assert any("[redacted]" in text for text in shown)
+
     def test_429_keeps_retry_after(self, api, audit_context):
         answer(api, "create", status=429, json={"message": "slow"}, headers={"Retry-After": "12"})
         with pytest.raises(PolytomicUnavailable) as caught:

@@ -13,6 +13,7 @@ import responses
 from django.urls import reverse
 
 from orgadmin.models import AuditEntry
+from orgadmin.sandbox import PARTNER_KEY  # the key the portal sends in these tests
 from tests.factories import make_user
 from tests.support import hidden_field
 
@@ -51,6 +52,11 @@ BEHAVIOURS = {
     ),
     "422 metadata array": ({"status": 422, "json": {"message": "invalid", "metadata": ["issuer is bad"]}}, "rejected"),
     "422 no metadata": ({"status": 422, "json": {"status": 422, "message": "invalid input"}}, "rejected"),
+    "401 echoing the key": (
+        {"status": 401, "json": {"message": f"invalid credentials: Authorization: Bearer {PARTNER_KEY}"}},
+        "rejected",
+    ),
+    "500 echoing the key": ({"status": 500, "json": {"error": f"request by {PARTNER_KEY} failed"}}, "failed"),
 }
 # A delete reads no body: any 2xx is success, whatever comes with it.
 SUCCESS_FOR_DELETE = {"200 malformed json", "200 unexpected shape"}
@@ -122,6 +128,7 @@ def test_fault_matrix(admin_client, api, operation, behaviour):
 
     assert response.status_code != 500
     assert RAW not in page
+    assert PARTNER_KEY not in page
     assert "Traceback" not in page
     entries = AuditEntry.objects.filter(action=ACTIONS[operation])
     assert entries.count() == 1

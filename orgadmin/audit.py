@@ -36,6 +36,9 @@ REDACTED = "[redacted]"
 NOT_READ, NOT_JSON = object(), object()
 SET = "[set]"
 RESPONSE_BODY_MAX_CHARS = 8000
+# Levels of a JSON answer that are masked and kept; deeper ones are stored as TOO_DEEP.
+MASK_MAX_DEPTH = 32
+TOO_DEEP = "[nested too deep]"
 USER_AGENT_MAX_CHARS = 512
 
 # Request fields stored as sent. Everything else is redacted, except the secret, stored as "[set]".
@@ -124,6 +127,12 @@ def record_call(record: CallRecord, *, duration_ms: float, attempts: int) -> Non
     from orgadmin.models import AuditEntry
 
     scrub = scrubber(record.secrets)
+    try:
+        request_body = mask_request_body(record.request_body)
+        response_body = mask_response_body(record.response_text, scrub, payload=record.payload)
+    except Exception as exc:  # whatever Polytomic sent, the call is still recorded
+        logger.exception("Audit entry of %s %s: the bodies could not be masked", record.method, record.path)
+        request_body, response_body = {"not_recorded": type(exc).__name__}, f"[not recorded: {type(exc).__name__}]"
     actor = record.context.actor
     entry = AuditEntry(
         actor_id=actor.pk if actor is not None else None,
@@ -133,9 +142,9 @@ def record_call(record: CallRecord, *, duration_ms: float, attempts: int) -> Non
         path=record.path[:500],
         organization_id=record.organization_id[:64],
         organization_name=scrub(record.organization_name)[:255],
-        request_body=mask_request_body(record.request_body),
+        request_body=request_body,
         response_status=record.status,
-        response_body=mask_response_body(record.response_text, scrub, payload=record.payload),
+        response_body=response_body,
         outcome=record.outcome,
         error_message=scrub(record.error.message) if record.error is not None else "",
         duration_ms=max(0, round(duration_ms)),
@@ -206,6 +215,7 @@ HASHED_FIELDS = (
 
 def append(entry: AuditEntry, *, using: str = DEFAULT_DB_ALIAS) -> None:
     """Saves a new entry at the end of the chain: its hash covers its content and the last hash."""
+    make_storable(entry)
     if connections[using].vendor == "postgresql":
         _append_in_one_round_trip(entry, using)
         return
@@ -253,6 +263,8 @@ def append_many(entries: list[AuditEntry], *, using: str = DEFAULT_DB_ALIAS) -> 
     """Appends entries in one insert, in the order given, chained like `append` (for seeding)."""
     from orgadmin.models import AuditEntry
 
+    for entry in entries:
+        make_storable(entry)
     with transaction.atomic(using=using):
         _lock_chain(using)
         previous = last_hash(using=using)
@@ -260,6 +272,37 @@ def append_many(entries: list[AuditEntry], *, using: str = DEFAULT_DB_ALIAS) -> 
             entry.previous_hash = previous
             entry.entry_hash = previous = entry_hash(entry)
         AuditEntry.objects.using(using).bulk_create(entries)
+
+
+def make_storable(entry: AuditEntry) -> None:
+    """Makes every text of the entry one that both databases store, then cuts it to its column.
+
+    PostgreSQL's text and jsonb refuse NUL, and no database takes a lone surrogate (it is not
+    UTF-8): a name or an answer holding either would make every entry about it fail. Both are
+    written as visible escapes (`\\x00`, `\\ud800`), before the entry is hashed.
+    """
+    for column in entry._meta.concrete_fields:
+        value = getattr(entry, column.attname)
+        if isinstance(value, str):
+            value = storable(value)
+            if column.max_length is not None:
+                value = value[: column.max_length]
+            setattr(entry, column.attname, value)
+        elif isinstance(value, dict | list):
+            setattr(entry, column.attname, storable(value))
+
+
+def storable(value: Any) -> Any:
+    """`value` with NUL and lone surrogates in its texts (and keys) written as escapes."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "\\x00")
+        return value if value.isascii() else value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    return value
 
 
 def _lock_chain(using: str) -> None:
@@ -359,7 +402,7 @@ def mask_response_body(text: str, scrub, *, payload: Any = NOT_READ) -> str:
     if payload is NOT_READ:
         try:
             payload = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python parses
             payload = NOT_JSON
     if payload is NOT_JSON:
         stored = scrub(text)
@@ -371,30 +414,42 @@ def mask_response_body(text: str, scrub, *, payload: Any = NOT_READ) -> str:
     return stored
 
 
-def _mask_json(value: Any, scrub, limit: int) -> Any:
-    """`value` masked; a list only as far as its items' JSON reaches `limit` characters, since the
-    stored text is cut there anyway (a list of a thousand organizations is not masked whole)."""
+def _mask_json(value: Any, scrub, limit: int, depth: int = 0) -> Any:
+    """`value` masked, bounded in depth and in size: an object or a list only as far as its
+    items' JSON reaches `limit` characters, and a text cut there, since the stored text is cut
+    there anyway (a list of a thousand organizations is not masked whole); below
+    MASK_MAX_DEPTH levels, a marker."""
+    if depth >= MASK_MAX_DEPTH:
+        return TOO_DEEP
     if isinstance(value, dict):
-        masked = {}
+        masked, length = {}, 0
         for key, item in value.items():
+            if length > limit:
+                break
+            name = scrub(str(key))
             if key in SECRET_FIELDS:
-                masked[key] = SET if item else None
+                masked[name] = SET if item else None
             elif key in RESPONSE_KEYS_KEPT or key in REQUEST_FIELDS_KEPT:
-                masked[key] = _mask_json(item, scrub, limit)
+                masked[name] = _mask_json(item, scrub, limit, depth + 1)
             else:
-                masked[key] = REDACTED
+                masked[name] = REDACTED
+            length += len(name) + len(_compact(masked[name])) + 4
         return masked
     if isinstance(value, list):
         items, length = [], 0
         for item in value:
             if length > limit:
                 break
-            items.append(_mask_json(item, scrub, limit))
-            length += len(json.dumps(items[-1], ensure_ascii=False, separators=(",", ":"))) + 1
+            items.append(_mask_json(item, scrub, limit, depth + 1))
+            length += len(_compact(items[-1])) + 1
         return items
     if isinstance(value, str):
-        return scrub(value)
+        return scrub(value)[: limit + 1]
     return value
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def scrubber(secrets: tuple[str, ...]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -271,16 +272,25 @@ class OrganizationDeleteForm(HiddenFieldErrorsMixin, forms.Form):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.organization = organization
+        self.phrase = confirmation_phrase(organization)
         if not self.is_bound:
             self.initial["form_key"] = uuid.uuid4().hex
         # Help text is rendered as HTML: the name comes from Polytomic and must be escaped.
-        self.fields["confirm_name"].help_text = format_html("Enter <strong>{}</strong> exactly.", organization.name)
+        self.fields["confirm_name"].help_text = format_html("Enter <strong>{}</strong> exactly.", self.phrase)
 
     def clean_confirm_name(self) -> str:
         value = self.cleaned_data["confirm_name"]
-        if value != self.organization.name.strip():
+        if value not in (self.phrase, self.organization.name.strip()):
             raise forms.ValidationError("That is not this organization's name.")
         return value
+
+
+def confirmation_phrase(organization: Organization) -> str:
+    """What is typed to confirm a delete: the name as it can be typed. Control characters (NUL,
+    tabs, line breaks), which no text field takes, are left out; a name of nothing else is
+    confirmed with the organization's id."""
+    typeable = "".join(c for c in organization.name if unicodedata.category(c) != "Cc").strip()
+    return typeable or organization.id
 
 
 class AuditFilterForm(forms.Form):

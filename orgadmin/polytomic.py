@@ -93,7 +93,17 @@ def _text(data: Mapping, name: str) -> str:
         return ""
     if not isinstance(value, str):
         raise ValueError(f"{name} is not a string")
-    return value
+    return whole_characters(value)
+
+
+# JSON may escape half of a UTF-16 surrogate pair ("\ud800"): Python reads it as a lone
+# surrogate, which is no character, and no page holding one can be encoded.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def whole_characters(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD, as a browser shows invalid text."""
+    return text if text.isascii() else _LONE_SURROGATE.sub("\ufffd", text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,7 +481,9 @@ def _read_data(response: requests.Response, record: CallRecord) -> Any:
     The body read is kept on the record, for the audit entry not to read it again."""
     try:
         payload = record.payload = response.json()
-    except ValueError:  # requests' JSONDecodeError is also a RequestException: keep it apart from transport
+    # requests' JSONDecodeError is also a RequestException: keep it apart from transport. A body
+    # nested deeper than Python parses is no more readable than one that is not JSON.
+    except (ValueError, RecursionError):
         raise ValueError("the body is not JSON") from None
     if not isinstance(payload, dict) or "data" not in payload:
         raise ValueError("no data in the body")
@@ -481,7 +493,7 @@ def _read_data(response: requests.Response, record: CallRecord) -> Any:
 def _json_or_none(response: requests.Response) -> Any:
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -508,7 +520,7 @@ def error_message(response: requests.Response, scrub: Callable[[str], str]) -> s
 def _short(text: str, scrub: Callable[[str], str]) -> str:
     """Upstream text as staff see it: the partner key and the secret sent removed first (before
     the cut, so that no part of them is left), white space folded, cut short."""
-    text = " ".join(scrub(text).split())
+    text = " ".join(whole_characters(scrub(text)).split())
     return text if len(text) <= MESSAGE_MAX_LENGTH else text[: MESSAGE_MAX_LENGTH - 1] + "…"
 
 

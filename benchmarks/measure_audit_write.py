@@ -41,6 +41,7 @@ def main(writes: int) -> None:
             context=context, action="organization.get", method="GET", path=f"/api/organizations/{ACME_ID}"
         )
         record.response(answer)
+        record.response_text = answer.text
         record.payload = answer.json()  # as the client does when it reads the answer
         record.identify(organization_id=acme.id, organization_name=acme.name)
         started = time.perf_counter()

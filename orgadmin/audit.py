@@ -98,8 +98,9 @@ class CallRecord:
     payload: Any = field(default=NOT_READ, repr=False)  # the body read as JSON, once the client has
 
     def response(self, response: Response) -> None:
+        """The answer's status and headers, as they arrive (the client sets `response_text`
+        once it has read the body)."""
         self.status = response.status_code
-        self.response_text = response.text
         self.api_version = response.headers.get("X-Polytomic-Version", "")[:32]
         self.upstream_request_id = (response.headers.get("X-Request-ID") or response.headers.get("Request-Id") or "")[
             :128

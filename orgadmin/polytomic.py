@@ -8,9 +8,14 @@ public material does not settle are marked "(guess)" and kept here, in one place
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import itertools
 import json
 import os
 import re
+import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -20,6 +25,8 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import requests
+import urllib3.connection
+import urllib3.connectionpool
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -232,12 +239,133 @@ READ_RETRY = _CountingRetry(
 NO_RETRY = _CountingRetry(total=0, connect=0, read=False, status=0, other=0, redirect=0, raise_on_redirect=False)
 
 
+# --- The whole call's deadline ------------------------------------------------------------------
+#
+# Socket timeouts bound one wait for bytes, not a call: an answer trickled a byte every ten
+# seconds never trips a 15 s read timeout. Each call therefore has a deadline, and one thread per
+# process shuts down the connections of any call that outlives it; the blocked read then fails
+# at once, wherever it was (status line, headers or body).
+
+
+@dataclass(eq=False)
+class _Deadline:
+    """One call's deadline, and the connections it has sent on (retries use new ones)."""
+
+    at: float
+    connections: list[Any] = field(default_factory=list)
+    passed: bool = False
+    finished: bool = False
+
+
+class _Watchdog:
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._due: list[tuple[float, int, _Deadline]] = []  # a heap, earliest first
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def start(self, seconds: float) -> _Deadline:
+        deadline = _Deadline(at=time.monotonic() + seconds)
+        with self._condition:
+            earliest = self._due[0][0] if self._due else None
+            heapq.heappush(self._due, (deadline.at, next(self._order), deadline))
+            if self._thread is None or not self._thread.is_alive():  # first use, or after a fork
+                self._thread = threading.Thread(target=self._run, name="polytomic-deadlines", daemon=True)
+                self._thread.start()
+            if earliest is None or deadline.at < earliest:
+                self._condition.notify()
+        return deadline
+
+    def attach(self, deadline: _Deadline, connection: Any) -> None:
+        with self._condition:
+            if deadline.passed:
+                _break(connection)
+            elif not deadline.finished:
+                deadline.connections.append(connection)
+
+    def finish(self, deadline: _Deadline) -> None:
+        with self._condition:
+            deadline.finished = True
+            deadline.connections.clear()
+
+    def _run(self) -> None:
+        with self._condition:
+            while True:
+                while self._due and self._due[0][2].finished:
+                    heapq.heappop(self._due)
+                if not self._due:
+                    self._condition.wait()
+                    continue
+                wait = self._due[0][0] - time.monotonic()
+                if wait > 0:
+                    self._condition.wait(wait)
+                    continue
+                deadline = heapq.heappop(self._due)[2]
+                deadline.passed = True
+                for connection in deadline.connections:
+                    _break(connection)
+                deadline.connections.clear()
+
+
+def _break(connection: Any) -> None:
+    """Shuts the connection's socket down, so that a read blocked on it returns at once. The
+    plain socket's shutdown is used on TLS sockets too: it leaves their TLS state alone."""
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+_WATCHDOG = _Watchdog()
+# The deadline of the call in progress in this thread, for the connection it sends on.
+_current_deadline: ContextVar[_Deadline | None] = ContextVar("polytomic_deadline", default=None)
+
+
+class _WatchedConnectionMixin:
+    """A urllib3 connection that puts itself under the deadline of the call it is sending for."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        deadline = _current_deadline.get()
+        if deadline is not None:
+            _WATCHDOG.attach(deadline, self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPConnection(_WatchedConnectionMixin, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchedConnectionMixin, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPConnectionPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSConnectionPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+WATCHED_POOLS = {"http": _WatchedHTTPConnectionPool, "https": _WatchedHTTPSConnectionPool}
+
+
 class TimeoutHTTPAdapter(HTTPAdapter):
-    """An adapter that puts a (connect, read) timeout on every request that does not bring one."""
+    """An adapter that puts a (connect, read) timeout on every request that does not bring one,
+    and whose connections answer to the call's whole deadline."""
 
     def __init__(self, *, timeout: tuple[float, float], **kwargs: Any) -> None:
         self.timeout = timeout
         super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = WATCHED_POOLS
+
+    def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(*args, **kwargs)
+        manager.pool_classes_by_scheme = WATCHED_POOLS
+        return manager
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
@@ -285,9 +413,13 @@ class PolytomicClient:
         api_version: str,
         timeout: tuple[float, float],
         pool_size: int = 16,
+        total_timeout: float = 20.0,
+        max_response_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_version = api_version
+        self.total_timeout = total_timeout
+        self.max_response_bytes = max_response_bytes
         self._api_key = api_key
         self._reads = PolytomicSession(base_url=self.base_url, timeout=timeout, retries=READ_RETRY, pool_size=pool_size)
         self._writes = PolytomicSession(base_url=self.base_url, timeout=timeout, retries=NO_RETRY, pool_size=pool_size)
@@ -407,9 +539,18 @@ class PolytomicClient:
         counter = [1]
         token = _attempts.set(counter)
         started = time.monotonic()
+        deadline = _WATCHDOG.start(self.total_timeout)
+        deadline_token = _current_deadline.set(deadline)
         try:
             response = self._send(method, path, body=body, idempotency_key=idempotency_key, context=context)
             record.response(response)
+            try:
+                _read_body(response, max_bytes=self.max_response_bytes)
+            except _AnswerTooLarge as exc:
+                raise _too_large(self.max_response_bytes, method=method) from exc
+            if deadline.passed:  # whatever was read, the watchdog broke the connection under it
+                raise _too_slow(self.total_timeout, method=method)
+            record.response_text = response.text
             failure = _failure_for_response(
                 response, idempotency_key=idempotency_key, scrub=shown_text_scrubber(record.secrets)
             )
@@ -417,12 +558,19 @@ class PolytomicClient:
                 raise failure
             result = parse(_read_data(response, record)) if parse is not None else None
         except requests.RequestException as exc:
-            failure = _failure_for_transport(exc, self._timeout, method=method)
+            if deadline.passed:
+                failure = _too_slow(self.total_timeout, method=method)
+            else:
+                failure = _failure_for_transport(exc, self._timeout, method=method)
             record.fail(failure)
             raise failure from exc
         except ValueError as exc:  # a 2xx whose body is not what the contract promises
-            failure = PolytomicUnavailable(
-                "Polytomic sent an answer the portal could not read. Try again in a moment.", status=record.status
+            failure = (
+                _too_slow(self.total_timeout, method=method)
+                if deadline.passed
+                else PolytomicUnavailable(
+                    "Polytomic sent an answer the portal could not read. Try again in a moment.", status=record.status
+                )
             )
             record.fail(failure)
             raise failure from exc
@@ -437,6 +585,8 @@ class PolytomicClient:
                 record.identify(organization_id=result.id, organization_name=result.name)
             return result
         finally:
+            _WATCHDOG.finish(deadline)
+            _current_deadline.reset(deadline_token)
             _attempts.reset(token)
             record_call(record, duration_ms=(time.monotonic() - started) * 1000, attempts=counter[0])
 
@@ -456,16 +606,58 @@ class PolytomicClient:
         if body is not None:
             headers["Content-Type"] = "application/json"
         session = self._reads if method == "GET" else self._writes
+        # Streamed: the body is read by `_read_body`, which stops at the size limit.
         return session.request(
             method,
             f"{self.base_url}{path}",
             data=None if body is None else json.dumps(body).encode(),
             headers=headers,
             allow_redirects=False,
+            stream=True,
         )
 
 
 # --- Reading answers -------------------------------------------------------------------------------
+
+READ_CHUNK_BYTES = 64 * 1024
+
+
+class _AnswerTooLarge(Exception):
+    """The answer's body is larger than the client accepts."""
+
+
+def _read_body(response: requests.Response, *, max_bytes: int) -> None:
+    """Reads the streamed body (decompressed) into the response, stopping at `max_bytes`: a
+    declared length over it is refused unread, and a body that grows past it is cut off and its
+    connection closed. Nothing Polytomic sends can make a worker hold more than that."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        response.close()
+        raise _AnswerTooLarge
+    chunks, size = [], 0
+    for chunk in response.iter_content(READ_CHUNK_BYTES):
+        size += len(chunk)
+        if size > max_bytes:
+            response.close()
+            raise _AnswerTooLarge
+        chunks.append(chunk)
+    # requests keeps a read body here (as its own `content` does), for .text and .json().
+    response._content = b"".join(chunks)
+    response._content_consumed = True
+
+
+def _too_large(max_bytes: int, *, method: str) -> PolytomicUnavailable:
+    message = f"Polytomic's answer was larger than the portal accepts ({max_bytes / 1024 / 1024:g} MB)."
+    if method != "GET":
+        message += " It may have done what was asked: reload the page to see the result before submitting again."
+    return PolytomicUnavailable(message)
+
+
+def _too_slow(total_timeout: float, *, method: str) -> PolytomicUnavailable:
+    message = f"Polytomic did not finish answering within {total_timeout:g} seconds."
+    if method != "GET":
+        message += " It may still have done what was asked: submitting the same form again is safe."
+    return PolytomicUnavailable(message)
 
 
 def _organizations(data: Any) -> list[Organization]:
@@ -689,6 +881,8 @@ def client() -> PolytomicClient:
         api_version=settings.POLYTOMIC_API_VERSION,
         timeout=(settings.POLYTOMIC_CONNECT_TIMEOUT, settings.POLYTOMIC_READ_TIMEOUT),
         pool_size=settings.POLYTOMIC_POOL_SIZE,
+        total_timeout=settings.POLYTOMIC_TOTAL_TIMEOUT,
+        max_response_bytes=settings.POLYTOMIC_MAX_RESPONSE_BYTES,
     )
 
 

@@ -6,8 +6,9 @@ on update, write-only OIDC credentials, idempotency keys, and the error shapes t
 Polytomic's own Python SDK is tested against it (tests/test_sandbox_sdk.py).
 
 Beside the API, for tests and load runs only (never part of Polytomic):
-- `GET /_sandbox/requests`: the API requests received (authorization masked) and the TCP connections
-  accepted (HTTP/1.1 keep-alive, so pooled clients reuse them); `POST /_sandbox/reset`
+- `GET /_sandbox/requests`: the API requests received (authorization masked), the TCP connections
+  accepted (HTTP/1.1 keep-alive, so pooled clients reuse them), and how many bytes of each
+  trickled answer went out before the client hung up; `POST /_sandbox/reset`
   restores the seeded state and clears the log, the idempotency keys and the faults.
 - `POST /_sandbox/faults`: `{"latency_ms": 50, "rate": 0.05, "mix": ["status:503", "drop"],
   "seed": 1, "queue": [{"method": "PUT", "path": "/api/organizations/<id>", "fault": "status:500"}]}`.
@@ -15,8 +16,10 @@ Beside the API, for tests and load runs only (never part of Polytomic):
   to that share of all requests; `latency_ms` is added to every request. Faults: `latency:<ms>`,
   `status:<code>` (401 also `status:401:legacy` and `status:401:nested`), `hang` (no answer until
   the client gives up), `garbage` (a 200 that is not JSON), `drop` (the connection breaks
-  mid-answer). A queued rule may instead carry `"answer": {"status": 422, "body": {...}}` (or `"text"`
-  for a body that is not JSON, and `"headers"`): that exact answer, once, as if Polytomic sent it.
+  mid-answer), `trickle:<ms>` (the request is handled, and its answer sent a byte every <ms> ms),
+  `huge:<bytes>` (the request is handled, and answered with a 200 of that many bytes, declared).
+  A queued rule may instead carry `"answer": {"status": 422, "body": {...}}` (or `"text"` for a
+  body that is not JSON, and `"headers"`): that exact answer, once, as if Polytomic sent it.
   An `X-Sandbox-Fault` request header injects one for that request. All off by default.
 """
 
@@ -41,6 +44,8 @@ PARTNER_KEY = "sandbox-partner-key"
 OTHER_PARTNER_KEY = "sandbox-other-partner-key"
 DEFAULT_VERSION = "2025-09-18"
 HANG_SECONDS = 60.0
+# Faults that let the request be handled and then spoil its answer (in `Sandbox.__call__`).
+ANSWER_FAULTS = frozenset({"drop", "trickle", "huge"})
 
 # Seeded organizations, with fixed ids so that demos, tests and docs can name them.
 OWNER_ID = "7a1f0c2e-0000-4000-8000-000000000001"
@@ -161,6 +166,8 @@ class Sandbox:
             self.idempotency: dict[tuple[str, str], Response | None] = {}  # None: still in flight
             self.received: list[dict[str, Any]] = []
             self.connections = 0  # TCP connections accepted
+            self.trickles: list[dict[str, Any]] = []  # answers sent a byte at a time: how far each got
+            self.trickle_ended = threading.Event()  # set as each of them ends
             self.faults = Faults()
 
     def count_connection(self) -> None:
@@ -190,10 +197,19 @@ class Sandbox:
         response_headers = [(name, value) for name, value in response.headers.items()]
         if payload:
             response_headers.append(("Content-Type", response.headers.get("Content-Type", "application/json")))
-        if fault == "drop":
+        kind, _, argument = fault.partition(":") if isinstance(fault, str) else ("", "", "")
+        if kind == "drop":
             # Promise a body, send half of it, then break the connection.
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "4096")])
             return _dropping(b'{"data": [{"id": "')
+        if kind == "huge":
+            size = int(argument or 0)
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(size))])
+            return _huge(size)
+        if kind == "trickle":
+            response_headers.append(("Content-Length", str(len(payload))))
+            start_response(f"{response.status} {_reason(response.status)}", _unique(response_headers))
+            return self._trickled(path, payload, float(argument or 100) / 1000)
         response_headers.append(("Content-Length", str(len(payload))))
         start_response(f"{response.status} {_reason(response.status)}", _unique(response_headers))
         return [payload]
@@ -217,7 +233,7 @@ class Sandbox:
         kind, _, argument = (fault or "").partition(":")
         if kind == "latency":
             latency_ms += float(argument or 0)
-        elif fault is not None and kind != "drop":  # "drop": handled, then the answer is lost
+        elif fault is not None and kind not in ANSWER_FAULTS:
             return self._fault(kind, argument)
         partner = self.partner_keys.get(_bearer(headers.get("authorization", "")))
         if partner is None:
@@ -343,6 +359,20 @@ class Sandbox:
 
     # --- Faults ------------------------------------------------------------------------------
 
+    def _trickled(self, path: str, payload: bytes, interval: float) -> Iterator[bytes]:
+        """The answer a byte at a time; how much of it went out is kept in `trickles`."""
+        sent = 0
+        try:
+            for index in range(len(payload)):
+                if index and self.stopping.wait(interval):
+                    return
+                yield payload[index : index + 1]
+                sent += 1
+        finally:
+            with self.lock:
+                self.trickles.append({"path": path, "sent": sent, "of": len(payload)})
+            self.trickle_ended.set()
+
     def _fault(self, kind: str, argument: str) -> Response:
         if kind == "hang":
             self.stopping.wait(HANG_SECONDS)
@@ -361,7 +391,9 @@ class Sandbox:
     def _control(self, method: str, path: str, body: bytes) -> Response:
         if (method, path) == ("GET", "/_sandbox/requests"):
             with self.lock:
-                return Response(200, {"requests": list(self.received), "connections": self.connections})
+                return Response(
+                    200, {"requests": list(self.received), "connections": self.connections, "trickles": self.trickles}
+                )
         if (method, path) == ("POST", "/_sandbox/reset"):
             self.reset()
             return Response(204)
@@ -465,6 +497,18 @@ def _unique(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
 def _wait(milliseconds: float) -> None:
     if milliseconds > 0:
         time.sleep(milliseconds / 1000)
+
+
+def _huge(size: int) -> Iterator[bytes]:
+    """`size` bytes of one JSON object, whose name holds nearly all of them."""
+    head, tail = b'{"data": {"id": "7a1f0c2e-0000-4000-8000-00000000f00d", "name": "', b'"}}'
+    yield head
+    left = size - len(head) - len(tail)
+    while left > 0:
+        chunk = min(left, 64 * 1024)
+        yield b"x" * chunk
+        left -= chunk
+    yield tail
 
 
 def _dropping(first_part: bytes) -> Iterator[bytes]:

@@ -54,6 +54,10 @@ else:
     POLYTOMIC_PARTNER_API_KEY = _required_secret("POLYTOMIC_PARTNER_API_KEY")
 POLYTOMIC_CONNECT_TIMEOUT = env.float("POLYTOMIC_CONNECT_TIMEOUT", default=3.05)
 POLYTOMIC_READ_TIMEOUT = env.float("POLYTOMIC_READ_TIMEOUT", default=15.0)
+# However slowly an answer trickles in, a call ends this many seconds after it started.
+POLYTOMIC_TOTAL_TIMEOUT = env.float("POLYTOMIC_TOTAL_TIMEOUT", default=20.0)
+# The largest answer read (decompressed); a larger one is refused (10,000 organizations are ~2 MB).
+POLYTOMIC_MAX_RESPONSE_BYTES = env.int("POLYTOMIC_MAX_RESPONSE_BYTES", default=8 * 1024 * 1024)
 # Keep-alive connections to Polytomic kept per worker process: at least the gunicorn threads.
 POLYTOMIC_POOL_SIZE = env.int("POLYTOMIC_POOL_SIZE", default=16)
 

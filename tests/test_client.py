@@ -6,6 +6,8 @@ HTTP is answered by `responses` (no network); behaviour that lives in urllib3's 
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
 import re
 import socket
@@ -526,6 +528,103 @@ def silent_server() -> Iterator[str]:
     for conn in accepted:
         conn.close()
     server.close()
+
+
+@pytest.fixture
+def raw_server() -> Iterator:
+    """A loopback server that reads one request per connection and answers with `answer(conn, stop)`."""
+    servers = []
+
+    def start(answer) -> str:
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        server.settimeout(0.1)
+        stop = threading.Event()
+
+        def serve() -> None:
+            while not stop.is_set():
+                try:
+                    conn = server.accept()[0]
+                except OSError:
+                    continue
+                with conn:
+                    request = b""
+                    while b"\r\n\r\n" not in request:
+                        request += conn.recv(65536) or b"\r\n\r\n"
+                    with contextlib.suppress(OSError):
+                        answer(conn, stop)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        servers.append((server, stop, thread))
+        return f"http://127.0.0.1:{server.getsockname()[1]}"
+
+    yield start
+    for server, stop, thread in servers:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
+
+
+class TrickledHead:
+    """Answers with the status line and headers a byte every 50 ms: each read is quick, the whole
+    (50 s) is not. `hung_up` is set when the client hangs up on it, with `sent` bytes sent."""
+
+    HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Padding: " + b"p" * 1000
+
+    def __init__(self) -> None:
+        self.hung_up = threading.Event()
+        self.sent = 0
+
+    def __call__(self, conn: socket.socket, stop: threading.Event) -> None:
+        try:
+            for byte in self.HEAD:
+                if stop.wait(0.05):
+                    return
+                conn.sendall(bytes([byte]))
+                self.sent += 1
+        except OSError:
+            self.hung_up.set()
+
+
+def endless_chunked_body(conn: socket.socket, stop: threading.Event) -> None:
+    """A 200 whose chunked body never ends, and declares no length."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b'{"data": {"id": "x", "name": "' + b"x" * 65536
+    while not stop.is_set():
+        conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        chunk = b"x" * 65536
+
+
+class BoundedAnswerTests:
+    @pytest.mark.parametrize("operation", ["get", "update"])
+    def test_a_trickled_status_line_ends_at_the_total_deadline(self, settings, audit_context, raw_server, operation):
+        head = TrickledHead()
+        settings.POLYTOMIC_API_URL = raw_server(head)
+        settings.POLYTOMIC_TOTAL_TIMEOUT = 1.0
+        with pytest.raises(PolytomicUnavailable, match="did not finish answering within 1 seconds"):
+            call(operation, audit_context)
+        entry = only_entry()
+        # The status line arrived whole before the headers stalled; their end never did.
+        assert (entry.outcome, entry.response_status, entry.attempts) == ("failed", 200, 1)
+        assert head.hung_up.wait(timeout=10)  # the client hung up on it, long before its end
+        assert 0 < head.sent < len(head.HEAD)
+
+    def test_an_endless_body_is_cut_off_at_the_limit(self, settings, audit_context, raw_server):
+        settings.POLYTOMIC_API_URL = raw_server(endless_chunked_body)
+        settings.POLYTOMIC_MAX_RESPONSE_BYTES = 2 * 1024 * 1024
+        with pytest.raises(PolytomicUnavailable, match="larger than the portal accepts"):
+            call("get", audit_context)
+        assert (only_entry().outcome, only_entry().response_status) == ("failed", 200)
+
+    def test_a_gzipped_answer_counts_as_it_unpacks(self, api, audit_context, settings):
+        settings.POLYTOMIC_MAX_RESPONSE_BYTES = 100_000
+        bomb = gzip.compress(json.dumps({"data": [ORG] * 5000}).encode())  # ~0.6 MB unpacked
+        assert len(bomb) < 100_000
+        answer(api, "list", body=bomb, headers={"Content-Encoding": "gzip"}, content_type="application/json")
+        with pytest.raises(PolytomicUnavailable, match="larger than the portal accepts"):
+            call("list", audit_context)
 
 
 class TransportTests:

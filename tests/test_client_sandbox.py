@@ -151,3 +151,50 @@ class PoolingTests:
             services.organization_get(context=audit_context, organization_id=uuid.UUID(GLOBEX_ID))
         # 30 calls, one thread: the read session's single pooled connection carries them all.
         assert running.sandbox.connections == 1
+
+
+class BoundedAnswerTests:
+    """However Polytomic answers, a call ends by its deadline and reads at most its size limit."""
+
+    def test_an_answer_trickled_in_ends_at_the_total_deadline(self, audit_context, running, settings):
+        settings.POLYTOMIC_TOTAL_TIMEOUT = 1.0
+        settings.POLYTOMIC_READ_TIMEOUT = 5.0  # each byte comes well within it
+        # The organization's ~130 bytes, one every 0.1 s: 13 s if nothing stopped it.
+        queue_fault(running, "GET", f"/api/organizations/{GLOBEX_ID}", "trickle:100")
+        with pytest.raises(PolytomicUnavailable, match="did not finish answering within 1 seconds"):
+            services.organization_get(context=audit_context, organization_id=uuid.UUID(GLOBEX_ID))
+        entry = AuditEntry.objects.get()
+        assert (entry.outcome, entry.response_status) == ("failed", 200)
+        self.assert_cut_short(running)
+        # The connection it broke is not reused: the next call goes through.
+        assert services.organization_get(context=audit_context, organization_id=uuid.UUID(GLOBEX_ID)).name == "Globex"
+
+    def test_a_trickled_write_says_it_may_have_happened(self, audit_context, running, settings):
+        settings.POLYTOMIC_TOTAL_TIMEOUT = 1.0
+        queue_fault(running, "POST", "/api/organizations", "trickle:100")
+        with pytest.raises(PolytomicUnavailable, match="may still have done what was asked"):
+            services.organization_create(context=audit_context, data=OrganizationInput(name="Slow"), form_key="t" * 32)
+        assert "Slow" in [o.name for o in running.sandbox.organizations.values()]
+        self.assert_cut_short(running)
+
+    def assert_cut_short(self, running) -> None:
+        """The client hung up on the answer: the sandbox could not send all of it. (It notes how
+        far it got when its next write after the hang-up fails.)"""
+        assert running.sandbox.trickle_ended.wait(timeout=10)
+        [trickle] = running.sandbox.trickles
+        assert 0 < trickle["sent"] < trickle["of"], trickle
+
+    def test_an_answer_declared_too_large_is_not_read(self, audit_context, running, settings):
+        settings.POLYTOMIC_MAX_RESPONSE_BYTES = 1024 * 1024
+        queue_fault(running, "GET", f"/api/organizations/{GLOBEX_ID}", f"huge:{300 * 1024 * 1024}")
+        with pytest.raises(PolytomicUnavailable, match=r"larger than the portal accepts \(1 MB\)"):
+            services.organization_get(context=audit_context, organization_id=uuid.UUID(GLOBEX_ID))
+        entry = AuditEntry.objects.get()
+        assert (entry.outcome, entry.response_status, entry.response_body) == ("failed", 200, "")
+
+    def test_a_large_answer_within_the_limit_is_read(self, audit_context, running, settings):
+        settings.POLYTOMIC_MAX_RESPONSE_BYTES = 1024 * 1024
+        queue_fault(running, "GET", f"/api/organizations/{GLOBEX_ID}", f"huge:{1024 * 1024 - 10}")
+        organization = services.organization_get(context=audit_context, organization_id=uuid.UUID(GLOBEX_ID))
+        assert len(organization.name) > 1_000_000
+        assert len(AuditEntry.objects.get().response_body) < 9000

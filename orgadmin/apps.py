@@ -8,4 +8,4 @@ class OrgadminConfig(AppConfig):
     verbose_name = "Organization portal"
 
     def ready(self) -> None:
-        from orgadmin import signals  # noqa: F401 (connects the sign-in loggers)
+        from orgadmin import checks, signals  # noqa: F401 (registers the checks, connects the sign-in loggers)

@@ -7,6 +7,8 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.views import LoginView
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -31,6 +33,7 @@ from orgadmin.forms import (
 from orgadmin.http import client_ip
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic import Organization, PolytomicError, PolytomicNotFound
+from orgadmin.throttle import remember_device
 
 ORGANIZATIONS_PER_PAGE = 25
 RECENT_AUDIT_ENTRIES = 10
@@ -52,6 +55,18 @@ def _upstream_error_page(request: HttpRequest, error: PolytomicError, *, title: 
 
 
 security_log = logging.getLogger("orgadmin.security")
+
+
+class SignInView(LoginView):
+    """Django's sign-in, which also marks the browser as one this user signs in with, so that
+    failures from elsewhere never pause their sign-in here (orgadmin/throttle.py)."""
+
+    redirect_authenticated_user = True
+
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
+        response = super().form_valid(form)
+        remember_device(self.request, response, form.get_user().get_username())
+        return response
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

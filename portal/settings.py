@@ -7,6 +7,7 @@ no default outside DEBUG, so a missing one stops start-up with a message that na
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -80,6 +81,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: answers /healthz before host validation, HTTPS redirect and sign-in (see its docstring).
     "orgadmin.middleware.HealthCheckMiddleware",
+    # Before anything reads the client's address, the scheme or the request id.
+    "orgadmin.middleware.ForwardedHeadersMiddleware",
     "orgadmin.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -171,12 +174,29 @@ PORTAL_SESSION_MAX_AGE = env.int("SESSION_MAX_HOURS", default=12) * 3600
 # Reverse proxies in front of the portal that append to X-Forwarded-For and set X-Forwarded-Proto.
 # 0 means clients connect directly: forwarded headers are ignored, as anyone could send them.
 PORTAL_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# The addresses those proxies connect from: forwarded headers from anywhere else are dropped
+# (orgadmin.middleware.ForwardedHeadersMiddleware). Empty trusts any address: only safe when
+# nothing but the proxy can reach gunicorn, and `check --deploy` warns about it.
+try:
+    PORTAL_TRUSTED_PROXY_NETWORKS = [
+        ipaddress.ip_network(network, strict=False) for network in env.list("TRUSTED_PROXY_NETWORKS", default=[])
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXY_NETWORKS: {exc}") from None
 if PORTAL_TRUSTED_PROXY_COUNT > 0:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Failed sign-ins pause a username from one address, and from all addresses together except on
+# browsers its user signed in with before (orgadmin/throttle.py). Each pause ends by itself.
+AXES_HANDLER = "orgadmin.throttle.SignInThrottle"
 AXES_FAILURE_LIMIT = env.int("SIGNIN_FAILURE_LIMIT", default=5)
+PORTAL_SIGNIN_USERNAME_FAILURE_LIMIT = env.int("SIGNIN_USERNAME_FAILURE_LIMIT", default=20)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGNIN_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
+# Failures during a pause are not counted, so nobody can keep a pause going by hammering.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+PORTAL_DEVICE_COOKIE_NAME = "portal_device" if DEBUG else "__Host-portal_device"
+PORTAL_DEVICE_COOKIE_AGE = 90 * 24 * 3600
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "orgadmin.http.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"

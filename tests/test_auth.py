@@ -203,6 +203,69 @@ class ThrottlingTests:
             assert self.sign_in(client, "vera", PASSWORD).status_code == 302
 
 
+class UsernameThrottlingTests:
+    """Guessing one username's password from many addresses is paused everywhere, but never on a
+    browser its user signed in with before, and never for longer than the cool-off."""
+
+    LOGIN = "/accounts/login/"
+
+    @pytest.fixture(autouse=True)
+    def limits(self, settings):
+        settings.AXES_FAILURE_LIMIT = 5
+        settings.PORTAL_SIGNIN_USERNAME_FAILURE_LIMIT = 8
+
+    def sign_in(self, client, password, address, username="vera"):
+        return client.post(self.LOGIN, {"username": username, "password": password}, REMOTE_ADDR=address)
+
+    def guess_from_many_addresses(self, attacker) -> None:
+        """Eight guesses from eight addresses: none reaches the per-address limit; the last pauses."""
+        for n in range(1, 8):
+            assert self.sign_in(attacker, "guess", f"203.0.113.{n}").status_code == 200
+        assert self.sign_in(attacker, "guess", "203.0.113.8").status_code == 429
+
+    @pytest.mark.django_db
+    def test_failures_from_many_addresses_pause_the_username_everywhere(self, client, viewer):
+        self.guess_from_many_addresses(client)
+        response = self.sign_in(client, PASSWORD, "198.51.100.99")
+        assert response.status_code == 429
+        assert "Sign-in paused" in response.content.decode()
+        make_user("other", role="Viewer")
+        assert self.sign_in(client, PASSWORD, "198.51.100.99", username="other").status_code == 302
+
+    @pytest.mark.django_db
+    def test_a_browser_the_user_signed_in_with_is_not_paused(self, client, viewer):
+        from django.test import Client
+
+        assert self.sign_in(client, PASSWORD, "192.0.2.10").status_code == 302
+        client.post("/accounts/logout/")
+        self.guess_from_many_addresses(Client())
+        # The owner, on their own browser, from yet another address (a train's Wi-Fi, say).
+        assert self.sign_in(client, PASSWORD, "198.51.100.40").status_code == 302
+
+    @pytest.mark.django_db
+    def test_a_forged_or_foreign_device_cookie_does_not_exempt(self, client, viewer, settings):
+        from django.test import Client
+
+        make_user("mallory", role="Viewer")
+        attacker = Client()
+        assert self.sign_in(attacker, PASSWORD, "203.0.113.50", username="mallory").status_code == 302
+        attacker.post("/accounts/logout/")  # the attacker's browser is a known device for mallory only
+        self.guess_from_many_addresses(attacker)
+        assert self.sign_in(attacker, PASSWORD, "203.0.113.51").status_code == 429
+        attacker.cookies[settings.PORTAL_DEVICE_COOKIE_NAME] = '["vera"]'  # unsigned
+        assert self.sign_in(attacker, PASSWORD, "203.0.113.51").status_code == 429
+
+    @pytest.mark.django_db
+    def test_the_pause_ends_by_itself_however_hard_it_is_hammered(self, client, viewer):
+        with time_machine.travel(datetime(2026, 3, 2, 9, 0, tzinfo=UTC), tick=False) as traveller:
+            self.guess_from_many_addresses(client)
+            for minute in range(14):  # a guess a minute all through the pause
+                traveller.shift(timedelta(minutes=1))
+                assert self.sign_in(client, "guess", f"203.0.113.{100 + minute}").status_code == 429
+            traveller.shift(settings.AXES_COOLOFF_TIME - timedelta(minutes=14) + timedelta(seconds=1))
+            assert self.sign_in(client, PASSWORD, "198.51.100.99").status_code == 302
+
+
 class SessionExpiryTests:
     PAGE = "/organizations/"
 

@@ -1,0 +1,23 @@
+"""Deployment checks of the portal's own settings (`manage.py check --deploy`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Warning, register
+
+
+@register(deploy=True)
+def trusted_proxies_are_named(app_configs: Any, **kwargs: Any) -> list[Warning]:
+    if settings.PORTAL_TRUSTED_PROXY_COUNT > 0 and not settings.PORTAL_TRUSTED_PROXY_NETWORKS:
+        return [
+            Warning(
+                "TRUSTED_PROXY_COUNT is set but TRUSTED_PROXY_NETWORKS is empty: anyone who reaches gunicorn "
+                "directly can set X-Forwarded-For (the address sign-in throttling and the audit log see) and "
+                "X-Request-ID.",
+                hint="Set TRUSTED_PROXY_NETWORKS to the addresses the load balancer connects from.",
+                id="orgadmin.W001",
+            )
+        ]
+    return []

@@ -19,7 +19,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 
 # Throwaway values: collectstatic needs settings to load, and no secret belongs in an image.
-RUN SECRET_KEY=collectstatic-only POLYTOMIC_PARTNER_API_KEY=collectstatic-only \
+RUN SECRET_KEY=collectstatic-only POLYTOMIC_PARTNER_API_KEY=collectstatic-only AUDIT_CHAIN_KEY=collectstatic-only \
     python manage.py collectstatic --noinput --verbosity 0 \
     && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin portal
 USER 10001:10001

@@ -69,6 +69,7 @@ def portal_environment(database_url: str, workdir: str, **extra: str) -> dict[st
         "DEBUG": "false",
         "SECRET_KEY": "bench-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-0123456789",
         "POLYTOMIC_PARTNER_API_KEY": "sandbox-partner-key",
+        "AUDIT_CHAIN_KEY": "bench-audit-chain-key-0123456789",
         "ALLOWED_HOSTS": "127.0.0.1",
         "TRUSTED_PROXY_COUNT": "1",
         "DATABASE_URL": database_url,

@@ -7,13 +7,16 @@ are masked by allowlist before they are stored: a field this module does not kno
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
 import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from orgadmin.http import client_ip
@@ -187,8 +190,8 @@ def _database_for_entry() -> str:
 # Serialises appends across processes and instances on PostgreSQL ("orgadmin" in ASCII). SQLite
 # needs none: the portal opens its transactions IMMEDIATE, taking the one write lock first.
 CHAIN_LOCK_ID = 0x6F726761646D696E
-# Set by the database in `_append_in_one_round_trip`, not sent.
-_SERVER_CHAINED = frozenset({"id", "previous_hash", "entry_hash"})
+# Set by the chain, not by the entry's writer.
+_CHAINED = frozenset({"id", "previous_hash", "entry_hash"})
 HASHED_FIELDS = (
     "created_at",
     "actor_id",
@@ -218,7 +221,7 @@ def append(entry: AuditEntry, *, using: str = DEFAULT_DB_ALIAS) -> None:
     """Saves a new entry at the end of the chain: its hash covers its content and the last hash."""
     make_storable(entry)
     if connections[using].vendor == "postgresql":
-        _append_in_one_round_trip(entry, using)
+        _append_in_two_round_trips(entry, using)
         return
     with transaction.atomic(using=using):
         _lock_chain(using)
@@ -227,35 +230,45 @@ def append(entry: AuditEntry, *, using: str = DEFAULT_DB_ALIAS) -> None:
         entry.save(using=using)
 
 
-def _append_in_one_round_trip(entry: AuditEntry, using: str) -> None:
-    """`append` on PostgreSQL, as one message to the server: lock the chain, then insert the entry
-    chained to the last hash, which the server reads and hashes with the entry's canonical content.
+def _append_in_two_round_trips(entry: AuditEntry, using: str) -> None:
+    """`append` on PostgreSQL in two messages to the server: begin, lock the chain and read the
+    last hash; then insert the entry, its keyed hash computed here, and commit.
 
-    The two statements of one message run in one implicit transaction (or in the caller's), so the
-    lock is held until the insert commits; the insert, a statement of its own, reads the last hash
-    after the lock is granted. The hash is the one `entry_hash` computes. Five round trips (begin,
-    lock, read, insert, commit) become one, and the lock is held for one statement's time.
+    The hash is keyed with a secret the database never sees (`entry_hash`), so it is computed
+    here, between the two. Inside a transaction of the caller's, the entry joins it (the lock is
+    then held until it ends), as Django's own atomic blocks would; otherwise the two messages
+    are one transaction of their own, rolled back if anything between them fails, so that the
+    lock is never left held. Django's atomic block would take four round trips.
     """
     from orgadmin.models import AuditEntry
 
     connection = connections[using]
-    fields = [field for field in AuditEntry._meta.concrete_fields if field.attname not in _SERVER_CHAINED]
+    own_transaction = not connection.in_atomic_block
+    fields = [field for field in AuditEntry._meta.concrete_fields if field.attname not in _CHAINED]
     table = connection.ops.quote_name(AuditEntry._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    # Only names from the model's own metadata are put in the text; every value is a parameter.
-    sql = (
-        "SELECT pg_advisory_xact_lock(%s); "  # noqa: S608
-        f"INSERT INTO {table} ({columns}, previous_hash, entry_hash) "
-        f"SELECT {', '.join(['%s'] * len(fields))}, last.hash, "
-        "encode(sha256(convert_to(last.hash || %s, 'UTF8')), 'hex') "
-        f"FROM (SELECT COALESCE((SELECT entry_hash FROM {table} ORDER BY id DESC LIMIT 1), '') AS hash) AS last "
-        "RETURNING id, previous_hash, entry_hash"
+    # Only names from the model's own metadata are put in the texts; every value is a parameter.
+    last = f"SELECT COALESCE((SELECT entry_hash FROM {table} ORDER BY id DESC LIMIT 1), '')"  # noqa: S608
+    read_last = ("BEGIN; " if own_transaction else "") + "SELECT pg_advisory_xact_lock(%s); " + last
+    insert = (
+        f"INSERT INTO {table} ({columns}, previous_hash, entry_hash) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * (len(fields) + 2))}) RETURNING id" + ("; COMMIT" if own_transaction else "")
     )
     values = [field.get_db_prep_save(field.pre_save(entry, add=True), connection) for field in fields]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [CHAIN_LOCK_ID, *values, "\n" + canonical_content(entry)])
-        cursor.nextset()
-        entry.id, entry.previous_hash, entry.entry_hash = cursor.fetchone()
+        try:
+            cursor.execute(read_last, [CHAIN_LOCK_ID])
+            for _ in range(2 if own_transaction else 1):  # past BEGIN and the lock, to the last hash
+                cursor.nextset()
+            entry.previous_hash = cursor.fetchone()[0]
+            entry.entry_hash = entry_hash(entry)
+            cursor.execute(insert, [*values, entry.previous_hash, entry.entry_hash])
+            entry.id = cursor.fetchone()[0]
+        except BaseException:
+            if own_transaction:
+                with contextlib.suppress(Exception):
+                    cursor.execute("ROLLBACK")
+            raise
     entry._state.adding = False
     entry._state.db = using
 
@@ -320,8 +333,11 @@ def last_hash(*, using: str = DEFAULT_DB_ALIAS) -> str:
 
 
 def entry_hash(entry: AuditEntry) -> str:
-    """SHA-256 over the previous hash and the entry's canonical content."""
-    return hashlib.sha256(f"{entry.previous_hash}\n{canonical_content(entry)}".encode()).hexdigest()
+    """HMAC-SHA256 over the previous hash and the entry's canonical content, keyed with
+    AUDIT_CHAIN_KEY, which lives outside the database: whoever can write the table can still not
+    change, forge or re-chain an entry so that it verifies."""
+    content = f"{entry.previous_hash}\n{canonical_content(entry)}".encode()
+    return hmac.new(settings.AUDIT_CHAIN_KEY.encode(), content, hashlib.sha256).hexdigest()
 
 
 def canonical_content(entry: AuditEntry) -> str:

@@ -56,6 +56,7 @@ class AuditEntry(models.Model):
         UPDATE = "organization.update", "Update organization"
         DELETE = "organization.delete", "Delete organization"
         PRUNE = "audit.prune", "Prune audit log"  # the retention command's own record
+        REKEY = "audit.rekey", "Key the audit log's chain"  # migration 0006's own record
 
     class Outcome(models.TextChoices):
         OK = "ok", "OK"

@@ -41,6 +41,13 @@ if DEBUG:
 else:
     SECRET_KEY = _required_secret("SECRET_KEY")
 
+# Keys the audit log's hash chain (HMAC), so that whoever can write the database cannot rewrite
+# the log so that it verifies. Outside the database, like SECRET_KEY; it must never change.
+if DEBUG:
+    AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default="debug-only-audit-chain-key-never-used-in-production")
+else:
+    AUDIT_CHAIN_KEY = _required_secret("AUDIT_CHAIN_KEY")
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -99,6 +106,11 @@ MIDDLEWARE = [
     # Last, as django-axes requires: turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
+
+# Development tools (devtools/: seed_audit) exist only in a checkout, never in the image.
+PORTAL_DEVTOOLS = env.bool("PORTAL_DEVTOOLS", default=DEBUG)
+if PORTAL_DEVTOOLS:
+    INSTALLED_APPS.append("devtools")
 
 ROOT_URLCONF = "portal.urls"
 # Error reports (the DEBUG page included) never show the partner key or a client secret.

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
 import threading
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -12,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orgadmin import services
-from orgadmin.audit import AuditContext, append, entry_hash, verify_chain
+from orgadmin.audit import AuditContext, append, canonical_content, entry_hash, verify_chain
 from orgadmin.models import AuditEntry
 
 
@@ -31,11 +35,9 @@ def add_entry(created_at=None, **fields) -> AuditEntry:
     return entry
 
 
-def verify() -> str:
-    from io import StringIO
-
+def verify(*arguments: str) -> str:
     out = StringIO()
-    call_command("verify_audit", stdout=out)
+    call_command("verify_audit", *arguments, stdout=out)
     return out.getvalue()
 
 
@@ -50,9 +52,9 @@ class ChainTests:
         assert verify_chain() == (3, None)
         assert "Audit log verified: 3 entries, chain intact" in verify()
 
-    def test_an_append_hashes_as_verification_does_and_is_one_message_on_postgresql(self):
-        """On PostgreSQL the server chains and hashes the entry (one round trip instead of five):
-        its hash must be the one `entry_hash` computes, for any text, or verification would fail."""
+    def test_an_append_hashes_as_verification_does_and_is_two_messages_on_postgresql(self):
+        """On PostgreSQL an append is two round trips (lock and read the last hash; insert and
+        commit): its hash must be the one `entry_hash` computes, for any text."""
         first = add_entry()
         entry = AuditEntry(
             actor_username="zoë",
@@ -72,7 +74,7 @@ class ChainTests:
         stored = AuditEntry.objects.get(pk=entry.pk)
         assert (stored.previous_hash, stored.entry_hash) == (first.entry_hash, entry_hash(stored))
         if connection.vendor == "postgresql":
-            assert len(queries) == 1
+            assert len(queries) == 2
         assert verify_chain() == (2, None)
 
     def test_calls_to_polytomic_extend_the_chain(self):
@@ -102,6 +104,67 @@ class ChainTests:
         checked, broken = verify_chain()
         assert (checked, broken.entry_id) == (1, after.id)
         assert "link to the entry before it is broken" in broken.reason
+
+    def test_the_hash_is_keyed_with_a_key_outside_the_database(self, settings):
+        entry = add_entry()
+        content = f"{entry.previous_hash}\n{canonical_content(entry)}".encode()
+        assert entry.entry_hash == hmac.new(b"test-audit-chain-key-5b7e2c9d", content, hashlib.sha256).hexdigest()
+        assert settings.AUDIT_CHAIN_KEY == "test-audit-chain-key-5b7e2c9d"
+
+    @pytest.mark.parametrize("rehash", ["sha256", "another key"])
+    def test_a_chain_rewritten_without_the_key_is_found(self, rehash):
+        """An intruder with the database changes an entry and re-chains every hash after it, with
+        plain SHA-256 (the chain before it was keyed) or a key of their own: it does not verify."""
+        add_entry()
+        target = add_entry()
+        add_entry()
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE orgadmin_auditentry SET outcome = 'failed' WHERE id = {target.id}")  # noqa: S608
+        previous = ""
+        for entry in AuditEntry.objects.order_by("id"):
+            content = f"{previous}\n{canonical_content(entry)}".encode()
+            if rehash == "sha256":
+                forged = hashlib.sha256(content).hexdigest()
+            else:
+                forged = hmac.new(b"intruder-key", content, hashlib.sha256).hexdigest()
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE orgadmin_auditentry SET previous_hash = %s, entry_hash = %s WHERE id = %s",
+                    [previous, forged, entry.id],
+                )
+            previous = forged
+        checked, broken = verify_chain()
+        assert (checked, broken.entry_id) == (0, AuditEntry.objects.order_by("id").first().id)
+
+    def test_removing_the_newest_entries_is_found_against_an_anchor(self):
+        add_entry()
+        anchor = add_entry()
+        newest = add_entry()
+        printed = verify()
+        assert f"Head: {newest.id}:{newest.entry_hash}" in printed
+        assert "verified" in verify(f"--anchor={anchor.id}:{anchor.entry_hash}")
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM orgadmin_auditentry WHERE id >= {anchor.id}")  # noqa: S608
+        assert "chain intact" in verify()  # a shorter chain is still a chain...
+        with pytest.raises(CommandError, match=f"anchor entry {anchor.id} is no longer in the audit log"):
+            verify(f"--anchor={anchor.id}:{anchor.entry_hash}")  # ...but not the one that was seen
+
+    def test_an_anchor_pruned_since_is_not_a_break(self):
+        anchor = add_entry(created_at=timezone.now() - timedelta(days=50))
+        add_entry()
+        call_command("prune_audit", "--older-than", "30")
+        assert "pruned since" in verify(f"--anchor={anchor.id}:{anchor.entry_hash}")
+
+    @pytest.mark.parametrize("anchor", ["12", "x:y", "1:" + "g" * 64])
+    def test_a_malformed_anchor_is_refused(self, anchor):
+        with pytest.raises(CommandError, match="--anchor takes ID:HASH"):
+            verify(f"--anchor={anchor}")
+
+    def test_the_head_goes_to_the_log(self, caplog):
+        newest = add_entry()
+        with caplog.at_level(logging.INFO, logger="orgadmin.audit"):
+            verify()
+        assert f"Audit log head {newest.id}:{newest.entry_hash}" in caplog.text
 
     def test_removing_the_oldest_entries_by_hand_is_found(self):
         oldest = add_entry()
@@ -144,6 +207,40 @@ class PruneTests:
     def test_a_nonsense_age_is_refused(self):
         with pytest.raises(CommandError, match="at least 1 day"):
             call_command("prune_audit", "--older-than", "0")
+
+
+class OwnTransactionTests:
+    @pytest.mark.django_db(transaction=True)
+    def test_an_append_that_fails_halfway_releases_the_chain(self, monkeypatch):
+        """On PostgreSQL an append outside any transaction is two messages of its own transaction:
+        a failure between them rolls it back, and the chain lock with it."""
+        from orgadmin import audit
+
+        add_entry()
+
+        def fail(entry):
+            raise RuntimeError("hashing failed")
+
+        monkeypatch.setattr(audit, "entry_hash", fail)
+        with pytest.raises(RuntimeError, match="hashing failed"):
+            add_entry()
+        monkeypatch.undo()
+        assert not connection.in_atomic_block
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+                assert cursor.fetchone()[0] == 0
+        done = threading.Event()
+
+        def another_writer() -> None:  # another connection, which would wait on a held lock
+            add_entry(actor_username="other")
+            connection.close()
+            done.set()
+
+        threading.Thread(target=another_writer, daemon=True).start()
+        assert done.wait(timeout=10)
+        add_entry()
+        assert verify_chain() == (3, None)
 
 
 class ConcurrentWriterTests:

@@ -143,6 +143,7 @@ class DemoRefusalTests:
             DEBUG="false",
             SECRET_KEY="demo-refusal-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
             POLYTOMIC_PARTNER_API_KEY="real-looking-key",
+            AUDIT_CHAIN_KEY="real-looking-chain-key",
             ALLOWED_HOSTS="portal.example.com",
         )
         result = run_demo(env)

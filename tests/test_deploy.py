@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port
+from tests.support import free_port, production_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -24,19 +24,16 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 def gunicorn_portal(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("deploy")
     port = free_port()
-    env = {
-        "PATH": os.environ["PATH"],
-        "SECRET_KEY": "deploy-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-        "POLYTOMIC_PARTNER_API_KEY": "deploy-test-partner-key",
-        "ALLOWED_HOSTS": "portal.example.com",
-        "DATABASE_URL": f"sqlite:///{tmp / 'portal.sqlite3'}",
-        "STATIC_ROOT": str(tmp / "static"),
-        "TRUSTED_PROXY_COUNT": "1",
-        "PORT": str(port),
-        "GUNICORN_BIND_HOST": "127.0.0.1",
-        "GUNICORN_WORKERS": "1",
-        "GUNICORN_THREADS": "2",
-    }
+    env = production_env(
+        ALLOWED_HOSTS="portal.example.com",
+        DATABASE_URL=f"sqlite:///{tmp / 'portal.sqlite3'}",
+        STATIC_ROOT=str(tmp / "static"),
+        TRUSTED_PROXY_COUNT="1",
+        PORT=str(port),
+        GUNICORN_BIND_HOST="127.0.0.1",
+        GUNICORN_WORKERS="1",
+        GUNICORN_THREADS="2",
+    )
     manage = [sys.executable, "manage.py"]
     for command in (["collectstatic", "--noinput", "--verbosity", "0"], ["migrate", "--verbosity", "0"]):
         subprocess.run([*manage, *command], cwd=BASE_DIR, env=env, check=True, timeout=120)
@@ -125,3 +122,23 @@ class GunicornTests:
         result = healthcheck(env)
         assert result.returncode == 1
         assert "healthz" in result.stderr
+
+
+class ImageContentTests:
+    """What `COPY . .` puts in the production image, by the rules of .dockerignore."""
+
+    def test_development_tools_and_tests_stay_out_of_the_image(self):
+        ignored = {line.strip().rstrip("/") for line in (BASE_DIR / ".dockerignore").read_text().splitlines()}
+        for folder in ("devtools", "tests", "benchmarks", ".git", ".venv"):
+            assert folder in ignored, folder
+            assert (BASE_DIR / folder).is_dir() or folder == ".venv"
+
+    def test_without_them_production_has_no_seed_command(self):
+        """seed_audit would write entries chained with the production key into the log."""
+        result = subprocess.run(
+            [sys.executable, "manage.py", "seed_audit", "--count", "1"],
+            cwd=BASE_DIR, env=production_env(DATABASE_URL="sqlite:///:memory:"), capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode != 0
+        assert "Unknown command: 'seed_audit'" in result.stderr

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support import production_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -38,14 +39,9 @@ class HealthzTests:
             "import django, json; django.setup(); from django.test import Client; "
             "r = Client().get('/healthz'); print(json.dumps([r.status_code, r.json()]))"
         )
-        env = {
-            "PATH": os.environ["PATH"],
-            "DJANGO_SETTINGS_MODULE": "portal.settings",
-            "SECRET_KEY": "health-check-test-key-0123456789-abcdefghijklmnopqrstuv",
-            "POLYTOMIC_PARTNER_API_KEY": "unused",
-            "ALLOWED_HOSTS": "testserver",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'missing-directory' / 'db.sqlite3'}",
-        }
+        env = production_env(
+            ALLOWED_HOSTS="testserver", DATABASE_URL=f"sqlite:///{tmp_path / 'missing-directory' / 'db.sqlite3'}"
+        )
         result = subprocess.run(
             [sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60, check=False
         )

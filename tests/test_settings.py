@@ -19,6 +19,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 PRODUCTION_ENV = {
     "SECRET_KEY": "k7#Qz!x2Lr9@Vb4^Nw6&Tp1*Hs8(Jd3)Fg5_Mc0+Ya7-Ue2=Oi9~Pl4",
     "POLYTOMIC_PARTNER_API_KEY": "partner-key-for-settings-tests",
+    "AUDIT_CHAIN_KEY": "audit-chain-key-for-settings-tests",
     "ALLOWED_HOSTS": "portal.example.com",
     "CSRF_TRUSTED_ORIGINS": "https://portal.example.com",
 }
@@ -48,7 +49,7 @@ def read_setting(expression: str, env: dict[str, str]) -> subprocess.CompletedPr
 
 
 class RequiredSecretTests:
-    @pytest.mark.parametrize("name", ["SECRET_KEY", "POLYTOMIC_PARTNER_API_KEY"])
+    @pytest.mark.parametrize("name", ["SECRET_KEY", "POLYTOMIC_PARTNER_API_KEY", "AUDIT_CHAIN_KEY"])
     def test_missing_secret_stops_start_up_naming_it(self, name):
         env = {key: value for key, value in PRODUCTION_ENV.items() if key != name}
         result = read_setting("DEBUG", env)
@@ -56,7 +57,7 @@ class RequiredSecretTests:
         assert "ImproperlyConfigured" in result.stderr
         assert name in result.stderr.strip().splitlines()[-1]
 
-    @pytest.mark.parametrize("name", ["SECRET_KEY", "POLYTOMIC_PARTNER_API_KEY"])
+    @pytest.mark.parametrize("name", ["SECRET_KEY", "POLYTOMIC_PARTNER_API_KEY", "AUDIT_CHAIN_KEY"])
     def test_blank_secret_stops_start_up_naming_it(self, name):
         result = read_setting("DEBUG", {**PRODUCTION_ENV, name: "   "})
         assert result.returncode != 0

@@ -1,0 +1,69 @@
+"""Migrations that change data: run from the state before them, on both databases."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from orgadmin.audit import canonical_content, verify_chain
+from orgadmin.models import AuditEntry
+
+BEFORE_KEYING = ("orgadmin", "0005_audit_page_order_indexes")
+KEYING = ("orgadmin", "0006_keyed_chain")
+
+
+@pytest.fixture
+def before_keying(transactional_db):
+    """The database as 0005 left it; the latest schema again afterwards."""
+    executor = MigrationExecutor(connection)
+    executor.migrate([BEFORE_KEYING])
+    yield executor.loader.project_state([BEFORE_KEYING]).apps
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def unkeyed_chain(apps, count: int) -> list:
+    """Entries chained as before 0006: plain SHA-256 over the previous hash and the content."""
+    Entry = apps.get_model("orgadmin", "AuditEntry")
+    previous, entries = "", []
+    for n in range(count):
+        entry = Entry(
+            actor_username=f"ed{n}", action="organization.get", method="GET", path=f"/api/organizations/{n}",
+            outcome="ok", duration_ms=n, previous_hash=previous,
+        )  # fmt: skip
+        entry.entry_hash = previous = hashlib.sha256(f"{previous}\n{canonical_content(entry)}".encode()).hexdigest()
+        entry.save()
+        entries.append(entry)
+    return entries
+
+
+def key_the_chain() -> None:
+    executor = MigrationExecutor(connection)
+    executor.migrate([KEYING])
+
+
+class KeyedChainMigrationTests:
+    def test_an_unkeyed_chain_is_checked_keyed_and_the_step_recorded(self, before_keying):
+        unkeyed = unkeyed_chain(before_keying, 5)
+        key_the_chain()
+        assert verify_chain() == (6, None)
+        record = AuditEntry.objects.order_by("-id").first()
+        assert record.action == "audit.rekey"
+        assert record.request_body == {"entries": 5, "unkeyed_chain_intact": True, "first_break_id": None}
+        assert [e.entry_hash for e in AuditEntry.objects.order_by("id")[:5]] != [e.entry_hash for e in unkeyed]
+
+    def test_a_break_in_the_unkeyed_chain_is_recorded_not_hidden(self, before_keying):
+        entries = unkeyed_chain(before_keying, 4)
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE orgadmin_auditentry SET outcome = 'failed' WHERE id = %s", [entries[2].id])
+        key_the_chain()
+        assert verify_chain() == (5, None)
+        record = AuditEntry.objects.get(action="audit.rekey")
+        assert record.request_body == {"entries": 4, "unkeyed_chain_intact": False, "first_break_id": entries[2].id}
+
+    def test_an_empty_log_stays_empty(self, before_keying):
+        key_the_chain()
+        assert AuditEntry.objects.count() == 0

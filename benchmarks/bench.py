@@ -18,11 +18,9 @@ Everything runs on loopback on throwaway databases and is stopped at the end:
 
 from __future__ import annotations
 
-import html
 import http.client
 import json
 import os
-import re
 import statistics
 import sys
 import threading
@@ -44,7 +42,8 @@ from benchmarks.harness import (
     throwaway_database,
     throwaway_workdir,
 )
-from orgadmin.sandbox import ACME_ID, PARTNER_KEY
+from devtools.sandbox import ACME_ID, PARTNER_KEY
+from devtools.support import hidden_fields
 
 LATENCY_MS = 50.0
 WORKERS, THREADS = 2, 8
@@ -193,19 +192,11 @@ def edit_once(staff: StaffClient, direct: Polytomic, name: str) -> tuple[float, 
     write, as the submit makes them)."""
     path, api_path = f"/organizations/{ACME_ID}/edit/", f"/api/organizations/{ACME_ID}"
     form = expect(staff.send("GET", path), 200, "edit form").text
-    data = {**dict(hidden_fields(form)), "name": name, "sso_domain": "acme.example", "sso_org_id": "org_01ACME"}
+    data = {**hidden_fields(form), "name": name, "sso_domain": "acme.example", "sso_org_id": "org_01ACME"}
     page_time = timed(lambda: expect(staff.send("POST", path, data), 302, "edit submit"))
     current = direct.get(api_path).json()["data"]
     call_time = timed(lambda: (direct.get(api_path), direct.put(api_path, {**current, "name": name + " direct"})))
     return page_time, call_time
-
-
-def hidden_fields(page: str) -> list[tuple[str, str]]:
-    """The hidden inputs of a form page (its key and the state it was opened with)."""
-    return [
-        (name, html.unescape(value))
-        for name, value in re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', page)
-    ]
 
 
 def add_ratio(report: Report, label: str, page_times, call_times, target: float, calls: float) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from tests.support import free_port, wait_until_listening
+from devtools.support import free_port, wait_until_listening
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-and-load-password-0123"
@@ -160,7 +160,9 @@ class PortalServers:
         self.sandbox = subprocess.Popen(
             [sys.executable, "manage.py", "sandbox", "--port", str(self.sandbox_port),
              "--latency-ms", str(self.latency_ms), "--fault-rate", str(self.fault_rate)],
-            cwd=BASE_DIR, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # The sandbox is a development tool; the portal under gunicorn runs as in production.
+            cwd=BASE_DIR, env={**self.env, "PORTAL_DEVTOOLS": "true"},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         self.processes.append(self.sandbox)
         if not wait_until_listening(f"{self.sandbox_url}/_sandbox/requests"):

@@ -17,6 +17,7 @@ unrecorded), and `verify_audit` passes.
 from __future__ import annotations
 
 import argparse
+import html
 import random
 import re
 import statistics
@@ -30,6 +31,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.harness import PortalServers, StaffClient, fresh_database, throwaway_workdir
+from devtools.support import hidden_fields
 
 SEED_IDS = ["7a1f0c2e-0000-4000-8000-000000000002", "7a1f0c2e-0000-4000-8000-000000000004"]
 
@@ -82,11 +84,11 @@ class Staff(StaffClient):
 
     def create(self) -> None:
         page = self.request("GET", "/organizations/new/", kind="create")
-        key = page is not None and re.search(r'name="form_key" value="([^"]+)"', page.text)
+        key = hidden_fields(page.text).get("form_key") if page is not None else None
         if not key:
             return
         name = f"Load {self.username} {self.rng.randrange(10**9)}"
-        answer = self.request("POST", "/organizations/new/", {"name": name, "form_key": key.group(1)}, kind="create")
+        answer = self.request("POST", "/organizations/new/", {"name": name, "form_key": key}, kind="create")
         if answer is not None and answer.status_code == 302:
             self.created.append(answer.headers["Location"].strip("/").split("/")[-1])
 
@@ -95,8 +97,8 @@ class Staff(StaffClient):
             return self.create()
         organization_id = self.rng.choice(self.created)
         page = self.request("GET", f"/organizations/{organization_id}/edit/", kind="edit")
-        fields = page is not None and dict(re.findall(r'name="(form_key|opened)" value="([^"]+)"', page.text))
-        if not fields or len(fields) < 2:
+        fields = hidden_fields(page.text) if page is not None else {}
+        if not {"form_key", "opened"} <= fields.keys():
             return None
         name = f"Load {self.username} edited {self.rng.randrange(10**9)}"
         self.request("POST", f"/organizations/{organization_id}/edit/", {"name": name, **fields}, kind="edit")
@@ -107,9 +109,9 @@ class Staff(StaffClient):
             return
         organization_id = self.created.pop()
         page = self.request("GET", f"/organizations/{organization_id}/delete/", kind="delete")
-        name = page is not None and re.search(r"Enter (.+?) exactly\.", page.text)
+        name = page is not None and re.search(r"Enter <strong>(.+?)</strong> exactly\.", page.text)
         if name:
-            data = {"confirm_name": name.group(1).replace("&amp;", "&"), "form_key": f"{random.getrandbits(64):032x}"}
+            data = {"confirm_name": html.unescape(name.group(1)), **hidden_fields(page.text)}
             self.request("POST", f"/organizations/{organization_id}/delete/", data, kind="delete")
 
 

@@ -24,8 +24,8 @@ def main(writes: int) -> None:
     from django.contrib.auth.models import User
     from requests import Response
 
+    from devtools.sandbox import ACME_ID, seeded_organizations
     from orgadmin.audit import AuditContext, CallRecord, record_call
-    from orgadmin.sandbox import ACME_ID, seeded_organizations
 
     actor = User.objects.order_by("id").first()
     context = AuditContext(actor=actor, request_id="0123456789abcdef", client_ip="127.0.0.1", user_agent="bench")

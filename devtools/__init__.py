@@ -1,6 +1,7 @@
 """Tools for developing and measuring the portal, never part of production.
 
-Installed only with DEBUG on or PORTAL_DEVTOOLS set, and left out of the production image
-(.dockerignore): what is here can write whatever it likes into a database, such as audit entries
-chained with the configured key (`seed_audit`).
+The sandbox (a stand-in for Polytomic), and the `demo`, `sandbox`, `bench` and `seed_audit`
+commands. Installed only with DEBUG on or PORTAL_DEVTOOLS set, and left out of the production
+image (.dockerignore): what is here serves a fake Polytomic, creates accounts with printed
+passwords, or writes audit entries chained with the configured key.
 """

@@ -107,7 +107,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-# Development tools (devtools/: seed_audit) exist only in a checkout, never in the image.
+# Development tools (devtools/: the sandbox, demo, bench, seed_audit) exist only in a checkout,
+# never in the production image.
 PORTAL_DEVTOOLS = env.bool("PORTAL_DEVTOOLS", default=DEBUG)
 if PORTAL_DEVTOOLS:
     INSTALLED_APPS.append("devtools")

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.test import override_settings
 from hypothesis import settings as hypothesis_settings
 
-from orgadmin.sandbox import PARTNER_KEY, RunningSandbox
+from devtools.sandbox import PARTNER_KEY, RunningSandbox
 from tests.factories import make_user
 
 # Property tests explore new examples on every developer run; CI (HYPOTHESIS_PROFILE=ci) runs the

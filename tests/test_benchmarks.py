@@ -31,7 +31,7 @@ def test_the_audit_page_benchmark_prints_its_table():
 
 
 def test_the_benchmark_command_says_what_it_needs_where_the_benchmarks_are_left_out(monkeypatch):
-    """The production image leaves out benchmarks/ and tests/: the command says so, not a traceback."""
+    """A checkout without benchmarks/ (devtools installed by hand): the command says so, not a traceback."""
     monkeypatch.setitem(sys.modules, "benchmarks.bench", None)  # as if the module were not there
     with pytest.raises(CommandError, match="runs from a checkout of the source"):
         call_command("bench", "--quick")

@@ -19,6 +19,7 @@ import pytest
 import responses
 from urllib3.response import HTTPResponse
 
+from devtools.support import free_port
 from orgadmin import services
 from orgadmin.audit import AuditContext
 from orgadmin.models import AuditEntry
@@ -37,7 +38,6 @@ from orgadmin.polytomic import (
     organization_body,
 )
 from tests.factories import make_user
-from tests.support import free_port
 
 API = "https://polytomic.test"
 PARTNER_KEY = "pk-test-7d1c0e4b9a"

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from django.db import connection
 
+from devtools.sandbox import FOREIGN_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY, RunningSandbox
 from orgadmin import services
 from orgadmin.audit import AuditContext
 from orgadmin.models import AuditEntry
@@ -20,7 +21,6 @@ from orgadmin.polytomic import (
     PolytomicUnavailable,
     PolytomicValidationError,
 )
-from orgadmin.sandbox import FOREIGN_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY, RunningSandbox
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from orgadmin.sandbox import PARTNER_KEY
-from tests.support import free_port, wait_until_listening
+from devtools.sandbox import PARTNER_KEY
+from devtools.support import free_port, wait_until_listening
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -137,7 +137,13 @@ def run_demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 class DemoRefusalTests:
-    def test_refuses_with_debug_off(self, tmp_path):
+    @pytest.mark.parametrize(
+        ("devtools", "said"),
+        [("", "Unknown command: 'demo'"), ("true", "The demo runs only with DEBUG=true")],
+        ids=["as-in-production", "devtools-forced-on"],
+    )
+    def test_refuses_with_debug_off(self, tmp_path, devtools, said):
+        """With DEBUG off the development tools are not installed; forced on, the demo still refuses."""
         env = demo_env(
             tmp_path,
             DEBUG="false",
@@ -145,10 +151,11 @@ class DemoRefusalTests:
             POLYTOMIC_PARTNER_API_KEY="real-looking-key",
             AUDIT_CHAIN_KEY="real-looking-chain-key",
             ALLOWED_HOSTS="portal.example.com",
+            PORTAL_DEVTOOLS=devtools,
         )
         result = run_demo(env)
         assert result.returncode == 1
-        assert "The demo runs only with DEBUG=true" in result.stderr
+        assert said in result.stderr
         assert not (tmp_path / "demo.sqlite3").exists()
 
     @pytest.mark.parametrize("url", ["https://app.polytomic.com", "https://polytomic.internal.example"])

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port, production_env
+from devtools.support import free_port
+from tests.support import production_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -12,10 +12,10 @@ import requests
 import responses
 from django.urls import reverse
 
+from devtools.sandbox import PARTNER_KEY  # the key the portal sends in these tests
+from devtools.support import hidden_field
 from orgadmin.models import AuditEntry
-from orgadmin.sandbox import PARTNER_KEY  # the key the portal sends in these tests
 from tests.factories import make_user
-from tests.support import hidden_field
 
 API = "https://polytomic.test"
 ORG_ID = "5b0d7c3e-1f2a-4b3c-8d4e-5f6a7b8c9d0e"

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from devtools.sandbox import GLOBEX_ID
+from devtools.support import hidden_field
 from orgadmin.models import AuditEntry
-from orgadmin.sandbox import GLOBEX_ID
 from tests.factories import make_user
-from tests.support import hidden_field
 
 INJECTIONS = [
     "<script>alert(1)</script>",

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
+from devtools.sandbox import ACME_ID, StoredOrganization
+from devtools.support import hidden_field
 from orgadmin.audit import MASK_MAX_DEPTH, RESPONSE_BODY_MAX_CHARS, TOO_DEEP, mask_response_body, verify_chain
 from orgadmin.models import AuditEntry
-from orgadmin.sandbox import ACME_ID, StoredOrganization
-from tests.support import hidden_field
 
 DEEP = "[" * 5000 + "]" * 5000
 NUL_ID = "7a1f0c2e-0000-4000-8000-0000000000a0"

@@ -12,10 +12,10 @@ from html.parser import HTMLParser
 
 import pytest
 
+from devtools.sandbox import StoredOrganization
+from devtools.support import hidden_field
 from orgadmin.models import AuditEntry
-from orgadmin.sandbox import StoredOrganization
 from tests.factories import make_user
-from tests.support import hidden_field
 
 MARKER = "pwn"
 HOSTILE = [

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from orgadmin.sandbox import (
+from devtools.sandbox import (
     ACME_ID,
     FOREIGN_ID,
     GLOBEX_ID,

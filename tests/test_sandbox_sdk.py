@@ -15,7 +15,7 @@ from polytomic.core.api_error import ApiError
 from polytomic.errors import ConflictError, ForbiddenError, NotFoundError, UnprocessableEntityError
 from polytomic.types import Organization, OrganizationEnvelope, OrganizationsEnvelope
 
-from orgadmin.sandbox import FOREIGN_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY, RunningSandbox
+from devtools.sandbox import FOREIGN_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY, RunningSandbox
 
 NO_RETRIES = {"max_retries": 0}  # the SDK retries 409 and 5xx by default; each rule is checked once
 

@@ -12,11 +12,11 @@ from django.core.signals import got_request_exception
 from django.test import Client
 from django.views.debug import ExceptionReporter
 
+from devtools.sandbox import ACME_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY
+from devtools.support import hidden_field
 from orgadmin import services
 from orgadmin.models import AuditEntry
-from orgadmin.sandbox import ACME_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY
 from tests.factories import make_user
-from tests.support import hidden_field
 
 SECRET = "oidc-secret-LEAKCHECK-7q2w9e"
 

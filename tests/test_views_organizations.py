@@ -7,9 +7,9 @@ import re
 import pytest
 from django.urls import reverse
 
+from devtools.sandbox import ACME_ID, FOREIGN_ID, GLOBEX_ID, INITECH_ID, OWNER_ID, StoredOrganization
+from devtools.support import hidden_field
 from orgadmin.models import AuditEntry
-from orgadmin.sandbox import ACME_ID, FOREIGN_ID, GLOBEX_ID, INITECH_ID, OWNER_ID, StoredOrganization
-from tests.support import hidden_field
 
 LIST = reverse("orgadmin:organization-list")
 CREATE = reverse("orgadmin:organization-create")

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from orgadmin.sandbox import ACME_ID, GLOBEX_ID
+from devtools.sandbox import ACME_ID, GLOBEX_ID
 from tests.browser.test_shell import sign_in
 from tests.factories import make_user
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from orgadmin.sandbox import INITECH_ID, StoredOrganization
+from devtools.sandbox import INITECH_ID, StoredOrganization
 from tests.browser.test_shell import sign_in
 from tests.factories import make_user
 

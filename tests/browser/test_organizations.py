@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from orgadmin.sandbox import GLOBEX_ID
+from devtools.sandbox import GLOBEX_ID
 from tests.browser.test_shell import sign_in
 from tests.factories import make_user
 

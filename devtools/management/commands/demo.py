@@ -10,9 +10,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
+from devtools.management.commands.sandbox import is_loopback
+from devtools.sandbox import PARTNER_KEY, RunningSandbox
 from orgadmin import polytomic
-from orgadmin.management.commands.sandbox import is_loopback
-from orgadmin.sandbox import PARTNER_KEY, RunningSandbox
 
 DEMO_ACCOUNTS = (
     ("demo-viewer", "Viewer", "view and search organizations"),

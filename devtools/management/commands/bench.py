@@ -33,9 +33,9 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options) -> None:
         try:
             from benchmarks.bench import Config, run
-        except ImportError as exc:  # the production image leaves out benchmarks/ and tests/
+        except ImportError as exc:  # benchmarks/ is left out of the production image, as devtools/ is
             raise CommandError(
-                f"The benchmark runs from a checkout of the source, with its benchmarks/ and tests/ folders ({exc})."
+                f"The benchmark runs from a checkout of the source, with its benchmarks/ folder ({exc})."
             ) from None
 
         if options["quick"]:

@@ -5,7 +5,7 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from orgadmin.sandbox import PARTNER_KEY, Faults, RunningSandbox
+from devtools.sandbox import PARTNER_KEY, Faults, RunningSandbox
 
 
 def is_loopback(host: str) -> bool:

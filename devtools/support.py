@@ -1,0 +1,47 @@
+"""What the tests, the benchmark and the load script share: servers on loopback, and reading a
+rendered form."""
+
+from __future__ import annotations
+
+import html
+import re
+import socket
+import time
+
+import requests
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (at the moment of asking)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_listening(url: str, seconds: float = 30) -> bool:
+    """Polls `url` until anything answers; False if nothing did within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=2)
+            return True
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    return False
+
+
+def hidden_fields(page: str) -> dict[str, str]:
+    """The hidden inputs of the forms in a rendered page, by name (a form's key, the state it was
+    opened with, its confirmation)."""
+    return {
+        name: html.unescape(value)
+        for name, value in re.findall(r'<input type="hidden" name="([A-Za-z_]+)" value="([^"]*)"', page)
+    }
+
+
+def hidden_field(page: str, name: str) -> str:
+    """The value of the hidden input named `name` in a rendered page."""
+    try:
+        return hidden_fields(page)[name]
+    except KeyError:
+        raise LookupError(f"no hidden input named {name} in the page") from None

@@ -409,7 +409,7 @@ class Sandbox:
                 if "mix" in settings:
                     faults.mix = [str(kind) for kind in settings["mix"]]
             except (ValueError, TypeError, AttributeError):
-                return error(400, "faults must be a JSON object as documented in orgadmin/sandbox.py")
+                return error(400, "faults must be a JSON object as documented in devtools/sandbox.py")
             with self.lock:
                 self.faults = faults
             return Response(200, {"faults": {k: v for k, v in asdict(faults).items() if k != "rng"}})

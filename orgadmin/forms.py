@@ -1,4 +1,7 @@
-"""Forms for organizations. Field names are the API's, so Polytomic's errors land where they belong."""
+"""The portal's forms. The organization forms are built from the field table
+(`orgadmin.polytomic.fields.FIELDS`), with the API's names, so Polytomic's errors land where they
+belong; the edit form carries what the edit guard (`orgadmin.edit_guard`) checks.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +11,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
-from django.core import signing
 from django.core.validators import RegexValidator
 from django.utils.html import format_html
 
-from orgadmin import rules
-from orgadmin.polytomic import Organization, OrganizationInput, PolytomicError, PolytomicValidationError
-from orgadmin.services import ChangeSummary, SentClientId
-
-SAML_FIELDS = ("sso_domain", "sso_org_id")
-OIDC_FIELDS = ("issuer", "client_id", "client_secret")
-OPENED_SALT = "orgadmin.organization-edit.opened"
-CONFIRM_SALT = "orgadmin.organization-edit.confirm"
+from orgadmin import edit_guard, rules
+from orgadmin.models import AuditEntry
+from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
+from orgadmin.polytomic.fields import FIELDS, Field, Organization, OrganizationInput, Section, in_section
+from orgadmin.selectors import SentClientId
 
 DAMAGED = "This form is damaged: reload the page."
 
@@ -28,6 +27,7 @@ REENTER_OIDC = (
     "secret, so they must be entered again to keep OIDC working. To turn OIDC off instead, choose "
     "“Remove OIDC”."
 )
+OIDC_TOGETHER = "Issuer URL, client id and client secret go together: enter all three or none."
 
 
 class FormKeyField(forms.CharField):
@@ -56,43 +56,28 @@ class HiddenFieldErrorsMixin:
         return cleaned
 
 
-class OrganizationForm(HiddenFieldErrorsMixin, forms.Form):
+def form_field(field: Field) -> forms.CharField:
+    """The form field of one of the organization's fields. A secret is never rendered back;
+    hx-preserve keeps what was typed while htmx swaps the form."""
+    widget = None
+    if field.secret:
+        widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password", "hx-preserve": "true"})
+    return forms.CharField(
+        label=field.label,
+        required=field.required,
+        max_length=field.max_length,
+        help_text=field.help_text,
+        widget=widget,
+    )
+
+
+# A form class holding one form field per field of the table, for the organization forms to extend.
+OrganizationFields = type("OrganizationFields", (forms.Form,), {field.name: form_field(field) for field in FIELDS})
+
+
+class OrganizationForm(HiddenFieldErrorsMixin, OrganizationFields):
     """Create: the name and the whole SSO/OIDC configuration."""
 
-    name = forms.CharField(max_length=255, help_text="The customer's name. Unique across your partner account.")
-    sso_domain = forms.CharField(
-        label="SSO domain",
-        required=False,
-        max_length=253,
-        help_text="Email domain that sends this customer's users to their single sign-on, e.g. example.com.",
-    )
-    sso_org_id = forms.CharField(
-        label="SSO organization id",
-        required=False,
-        max_length=255,
-        help_text="WorkOS organization id of the customer's SAML connection, e.g. org_01H….",
-    )
-    issuer = forms.CharField(
-        label="Issuer URL",
-        required=False,
-        max_length=2000,
-        help_text="The identity provider's OIDC issuer, an https:// URL, e.g. https://example.okta.com.",
-    )
-    client_id = forms.CharField(
-        label="Client id",
-        required=False,
-        max_length=255,
-        help_text="OIDC client id issued by the identity provider.",
-    )
-    client_secret = forms.CharField(
-        label="Client secret",
-        required=False,
-        max_length=1000,
-        strip=True,
-        # Never rendered back; hx-preserve keeps what was typed while htmx swaps the form.
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password", "hx-preserve": "true"}),
-        help_text="OIDC client secret. Write-only: Polytomic never shows it again.",
-    )
     # Made when the form is first shown and kept across resubmissions of it (see services).
     form_key = FormKeyField()
 
@@ -103,10 +88,10 @@ class OrganizationForm(HiddenFieldErrorsMixin, forms.Form):
             self.initial.setdefault("form_key", uuid.uuid4().hex)
 
     def saml_fields(self) -> list[forms.BoundField]:
-        return [self[name] for name in SAML_FIELDS]
+        return [self[field.name] for field in in_section(Section.SAML)]
 
     def oidc_fields(self) -> list[forms.BoundField]:
-        return [self[name] for name in OIDC_FIELDS]
+        return [self[field.name] for field in in_section(Section.OIDC)]
 
     def clean_sso_domain(self) -> str:
         value = self.cleaned_data["sso_domain"].lower()
@@ -125,9 +110,7 @@ class OrganizationForm(HiddenFieldErrorsMixin, forms.Form):
         if self._oidc_is_optional():
             for name in rules.missing_oidc_fields(cleaned):
                 if name not in self.errors:
-                    self.add_error(
-                        name, "Issuer URL, client id and client secret go together: enter all three or none."
-                    )
+                    self.add_error(name, OIDC_TOGETHER)
         return cleaned
 
     def _oidc_is_optional(self) -> bool:
@@ -135,8 +118,7 @@ class OrganizationForm(HiddenFieldErrorsMixin, forms.Form):
         return True
 
     def organization_input(self) -> OrganizationInput:
-        data = self.cleaned_data
-        return OrganizationInput(**{name: data.get(name, "") or "" for name in ("name", *SAML_FIELDS, *OIDC_FIELDS)})
+        return OrganizationInput(**{field.name: self.cleaned_data.get(field.name) or "" for field in FIELDS})
 
     def add_upstream_error(self, error: PolytomicError) -> None:
         """Places Polytomic's refusal on the fields it names; everything else above the form.
@@ -158,7 +140,8 @@ class OrganizationForm(HiddenFieldErrorsMixin, forms.Form):
 
 class OrganizationEditForm(OrganizationForm):
     """Edit: saving always sends the whole block, so removing SSO or OIDC must be chosen, and the
-    OIDC credentials of an organization that has OIDC must be entered again."""
+    OIDC credentials of an organization that has OIDC must be entered again. It carries what the
+    edit guard checks: the organization as it was opened, and the confirmation of the changes."""
 
     remove_saml = forms.BooleanField(
         label="Remove SAML SSO", required=False, help_text="Clears the SSO domain and SSO organization id."
@@ -166,9 +149,7 @@ class OrganizationEditForm(OrganizationForm):
     remove_oidc = forms.BooleanField(
         label="Remove OIDC", required=False, help_text="Turns OIDC single sign-on off for this customer."
     )
-    # The organization as it was when the form was opened (signed), for the lost-update guard.
     opened = forms.CharField(widget=forms.HiddenInput)
-    # Set once the operator has seen the change summary (signed over the changes they saw).
     confirm = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(
@@ -177,104 +158,81 @@ class OrganizationEditForm(OrganizationForm):
         super().__init__(*args, **kwargs)
         self.organization = organization
         self.last_client_id = last_client_id
-        self.summary: ChangeSummary | None = None
+        self.decision: edit_guard.Decision | None = None
         if not self.is_bound:
-            self.initial.update(
-                name=organization.name,
-                sso_domain=organization.sso_domain,
-                sso_org_id=organization.sso_org_id,
-                issuer=organization.issuer,
-                client_id=last_client_id.client_id if last_client_id and organization.has_oidc else "",
-                opened=opened_token(organization),
-            )
+            known_client_id = last_client_id.client_id if last_client_id and organization.has_oidc else ""
+            self.initial.update(organization.values(), client_id=known_client_id)
+            self.initial["opened"] = edit_guard.opened_token(organization)
         if organization.has_oidc:
             self.fields["client_secret"].help_text = "Required to keep OIDC: " + REENTER_OIDC
-        if not organization.has_oidc:
+        else:
             del self.fields["remove_oidc"]
-        if not (organization.sso_domain or organization.sso_org_id):
+        if not any(getattr(organization, field.name) for field in in_section(Section.SAML)):
             del self.fields["remove_saml"]
+
+    @property
+    def summary(self) -> edit_guard.ChangeSummary | None:
+        """The change summary shown for confirmation, once the guard asked for it."""
+        return self.decision.summary if self.decision is not None else None
 
     def _oidc_is_optional(self) -> bool:
         # An organization with OIDC keeps it unless removing it was chosen (see clean()).
         return not self.organization.has_oidc and not self.cleaned_data.get("remove_oidc")
 
-    def clean_opened(self) -> dict[str, str]:
-        try:
-            return signing.loads(self.cleaned_data["opened"], salt=OPENED_SALT)
-        except signing.BadSignature:
-            raise forms.ValidationError(DAMAGED) from None
+    def clean_opened(self) -> Organization:
+        opened = edit_guard.opened_organization(self.cleaned_data["opened"], self.organization.id)
+        if opened is None:
+            raise forms.ValidationError(DAMAGED)
+        return opened
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         organization = self.organization
         if cleaned.get("remove_saml"):
-            cleaned.update(sso_domain="", sso_org_id="")
+            cleaned.update({field.name: "" for field in in_section(Section.SAML)})
         else:
-            for name in SAML_FIELDS:
-                if getattr(organization, name) and not cleaned.get(name) and name not in self.errors:
-                    self.add_error(name, "To remove SAML SSO, choose “Remove SAML SSO” instead of emptying the field.")
+            for field in in_section(Section.SAML):
+                if getattr(organization, field.name) and not cleaned.get(field.name) and field.name not in self.errors:
+                    self.add_error(
+                        field.name, "To remove SAML SSO, choose “Remove SAML SSO” instead of emptying the field."
+                    )
         if cleaned.get("remove_oidc"):
-            cleaned.update(issuer="", client_id="", client_secret="")
+            cleaned.update({field.name: "" for field in in_section(Section.OIDC)})
         elif organization.has_oidc:
-            for name in OIDC_FIELDS:
-                if not cleaned.get(name) and name not in self.errors:
-                    self.add_error(name, REENTER_OIDC)
+            for field in in_section(Section.OIDC):
+                if not cleaned.get(field.name) and field.name not in self.errors:
+                    self.add_error(field.name, REENTER_OIDC)
         return cleaned
 
-    def opened_state(self) -> dict[str, str] | None:
-        return self.cleaned_data.get("opened")
+    def decide(self) -> edit_guard.Decision:
+        """The edit guard's decision on this valid submission."""
+        return edit_guard.decide(
+            opened=self.cleaned_data["opened"],
+            current=self.organization,
+            submitted=self.organization_input(),
+            confirmation=self.cleaned_data.get("confirm", ""),
+            last_client_id=self.last_client_id.client_id if self.last_client_id else "",
+        )
 
-    def reopen(self, organization: Organization) -> None:
-        """After a lost-update warning: the form now stands on the organization as it is now."""
+    def hold(self, decision: edit_guard.Decision) -> None:
+        """Shows the form again, unsaved, for the operator to review the guard's decision: it
+        now stands on the organization as it is, and carries the confirmation of its changes."""
+        self.decision = decision
         self.data = self.data.copy()
-        self.data["opened"] = opened_token(organization)
-        self.data["confirm"] = ""
-
-    def confirmed(self, summary: ChangeSummary) -> bool:
-        return self.cleaned_data.get("confirm") == confirm_token(self.organization, summary)
-
-    def ask_to_confirm(self, summary: ChangeSummary) -> None:
-        self.summary = summary
-        self.data = self.data.copy()
-        self.data["confirm"] = confirm_token(self.organization, summary)
+        self.data["opened"] = edit_guard.opened_token(self.organization)
+        self.data["confirm"] = decision.confirmation
 
 
-def opened_token(organization: Organization) -> str:
-    return signing.dumps(organization_state(organization), salt=OPENED_SALT, compress=True)
+class OrganizationDeleteForm(forms.Form):
+    """Deleting is permanent: the operator types the organization's name."""
 
-
-def opened_organization(token: str, organization_id: object) -> Organization | None:
-    """The organization as an edit form was opened with it, from the form's signed `opened` field."""
-    try:
-        state = signing.loads(token, salt=OPENED_SALT)
-        return Organization(id=str(organization_id), **{name: str(state[name]) for name in STATE_FIELDS})
-    except (signing.BadSignature, KeyError, TypeError):
-        return None
-
-
-STATE_FIELDS = ("name", "sso_domain", "sso_org_id", "issuer")
-
-
-def organization_state(organization: Organization) -> dict[str, str]:
-    """What the lost-update guard compares: the fields Polytomic returns."""
-    return {name: getattr(organization, name) for name in STATE_FIELDS}
-
-
-def confirm_token(organization: Organization, summary: ChangeSummary) -> str:
-    return signing.Signer(salt=CONFIRM_SALT).sign(f"{organization.id}:{summary.fingerprint()}").rsplit(":", 1)[1]
-
-
-class OrganizationDeleteForm(HiddenFieldErrorsMixin, forms.Form):
     confirm_name = forms.CharField(label="Type the organization's name to confirm", max_length=255)
-    form_key = FormKeyField()
 
     def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.organization = organization
         self.phrase = confirmation_phrase(organization)
-        if not self.is_bound:
-            self.initial["form_key"] = uuid.uuid4().hex
         # Help text is rendered as HTML: the name comes from Polytomic and must be escaped.
         self.fields["confirm_name"].help_text = format_html("Enter <strong>{}</strong> exactly.", self.phrase)
 
@@ -305,8 +263,6 @@ class AuditFilterForm(forms.Form):
     request = forms.CharField(label="Portal request id", required=False, max_length=64)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from orgadmin.models import AuditEntry
-
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.fields["action"].choices = [("", "Any action"), *AuditEntry.Action.choices]
@@ -320,7 +276,7 @@ class AuditFilterForm(forms.Form):
         return cleaned
 
     def filters(self) -> dict[str, Any]:
-        """The filters for `services.audit_entries`; none when the form is invalid."""
+        """The filters for `selectors.audit_entries`; none when the form is invalid."""
         if not self.is_valid():
             return {}
         data = self.cleaned_data

@@ -57,6 +57,7 @@ class AuditEntry(models.Model):
         DELETE = "organization.delete", "Delete organization"
         PRUNE = "audit.prune", "Prune audit log"  # the retention command's own record
         REKEY = "audit.rekey", "Key the audit log's chain"  # migration 0006's own record
+        IDENTITY = "identity.get", "Check the partner key"  # check_polytomic's call
 
     class Outcome(models.TextChoices):
         OK = "ok", "OK"
@@ -93,7 +94,7 @@ class AuditEntry(models.Model):
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
     # Tamper evidence: SHA-256 over this entry's canonical content and the previous entry's hash
-    # (orgadmin/audit.py). `verify_audit` walks the chain.
+    # (orgadmin/audit_log.py). `verify_audit` walks the chain.
     previous_hash = models.CharField(max_length=64, blank=True)
     entry_hash = models.CharField(max_length=64, blank=True)
 

@@ -1,7 +1,9 @@
-"""What Polytomic accepts in an organization's fields, checked before anything is sent.
+"""What the portal accepts in an organization's fields, checked before anything is sent.
 
-Nothing public states formats for these fields (shared/polytomic-api.md); these are the rules the
-real service is likely to enforce, and the sandbox enforces the same ones.
+Nothing public states formats for these fields: these are the portal's own policy, sensible
+for single sign-on (an https issuer, a bare domain, the OIDC fields all or none). The sandbox
+checks its own version of them, written apart, so that tests against it are not the portal
+agreeing with itself.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-OIDC_FIELDS = ("issuer", "client_id", "client_secret")
+from orgadmin.polytomic.fields import Section, in_section
+
+OIDC_FIELDS = tuple(field.name for field in in_section(Section.OIDC))
 
 _BARE_DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.IGNORECASE)
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
-from orgadmin.http import client_ip
+from orgadmin.proxies import client_ip
 
 log = logging.getLogger("orgadmin.security")
 

@@ -89,7 +89,7 @@ MIDDLEWARE = [
     # First: answers /healthz before host validation, HTTPS redirect and sign-in (see its docstring).
     "orgadmin.middleware.HealthCheckMiddleware",
     # Before anything reads the client's address, the scheme or the request id.
-    "orgadmin.middleware.ForwardedHeadersMiddleware",
+    "orgadmin.proxies.ForwardedHeadersMiddleware",
     "orgadmin.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -152,7 +152,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     # A second connection to the same database, used only to write an audit entry while the
-    # caller is inside a transaction, so the entry outlives its rollback (orgadmin/audit.py).
+    # caller is inside a transaction, so the entry outlives its rollback (orgadmin/audit_log.py).
     DATABASES["audit"] = {**DATABASES["default"]}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -210,8 +210,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 PORTAL_DEVICE_COOKIE_NAME = "portal_device" if DEBUG else "__Host-portal_device"
 PORTAL_DEVICE_COOKIE_AGE = 90 * 24 * 3600
-AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "orgadmin.http.client_ip"
+# A sign-in clears only its own address's failures (orgadmin.throttle.SignInThrottle.user_logged_in).
+AXES_RESET_ON_SUCCESS = False
+AXES_CLIENT_IP_CALLABLE = "orgadmin.proxies.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 

@@ -7,10 +7,13 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.test import override_settings
 from hypothesis import settings as hypothesis_settings
 
 from devtools.sandbox import PARTNER_KEY, RunningSandbox
+from orgadmin.polytomic.client import client
 from tests.factories import make_user
 
 # Property tests explore new examples on every developer run; CI (HYPOTHESIS_PROFILE=ci) runs the
@@ -42,6 +45,13 @@ def _collected_static(tmp_path_factory: pytest.TempPathFactory):
     with override_settings(STATIC_ROOT=static_root):
         call_command("collectstatic", interactive=False, verbosity=0)
         yield
+
+
+@receiver(setting_changed)
+def _rebuild_the_client(*, setting: str, **kwargs: object) -> None:
+    """The portal builds its Polytomic client from settings once per process; tests change them."""
+    if setting.startswith("POLYTOMIC_"):
+        client.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -256,6 +256,31 @@ class UsernameThrottlingTests:
         assert self.sign_in(attacker, PASSWORD, "203.0.113.51").status_code == 429
 
     @pytest.mark.django_db
+    def test_a_new_password_ends_the_exemption_of_a_browser(self, client, viewer):
+        """Whoever once signed in with a stolen password keeps no exemption once it is changed."""
+        from django.test import Client
+
+        assert self.sign_in(client, PASSWORD, "192.0.2.10").status_code == 302
+        client.post("/accounts/logout/")
+        viewer.set_password("a-new-password-after-the-leak")
+        viewer.save()
+        self.guess_from_many_addresses(Client())
+        assert self.sign_in(client, "a-new-password-after-the-leak", "198.51.100.40").status_code == 429
+
+    @pytest.mark.django_db
+    def test_the_owner_signing_in_clears_only_their_own_address(self, client, viewer):
+        """The owner's sign-in must not hand whoever is guessing from elsewhere a fresh allowance."""
+        from django.test import Client
+
+        assert self.sign_in(client, PASSWORD, "192.0.2.10").status_code == 302
+        client.post("/accounts/logout/")
+        attacker = Client()
+        for n in range(1, 8):  # seven guesses: one short of the pause
+            assert self.sign_in(attacker, "guess", f"203.0.113.{n}").status_code == 200
+        assert self.sign_in(client, PASSWORD, "192.0.2.10").status_code == 302  # the owner, meanwhile
+        assert self.sign_in(attacker, "guess", "203.0.113.8").status_code == 429  # the eighth still pauses
+
+    @pytest.mark.django_db
     def test_the_pause_ends_by_itself_however_hard_it_is_hammered(self, client, viewer):
         with time_machine.travel(datetime(2026, 3, 2, 9, 0, tzinfo=UTC), tick=False) as traveller:
             self.guess_from_many_addresses(client)

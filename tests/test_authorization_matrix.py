@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from devtools.sandbox import ACME_ID
-from orgadmin.audit import append
+from orgadmin.audit_log import append
 from orgadmin.models import AuditEntry
 from tests.factories import make_user
 from tests.test_auth import named_url_patterns

@@ -12,6 +12,7 @@ import json
 import re
 import socket
 import threading
+import types
 import uuid
 from collections.abc import Iterator
 
@@ -20,22 +21,27 @@ import responses
 from urllib3.response import HTTPResponse
 
 from devtools.support import free_port
-from orgadmin import services
-from orgadmin.audit import AuditContext
+from orgadmin import selectors, services
 from orgadmin.models import AuditEntry
-from orgadmin.polytomic import (
-    NO_RETRY,
-    Organization,
-    OrganizationInput,
+from orgadmin.polytomic import transport
+from orgadmin.polytomic.errors import (
     PolytomicAuthenticationError,
     PolytomicError,
     PolytomicForbidden,
     PolytomicNotFound,
-    PolytomicSession,
     PolytomicUnavailable,
     PolytomicValidationError,
+)
+from orgadmin.polytomic.fields import Organization, OrganizationInput
+from orgadmin.polytomic.recording import AuditContext
+from orgadmin.polytomic.transport import (
+    _WATCHDOG,
+    NO_RETRY,
+    READ_RETRY,
+    WATCHED_POOLS,
+    PolytomicSession,
     _CountingRetry,
-    organization_body,
+    deadline,
 )
 from tests.factories import make_user
 
@@ -81,9 +87,9 @@ def audit_context(db) -> AuditContext:
 
 # Each operation: how to call its service, and the HTTP request it makes.
 OPERATIONS = {
-    "list": (lambda c: services.organization_list(context=c), "GET", "/api/organizations"),
+    "list": (lambda c: selectors.organization_list(context=c), "GET", "/api/organizations"),
     "get": (
-        lambda c: services.organization_get(context=c, organization_id=ORG_ID),
+        lambda c: selectors.organization_get(context=c, organization_id=ORG_ID),
         "GET",
         f"/api/organizations/{ORG_ID}",
     ),
@@ -98,7 +104,7 @@ OPERATIONS = {
         f"/api/organizations/{ORG_ID}",
     ),
     "delete": (
-        lambda c: services.organization_delete(context=c, organization_id=ORG_ID, form_key=KEY),
+        lambda c: services.organization_delete(context=c, organization_id=ORG_ID),
         "DELETE",
         f"/api/organizations/{ORG_ID}",
     ),
@@ -134,9 +140,9 @@ class RequestTests:
         assert request.headers["Accept"] == "application/json"
         assert request.headers["User-Agent"] == "partner-organization-portal/0.1.0"
         assert request.headers["X-Request-ID"] == "req-0123456789"
-        if operation in ("create", "update", "delete"):
+        if operation in ("create", "update"):
             assert re.fullmatch(rf"{KEY}-[0-9a-f]{{24}}", request.headers["Idempotency-Key"])
-        else:
+        else:  # Polytomic's idempotency guide: none on GET or DELETE
             assert "Idempotency-Key" not in request.headers
         if operation in ("create", "update"):
             assert request.headers["Content-Type"] == "application/json"
@@ -160,33 +166,21 @@ class RequestTests:
             "client_secret": "oidc-secret-d8e2f4",
         }
 
-    def test_update_with_blanks_sends_every_field_as_null(self, api, audit_context):
+    def test_an_update_with_blanks_leaves_them_out_as_polytomics_sdks_do(self, api, audit_context):
+        """Under full replacement a field left out is cleared: that is how a blank is said (the
+        SDKs never send null, and the contract types the fields as plain strings)."""
         answer(api, "update")
         services.organization_update(
             context=audit_context, organization_id=ORG_ID, data=OrganizationInput(name="  Acme  "), form_key=KEY
         )
-        assert json.loads(api.calls[0].request.body) == {
-            "name": "Acme",
-            "sso_domain": None,
-            "sso_org_id": None,
-            "issuer": None,
-            "client_id": None,
-            "client_secret": None,
-        }
+        assert json.loads(api.calls[0].request.body) == {"name": "Acme"}
 
-    def test_body_builder_trims_and_nulls_blanks(self):
-        body = organization_body(OrganizationInput(name=" A ", sso_domain=" ", issuer=" https://x.example "))
-        assert body == {
-            "name": "A",
-            "sso_domain": None,
-            "sso_org_id": None,
-            "issuer": "https://x.example",
-            "client_id": None,
-            "client_secret": None,
-        }
+    def test_a_body_is_trimmed_and_leaves_blanks_out(self):
+        body = OrganizationInput(name=" A ", sso_domain=" ", issuer=" https://x.example ").body()
+        assert body == {"name": "A", "issuer": "https://x.example"}
 
     def test_writes_without_a_valid_idempotency_key_are_refused_before_sending(self, api, audit_context):
-        from orgadmin.polytomic import client
+        from orgadmin.polytomic.client import client
 
         for key in ("short", "ééééééééé", ""):
             with pytest.raises(ValueError, match="Idempotency-Key"):
@@ -201,7 +195,7 @@ class IdempotencyKeyTests:
         return services.idempotency_key(**({"form_key": KEY, "action": "organization.update"} | kwargs))
 
     def test_the_same_submission_has_the_same_key(self):
-        body = organization_body(FULL_INPUT)
+        body = FULL_INPUT.body()
         assert self.key(target="a", body=body) == self.key(target="a", body=dict(reversed(body.items())))
 
     @pytest.mark.parametrize(
@@ -212,25 +206,29 @@ class IdempotencyKeyTests:
         assert self.key(target="a", body={"name": "A"}) != self.key(**({"target": "a", "body": {"name": "A"}} | other))
 
     def test_the_key_reveals_nothing_of_the_body(self):
-        key = self.key(body=organization_body(FULL_INPUT))
+        key = self.key(body=FULL_INPUT.body())
         assert FULL_INPUT.client_secret not in key
         assert "Acme" not in key
 
-    @pytest.mark.parametrize("operation", ["delete", "update"])
-    def test_one_form_key_on_two_organizations_sends_two_keys(self, api, audit_context, operation):
+    def test_one_form_key_on_two_organizations_sends_two_keys(self, api, audit_context):
         other = uuid.UUID(int=7)
-        answer(api, operation)
-        api.add(OPERATIONS[operation][1], f"{API}/api/organizations/{other}", json={"data": ORG})
-        call(operation, audit_context)
-        if operation == "delete":
-            services.organization_delete(context=audit_context, organization_id=other, form_key=KEY)
-        else:
-            services.organization_update(context=audit_context, organization_id=other, data=FULL_INPUT, form_key=KEY)
+        answer(api, "update")
+        api.add("PUT", f"{API}/api/organizations/{other}", json={"data": ORG})
+        call("update", audit_context)
+        services.organization_update(context=audit_context, organization_id=other, data=FULL_INPUT, form_key=KEY)
         first, second = (c.request.headers["Idempotency-Key"] for c in api.calls)
         assert first != second
 
+    def test_the_client_refuses_a_key_on_get_or_delete(self, api, audit_context):
+        from orgadmin.polytomic.client import client
+
+        with pytest.raises(ValueError, match="no other"):
+            client()._call("DELETE", "/api/organizations/x", action="organization.delete", context=audit_context,
+                           idempotency_key="k" * 32, parse=None)  # fmt: skip
+        assert len(api.calls) == 0
+
     def test_the_client_never_shows_its_key(self):
-        from orgadmin.polytomic import client
+        from orgadmin.polytomic.client import client
 
         assert PARTNER_KEY not in repr(client())
 
@@ -239,7 +237,7 @@ class ReadingAnswersTests:
     def test_list_reads_organizations_in_order_ignoring_unknown_fields(self, api, audit_context):
         owner = {"id": "00000000-0000-4000-8000-000000000001", "name": "Partner Co", "extra": {"nested": 1}}
         answer(api, "list", json={"data": [owner, ORG], "next": None})
-        organizations = services.organization_list(context=audit_context)
+        organizations = selectors.organization_list(context=audit_context)
         assert organizations == [
             Organization(id=owner["id"], name="Partner Co"),
             Organization(id=str(ORG_ID), name="Acme", sso_domain="acme.com", sso_org_id="org_123", issuer=""),
@@ -249,11 +247,11 @@ class ReadingAnswersTests:
 
     def test_null_data_is_an_empty_list(self, api, audit_context):
         answer(api, "list", json={"data": None})
-        assert services.organization_list(context=audit_context) == []
+        assert selectors.organization_list(context=audit_context) == []
 
     def test_get_reads_one_organization(self, api, audit_context):
         answer(api, "get", json={"data": {**ORG, "issuer": "https://acme.okta.com", "client_id": "never-returned"}})
-        organization = services.organization_get(context=audit_context, organization_id=ORG_ID)
+        organization = selectors.organization_get(context=audit_context, organization_id=ORG_ID)
         assert organization.has_oidc
         assert organization.issuer == "https://acme.okta.com"
 
@@ -268,7 +266,7 @@ class ReadingAnswersTests:
     )
     def test_delete_accepts_any_success(self, api, audit_context, kwargs):
         answer(api, "delete", **({"body": ""} | kwargs))
-        assert services.organization_delete(context=audit_context, organization_id=ORG_ID, form_key=KEY) is None
+        assert services.organization_delete(context=audit_context, organization_id=ORG_ID) is None
         assert only_entry().outcome == "ok"
 
 
@@ -340,7 +338,7 @@ class FailureTests:
             api.reset()
             answer(api, "list", status=401, json=body)
             with pytest.raises(PolytomicAuthenticationError) as caught:
-                services.organization_list(context=audit_context)
+                selectors.organization_list(context=audit_context)
             assert caught.value.message.endswith(f"Polytomic said: {said}")
 
     def test_plain_text_error_is_shown_cut_short(self, api, audit_context):
@@ -670,3 +668,78 @@ class EnvironmentTests:
     def test_a_ca_bundle_in_the_environment_is_used(self, monkeypatch):
         assert self.make(monkeypatch, REQUESTS_CA_BUNDLE="/etc/ssl/company.pem").verify == "/etc/ssl/company.pem"
         assert self.make(monkeypatch).verify is True
+
+
+class DeadlineOwnershipTests:
+    """A call's deadline breaks only the connection while that call holds it: once the pool has it
+    back, another call may be using it."""
+
+    def connection(self):
+        left, right = socket.socketpair()
+        return types.SimpleNamespace(sock=left), right
+
+    def test_the_deadline_breaks_the_connection_its_call_still_holds(self):
+        held, other_end = self.connection()
+        deadline = _WATCHDOG.start(0.05)
+        _WATCHDOG.attach(deadline, held)
+        assert deadline.expired.wait(timeout=5)
+        assert held.sock.recv(1) == b""  # shut down: a read blocked on it returns at once
+        other_end.close()
+        _WATCHDOG.finish(deadline)
+
+    def test_it_never_breaks_one_another_call_has_taken_since(self):
+        shared, other_end = self.connection()
+        first = _WATCHDOG.start(0.05)
+        _WATCHDOG.attach(first, shared)
+        _WATCHDOG.release(shared)  # back in its pool, as urllib3 returns it before a retry's wait
+        second = _WATCHDOG.start(30)
+        _WATCHDOG.attach(second, shared)  # taken by another call
+        assert first.expired.wait(timeout=5)
+        other_end.sendall(b"x")
+        assert shared.sock.recv(1) == b"x"  # still open for the second call
+        _WATCHDOG.finish(second)
+        _WATCHDOG.finish(first)
+
+    def test_the_pool_takes_its_connections_back_from_the_deadline(self):
+        pool = WATCHED_POOLS["http"]("127.0.0.1", free_port())
+        connection = pool._get_conn()
+        deadline = _WATCHDOG.start(30)
+        _WATCHDOG.attach(deadline, connection)
+        assert connection.polytomic_deadline is deadline
+        pool._put_conn(connection)
+        assert connection.polytomic_deadline is None
+        _WATCHDOG.finish(deadline)
+
+    def test_nothing_is_sent_once_the_deadline_has_passed(self):
+        deadline = _WATCHDOG.start(0)
+        assert deadline.expired.wait(timeout=5)
+        with pytest.raises(TimeoutError, match="deadline has passed"):
+            _WATCHDOG.attach(deadline, types.SimpleNamespace(sock=None))
+
+    def test_a_retry_waits_no_longer_than_the_deadline_allows(self, monkeypatch):
+        waits: list[float] = []
+        monkeypatch.setattr(transport.time, "sleep", waits.append)  # the clock, not the code under test
+        retry = READ_RETRY.new()
+        answer = HTTPResponse(status=503, headers={"Retry-After": "3"})
+        with deadline(0.5):
+            retry.sleep(answer)
+        with deadline(30):
+            retry.sleep(answer)
+        assert 0 < waits[0] <= 0.5
+        assert waits[1] == 3  # Retry-After, as capped, when the deadline allows it
+
+
+class UpstreamIdTests:
+    @pytest.mark.parametrize(
+        ("sent", "read"),
+        [(str(ORG_ID).upper(), str(ORG_ID)), ("{" + str(ORG_ID) + "}", str(ORG_ID)), (str(ORG_ID), str(ORG_ID))],
+    )
+    def test_an_id_is_read_as_the_uuid_it_is(self, sent, read):
+        assert Organization.from_api({"id": sent, "name": "Acme"}).id == read
+
+    @pytest.mark.parametrize("sent", ["org_123", "", "00000000-0000-0000-0000"])
+    def test_an_id_that_is_no_uuid_is_unreadable(self, api, audit_context, sent):
+        """The pages' addresses take a UUID: one such organization would otherwise break the list."""
+        answer(api, "list", json={"data": [ORG, {"id": sent, "name": "Odd"}]})
+        with pytest.raises(PolytomicUnavailable, match="could not read"):
+            call("list", audit_context)

@@ -7,7 +7,7 @@ import pytest
 from django.test import RequestFactory
 
 from orgadmin.checks import trusted_proxies_are_named
-from orgadmin.http import client_ip
+from orgadmin.proxies import client_ip
 
 
 def request_from(remote: str, forwarded: str | None = None):

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from orgadmin.audit import canonical_content, verify_chain
+from orgadmin.audit_log import canonical_content, verify_chain
 from orgadmin.models import AuditEntry
 
 BEFORE_KEYING = ("orgadmin", "0005_audit_page_order_indexes")

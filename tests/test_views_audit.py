@@ -13,8 +13,8 @@ from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from orgadmin import services
-from orgadmin.audit import append
+from orgadmin import selectors
+from orgadmin.audit_log import append
 from orgadmin.models import AuditEntry
 
 AUDIT = reverse("orgadmin:audit-list")
@@ -111,15 +111,15 @@ class FilterTests:
         assert page.startswith('<section id="audit-results"')
 
     def test_filters_stay_in_the_paging_links(self, as_admin, monkeypatch):
-        monkeypatch.setattr(services, "AUDIT_PAGE_SIZE", 1)
+        monkeypatch.setattr(selectors, "AUDIT_PAGE_SIZE", 1)
         page = as_admin.get(AUDIT, {"organization": "org-a"}).content.decode()
         assert re.search(r'href="\?organization=org-a&amp;before=\d+-\d+">Older', page)
 
 
 @pytest.mark.django_db
 class KeysetPaginationTests:
-    def page(self, **cursor) -> services.AuditPage:
-        return services.audit_page(services.audit_entries(), size=3, **cursor)
+    def page(self, **cursor) -> selectors.AuditPage:
+        return selectors.audit_page(selectors.audit_entries(), size=3, **cursor)
 
     def test_pages_walk_older_and_back_newer_across_equal_times(self):
         # Seven entries, three of them at the same instant, so the id breaks the tie at a boundary.
@@ -149,7 +149,7 @@ class KeysetPaginationTests:
         ["", "x", "12-", "-4", "1-2-3", "9" * 30 + "-1", "999999999999999999-1", "1-" + "9" * 19, "²-1", "1-²"],
     )
     def test_a_malformed_cursor_is_the_first_page(self, value):
-        assert services.AuditCursor.parse(value) is None
+        assert selectors.AuditCursor.parse(value) is None
 
     @pytest.mark.parametrize("parameter", ["before", "after"])
     @pytest.mark.parametrize("value", ["999999999999999999-1", "1-9223372036854775808"])
@@ -167,8 +167,8 @@ class KeysetPaginationTests:
 
     def test_cursor_round_trip(self):
         entry = add_entry(5)
-        cursor = services.AuditCursor.of(entry)
-        assert services.AuditCursor.parse(str(cursor)) == cursor
+        cursor = selectors.AuditCursor.of(entry)
+        assert selectors.AuditCursor.parse(str(cursor)) == cursor
 
 
 @pytest.mark.django_db
@@ -202,7 +202,7 @@ class QueryTests:
         ],
     )
     def test_each_filter_uses_an_index(self, filters, index):
-        queryset = services.audit_entries(**filters).order_by("-created_at", "-id")[:51]
+        queryset = selectors.audit_entries(**filters).order_by("-created_at", "-id")[:51]
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":  # on a tiny table the planner would rightly scan
                 cursor.execute("SET LOCAL enable_seqscan = off")

@@ -124,7 +124,7 @@ class ListTests:
         sandbox.sandbox.faults.queue.extend([{"method": "GET", "path": "/api/organizations", "fault": "status:500"}])
         response = as_viewer.get(LIST, {"q": "x"})
         page = response.content.decode()
-        assert response.status_code == 200  # the portal worked; Polytomic did not
+        assert response.status_code == 502  # Polytomic failed, and the page says so
         assert "Polytomic could not be asked for the organizations" in page
         assert 'href="/organizations/?q=x">Try again' in page
         assert "sandbox fault" in page  # Polytomic's own message, not a raw body
@@ -157,7 +157,7 @@ class DetailTests:
 
     def test_a_foreign_organization_is_a_clear_message(self, as_viewer):
         response = as_viewer.get(detail_url(FOREIGN_ID))
-        assert response.status_code == 200
+        assert response.status_code == 502  # Polytomic refused the partner key this organization
         assert "belongs to another partner" in response.content.decode()
 
 
@@ -176,10 +176,9 @@ class CreateTests:
         created = next(o for o in sandbox.sandbox.organizations.values() if o.name == "Hooli")
         assert response.status_code == 302
         assert response["Location"] == detail_url(created.id)
-        assert received(sandbox, "POST")[0]["body"] == {
+        assert received(sandbox, "POST")[0]["body"] == {  # the blank sso_org_id left out
             "name": "Hooli",
             "sso_domain": "hooli.example",
-            "sso_org_id": None,
             "issuer": "https://globex.okta.example",
             "client_id": "0oa-globex-client",
             "client_secret": SECRET,
@@ -217,7 +216,7 @@ class CreateTests:
         sandbox.sandbox.faults.queue.append({"method": "POST", "path": "/api/organizations", "fault": "status:503"})
         response = as_editor.post(CREATE, globex_form(name="Hooli", form_key="c" * 32))
         page = response.content.decode()
-        assert response.status_code == 422
+        assert response.status_code == 502
         assert "Polytomic is not able to answer right now (HTTP 503)" in page
         assert 'value="Hooli"' in page
         assert SECRET not in page
@@ -234,7 +233,7 @@ class CreateTests:
         sandbox.sandbox.faults.queue.append({"method": "POST", "path": "/api/organizations", "fault": "drop"})
         data = {"name": "Once Only", "form_key": "e" * 32}
         lost = as_editor.post(CREATE, data)
-        assert lost.status_code == 422
+        assert lost.status_code == 502
         assert "submitting the same form again is safe" in lost.content.decode()
         assert as_editor.post(CREATE, data).status_code == 302
         assert [o.name for o in sandbox.sandbox.organizations.values()].count("Once Only") == 1
@@ -269,13 +268,11 @@ class EditTests:
     def test_a_rename_sends_the_whole_block(self, as_editor, sandbox):
         response = as_editor.post(edit_url(ACME_ID), acme_form(name="Acme Corp") | open_edit_form(as_editor, ACME_ID))
         assert response.status_code == 302
+        # The whole configuration, as the SDKs send it: what is blank is left out, and so cleared.
         assert received(sandbox, "PUT")[0]["body"] == {
             "name": "Acme Corp",
             "sso_domain": "acme.example",
             "sso_org_id": "org_01ACME",
-            "issuer": None,
-            "client_id": None,
-            "client_secret": None,
         }
 
     def test_saving_oidc_without_the_secret_is_stopped(self, as_editor, sandbox):
@@ -305,7 +302,7 @@ class EditTests:
 
         chosen = as_editor.post(edit_url(GLOBEX_ID), emptied | {"remove_oidc": "on"})
         page = chosen.content.decode()
-        assert chosen.status_code == 422
+        assert chosen.status_code == 200  # held for confirmation: nothing to correct
         assert "OIDC will be removed" in page
         assert "Confirm and save" in page
         assert received(sandbox, "PUT") == []
@@ -315,7 +312,7 @@ class EditTests:
         )
         assert confirmed.status_code == 302
         body = received(sandbox, "PUT")[0]["body"]
-        assert (body["issuer"], body["client_id"], body["client_secret"]) == (None, None, None)
+        assert body.keys().isdisjoint({"issuer", "client_id", "client_secret"})
         assert body["sso_domain"] == "globex.example"
 
     def test_removing_saml_is_a_choice_not_an_empty_field(self, as_editor, sandbox):
@@ -330,7 +327,7 @@ class EditTests:
             acme_form() | opened | {"remove_saml": "on", "confirm": hidden_field(chosen.content.decode(), "confirm")},
         )
         assert confirmed.status_code == 302
-        assert received(sandbox, "PUT")[0]["body"]["sso_org_id"] is None
+        assert "sso_org_id" not in received(sandbox, "PUT")[0]["body"]
 
     def test_a_changed_domain_is_summarised_before_saving(self, as_editor, sandbox):
         opened = open_edit_form(as_editor, ACME_ID)
@@ -342,7 +339,8 @@ class EditTests:
         other = as_editor.post(
             edit_url(ACME_ID), acme_form(sso_domain="acme.other") | opened | {"confirm": hidden_field(page, "confirm")}
         )
-        assert other.status_code == 422
+        assert other.status_code == 200
+        assert "“acme.example” → “acme.other”" in other.content.decode()  # asked again, for these
         assert received(sandbox, "PUT") == []
         saved = as_editor.post(
             edit_url(ACME_ID), acme_form(sso_domain="acme.test") | opened | {"confirm": hidden_field(page, "confirm")}
@@ -355,7 +353,7 @@ class EditTests:
         sandbox.sandbox.organizations[ACME_ID].sso_org_id = "org_CHANGED_ELSEWHERE"
         response = as_editor.post(edit_url(ACME_ID), acme_form(name="Acme Renamed") | opened)
         page = response.content.decode()
-        assert response.status_code == 422
+        assert response.status_code == 200
         assert "Someone changed this organization at Polytomic since you opened this form" in page
         assert "SSO organization id: “org_01ACME” → “org_CHANGED_ELSEWHERE”" in page
         assert received(sandbox, "PUT") == []
@@ -373,7 +371,7 @@ class EditTests:
         )
         response = as_editor.post(edit_url(ACME_ID), acme_form(name="Acme New") | open_edit_form(as_editor, ACME_ID))
         page = response.content.decode()
-        assert response.status_code == 422
+        assert response.status_code == 502
         assert "Polytomic is not able to answer right now" in page
         assert 'value="Acme New"' in page
 
@@ -384,7 +382,7 @@ class EditTests:
         )
         response = as_editor.post(edit_url(GLOBEX_ID), globex_form(name="Globex Typed") | opened)
         page = response.content.decode()
-        assert response.status_code == 422
+        assert response.status_code == 502
         assert "Nothing was saved: the current settings could not be read first." in page
         assert 'value="Globex Typed"' in page
         assert SECRET not in page
@@ -413,69 +411,56 @@ class EditTests:
 
 class DeleteTests:
     def test_delete_needs_the_typed_name(self, as_admin, sandbox):
-        form_key = hidden_field(as_admin.get(delete_url(ACME_ID)).content.decode(), "form_key")
-        wrong = as_admin.post(delete_url(ACME_ID), {"confirm_name": "acme corporation", "form_key": form_key})
+        wrong = as_admin.post(delete_url(ACME_ID), {"confirm_name": "acme corporation"})
         assert wrong.status_code == 422
         assert received(sandbox, "DELETE") == []
-        right = as_admin.post(
-            delete_url(ACME_ID), {"confirm_name": "Acme Corporation", "form_key": form_key}, follow=True
-        )
+        right = as_admin.post(delete_url(ACME_ID), {"confirm_name": "Acme Corporation"}, follow=True)
         assert right.redirect_chain[-1][0] == LIST
         assert "Deleted Acme Corporation." in right.content.decode()
         assert len(received(sandbox, "DELETE")) == 1
         assert ACME_ID not in sandbox.sandbox.organizations
         assert AuditEntry.objects.filter(action="organization.delete", outcome="ok").count() == 1
 
-    @pytest.mark.parametrize("form_key", ["short", "ééééééééé", ""])
-    def test_a_damaged_form_key_is_said_and_nothing_is_sent(self, as_admin, sandbox, form_key):
-        response = as_admin.post(delete_url(ACME_ID), {"confirm_name": "Acme Corporation", "form_key": form_key})
-        assert response.status_code == 422
-        assert "This form is damaged: reload the page." in response.content.decode()
-        assert received(sandbox, "DELETE") == []
-        assert ACME_ID in sandbox.sandbox.organizations
-
-    def test_one_form_key_deletes_two_organizations(self, as_admin, sandbox):
-        """Polytomic replays an Idempotency-Key's first answer: had both deletes sent the bare form
-        key, the second would have been answered with the first's success and never made."""
-        form_key = hidden_field(as_admin.get(delete_url(ACME_ID)).content.decode(), "form_key")
-        as_admin.post(delete_url(ACME_ID), {"confirm_name": "Acme Corporation", "form_key": form_key})
-        as_admin.post(delete_url(INITECH_ID), {"confirm_name": "Initech", "form_key": form_key})
-        keys = [r["headers"]["idempotency-key"] for r in received(sandbox, "DELETE")]
-        assert len(set(keys)) == 2
+    def test_a_delete_carries_no_idempotency_key(self, as_admin, sandbox):
+        """Polytomic's idempotency guide sets none on DELETE: a repeated delete answers 404, which
+        reads as "already deleted". (With one, a reused key was answered with another
+        organization's delete, which never happened.)"""
+        as_admin.post(delete_url(ACME_ID), {"confirm_name": "Acme Corporation"})
+        as_admin.post(delete_url(INITECH_ID), {"confirm_name": "Initech"})
+        assert [r["headers"].get("idempotency-key") for r in received(sandbox, "DELETE")] == [None, None]
         assert ACME_ID not in sandbox.sandbox.organizations
         assert INITECH_ID not in sandbox.sandbox.organizations
+        again = as_admin.post(delete_url(ACME_ID), {"confirm_name": "Acme Corporation"}, follow=True)
+        assert "already deleted" in again.content.decode()
 
     def test_the_owner_cannot_be_deleted(self, as_admin, sandbox):
         page = as_admin.get(delete_url(OWNER_ID)).content.decode()
         assert "This organization cannot be deleted" in page
         assert 'name="confirm_name"' not in page
-        response = as_admin.post(delete_url(OWNER_ID), {"confirm_name": "Northwind Partners", "form_key": "o" * 32})
+        response = as_admin.post(delete_url(OWNER_ID), {"confirm_name": "Northwind Partners"})
         assert response.status_code == 403
+        assert "Polytomic does not allow deleting it" in response.content.decode()
         assert received(sandbox, "DELETE") == []
 
     def test_an_already_deleted_organization_says_so(self, as_admin, sandbox):
         del sandbox.sandbox.organizations[ACME_ID]
-        response = as_admin.post(
-            delete_url(ACME_ID), {"confirm_name": "Acme Corporation", "form_key": "p" * 32}, follow=True
-        )
+        response = as_admin.post(delete_url(ACME_ID), {"confirm_name": "Acme Corporation"}, follow=True)
         assert "already deleted" in response.content.decode()
 
     @pytest.mark.parametrize("role_fixture", ["as_viewer", "as_editor"])
     def test_only_admins_delete(self, request, db, role_fixture, sandbox):
         client = request.getfixturevalue(role_fixture)
         assert client.get(delete_url(ACME_ID)).status_code == 403
-        assert (
-            client.post(delete_url(ACME_ID), {"confirm_name": "Acme Corporation", "form_key": "q" * 32}).status_code
-            == 403
-        )
+        assert client.post(delete_url(ACME_ID), {"confirm_name": "Acme Corporation"}).status_code == 403
         assert received(sandbox, "DELETE") == []
 
 
 class QueryCountTests:
     """A page's database queries stay few and do not grow with the audit log or with the number of
-    organizations: the session, the user, their permissions, the audit entry of each call (one
-    query on PostgreSQL; a savepoint, the last hash, the insert and the release on SQLite, which
-    the bounds below allow), and what the page itself reads."""
+    organizations: the session, the user, their permissions, the audit entry of each call, and
+    what the page itself reads. Inside a test's transaction an audit entry takes a savepoint, the
+    chain lock (on PostgreSQL), the last hash, the insert and the release, which the bounds below
+    allow; outside one, as when serving, it is two round trips on PostgreSQL (test_audit_chain)."""
 
     def add_organizations(self, sandbox, count: int) -> None:
         for n in range(count):
@@ -484,7 +469,7 @@ class QueryCountTests:
 
     def test_detail_page(self, as_admin, django_assert_num_queries, django_assert_max_num_queries):
         as_admin.get(detail_url(ACME_ID))  # warms the session and the owner id
-        with django_assert_max_num_queries(9) as few:  # + the last client id sent, the recent entries
+        with django_assert_max_num_queries(10) as few:  # + the last client id sent, the recent entries
             assert as_admin.get(detail_url(ACME_ID)).status_code == 200
         counted = len(few.captured_queries)  # read now: the next request clears the log
         for _ in range(30):
@@ -494,7 +479,7 @@ class QueryCountTests:
 
     def test_list_page(self, as_admin, sandbox, django_assert_num_queries, django_assert_max_num_queries):
         as_admin.get(LIST)
-        with django_assert_max_num_queries(7) as few:
+        with django_assert_max_num_queries(8) as few:
             assert as_admin.get(LIST).status_code == 200
         self.add_organizations(sandbox, 300)
         with django_assert_num_queries(len(few.captured_queries)):
@@ -503,6 +488,6 @@ class QueryCountTests:
     def test_edit_submit(self, as_admin, django_assert_max_num_queries):
         fields = open_edit_form(as_admin, ACME_ID)
         # Two calls (the fresh read and the write), each with its audit entry, and the last client id sent.
-        with django_assert_max_num_queries(12):
+        with django_assert_max_num_queries(14):
             response = as_admin.post(edit_url(ACME_ID), acme_form(name="Acme Renamed") | fields)
         assert response.status_code == 302

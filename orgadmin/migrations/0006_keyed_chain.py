@@ -19,10 +19,16 @@ def key_the_chain(apps, schema_editor):
     first broke if not. The oldest entry keeps its link to an entry pruned before, which the
     prune record names. Nothing is done, and nothing recorded, on an empty log.
     """
-    from orgadmin.audit import canonical_content, entry_hash
+    from orgadmin.audit_log import CHAIN_LOCK_ID, canonical_content, entry_hash
 
     AuditEntry = apps.get_model("orgadmin", "AuditEntry")
     database = schema_editor.connection.alias
+    if schema_editor.connection.vendor == "postgresql":
+        # The chain's own lock, held until the migration commits: no entry is appended between
+        # the last batch read here and the commit. (Instances of the release before must be
+        # stopped first: they would go on appending unkeyed entries, which break the chain.)
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
     started = time.monotonic()
     entries = AuditEntry.objects.using(database)
     old_previous = new_previous = None

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 
 from devtools.management.commands.sandbox import is_loopback
 from devtools.sandbox import PARTNER_KEY, RunningSandbox
-from orgadmin import polytomic
+from orgadmin.polytomic.client import client
 
 DEMO_ACCOUNTS = (
     ("demo-viewer", "Viewer", "view and search organizations"),
@@ -39,7 +39,7 @@ class Command(BaseCommand):
             # process (no autoreloader), so it serves with these settings.
             settings.POLYTOMIC_API_URL = sandbox.url
             settings.POLYTOMIC_PARTNER_API_KEY = PARTNER_KEY
-            polytomic.client.cache_clear()
+            client.cache_clear()
             self._banner(port, sandbox.url, passwords)
             try:
                 call_command("runserver", f"127.0.0.1:{port}", use_reloader=False, skip_checks=True)

@@ -6,7 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from orgadmin.audit import verify_chain
+from orgadmin.audit_log import verify_chain
 from orgadmin.models import AuditEntry
 
 # Where the head of each verified chain goes: the application log, which the log pipeline ships

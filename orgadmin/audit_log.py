@@ -1,0 +1,303 @@
+"""The audit log as a store: append entries to its hash chain, verify the chain, prune it.
+
+It knows what an entry is (`AuditEntry`), not what the entries are about: what a call to
+Polytomic records is decided by `orgadmin.polytomic.recording`. Every entry is appended here, and
+only `prune` deletes any.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.utils import timezone
+
+from orgadmin.models import AuditEntry
+
+# Where an entry is written when the caller is inside a transaction of its own (`database_for_entry`).
+AUDIT_DB_ALIAS = "audit"
+
+
+def database_for_entry() -> str:
+    """The connection to write an entry on, so that it outlives a rollback of the caller's transaction.
+
+    Normally the caller holds no transaction (the portal never keeps one open across a call to
+    Polytomic) and the entry commits at once on the default connection. Inside a transaction the
+    caller opened, PostgreSQL gets the entry through a second connection to the same database,
+    committed on its own. SQLite allows one writer at a time, so a second connection would wait
+    on the caller's own transaction: there the entry shares that transaction's fate.
+    Django's test-case wrapper transactions do not count as the caller's, as for durable blocks.
+    """
+    blocks = connections[DEFAULT_DB_ALIAS].atomic_blocks
+    in_callers_transaction = bool(blocks) and not blocks[-1]._from_testcase
+    if in_callers_transaction and AUDIT_DB_ALIAS in connections.settings:
+        return AUDIT_DB_ALIAS
+    return DEFAULT_DB_ALIAS
+
+
+# --- The hash chain ----------------------------------------------------------------------------------
+
+# Serialises appends across processes and instances on PostgreSQL ("orgadmin" in ASCII). SQLite
+# needs none: the portal opens its transactions IMMEDIATE, taking the one write lock first.
+CHAIN_LOCK_ID = 0x6F726761646D696E
+# Set by the chain, not by the entry's writer.
+_CHAINED = frozenset({"id", "previous_hash", "entry_hash"})
+HASHED_FIELDS = (
+    "created_at",
+    "actor_id",
+    "actor_username",
+    "action",
+    "method",
+    "path",
+    "organization_id",
+    "organization_name",
+    "request_body",
+    "response_status",
+    "response_body",
+    "outcome",
+    "error_message",
+    "duration_ms",
+    "attempts",
+    "idempotency_key",
+    "request_id",
+    "api_version",
+    "upstream_request_id",
+    "client_ip",
+    "user_agent",
+)
+
+
+def append(entry: AuditEntry, *, using: str | None = None) -> None:
+    """Saves a new entry at the end of the chain: its hash covers its content and the last hash.
+    By default on the connection `database_for_entry` chooses."""
+    using = using or database_for_entry()
+    make_storable(entry)
+    connection = connections[using]
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        _append_in_two_round_trips(entry, using)
+        return
+    # Inside a transaction of the caller's (on PostgreSQL, only a test case's: the portal writes
+    # through the `audit` connection then), a savepoint keeps a failed append from spoiling it.
+    with transaction.atomic(using=using):
+        _lock_chain(using)
+        entry.previous_hash = last_hash(using=using)
+        entry.entry_hash = entry_hash(entry)
+        entry.save(using=using)
+
+
+def _append_in_two_round_trips(entry: AuditEntry, using: str) -> None:
+    """`append` on PostgreSQL, outside any transaction, in two messages to the server: begin,
+    lock the chain and read the last hash; then insert the entry, its keyed hash computed here,
+    and commit.
+
+    The hash is keyed with a secret the database never sees (`entry_hash`), so it is computed
+    here, between the two. The two messages are one transaction, rolled back if anything
+    between them fails, so that the lock is never left held. Django's atomic block would take
+    four round trips (begin, lock and read, insert, commit).
+    """
+    connection = connections[using]
+    fields = [field for field in AuditEntry._meta.concrete_fields if field.attname not in _CHAINED]
+    table = connection.ops.quote_name(AuditEntry._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    # Only names from the model's own metadata are put in the texts; every value is a parameter.
+    last = f"SELECT COALESCE((SELECT entry_hash FROM {table} ORDER BY id DESC LIMIT 1), '')"  # noqa: S608
+    read_last = "BEGIN; SELECT pg_advisory_xact_lock(%s); " + last
+    insert = (
+        f"INSERT INTO {table} ({columns}, previous_hash, entry_hash) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * (len(fields) + 2))}) RETURNING id; COMMIT"
+    )
+    values = [field.get_db_prep_save(field.pre_save(entry, add=True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute(read_last, [CHAIN_LOCK_ID])
+            cursor.nextset()  # past BEGIN
+            cursor.nextset()  # past the lock, to the last hash
+            entry.previous_hash = cursor.fetchone()[0]
+            entry.entry_hash = entry_hash(entry)
+            cursor.execute(insert, [*values, entry.previous_hash, entry.entry_hash])
+            entry.id = cursor.fetchone()[0]
+        except BaseException:
+            with contextlib.suppress(Exception):
+                cursor.execute("ROLLBACK")
+            raise
+    entry._state.adding = False
+    entry._state.db = using
+
+
+def append_many(entries: list[AuditEntry], *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Appends entries in one insert, in the order given, chained like `append` (for seeding)."""
+    for entry in entries:
+        make_storable(entry)
+    with transaction.atomic(using=using):
+        _lock_chain(using)
+        previous = last_hash(using=using)
+        for entry in entries:
+            entry.previous_hash = previous
+            entry.entry_hash = previous = entry_hash(entry)
+        AuditEntry.objects.using(using).bulk_create(entries)
+
+
+def make_storable(entry: AuditEntry) -> None:
+    """Makes every text of the entry one that both databases store, then cuts it to its column.
+
+    PostgreSQL's text and jsonb refuse NUL, and no database takes a lone surrogate (it is not
+    UTF-8): a name or an answer holding either would make every entry about it fail. Both are
+    written as visible escapes (`\\x00`, `\\ud800`), before the entry is hashed.
+    """
+    for column in entry._meta.concrete_fields:
+        value = getattr(entry, column.attname)
+        if isinstance(value, str):
+            value = storable(value)
+            if column.max_length is not None:
+                value = value[: column.max_length]
+            setattr(entry, column.attname, value)
+        elif isinstance(value, dict | list):
+            setattr(entry, column.attname, storable(value))
+
+
+def storable(value: Any) -> Any:
+    """`value` with NUL and lone surrogates in its texts (and keys) written as escapes."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "\\x00")
+        return value if value.isascii() else value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    return value
+
+
+def _lock_chain(using: str) -> None:
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
+
+
+def last_hash(*, using: str = DEFAULT_DB_ALIAS) -> str:
+    return AuditEntry.objects.using(using).order_by("-id").values_list("entry_hash", flat=True).first() or ""
+
+
+def entry_hash(entry: AuditEntry) -> str:
+    """HMAC-SHA256 over the previous hash and the entry's canonical content, keyed with
+    AUDIT_CHAIN_KEY, which lives outside the database: whoever can write the table can still not
+    change, forge or re-chain an entry so that it verifies."""
+    content = f"{entry.previous_hash}\n{canonical_content(entry)}".encode()
+    return hmac.new(settings.AUDIT_CHAIN_KEY.encode(), content, hashlib.sha256).hexdigest()
+
+
+def canonical_content(entry: AuditEntry) -> str:
+    """The hashed fields as JSON: sorted keys, UTC times to the microsecond."""
+    content = {}
+    for name in HASHED_FIELDS:
+        value = getattr(entry, name)
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC).isoformat(timespec="microseconds")
+        content[name] = value
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    entry_id: int
+    reason: str
+
+
+def verify_chain(*, using: str = DEFAULT_DB_ALIAS, chunk_size: int = 2000) -> tuple[int, ChainBreak | None]:
+    """Walks the chain oldest first: the number of entries checked, and the first break if any.
+
+    The oldest remaining entry may link to an entry the retention command pruned: then a prune
+    record must name that hash, or entries were removed some other way.
+    """
+    previous: str | None = None
+    checked = 0
+    for entry in AuditEntry.objects.using(using).order_by("id").iterator(chunk_size=chunk_size):
+        if entry_hash(entry) != entry.entry_hash:
+            return checked, ChainBreak(
+                entry.id, "its content does not match its hash: it was changed after it was written"
+            )
+        if previous is None:
+            if entry.previous_hash and not _pruned_up_to(entry.previous_hash, using=using):
+                return checked, ChainBreak(entry.id, "entries before it were removed, and not by prune_audit")
+        elif entry.previous_hash != previous:
+            return checked, ChainBreak(
+                entry.id, "its link to the entry before it is broken: an entry was removed or changed"
+            )
+        previous = entry.entry_hash
+        checked += 1
+    return checked, None
+
+
+def _pruned_up_to(hash_value: str, *, using: str) -> bool:
+    return (
+        AuditEntry.objects.using(using)
+        .filter(action=AuditEntry.Action.PRUNE, request_body__last_pruned_hash=hash_value)
+        .exists()
+    )
+
+
+# --- Retention ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pruned:
+    cutoff: datetime
+    count: int  # deleted, or that would be on a dry run
+    batches: int
+
+
+def prune(*, older_than_days: int, dry_run: bool = False, batch_size: int = 5000) -> Pruned:
+    """Deletes the entries older than `older_than_days`, oldest first in batches, and records the
+    run in the chain with the hash of the last entry it removed, so that what stays verifies.
+
+    Only a contiguous oldest prefix of the chain goes: the first entry newer than the cutoff, and
+    everything after it, stays. The only deletion of entries there is.
+    """
+    started = time.monotonic()
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    first_kept_id = (
+        AuditEntry.objects.filter(created_at__gte=cutoff).order_by("id").values_list("id", flat=True).first()
+    )
+    doomed = AuditEntry.objects.all()
+    doomed = doomed.filter(id__lt=first_kept_id) if first_kept_id is not None else doomed
+    boundary = doomed.order_by("-id").values("id", "entry_hash").first()
+    total = deleted = batches = 0
+    if boundary is not None:
+        total = AuditEntry.objects.filter(id__lte=boundary["id"]).count()
+    if not dry_run and boundary is not None:
+        while ids := list(
+            AuditEntry.objects.filter(id__lte=boundary["id"]).order_by("id").values_list("id", flat=True)[:batch_size]
+        ):
+            # The queryset's delete() refuses, as the log is append-only: this is the one exception.
+            deleted += AuditEntry.objects.filter(id__in=ids)._raw_delete(AuditEntry.objects.db)
+            batches += 1
+    count = total if dry_run else deleted
+    append(
+        AuditEntry(
+            actor_username="system:prune_audit",
+            action=AuditEntry.Action.PRUNE,
+            method="",
+            path="",
+            request_body={
+                "older_than_days": older_than_days,
+                "cutoff": cutoff.isoformat(),
+                "dry_run": dry_run,
+                "deleted": 0 if dry_run else count,
+                "would_delete": count if dry_run else None,
+                "last_pruned_hash": boundary["entry_hash"] if boundary and not dry_run else None,
+                "last_pruned_id": boundary["id"] if boundary and not dry_run else None,
+            },
+            outcome=AuditEntry.Outcome.OK,
+            duration_ms=round((time.monotonic() - started) * 1000),
+        )
+    )
+    return Pruned(cutoff=cutoff, count=count, batches=batches)

@@ -1,0 +1,154 @@
+"""The edit guard: what stands between an edit form and a PUT that would wipe or rewire a
+customer's single sign-on by accident.
+
+Polytomic replaces the whole SSO/OIDC configuration on every update, so an edit form always
+sends all of it, and the guard decides whether a valid submission may go:
+
+1. **Changed meanwhile.** The form carries the organization as it was when it was opened
+   (signed, `opened_token`). If Polytomic has it otherwise now, nothing is sent: the operator is
+   shown what changed, and the form now stands on the current state.
+2. **Confirmed.** A save that changes single sign-on needs the operator's confirmation of exactly
+   the changes they were shown: the form carries a token signed over that change summary
+   (`confirmation_token`), which any other change would not match.
+3. Otherwise the save goes through.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.core import signing
+
+from orgadmin.polytomic.fields import FIELDS, READABLE, Field, Organization, OrganizationInput, Section
+
+OPENED_SALT = "orgadmin.edit-guard.opened"
+CONFIRM_SALT = "orgadmin.edit-guard.confirm"
+
+
+def opened_token(organization: Organization) -> str:
+    """The organization's state as Polytomic returns it, signed, for the form to carry."""
+    return signing.dumps(organization.values(), salt=OPENED_SALT, compress=True)
+
+
+def opened_organization(token: str, organization_id: object) -> Organization | None:
+    """The organization as the form was opened on it; None when the token is not one of ours."""
+    try:
+        state = signing.loads(token, salt=OPENED_SALT)
+        return Organization(id=str(organization_id), **{field.name: str(state[field.name]) for field in READABLE})
+    except (signing.BadSignature, KeyError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
+class Change:
+    field: Field
+    before: str
+    after: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.field.section} · {self.field.label}"
+
+    @property
+    def kind(self) -> str:
+        if not self.before:
+            return "added"
+        if not self.after:
+            return "removed"
+        return "changed"
+
+
+@dataclass(frozen=True)
+class ChangeSummary:
+    """What a save will change at Polytomic, for the operator to confirm."""
+
+    changes: tuple[Change, ...]
+    saml_removed: bool
+    oidc_removed: bool
+    oidc_credentials_sent: bool
+
+    @property
+    def changes_sso(self) -> bool:
+        return any(change.field.section is not Section.ORGANIZATION for change in self.changes)
+
+    def fingerprint(self) -> str:
+        return json.dumps([[change.field.name, change.before, change.after] for change in self.changes])
+
+
+def summarise(*, before: Organization, after: OrganizationInput, last_client_id: str = "") -> ChangeSummary:
+    """Compares the organization as Polytomic has it with what a save would send. A secret is
+    never compared or shown. The client id, which Polytomic never returns, is compared with
+    the one the portal last sent, when it knows one."""
+    known = before.values() | {"client_id": last_client_id if before.has_oidc else ""}
+    sent = after.body()
+    changes = []
+    for field in FIELDS:
+        if field.secret:
+            continue
+        old, new = known.get(field.name, ""), sent.get(field.name, "")
+        if not field.readable and not old and new and before.has_oidc:
+            continue  # unknown before: re-entering it is not a change that can be shown
+        if old != new:
+            changes.append(Change(field=field, before=old, after=new))
+    return ChangeSummary(
+        changes=tuple(changes),
+        saml_removed=_any_in(known, Section.SAML) and not _any_in(sent, Section.SAML),
+        oidc_removed=before.has_oidc and not sent.get("issuer"),
+        oidc_credentials_sent=any(sent.get(field.name) for field in FIELDS if field.secret),
+    )
+
+
+def _any_in(body: dict[str, Any], section: Section) -> bool:
+    return any(body.get(field.name) for field in FIELDS if field.section is section)
+
+
+def confirmation_token(organization: Organization, summary: ChangeSummary) -> str:
+    """Signed over the organization and exactly the changes shown."""
+    return signing.Signer(salt=CONFIRM_SALT).sign(f"{organization.id}:{summary.fingerprint()}").rsplit(":", 1)[1]
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A field someone changed at Polytomic since the form was opened."""
+
+    label: str
+    opened: str
+    now: str
+
+
+def changed_meanwhile(opened: Organization, current: Organization) -> tuple[Difference, ...]:
+    was, now = opened.values(), current.values()
+    return tuple(
+        Difference(label=field.label, opened=was[field.name], now=now[field.name])
+        for field in READABLE
+        if was[field.name] != now[field.name]
+    )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The guard's answer to one valid submission of an edit form."""
+
+    summary: ChangeSummary
+    # The token a confirmation of this summary must carry, on the organization as it is now.
+    confirmation: str
+    changed_meanwhile: tuple[Difference, ...] = ()
+    needs_confirmation: bool = False
+
+    @property
+    def go(self) -> bool:
+        return not self.changed_meanwhile and not self.needs_confirmation
+
+
+def decide(
+    *, opened: Organization, current: Organization, submitted: OrganizationInput, confirmation: str, last_client_id: str
+) -> Decision:
+    summary = summarise(before=current, after=submitted, last_client_id=last_client_id)
+    token = confirmation_token(current, summary)
+    differences = changed_meanwhile(opened, current)
+    if differences:
+        return Decision(summary=summary, confirmation=token, changed_meanwhile=differences, needs_confirmation=True)
+    unconfirmed = summary.changes_sso and confirmation != token
+    return Decision(summary=summary, confirmation=token, needs_confirmation=unconfirmed)

@@ -1,0 +1,136 @@
+"""An organization's fields, in one table, and the two records built from it.
+
+`FIELDS` is the one place that lists them: request bodies, reading answers, the forms, the edit
+guard's change summary and the audit log's masking are all built from it. Polytomic replaces the
+whole SSO and OIDC configuration on every update, and never returns `client_id` or
+`client_secret` (Organization schema, API version 2025-09-18).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, make_dataclass
+from dataclasses import field as dataclass_field
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from orgadmin.polytomic.text import whole_characters
+
+
+class Section(StrEnum):
+    ORGANIZATION = "Organization"
+    SAML = "SAML SSO"
+    OIDC = "OIDC"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str  # the API's name, which the forms and the audit log use too
+    label: str
+    section: Section
+    help_text: str
+    max_length: int
+    required: bool = False
+    readable: bool = True  # Polytomic returns it
+    secret: bool = False  # never stored, logged or shown: the audit log keeps only whether it was sent
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("name", "Name", Section.ORGANIZATION, "The customer's name. Unique across your partner account.", 255,
+          required=True),
+    Field("sso_domain", "SSO domain", Section.SAML,
+          "Email domain that sends this customer's users to their single sign-on, e.g. example.com.", 253),
+    Field("sso_org_id", "SSO organization id", Section.SAML,
+          "WorkOS organization id of the customer's SAML connection, e.g. org_01H….", 255),
+    Field("issuer", "Issuer URL", Section.OIDC,
+          "The identity provider's OIDC issuer, an https:// URL, e.g. https://example.okta.com.", 2000),
+    Field("client_id", "Client id", Section.OIDC, "OIDC client id issued by the identity provider.", 255,
+          readable=False),
+    Field("client_secret", "Client secret", Section.OIDC,
+          "OIDC client secret. Write-only: Polytomic never shows it again.", 1000, readable=False, secret=True),
+)  # fmt: skip
+
+BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
+READABLE = tuple(field for field in FIELDS if field.readable)
+
+
+def in_section(section: Section) -> tuple[Field, ...]:
+    return tuple(field for field in FIELDS if field.section is section)
+
+
+class _OrganizationState:
+    """What the two records know about an organization's single sign-on."""
+
+    __slots__ = ()
+
+    @property
+    def has_saml_sso(self) -> bool:
+        return bool(self.sso_org_id)
+
+    @property
+    def has_oidc(self) -> bool:
+        """A non-empty issuer is the only sign Polytomic gives that OIDC is configured."""
+        return bool(self.issuer)
+
+    def values(self) -> dict[str, str]:
+        """The fields by API name, as this record holds them."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "id"}
+
+
+class _ReadOrganization(_OrganizationState):
+    __slots__ = ()
+
+    @classmethod
+    def from_api(cls, data: Any) -> Organization:
+        """Reads one organization, ignoring unknown fields; a missing or null field reads as blank."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
+            raise ValueError("not an organization")
+        # The contract's id is a UUID; the pages' addresses take one, written as Python writes it.
+        return cls(id=str(UUID(data["id"])), **{field.name: _text(data, field.name) for field in READABLE})
+
+
+class _InputOrganization(_OrganizationState):
+    __slots__ = ()
+
+    def body(self) -> dict[str, str]:
+        """The JSON body of a create or an update: the name, and every other field that is not
+        blank, trimmed. Under full replacement a field left out is cleared, so leaving it out is
+        how a blank is said, as Polytomic's SDKs say it (they never send null)."""
+        values = {name: value.strip() for name, value in self.values().items()}
+        return {name: value for name, value in values.items() if value or BY_NAME[name].required}
+
+
+def _record(name: str, fields: tuple[Field, ...], base: type, doc: str, *, with_id: bool) -> type:
+    """A frozen dataclass with a text attribute per field (blank by default); secrets stay out
+    of its repr."""
+    attributes: list[Any] = [("id", str)] if with_id else []
+    attributes += [
+        (field.name, str, dataclass_field(default="", repr=not field.secret))
+        if not field.required
+        else (field.name, str)
+        for field in fields
+    ]
+    record = make_dataclass(name, attributes, bases=(base,), frozen=True, slots=True)
+    record.__doc__ = doc
+    record.__module__ = __name__
+    return record
+
+
+# An organization as Polytomic returns it: its id and the readable fields.
+Organization = _record(
+    "Organization", READABLE, _ReadOrganization, "An organization as Polytomic returns it.", with_id=True
+)
+# What a create or an update sends: the name and the whole SSO/OIDC configuration.
+OrganizationInput = _record(
+    "OrganizationInput", FIELDS, _InputOrganization, "What a create or an update sends.", with_id=False
+)
+
+
+def _text(data: Mapping, name: str) -> str:
+    value = data.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} is not a string")
+    return whole_characters(value)

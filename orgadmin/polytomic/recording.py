@@ -1,0 +1,214 @@
+"""What the audit log records of a call to Polytomic: who asked, from where, what was sent and
+what came back, masked.
+
+Bodies are masked by allowlist before they are stored: a field this module does not know is
+redacted, a secret field (`client_secret`) is kept only as whether one was sent, and the partner
+key and the secret sent never appear anywhere in the entry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from orgadmin import audit_log
+from orgadmin.models import AuditEntry
+from orgadmin.polytomic.fields import FIELDS
+from orgadmin.polytomic.text import REDACTED, shown_text_scrubber
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from orgadmin.polytomic.errors import PolytomicError
+    from orgadmin.polytomic.transport import Answer
+
+logger = logging.getLogger(__name__)
+
+SET = "[set]"
+RESPONSE_BODY_MAX_CHARS = 8000
+# Levels of a JSON answer that are masked and kept; deeper ones are stored as TOO_DEEP.
+MASK_MAX_DEPTH = 32
+TOO_DEEP = "[nested too deep]"
+USER_AGENT_MAX_CHARS = 512
+
+SECRET_FIELDS = frozenset(f.name for f in FIELDS if f.secret)
+# Request fields stored as sent; any other is redacted, and a secret one is stored as "[set]".
+REQUEST_FIELDS_KEPT = frozenset(f.name for f in FIELDS if not f.secret)
+# Keys kept, at any depth, in answers: the envelope, the organization's id and fields, and the
+# keys of Polytomic's error shapes (ApiError, and the older 401 and 422 shapes).
+RESPONSE_KEYS_KEPT = REQUEST_FIELDS_KEPT | {"data", "id"} | {
+    "status", "message", "key", "metadata", "error", "code", "context", "field", "path"
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """Who is calling and from where, passed explicitly from the view through the service."""
+
+    actor: AbstractBaseUser | None
+    request_id: str = ""
+    client_ip: str | None = None
+    user_agent: str = ""
+    # For calls made by the portal itself (commands), what to record as the actor.
+    actor_label: str = ""
+
+    @property
+    def actor_username(self) -> str:
+        return self.actor.get_username() if self.actor is not None else self.actor_label
+
+
+@dataclass
+class CallRecord:
+    """What the client learns about one call, as it happens."""
+
+    context: AuditContext
+    action: str
+    method: str
+    path: str
+    request_body: dict[str, Any] | None = None
+    idempotency_key: str = ""
+    organization_id: str = ""
+    organization_name: str = ""
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    status: int | None = None
+    api_version: str = ""
+    upstream_request_id: str = ""
+    answer: Answer | None = field(default=None, repr=False)
+    error: PolytomicError | None = None
+    attempts: int = 1
+
+    def answered(self, *, status: int, headers: Any) -> None:
+        """The answer's status and headers, as they arrive (its body may still fail to)."""
+        self.status = status
+        self.api_version = headers.get("X-Polytomic-Version", "")[:32]
+        self.upstream_request_id = (headers.get("X-Request-ID") or headers.get("Request-Id") or "")[:128]
+
+    def identify(self, *, organization_id: str, organization_name: str) -> None:
+        self.organization_id = self.organization_id or organization_id
+        self.organization_name = self.organization_name or organization_name
+
+    def fail(self, error: PolytomicError) -> None:
+        self.error = error
+
+    @property
+    def outcome(self) -> str:
+        if self.error is None:
+            return AuditEntry.Outcome.OK
+        if self.status is not None and 400 <= self.status < 500:
+            return AuditEntry.Outcome.REJECTED
+        return AuditEntry.Outcome.FAILED
+
+
+def record_call(record: CallRecord, *, duration_ms: float) -> None:
+    """Writes the one audit entry of a call. A failure to write is logged, never raised: the call
+    to Polytomic has already happened, and hiding its result would invite a repeat."""
+    # The same scrubbing as the messages shown to staff: Admins read these entries too.
+    scrub = shown_text_scrubber(record.secrets)
+    try:
+        request_body = mask_request_body(record.request_body)
+        response_body = mask_answer(record.answer, scrub) if record.answer is not None else ""
+    except Exception as exc:  # whatever Polytomic sent, the call is still recorded
+        logger.exception("Audit entry of %s %s: the bodies could not be masked", record.method, record.path)
+        request_body, response_body = {"not_recorded": type(exc).__name__}, f"[not recorded: {type(exc).__name__}]"
+    actor = record.context.actor
+    entry = AuditEntry(
+        actor_id=actor.pk if actor is not None else None,
+        actor_username=record.context.actor_username,
+        action=record.action,
+        method=record.method,
+        path=record.path,
+        organization_id=record.organization_id,
+        organization_name=scrub(record.organization_name),
+        request_body=request_body,
+        response_status=record.status,
+        response_body=response_body,
+        outcome=record.outcome,
+        error_message=scrub(record.error.message) if record.error is not None else "",
+        duration_ms=max(0, round(duration_ms)),
+        attempts=record.attempts,
+        idempotency_key=record.idempotency_key,
+        request_id=record.context.request_id,
+        api_version=record.api_version,
+        upstream_request_id=scrub(record.upstream_request_id),
+        client_ip=record.context.client_ip,
+        user_agent=scrub(record.context.user_agent),
+    )
+    try:
+        audit_log.append(entry)  # texts are made storable and cut to their columns there
+    except Exception:
+        logger.exception(
+            "Audit entry could not be written: %s %s %s -> %s", record.action, record.method, record.path, record.status
+        )
+
+
+# --- Masking -----------------------------------------------------------------------------------------
+
+
+def mask_request_body(body: dict[str, Any] | None) -> dict[str, Any] | None:
+    if body is None:
+        return None
+    masked: dict[str, Any] = {}
+    for key, value in body.items():
+        if key in SECRET_FIELDS:
+            masked[key] = SET if value else None
+        elif key in REQUEST_FIELDS_KEPT:
+            masked[key] = value
+        else:
+            masked[key] = REDACTED
+    return masked
+
+
+def mask_answer(answer: Answer, scrub: Callable[[str], str]) -> str:
+    """The body as stored: JSON masked by allowlist, other text with known secrets removed; both
+    capped. The JSON is the client's reading of the body, not read again here."""
+    if not answer.text:
+        return ""
+    if answer.is_json:
+        masked = _mask_json(answer.json, scrub, RESPONSE_BODY_MAX_CHARS)
+        stored = json.dumps(masked, ensure_ascii=False, separators=(",", ":"))
+    else:
+        stored = scrub(answer.text)
+    if len(stored) > RESPONSE_BODY_MAX_CHARS:
+        stored = f"{stored[:RESPONSE_BODY_MAX_CHARS]}… [cut: {len(answer.text):,} characters in all]"
+    return stored
+
+
+def _mask_json(value: Any, scrub: Callable[[str], str], limit: int, depth: int = 0) -> Any:
+    """`value` masked, bounded in depth and in size: an object or a list only as far as its
+    items' JSON reaches `limit` characters, and a text cut there, since the stored text is cut
+    there anyway (a list of a thousand organizations is not masked whole); below
+    MASK_MAX_DEPTH levels, a marker."""
+    if depth >= MASK_MAX_DEPTH:
+        return TOO_DEEP
+    if isinstance(value, dict):
+        masked, length = {}, 0
+        for key, item in value.items():
+            if length > limit:
+                break
+            name = scrub(str(key))
+            if key in SECRET_FIELDS:
+                masked[name] = SET if item else None
+            elif key in RESPONSE_KEYS_KEPT:
+                masked[name] = _mask_json(item, scrub, limit, depth + 1)
+            else:
+                masked[name] = REDACTED
+            length += len(name) + len(_compact(masked[name])) + 4
+        return masked
+    if isinstance(value, list):
+        items, length = [], 0
+        for item in value:
+            if length > limit:
+                break
+            items.append(_mask_json(item, scrub, limit, depth + 1))
+            length += len(_compact(items[-1])) + 1
+        return items
+    if isinstance(value, str):
+        return scrub(value)[: limit + 1]
+    return value
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

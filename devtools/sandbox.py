@@ -17,7 +17,9 @@ Beside the API, for tests and load runs only (never part of Polytomic):
   `status:<code>` (401 also `status:401:legacy` and `status:401:nested`), `hang` (no answer until
   the client gives up), `garbage` (a 200 that is not JSON), `drop` (the connection breaks
   mid-answer), `trickle:<ms>` (the request is handled, and its answer sent a byte every <ms> ms),
-  `huge:<bytes>` (the request is handled, and answered with a 200 of that many bytes, declared).
+  `huge:<bytes>` (the request is handled, and answered with a 200 of that many bytes, declared),
+  `hold` (the request waits in flight, its idempotency key reserved, until a test sets
+  `Sandbox.release`; `Sandbox.held` says it is waiting).
   A queued rule may instead carry `"answer": {"status": 422, "body": {...}}` (or `"text"` for a
   body that is not JSON, and `"headers"`): that exact answer, once, as if Polytomic sent it.
   An `X-Sandbox-Fault` request header injects one for that request. All off by default.
@@ -38,14 +40,12 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
-from orgadmin.rules import is_bare_domain, is_https_url, missing_oidc_fields
-
 PARTNER_KEY = "sandbox-partner-key"
 OTHER_PARTNER_KEY = "sandbox-other-partner-key"
 DEFAULT_VERSION = "2025-09-18"
 HANG_SECONDS = 60.0
 # Faults that let the request be handled and then spoil its answer (in `Sandbox.__call__`).
-ANSWER_FAULTS = frozenset({"drop", "trickle", "huge"})
+ANSWER_FAULTS = frozenset({"drop", "trickle", "huge", "hold"})
 
 # Seeded organizations, with fixed ids so that demos, tests and docs can name them.
 OWNER_ID = "7a1f0c2e-0000-4000-8000-000000000001"
@@ -56,7 +56,72 @@ FOREIGN_ID = "7a1f0c2e-0000-4000-8000-0000000000ff"  # belongs to another partne
 
 ORGANIZATION_PATH = re.compile(r"^/api/organizations/(?P<id>[^/]+)$")
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,255}$")
+# The request schema's fields (CreateOrganizationRequestSchema, API version 2025-09-18), written
+# here apart from the portal's own table: the sandbox is what the portal is checked against.
 TEXT_FIELDS = ("name", "sso_domain", "sso_org_id", "issuer", "client_id", "client_secret")
+OIDC_TRIPLE = ("issuer", "client_id", "client_secret")
+
+
+# --- What public material does not confirm --------------------------------------------------------
+#
+# Everything in `Guess` is the sandbox's guess at what Polytomic does where its documents, SDKs
+# and Terraform provider say nothing. The portal must cope with Polytomic doing otherwise;
+# `Sandbox(bare_errors=True)` drops the guessed `key` and `metadata` from every error, as the
+# published ApiError allows. The checks are written here, not taken from the portal, so that
+# tests against the sandbox do not only confirm the portal to itself.
+
+
+class Guess:
+    # Error wording and `key` strings.
+    UNAUTHORIZED = ("invalid or unknown API key", "unauthorized")
+    NOT_FOUND = ("organization not found", "not_found")
+    FOREIGN = ("this organization belongs to another partner", "forbidden")  # 403, not 404
+    OWNER_DELETE = ("partner callers cannot delete their own owner organization", "forbidden")
+    NAME_TAKEN = ("an organization with this name already exists", "organization_name_taken")
+    IN_FLIGHT = ("a request with this Idempotency-Key is already in progress", "idempotency_key_in_use")
+    INVALID = ("validation failed", "validation_failed")  # 422, with `metadata` keyed by field name
+
+    @staticmethod
+    def same_name(one: str, other: str) -> bool:
+        """Names are unique regardless of case."""
+        return one.casefold() == other.casefold()
+
+    @staticmethod
+    def problems(fields: dict[str, str | None]) -> dict[str, str]:
+        """What Polytomic might refuse in an organization's fields, by field name: no name, an
+        issuer that is not https, a domain that is not bare, some of the OIDC fields without
+        the others."""
+        problems: dict[str, str] = {}
+        if fields["name"] is None:
+            problems["name"] = "name is required"
+        issuer = fields["issuer"]
+        if issuer is not None and not _https_with_host(issuer):
+            problems["issuer"] = "issuer must be an https:// URL"
+        domain = fields["sso_domain"]
+        if domain is not None and not _bare_domain(domain):
+            problems["sso_domain"] = "sso_domain must be a bare domain such as example.com"
+        given = [name for name in OIDC_TRIPLE if fields[name] is not None]
+        for name in OIDC_TRIPLE:
+            if given and fields[name] is None:
+                problems[name] = f"{name} is required when any of issuer, client_id, client_secret is set"
+        return problems
+
+
+def _https_with_host(value: str) -> bool:
+    scheme, separator, rest = value.partition("://")
+    host = rest.split("/", 1)[0]
+    return scheme == "https" and bool(separator) and bool(host) and "@" not in host and not re.search(r"\s", value)
+
+
+def _bare_domain(value: str) -> bool:
+    labels = value.split(".")
+    return (
+        len(value) <= 253
+        and len(labels) >= 2
+        and labels[-1].isalpha()
+        and len(labels[-1]) >= 2
+        and all(re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?", label) for label in labels)
+    )
 
 
 @dataclass
@@ -72,14 +137,11 @@ class StoredOrganization:
     owner: bool = False
 
     def public(self) -> dict[str, Any]:
-        """What the API returns: never `client_id` or `client_secret`."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "sso_domain": self.sso_domain,
-            "sso_org_id": self.sso_org_id,
-            "issuer": self.issuer,
-        }
+        """What the API returns: never `client_id` or `client_secret`, and an unset field left
+        out (the Organization schema types every field as a plain string, never null)."""
+        fields = {"id": self.id, "name": self.name, "issuer": self.issuer}
+        fields |= {"sso_domain": self.sso_domain, "sso_org_id": self.sso_org_id}
+        return {name: value for name, value in fields.items() if value is not None}
 
 
 def seeded_organizations() -> list[StoredOrganization]:
@@ -116,7 +178,12 @@ class Response:
         return json.dumps(self.body).encode()
 
 
-def error(status: int, message: str, *, key: str = "", metadata: dict[str, Any] | None = None) -> Response:
+def error(
+    status: int, message: str | tuple[str, str], *, key: str = "", metadata: dict[str, Any] | None = None
+) -> Response:
+    """An ApiError answer; `message` may be one of the `Guess` pairs of wording and key."""
+    if isinstance(message, tuple):
+        message, key = message
     body: dict[str, Any] = {"status": status, "message": message}
     if key:
         body["key"] = key
@@ -154,8 +221,10 @@ class Faults:
 class Sandbox:
     """The sandbox's state and its WSGI application. Thread-safe: one lock guards all state."""
 
-    def __init__(self, *, partner_keys: dict[str, str] | None = None) -> None:
+    def __init__(self, *, partner_keys: dict[str, str] | None = None, bare_errors: bool = False) -> None:
         self.partner_keys = partner_keys or {PARTNER_KEY: "partner", OTHER_PARTNER_KEY: "other"}
+        # Errors as bare {"status", "message"}: without the guessed `key` and `metadata`.
+        self.bare_errors = bare_errors
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.reset()
@@ -168,6 +237,7 @@ class Sandbox:
             self.connections = 0  # TCP connections accepted
             self.trickles: list[dict[str, Any]] = []  # answers sent a byte at a time: how far each got
             self.trickle_ended = threading.Event()  # set as each of them ends
+            self.held, self.release = threading.Event(), threading.Event()  # the `hold` fault
             self.faults = Faults()
 
     def count_connection(self) -> None:
@@ -185,14 +255,23 @@ class Sandbox:
             fault = None
         else:
             headers = _request_headers(environ)
+            exchange = {
+                "method": method,
+                "path": path,
+                "query": environ.get("QUERY_STRING", ""),
+                "headers": _masked(headers),
+                "body": _decoded(body),
+            }
             with self.lock:
-                self.received.append(
-                    {"method": method, "path": path, "headers": _masked(headers), "body": _decoded(body)}
-                )
+                self.received.append(exchange)
                 fault = self.faults.take(method, path, headers.get("x-sandbox-fault", ""))
                 latency_ms = self.faults.latency_ms
             response = self._api(method, path, headers, body, fault, latency_ms)
             response.headers.setdefault("X-Polytomic-Version", headers.get("x-polytomic-version") or DEFAULT_VERSION)
+            if self.bare_errors and response.status >= 400 and isinstance(response.body, dict):
+                response.body = {name: response.body[name] for name in ("status", "message") if name in response.body}
+            # What was answered, for the contract tests (a fault's answer is no answer of Polytomic's).
+            exchange["answer"] = {"status": response.status, "body": response.body, "fault": fault is not None}
         payload = response.encoded()
         response_headers = [(name, value) for name, value in response.headers.items()]
         if payload:
@@ -235,26 +314,26 @@ class Sandbox:
             latency_ms += float(argument or 0)
         elif fault is not None and kind not in ANSWER_FAULTS:
             return self._fault(kind, argument)
+        hold = kind == "hold"
         partner = self.partner_keys.get(_bearer(headers.get("authorization", "")))
         if partner is None:
-            return error(401, "invalid or unknown API key", key="unauthorized")
+            return error(401, Guess.UNAUTHORIZED)
         key = headers.get("idempotency-key", "")
         if key and not IDEMPOTENCY_KEY.match(key):
             return error(400, "Idempotency-Key must be 8-255 letters, digits, '-' or '_'")
-        if method not in ("POST", "PUT", "DELETE") or not key:
-            _wait(latency_ms)
+        # Keys count on POST and PUT; the idempotency guide sets none on GET or DELETE.
+        if method not in ("POST", "PUT") or not key:
+            self._delay(latency_ms, hold=hold)
             return self._route(method, path, partner, body)
         with self.lock:
             if (partner, key) in self.idempotency:
                 earlier = self.idempotency[(partner, key)]
                 if earlier is None:
-                    return error(
-                        409, "a request with this Idempotency-Key is already in progress", key="idempotency_key_in_use"
-                    )
+                    return error(409, Guess.IN_FLIGHT)
                 return earlier  # the first outcome, errors included, replayed
             self.idempotency[(partner, key)] = None
         try:
-            _wait(latency_ms)
+            self._delay(latency_ms, hold=hold)
             response = self._route(method, path, partner, body)
         except BaseException:
             with self.lock:
@@ -264,7 +343,17 @@ class Sandbox:
             self.idempotency[(partner, key)] = response
         return response
 
+    def _delay(self, latency_ms: float, *, hold: bool) -> None:
+        """The added latency; a held request (fault `hold`) says so on `held` and waits, in
+        flight with its idempotency key reserved, until a test sets `release` (or the sandbox stops)."""
+        if hold:
+            self.held.set()
+            self.release.wait(HANG_SECONDS)
+        _wait(latency_ms)
+
     def _route(self, method: str, path: str, partner: str, body: bytes) -> Response:
+        if path == "/api/me":
+            return self._identity(partner) if method == "GET" else error(405, f"{method} is not allowed here")
         if path == "/api/organizations":
             if method == "GET":
                 return self._list(partner)
@@ -277,9 +366,9 @@ class Sandbox:
         with self.lock:
             organization = self.organizations.get(match["id"])
         if organization is None:
-            return error(404, "organization not found", key="not_found")
+            return error(404, Guess.NOT_FOUND)
         if organization.partner != partner:
-            return error(403, "this organization belongs to another partner", key="forbidden")
+            return error(403, Guess.FOREIGN)
         if method == "GET":
             return Response(200, {"data": organization.public()})
         if method == "PUT":
@@ -287,6 +376,13 @@ class Sandbox:
         if method == "DELETE":
             return self._delete(organization)
         return error(405, f"{method} is not allowed here")
+
+    def _identity(self, partner: str) -> Response:
+        """`GET /api/me` for a partner key: the key's class, and the partner's own organization."""
+        with self.lock:
+            owner = next(o for o in self.organizations.values() if o.partner == partner and o.owner)
+        identity = {"is_partner": True, "is_user": False, "is_organization": False, "is_system": False}
+        return Response(200, {"data": identity | {"organization_id": owner.id, "organization_name": owner.name}})
 
     def _list(self, partner: str) -> Response:
         with self.lock:
@@ -319,10 +415,10 @@ class Sandbox:
 
     def _delete(self, organization: StoredOrganization) -> Response:
         if organization.owner:
-            return error(403, "partner callers cannot delete their own owner organization", key="forbidden")
+            return error(403, Guess.OWNER_DELETE)
         with self.lock:
             self.organizations.pop(organization.id, None)
-        return Response(204)
+        return Response(200)  # "Successful response (no body)", as the published spec has it
 
     def _validated(self, body: bytes) -> tuple[dict[str, str | None], Response | None]:
         try:
@@ -337,23 +433,14 @@ class Sandbox:
             if value is not None and not isinstance(value, str):
                 return {}, error(400, f"{name} must be a string")
             fields[name] = value.strip() if isinstance(value, str) and value.strip() else None
-        problems: dict[str, str] = {}
-        if fields["name"] is None:
-            problems["name"] = "name is required"
-        if fields["issuer"] is not None and not is_https_url(fields["issuer"]):
-            problems["issuer"] = "issuer must be an https:// URL"
-        if fields["sso_domain"] is not None and not is_bare_domain(fields["sso_domain"]):
-            problems["sso_domain"] = "sso_domain must be a bare domain such as example.com"
-        for name in missing_oidc_fields(fields):
-            problems[name] = f"{name} is required when any of issuer, client_id, client_secret is set"
+        problems = Guess.problems(fields)
         if problems:
-            return {}, error(422, "validation failed", key="validation_failed", metadata=problems)
+            return {}, error(422, Guess.INVALID, metadata=problems)
         return fields, None
 
     def _name_taken(self, partner: str, name: str, *, exclude_id: str | None) -> bool:
-        folded = name.casefold()
         return any(
-            o.partner == partner and o.id != exclude_id and o.name.casefold() == folded
+            o.partner == partner and o.id != exclude_id and Guess.same_name(o.name, name)
             for o in self.organizations.values()
         )
 
@@ -440,7 +527,7 @@ def _scripted(answer: dict[str, Any]) -> Response:
 
 
 def _name_taken() -> Response:
-    return error(409, "an organization with this name already exists", key="organization_name_taken")
+    return error(409, Guess.NAME_TAKEN)
 
 
 def _bearer(value: str) -> str:
@@ -596,6 +683,7 @@ class RunningSandbox:
 
     def stop(self) -> None:
         self.sandbox.stopping.set()  # releases hanging requests
+        self.sandbox.release.set()  # and held ones
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)

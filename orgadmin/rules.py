@@ -9,6 +9,7 @@ agreeing with itself.
 from __future__ import annotations
 
 import re
+import unicodedata
 from urllib.parse import urlsplit
 
 from orgadmin.polytomic.fields import Section, in_section
@@ -24,10 +25,13 @@ def is_bare_domain(value: str) -> bool:
 
 
 def is_https_url(value: str) -> bool:
-    """An `https://` URL with a host and no credentials in it."""
+    """An `https://` URL with a host, no credentials, and no white space or control character
+    anywhere (urlsplit would quietly drop a tab, and the value sent would still hold it)."""
+    if any(char.isspace() or unicodedata.category(char) == "Cc" for char in value):
+        return False
     try:
         parts = urlsplit(value)
-        return parts.scheme == "https" and bool(parts.hostname) and parts.username is None and " " not in value
+        return parts.scheme == "https" and bool(parts.hostname) and parts.username is None
     except ValueError:
         return False
 

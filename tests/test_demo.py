@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -43,23 +42,27 @@ class DemoProcess:
             text=True,
         )
         self.output: list[str] = []
+        self.printed = threading.Condition()  # notified at each line, and when the output ends
+        self.ended = False
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
     def _read(self) -> None:
         for line in self.process.stdout:
-            self.output.append(line)
+            with self.printed:
+                self.output.append(line)
+                self.printed.notify_all()
+        with self.printed:
+            self.ended = True
+            self.printed.notify_all()
 
     def wait_for(self, text: str, seconds: float = 60) -> str:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        with self.printed:
+            found = self.printed.wait_for(lambda: self.ended or text in "".join(self.output), timeout=seconds)
             joined = "".join(self.output)
-            if text in joined:
-                return joined
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.1)
-        pytest.fail(f"the demo did not print {text!r}:\n{''.join(self.output)}")
+        if not found or text not in joined:
+            pytest.fail(f"the demo did not print {text!r}:\n{joined}")
+        return joined
 
     def stop(self) -> int:
         if self.process.poll() is None:

@@ -7,29 +7,20 @@ as UnauthorizedError.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from polytomic import Polytomic
 from polytomic.core.api_error import ApiError
 from polytomic.errors import ConflictError, ForbiddenError, NotFoundError, UnprocessableEntityError
 from polytomic.types import Organization, OrganizationEnvelope, OrganizationsEnvelope
 
-from devtools.sandbox import FOREIGN_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY, RunningSandbox
+from devtools.sandbox import FOREIGN_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY
 
 NO_RETRIES = {"max_retries": 0}  # the SDK retries 409 and 5xx by default; each rule is checked once
 
 
-@pytest.fixture(scope="module")
-def running() -> Iterator[RunningSandbox]:
-    with RunningSandbox() as running:
-        yield running
-
-
 @pytest.fixture
-def sdk(running) -> Polytomic:
-    running.sandbox.reset()
-    return Polytomic(base_url=running.url, token=PARTNER_KEY, max_retries=0, timeout=10)
+def sdk(sandbox) -> Polytomic:
+    return Polytomic(base_url=sandbox.url, token=PARTNER_KEY, max_retries=0, timeout=10)
 
 
 class SdkFidelityTests:
@@ -44,7 +35,7 @@ class SdkFidelityTests:
         assert isinstance(envelope, OrganizationEnvelope)
         assert (envelope.data.name, envelope.data.sso_domain, envelope.data.issuer) == ("Hooli", "hooli.example", None)
 
-    def test_create_with_oidc_then_get_update_and_delete(self, sdk, running):
+    def test_create_with_oidc_then_get_update_and_delete(self, sdk, sandbox):
         created = sdk.organization.create(
             name="Pied Piper",
             issuer="https://piedpiper.okta.example",
@@ -61,7 +52,7 @@ class SdkFidelityTests:
         # The SDK omits fields it is not given: the sandbox, like Polytomic, clears them.
         updated = sdk.organization.update(id=created.id, name="Pied Piper Inc", idempotency_key="sdk-update-pp").data
         assert (updated.name, updated.issuer) == ("Pied Piper Inc", None)
-        assert running.sandbox.organizations[created.id].client_secret is None
+        assert sandbox.sandbox.organizations[created.id].client_secret is None
 
         assert sdk.organization.delete(id=created.id, idempotency_key="sdk-delete-pp") is None
         with pytest.raises(NotFoundError):
@@ -77,8 +68,8 @@ class SdkFidelityTests:
             sdk.organization.create(name="Bad", issuer="http://plain.example")
         assert set(caught.value.body.metadata) == {"issuer", "client_id", "client_secret"}
 
-    def test_a_bad_key_raises_an_api_error_with_status_401(self, running):
-        sdk = Polytomic(base_url=running.url, token="not-a-partner-key", max_retries=0, timeout=10)
+    def test_a_bad_key_raises_an_api_error_with_status_401(self, sandbox):
+        sdk = Polytomic(base_url=sandbox.url, token="not-a-partner-key", max_retries=0, timeout=10)
         with pytest.raises(ApiError) as caught:
             sdk.organization.list()
         assert caught.value.status_code == 401
@@ -90,7 +81,7 @@ class SdkFidelityTests:
         with pytest.raises(ForbiddenError):
             sdk.organization.delete(id=OWNER_ID)
 
-    def test_the_sdk_sends_the_version_the_sandbox_echoes(self, sdk, running):
+    def test_the_sdk_sends_the_version_the_sandbox_echoes(self, sdk, sandbox):
         sdk.organization.get(id=GLOBEX_ID)
-        sent = running.sandbox.received[-1]["headers"]
+        sent = sandbox.sandbox.received[-1]["headers"]
         assert sent["x-polytomic-version"] == "2025-09-18"

@@ -14,6 +14,7 @@ from hypothesis import settings as hypothesis_settings
 
 from devtools.sandbox import PARTNER_KEY, RunningSandbox
 from orgadmin.polytomic.client import client
+from tests import contract
 from tests.factories import make_user
 
 # Property tests explore new examples on every developer run; CI (HYPOTHESIS_PROFILE=ci) runs the
@@ -62,13 +63,18 @@ def sandbox() -> Iterator[RunningSandbox]:
 
 
 @pytest.fixture(autouse=True)
-def _portal_uses_the_sandbox(sandbox, settings) -> None:
-    """Every test's portal talks to the sandbox, freshly seeded; tests that script answers with
-    `responses` point it elsewhere in their own fixtures."""
+def _portal_uses_the_sandbox(sandbox, settings) -> Iterator[None]:
+    """Every test's portal talks to the sandbox, freshly seeded (tests that script answers with
+    `responses` point it elsewhere in their own fixtures). After the test, every request the
+    portal's client and Polytomic's SDK sent it, and every answer it gave them, must have kept
+    Polytomic's published contract."""
     sandbox.sandbox.reset()
     settings.POLYTOMIC_API_URL = sandbox.url
     settings.POLYTOMIC_PARTNER_API_KEY = PARTNER_KEY
     cache.clear()
+    yield
+    broken = contract.problems(sandbox.sandbox.received)
+    assert not broken, "Polytomic's contract was broken:\n" + "\n".join(broken)
 
 
 @pytest.fixture(autouse=True)

@@ -49,7 +49,7 @@ def polytomic_settings(settings):
 
 @pytest.fixture
 def api():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         yield mock
 
 

@@ -11,9 +11,10 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import URLPattern, reverse
 
 from tests.factories import PASSWORD, make_user
+from tests.support import named_url_patterns
 
 # Pages anyone may open. /healthz is answered by middleware, before URL resolution.
 PUBLIC_URL_NAMES = {"login", "admin:login"}
@@ -29,16 +30,6 @@ SAMPLE_KWARGS = {
     "pk": uuid.UUID("00000000-0000-4000-8000-000000000000"),
     "organization_id": uuid.UUID("00000000-0000-4000-8000-000000000000"),
 }
-
-
-def named_url_patterns(patterns=None, namespace: str = ""):
-    """(name, pattern) for every named URL pattern of the project, namespaces included."""
-    for entry in get_resolver().url_patterns if patterns is None else patterns:
-        if isinstance(entry, URLResolver):
-            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
-            yield from named_url_patterns(entry.url_patterns, inner)
-        elif isinstance(entry, URLPattern) and entry.name:
-            yield f"{namespace}{entry.name}", entry
 
 
 def sample_path(name: str, pattern: URLPattern) -> str:

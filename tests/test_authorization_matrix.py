@@ -14,7 +14,7 @@ from devtools.sandbox import ACME_ID
 from orgadmin.audit_log import append
 from orgadmin.models import AuditEntry
 from tests.factories import make_user
-from tests.test_auth import named_url_patterns
+from tests.support import named_url_patterns
 
 ROLES = (None, "Viewer", "Editor", "Admin")
 SIGN_IN = 302  # anonymous: sent to sign in

@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from tests.support import run_python
 
 
 def test_the_audit_page_benchmark_prints_its_table():
-    env = {"PATH": os.environ["PATH"]}
-    result = subprocess.run(
-        [sys.executable, "benchmarks/audit_pages.py", "--sizes", "20", "60", "--backends", "sqlite", "--runs", "1"],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_python(
+        "benchmarks/audit_pages.py", "--sizes", "20", "60", "--backends", "sqlite", "--runs", "1",
+        env={"PATH": os.environ["PATH"]}, timeout=300,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "Audit page time, median of 3 rounds of 1 runs (ms)"

@@ -15,6 +15,7 @@ import requests
 
 from devtools.sandbox import PARTNER_KEY
 from devtools.support import free_port, wait_until_listening
+from tests.support import run_python
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -128,15 +129,7 @@ class DemoTests:
 
 
 def run_demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "manage.py", "demo", "--port", str(free_port())],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_python("manage.py", "demo", "--port", str(free_port()), env=env, timeout=60)
 
 
 class DemoRefusalTests:

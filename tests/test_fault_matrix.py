@@ -93,6 +93,8 @@ ACTIONS = {"list": "organization.list", "get": "organization.get", "create": "or
 @pytest.fixture
 def api(settings):
     settings.POLYTOMIC_API_URL = API
+    # Not every answer is asked for: the reads around the faulted call are answered in case the
+    # page makes them, and which it makes depends on how the call failed.
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
 

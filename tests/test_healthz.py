@@ -1,13 +1,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support import production_env
+from tests.support import production_env, run_python
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -42,8 +40,6 @@ class HealthzTests:
         env = production_env(
             ALLOWED_HOSTS="testserver", DATABASE_URL=f"sqlite:///{tmp_path / 'missing-directory' / 'db.sqlite3'}"
         )
-        result = subprocess.run(
-            [sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60, check=False
-        )
+        result = run_python("-c", code, env=env, timeout=60)
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout) == [503, {"status": "unavailable", "database": "unreachable"}]

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support import run_python
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -25,18 +26,10 @@ PRODUCTION_ENV = {
 }
 
 
-def run_python(code: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def run_code(code: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """Runs Python in the project with only the given variables (and PATH) set."""
     clean_env = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "portal.settings", **env}
-    return subprocess.run(
-        [sys.executable, *(["-c", code] if code else []), *args],
-        cwd=BASE_DIR,
-        env=clean_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_python(*(["-c", code] if code else []), *args, env=clean_env, timeout=60)
 
 
 def read_setting(expression: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -45,7 +38,7 @@ def read_setting(expression: str, env: dict[str, str]) -> subprocess.CompletedPr
         "import django; django.setup(); from django.conf import settings; "
         f"print(eval({expression!r}, {{}}, {{n: getattr(settings, n) for n in dir(settings) if n.isupper()}}))"
     )
-    return run_python(code, env)
+    return run_code(code, env)
 
 
 class RequiredSecretTests:
@@ -129,13 +122,13 @@ class DefaultsTests:
 class DeployCheckTests:
     def test_production_settings_pass_the_deploy_check(self, tmp_path):
         env = {**PRODUCTION_ENV, "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy.sqlite3'}"}
-        result = run_python("", env, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
+        result = run_code("", env, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
         assert result.returncode == 0, result.stderr
         assert "System check identified no issues" in result.stdout
 
     def test_the_deploy_check_catches_debug(self, tmp_path):
         env = {**PRODUCTION_ENV, "DEBUG": "true", "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy.sqlite3'}"}
-        result = run_python("", env, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
+        result = run_code("", env, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
         assert result.returncode != 0
         assert "security.W018" in result.stderr
 

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from devtools.sandbox import INITECH_ID, StoredOrganization
-from tests.browser.test_shell import sign_in
+from tests.browser.support import sign_in
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from devtools.sandbox import GLOBEX_ID
-from tests.browser.test_shell import sign_in
+from tests.browser.support import sign_in
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)

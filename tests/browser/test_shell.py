@@ -5,17 +5,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.factories import PASSWORD, make_user
+from tests.browser.support import sign_in
+from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def sign_in(page, username: str) -> None:
-    page.goto("/organizations/")
-    expect(page).to_have_url("/accounts/login/?next=/organizations/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
 
 
 class ShellBrowserTests:

@@ -1,9 +1,12 @@
-"""A stand-in for Polytomic's Organizations API, for the demo, the tests and load runs.
+"""A stand-in for Polytomic's partner API, for the demo, the tests and load runs.
 
-A WSGI application serving the API as `shared/polytomic-api.md` describes it, as strictly as the
-real service is likely to be: bearer partner keys, full replacement of the SSO/OIDC configuration
-on update, write-only OIDC credentials, idempotency keys, and the error shapes the client reads.
-Polytomic's own Python SDK is tested against it (tests/test_sandbox_sdk.py).
+A WSGI application serving the API as Polytomic's published documents describe it (API version
+2025-09-18), as strictly as the real service is likely to be: bearer partner keys, full
+replacement of the SSO/OIDC configuration on update, write-only OIDC credentials, idempotency
+keys on POST and PUT, and the error shapes. What public material does not confirm is in `Guess`.
+Polytomic's own Python SDK is tested against it (tests/test_sandbox_sdk.py), and what it answers
+the portal and the SDK is checked against the published contract after every test
+(tests/contract.py).
 
 Beside the API, for tests and load runs only (never part of Polytomic):
 - `GET /_sandbox/requests`: the API requests received (authorization masked), the TCP connections
@@ -271,7 +274,8 @@ class Sandbox:
             if self.bare_errors and response.status >= 400 and isinstance(response.body, dict):
                 response.body = {name: response.body[name] for name in ("status", "message") if name in response.body}
             # What was answered, for the contract tests (a fault's answer is no answer of Polytomic's).
-            exchange["answer"] = {"status": response.status, "body": response.body, "fault": fault is not None}
+            body = response.body.decode("utf-8", "replace") if isinstance(response.body, bytes) else response.body
+            exchange["answer"] = {"status": response.status, "body": body, "fault": fault is not None}
         payload = response.encoded()
         response_headers = [(name, value) for name, value in response.headers.items()]
         if payload:

@@ -291,6 +291,14 @@ class FaultTests:
     def test_faults_are_off_by_default(self, api):
         assert all(api("GET", "/api/organizations").status_code == 200 for _ in range(20))
 
+    def test_the_request_log_shows_each_answer_even_one_that_is_not_json(self, api):
+        api("GET", "/api/organizations", headers={"X-Sandbox-Fault": "garbage"})
+        api("GET", f"/api/organizations/{ACME_ID}")
+        logged = api("GET", "/_sandbox/requests").json()["requests"]
+        assert [entry["answer"]["fault"] for entry in logged] == [True, False]
+        assert logged[0]["answer"]["body"].startswith("<html>")
+        assert logged[1]["answer"]["body"]["data"]["id"] == ACME_ID
+
     @pytest.mark.parametrize(
         ("fault", "status", "body_check"),
         [

@@ -1,6 +1,6 @@
 """The sandbox, checked by a client nobody here wrote: Polytomic's own Python SDK.
 
-Where the SDK and shared/polytomic-api.md disagree, the SDK wins: it declares no 401 for the
+Where the SDK and Polytomic's API reference disagree, the SDK wins: it declares no 401 for the
 organization endpoints, so a bad key arrives as its generic ApiError with status 401 rather than
 as UnauthorizedError.
 """

@@ -166,7 +166,7 @@ def seeded_organizations() -> list[StoredOrganization]:
 
 
 class Response:
-    """One answer: status, headers, body; `fault_body` stands in for a body when a fault breaks it."""
+    """One answer: status, headers, and a body (JSON-able, or bytes sent as they are)."""
 
     def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
         self.status = status

@@ -47,7 +47,9 @@ class AuditEntryQuerySet(models.QuerySet):
 
 
 class AuditEntry(models.Model):
-    """One call to Polytomic: who, what, when, with what outcome. Written only by the client."""
+    """One call to Polytomic (who, what, when, with what outcome), written by the client through
+    `orgadmin.polytomic.recording`; or one of the log's own records (a prune, the keying of the
+    chain). Appended only through `orgadmin.audit_log`."""
 
     class Action(models.TextChoices):
         LIST = "organization.list", "List organizations"

@@ -289,22 +289,26 @@ def organization_delete(request: HtmxHttpRequest, organization_id: UUID) -> Http
     if is_owner and request.method == "POST":
         raise PermissionDenied("This is your partner account's own organization: Polytomic does not allow deleting it.")
     form = OrganizationDeleteForm(request.POST if request.method == "POST" else None, organization=organization)
-    error = None
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.organization_delete(
-                context=context, organization_id=organization_id, organization_name=organization.name
-            )
-        except PolytomicNotFound:
-            messages.info(request, f"{organization.name} was already deleted.")
-            return _redirect(request, reverse("orgadmin:organization-list"))
-        except PolytomicError as exc:
-            form.add_error(None, (error := exc).message)
-        else:
-            messages.success(request, f"Deleted {organization.name}.")
-            return _redirect(request, reverse("orgadmin:organization-list"))
     page = {"organization": organization, "form": form, "is_owner": is_owner}
-    return render(request, "orgadmin/organization_delete.html", page, status=_form_status(form, error))
+    if request.method == "POST" and form.is_valid():
+        return _delete(request, form, page)
+    return render(request, "orgadmin/organization_delete.html", page, status=_form_status(form))
+
+
+def _delete(request: HtmxHttpRequest, form: OrganizationDeleteForm, page: dict) -> HttpResponse:
+    organization = form.organization
+    try:
+        services.organization_delete(
+            context=audit_context(request), organization_id=UUID(organization.id), organization_name=organization.name
+        )
+    except PolytomicNotFound:
+        messages.info(request, f"{organization.name} was already deleted.")
+    except PolytomicError as exc:
+        form.add_error(None, exc.message)
+        return render(request, "orgadmin/organization_delete.html", page, status=_form_status(form, exc))
+    else:
+        messages.success(request, f"Deleted {organization.name}.")
+    return _redirect(request, reverse("orgadmin:organization-list"))
 
 
 # --- The audit log -----------------------------------------------------------------------------------

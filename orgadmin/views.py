@@ -37,7 +37,7 @@ from orgadmin import edit_guard, selectors, services
 from orgadmin.forms import AuditFilterForm, OrganizationDeleteForm, OrganizationEditForm, OrganizationForm
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound, PolytomicValidationError
-from orgadmin.polytomic.fields import Organization
+from orgadmin.polytomic.fields import SECRETS, Organization
 from orgadmin.polytomic.recording import USER_AGENT_MAX_CHARS, AuditContext
 from orgadmin.proxies import client_ip
 from orgadmin.throttle import remember_device
@@ -192,7 +192,7 @@ def organization_detail(request: HtmxHttpRequest, organization_id: UUID) -> Http
 @sensitive_variables()
 @require_http_methods(["GET", "POST"])
 @permission_required("orgadmin.add_organization", raise_exception=True)
-@sensitive_post_parameters("client_secret")
+@sensitive_post_parameters(*SECRETS)
 @never_cache
 def organization_create(request: HtmxHttpRequest) -> HttpResponse:
     form = OrganizationForm(request.POST if request.method == "POST" else None)
@@ -213,7 +213,7 @@ def organization_create(request: HtmxHttpRequest) -> HttpResponse:
 @sensitive_variables()
 @require_http_methods(["GET", "POST"])
 @permission_required("orgadmin.change_organization", raise_exception=True)
-@sensitive_post_parameters("client_secret")
+@sensitive_post_parameters(*SECRETS)
 @never_cache
 def organization_edit(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
     # A fresh read every time: the form is filled from it, and the edit guard checks against it.

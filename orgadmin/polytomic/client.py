@@ -30,7 +30,7 @@ from orgadmin.polytomic.errors import (
     too_slow,
     unreadable,
 )
-from orgadmin.polytomic.fields import Organization, OrganizationInput
+from orgadmin.polytomic.fields import SECRETS, Organization, OrganizationInput
 from orgadmin.polytomic.recording import AuditContext, CallRecord, record_call
 from orgadmin.polytomic.text import shown_text_scrubber
 from orgadmin.polytomic.transport import (
@@ -203,7 +203,7 @@ class PolytomicClient:
             idempotency_key=idempotency_key,
             organization_id=organization_id,
             organization_name=organization_name,
-            secrets=(self._api_key, (body or {}).get("client_secret") or ""),
+            secrets=(self._api_key, *((body or {}).get(name) or "" for name in SECRETS)),
         )
         started = time.monotonic()
         try:

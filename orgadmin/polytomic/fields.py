@@ -53,6 +53,7 @@ FIELDS: tuple[Field, ...] = (
 
 BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
 READABLE = tuple(field for field in FIELDS if field.readable)
+SECRETS = tuple(field.name for field in FIELDS if field.secret)
 
 
 def in_section(section: Section) -> tuple[Field, ...]:

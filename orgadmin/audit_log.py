@@ -73,6 +73,8 @@ HASHED_FIELDS = (
     "client_ip",
     "user_agent",
 )
+# Fields the chain covers since the write-ahead record (migration 0008), with their defaults.
+LATER_HASHED_FIELDS = {"phase": "call", "attempt_id": None}
 
 
 def append(entry: AuditEntry, *, using: str | None = None) -> None:
@@ -196,13 +198,19 @@ def entry_hash(entry: AuditEntry) -> str:
 
 
 def canonical_content(entry: AuditEntry) -> str:
-    """The hashed fields as JSON: sorted keys, UTC times to the microsecond."""
+    """The hashed fields as JSON: sorted keys, UTC times to the microsecond. A field added to the
+    chain later (`LATER_HASHED_FIELDS`) counts only where it differs from its default, so that
+    the entries written before it still hash as they did."""
     content = {}
     for name in HASHED_FIELDS:
         value = getattr(entry, name)
         if isinstance(value, datetime):
             value = value.astimezone(UTC).isoformat(timespec="microseconds")
         content[name] = value
+    for name, default in LATER_HASHED_FIELDS.items():
+        value = getattr(entry, name, default)  # a migration's model from before the field has none
+        if value != default:
+            content[name] = value
     return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 

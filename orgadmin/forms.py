@@ -276,7 +276,7 @@ class AuditFilterForm(forms.Form):
         return cleaned
 
     def filters(self) -> dict[str, Any]:
-        """The filters for `selectors.audit_entries`; none when the form is invalid."""
+        """The filters for `selectors.audit_rows`; none when the form is invalid."""
         if not self.is_valid():
             return {}
         data = self.cleaned_data

@@ -60,11 +60,21 @@ class AuditEntry(models.Model):
         PRUNE = "audit.prune", "Prune audit log"  # the retention command's own record
         REKEY = "audit.rekey", "Key the audit log's chain"  # migration 0006's own record
         IDENTITY = "identity.get", "Check the partner key"  # check_polytomic's call
+        CHECKPOINT = "audit.checkpoint", "Verify the audit log"  # verify_audit's own record
 
     class Outcome(models.TextChoices):
         OK = "ok", "OK"
         REJECTED = "rejected", "Rejected"  # Polytomic answered 4xx
         FAILED = "failed", "Failed"  # 5xx, no answer, or an answer that could not be read
+        UNKNOWN = "unknown", "Unknown"  # a write's attempt, until (or unless) its outcome is recorded
+
+    class Phase(models.TextChoices):
+        """A read is one entry. A write is two, both in the chain: its attempt, committed before the
+        request leaves, and its outcome, which names the attempt."""
+
+        CALL = "call", "Call"
+        ATTEMPT = "attempt", "Attempt"
+        OUTCOME = "outcome", "Outcome"
 
     created_at = models.DateTimeField(default=timezone.now, help_text="When the call was made (UTC).")
     # No database constraint and no cascade: deleting a user must not change or remove entries.
@@ -95,6 +105,9 @@ class AuditEntry(models.Model):
     upstream_request_id = models.CharField(max_length=128, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
+    phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.CALL)
+    # On an outcome entry, the id of the attempt it is the outcome of.
+    attempt_id = models.BigIntegerField(null=True, blank=True)
     # Tamper evidence: SHA-256 over this entry's canonical content and the previous entry's hash
     # (orgadmin/audit_log.py). `verify_audit` walks the chain.
     previous_hash = models.CharField(max_length=64, blank=True)
@@ -116,6 +129,9 @@ class AuditEntry(models.Model):
             models.Index(fields=["outcome", "created_at", "id"], name="audit_outcome_time"),
             models.Index(fields=["action", "created_at", "id"], name="audit_action_time"),
             models.Index(fields=["request_id"], name="audit_request"),
+            models.Index(fields=["attempt_id"], name="audit_attempt"),
+            # The writes whose outcome is not (yet) recorded are found among the attempts by time.
+            models.Index(fields=["phase", "created_at", "id"], name="audit_phase_time"),
         ]
 
     def __str__(self) -> str:

@@ -8,6 +8,7 @@ call is recorded against the person who asked for it; failures arrive as the cli
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ from typing import Any
 from uuid import UUID
 
 from django.core.cache import cache
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from orgadmin.audit_log import HASHED_FIELDS
 from orgadmin.models import AuditEntry
@@ -60,26 +62,31 @@ class SentClientId:
 
 def organization_last_sent_client_id(*, organization_id: UUID | str) -> SentClientId | None:
     """The OIDC client id the portal last sent for this organization in a successful create or
-    update, from the audit log: Polytomic never returns it."""
+    update, from the audit log: Polytomic never returns it. A write's body is on its attempt;
+    the outcome says it succeeded, and names the organization (a create's attempt cannot)."""
     entry = (
         AuditEntry.objects.filter(
             organization_id=str(organization_id),
             action__in=[AuditEntry.Action.CREATE, AuditEntry.Action.UPDATE],
             outcome=AuditEntry.Outcome.OK,
         )
-        .order_by("-created_at", "-id")
-        .only("request_body", "created_at")
+        .order_by(*NEWEST_FIRST)
+        .only("request_body", "created_at", "phase", "attempt_id")
         .first()
     )
-    client_id = (entry.request_body or {}).get("client_id") if entry is not None else None
+    if entry is not None and entry.phase == AuditEntry.Phase.OUTCOME:
+        sent = AuditEntry.objects.filter(pk=entry.attempt_id).values_list("request_body", flat=True).first()
+    else:  # a write recorded as one entry, before the attempt and the outcome were apart
+        sent = entry.request_body if entry is not None else None
+    client_id = (sent or {}).get("client_id")
     return SentClientId(client_id=client_id, sent_at=entry.created_at) if client_id else None
 
 
 def organization_recent_activity(*, organization_id: UUID | str) -> list[AuditEntry]:
-    """The organization's latest audit entries, for its page: without the bodies and user
+    """The organization's latest calls, one row each, for its page: without the bodies and user
     agents, which the table does not show."""
-    entries = AuditEntry.objects.filter(organization_id=str(organization_id))
-    return list(entries.defer("request_body", "response_body", "user_agent")[:RECENT_ACTIVITY])
+    rows = audit_rows(organization_id=str(organization_id)).defer("request_body", "response_body", "user_agent")
+    return audit_page(rows, size=RECENT_ACTIVITY).entries
 
 
 def partner_identity(*, context: AuditContext) -> Identity:
@@ -88,26 +95,26 @@ def partner_identity(*, context: AuditContext) -> Identity:
 
 
 # --- The audit log, for staff ----------------------------------------------------------------------
-
-# The export's columns: what each entry's hash covers, but its bodies and the actor's id (the
-# username is kept), then the hash itself.
-EXPORT_COLUMNS = (
-    *(name for name in HASHED_FIELDS if name not in {"actor_id", "request_body", "response_body"}),
-    "entry_hash",
-)
-
-
-def audit_export_rows(**filters: Any) -> Iterator[tuple]:
-    """The rows of the export of the entries matching `filters`, newest first, read from the
-    database in chunks as they are consumed."""
-    entries = audit_entries(**filters).order_by("-created_at", "-id")
-    return entries.values_list(*EXPORT_COLUMNS).iterator(chunk_size=2000)
-
+#
+# Staff see one row per call: a read's entry, a write's outcome entry (which carries who, what and
+# to what as its attempt does), and the attempt of a write whose outcome is not recorded: in flight,
+# or cut short by a crash, shown with the outcome unknown.
 
 AUDIT_PAGE_SIZE = 50
 _CURSOR = re.compile(r"(?P<micros>[0-9]{1,18})-(?P<id>[0-9]{1,19})")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_ENTRY_ID = 2**63 - 1  # the largest id a BigAutoField holds
+NEWEST_FIRST, OLDEST_FIRST = ("-created_at", "-id"), ("created_at", "id")
+
+# The export's columns: the entry's id, what its hash covers but the bodies and the actor's id
+# (the username is kept), then its place in a write and its hash.
+EXPORT_COLUMNS = (
+    "id",
+    *(name for name in HASHED_FIELDS if name not in {"actor_id", "request_body", "response_body"}),
+    "phase",
+    "attempt_id",
+    "entry_hash",
+)
 
 
 @dataclass(frozen=True)
@@ -140,13 +147,26 @@ class AuditCursor:
 
 
 @dataclass(frozen=True)
+class AuditRows:
+    """The rows matching a filter: the recorded ones (reads, and writes' outcomes) and the
+    unresolved attempts (None when the filter leaves them out)."""
+
+    recorded: QuerySet[AuditEntry]
+    unresolved: QuerySet[AuditEntry] | None
+
+    def defer(self, *fields: str) -> AuditRows:
+        unresolved = self.unresolved.defer(*fields) if self.unresolved is not None else None
+        return AuditRows(recorded=self.recorded.defer(*fields), unresolved=unresolved)
+
+
+@dataclass(frozen=True)
 class AuditPage:
     entries: list[AuditEntry]
     older: AuditCursor | None
     newer: AuditCursor | None
 
 
-def audit_entries(
+def audit_rows(
     *,
     organization_id: str = "",
     actor: str = "",
@@ -155,53 +175,117 @@ def audit_entries(
     since: datetime | None = None,
     until: datetime | None = None,
     request_id: str = "",
-) -> QuerySet[AuditEntry]:
-    """The entries matching every filter given; each filter has an index with the time."""
+) -> AuditRows:
+    """The rows matching every filter given; each filter has an index with the time."""
     lookups = {
         "organization_id": organization_id,
         "actor_username": actor,
         "action": action,
-        "outcome": outcome,
         "created_at__gte": since,
         "created_at__lt": until,
         "request_id": request_id,
     }
-    return AuditEntry.objects.filter(**{lookup: value for lookup, value in lookups.items() if value})
+    matching = AuditEntry.objects.filter(**{lookup: value for lookup, value in lookups.items() if value})
+    # "Not an attempt", rather than "a call or an outcome": the page's order then comes from the
+    # filter's time index, where a list of phases would lead the planner to sort the whole log.
+    recorded = matching.exclude(phase=AuditEntry.Phase.ATTEMPT)
+    unresolved = matching.filter(phase=AuditEntry.Phase.ATTEMPT).exclude(
+        Exists(AuditEntry.objects.filter(attempt_id=OuterRef("id")))
+    )
+    if outcome == AuditEntry.Outcome.UNKNOWN:
+        return AuditRows(recorded=recorded.none(), unresolved=unresolved)
+    if outcome:
+        return AuditRows(recorded=recorded.filter(outcome=outcome), unresolved=None)
+    return AuditRows(recorded=recorded, unresolved=unresolved)
 
 
 def audit_page(
-    entries: QuerySet[AuditEntry],
+    rows: AuditRows,
     *,
     before: AuditCursor | None = None,
     after: AuditCursor | None = None,
     size: int | None = None,
 ) -> AuditPage:
-    """One page of entries, newest first, by keyset: never an OFFSET, never a COUNT(*).
+    """One page of rows, newest first, by keyset: never an OFFSET, never a COUNT(*).
 
-    `before` asks for the entries older than a position, `after` for those newer than it.
+    `before` asks for the rows older than a position, `after` for those newer than it. The
+    unresolved attempts are looked for only within the stretch of time the recorded rows of the
+    page span (they are few, and a search of the whole log for them would cost what it is long).
     """
     size = size or AUDIT_PAGE_SIZE
-    if after is not None:
-        newer_first = entries.filter(
-            Q(created_at__gt=after.created_at) | Q(created_at=after.created_at, id__gt=after.id)
-        ).order_by("created_at", "id")
-        rows = list(newer_first[: size + 1])
-        more_newer = len(rows) > size
-        rows = rows[:size][::-1]
+    newer = after is not None
+    cursor = after if newer else before
+    recorded = _keyset(rows.recorded, cursor, newer=newer, limit=size + 1)
+    bound = AuditCursor.of(recorded[size]) if len(recorded) > size else None
+    unresolved = []
+    if rows.unresolved is not None:
+        unresolved = _keyset(rows.unresolved, cursor, newer=newer, limit=size + 1, bound=bound)
+    merged = sorted(recorded + unresolved, key=lambda entry: (entry.created_at, entry.id), reverse=not newer)
+    more = len(merged) > size
+    merged = merged[:size]
+    if newer:
+        merged.reverse()
         return AuditPage(
-            entries=rows,
-            older=AuditCursor.of(rows[-1]) if rows else None,
-            newer=AuditCursor.of(rows[0]) if rows and more_newer else None,
+            entries=merged,
+            older=AuditCursor.of(merged[-1]) if merged else None,
+            newer=AuditCursor.of(merged[0]) if merged and more else None,
         )
-    if before is not None:
-        entries = entries.filter(
-            Q(created_at__lt=before.created_at) | Q(created_at=before.created_at, id__lt=before.id)
-        )
-    rows = list(entries.order_by("-created_at", "-id")[: size + 1])
-    more_older = len(rows) > size
-    rows = rows[:size]
     return AuditPage(
-        entries=rows,
-        older=AuditCursor.of(rows[-1]) if rows and more_older else None,
-        newer=AuditCursor.of(rows[0]) if rows and before is not None else None,
+        entries=merged,
+        older=AuditCursor.of(merged[-1]) if merged and more else None,
+        newer=AuditCursor.of(merged[0]) if merged and before is not None else None,
     )
+
+
+def _keyset(
+    entries: QuerySet[AuditEntry],
+    cursor: AuditCursor | None,
+    *,
+    newer: bool,
+    limit: int,
+    bound: AuditCursor | None = None,
+) -> list[AuditEntry]:
+    """Up to `limit` entries beyond the cursor (newer or older), nearest first, and no farther than
+    `bound`."""
+    if cursor is not None:
+        entries = entries.filter(_beyond(cursor, newer=newer))
+    if bound is not None:
+        entries = entries.exclude(_beyond(bound, newer=newer))
+    return list(entries.order_by(*(OLDEST_FIRST if newer else NEWEST_FIRST))[:limit])
+
+
+def _beyond(cursor: AuditCursor, *, newer: bool) -> Q:
+    if newer:
+        return Q(created_at__gt=cursor.created_at) | Q(created_at=cursor.created_at, id__gt=cursor.id)
+    return Q(created_at__lt=cursor.created_at) | Q(created_at=cursor.created_at, id__lt=cursor.id)
+
+
+def audit_export_rows(**filters: Any) -> Iterator[tuple]:
+    """The export of the rows matching `filters`, newest first, as EXPORT_COLUMNS tuples: the
+    recorded ones read from the database in chunks as they are consumed, the (few) unresolved
+    attempts merged in by time."""
+    rows = audit_rows(**filters)
+    recorded = rows.recorded.order_by(*NEWEST_FIRST).values_list(*EXPORT_COLUMNS).iterator(chunk_size=2000)
+    if rows.unresolved is None:
+        return recorded
+    unresolved = rows.unresolved.order_by(*NEWEST_FIRST).values_list(*EXPORT_COLUMNS).iterator(chunk_size=2000)
+    at, entry_id = EXPORT_COLUMNS.index("created_at"), EXPORT_COLUMNS.index("id")
+    return heapq.merge(recorded, unresolved, key=lambda row: (row[at], row[entry_id]), reverse=True)
+
+
+def audit_entry(entry_id: int) -> tuple[AuditEntry, AuditEntry | None]:
+    """An entry, and the other half of its write: an attempt's outcome (None while there is
+    none), or an outcome's attempt."""
+    entry = AuditEntry.objects.get(pk=entry_id)
+    if entry.phase == AuditEntry.Phase.ATTEMPT:
+        return entry, AuditEntry.objects.filter(attempt_id=entry.id).first()
+    if entry.phase == AuditEntry.Phase.OUTCOME and entry.attempt_id is not None:
+        return entry, AuditEntry.objects.filter(pk=entry.attempt_id).first()
+    return entry, None
+
+
+def unresolved_attempts(*, older_than_seconds: float) -> QuerySet[AuditEntry]:
+    """The writes whose attempt was recorded but whose outcome was not, within `older_than_seconds`
+    of being sent: Polytomic may or may not have done them, and someone must check by hand."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return audit_rows(outcome=AuditEntry.Outcome.UNKNOWN, until=cutoff).unresolved.order_by(*OLDEST_FIRST)

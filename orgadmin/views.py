@@ -5,6 +5,8 @@ renders or redirects; the status it answers follows one policy (orgadmin/README.
 - 422: a form with input the operator must correct (the portal's checks, or Polytomic's 409/422);
 - 502: Polytomic failed (no answer, 5xx, 429, an unreadable answer, its refusal of the partner
   key), and the page says so plainly, with what was typed kept;
+- 503: the audit log could not record the call, so nothing was sent (or a read's answer is not
+  shown), and the page says so, with what was typed kept;
 - 403, 404, 405 as Django means them.
 """
 
@@ -23,8 +25,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.forms import Form
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -36,7 +38,7 @@ from django_htmx.middleware import HtmxDetails
 from orgadmin import edit_guard, selectors, services
 from orgadmin.forms import AuditFilterForm, OrganizationDeleteForm, OrganizationEditForm, OrganizationForm
 from orgadmin.models import AuditEntry
-from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound, PolytomicValidationError
+from orgadmin.polytomic.errors import AuditUnavailable, PolytomicError, PolytomicNotFound, PolytomicValidationError
 from orgadmin.polytomic.fields import SECRETS, Organization
 from orgadmin.polytomic.recording import USER_AGENT_MAX_CHARS, AuditContext
 from orgadmin.proxies import client_ip
@@ -44,6 +46,7 @@ from orgadmin.throttle import remember_device
 
 ORGANIZATIONS_PER_PAGE = 25
 UPSTREAM_FAILED = 502
+NOT_RECORDED = 503
 
 logger = logging.getLogger(__name__)
 security_log = logging.getLogger("orgadmin.security")
@@ -70,14 +73,18 @@ def _redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
 
 
 def _upstream_error_page(request: HttpRequest, error: PolytomicError, *, title: str) -> HttpResponse:
-    """Polytomic failed: the page says so plainly; its failure is in the audit log."""
-    return render(request, "orgadmin/upstream_error.html", {"error": error, "title": title}, status=UPSTREAM_FAILED)
+    """Polytomic failed, or the audit log could not record the call: the page says so plainly."""
+    return render(request, "orgadmin/upstream_error.html", {"error": error, "title": title}, status=_failure(error))
+
+
+def _failure(error: PolytomicError) -> int:
+    return NOT_RECORDED if isinstance(error, AuditUnavailable) else UPSTREAM_FAILED
 
 
 def _form_status(form: Form, error: PolytomicError | None = None) -> int:
-    """The status of a form's page: Polytomic's failure, input to correct, or as intended."""
+    """The status of a form's page: a failure, input to correct, or as intended."""
     if error is not None and not isinstance(error, PolytomicValidationError):
-        return UPSTREAM_FAILED
+        return _failure(error)
     return 422 if form.is_bound and form.errors else 200
 
 
@@ -152,7 +159,7 @@ def organization_list(request: HtmxHttpRequest) -> HttpResponse:
     page = Paginator(matching, ORGANIZATIONS_PER_PAGE).get_page(request.GET.get("page"))
     context = {"page": page, "query": query, "owner_id": selectors.owner_id(organizations), "error": error}
     template = "orgadmin/_organization_results.html" if request.htmx else "orgadmin/organization_list.html"
-    return render(request, template, context, status=UPSTREAM_FAILED if error else 200)
+    return render(request, template, context, status=_failure(error) if error else 200)
 
 
 def _matches(organization: Organization, query: str) -> bool:
@@ -263,7 +270,7 @@ def _edit_without_a_fresh_read(request: HtmxHttpRequest, error: PolytomicError, 
     form = OrganizationEditForm(request.POST, organization=opened)
     form.is_valid()
     form.add_error(None, f"Nothing was saved: the current settings could not be read first. {error.message}")
-    return _form_page(request, form, {"organization": opened}, status=UPSTREAM_FAILED)
+    return _form_page(request, form, {"organization": opened}, status=_failure(error))
 
 
 def _form_page(request: HtmxHttpRequest, form: Form, context: dict, *, status: int) -> HttpResponse:
@@ -321,7 +328,7 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET)
     page = selectors.audit_page(
         # The list shows neither bodies nor user agents: they stay in the database.
-        selectors.audit_entries(**form.filters()).defer("request_body", "response_body", "user_agent"),
+        selectors.audit_rows(**form.filters()).defer("request_body", "response_body", "user_agent"),
         before=selectors.AuditCursor.parse(request.GET.get("before")),
         after=selectors.AuditCursor.parse(request.GET.get("after")),
     )
@@ -337,19 +344,27 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
 @permission_required("orgadmin.view_audit_log", raise_exception=True)
 @never_cache
 def audit_detail(request: HttpRequest, entry_id: int) -> HttpResponse:
-    entry = get_object_or_404(AuditEntry, pk=entry_id)
+    """An entry, with the other half of its write: an outcome shows what its attempt sent, and an
+    attempt links to its outcome, or says that none is recorded."""
+    try:
+        entry, other_half = selectors.audit_entry(entry_id)
+    except AuditEntry.DoesNotExist:
+        raise Http404("No such audit entry.") from None
+    attempt = other_half if entry.phase == AuditEntry.Phase.OUTCOME else entry
     try:
         organization_url = reverse("orgadmin:organization-detail", args=[UUID(entry.organization_id)])
     except ValueError:
         organization_url = ""
-    request_body = json.dumps(entry.request_body, indent=2, ensure_ascii=False) if entry.request_body else ""
+    sent = attempt.request_body if attempt is not None else entry.request_body
     return render(
         request,
         "orgadmin/audit_detail.html",
         {
             "entry": entry,
+            "other_half": other_half,
+            "unresolved": entry.phase == AuditEntry.Phase.ATTEMPT and other_half is None,
             "organization_url": organization_url,
-            "request_body": request_body,
+            "request_body": json.dumps(sent, indent=2, ensure_ascii=False) if sent else "",
             "response_body": _pretty(entry.response_body),
         },
     )

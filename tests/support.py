@@ -47,3 +47,52 @@ def named_url_patterns(patterns=None, namespace: str = ""):
             yield from named_url_patterns(entry.url_patterns, inner)
         elif isinstance(entry, URLPattern) and entry.name:
             yield f"{namespace}{entry.name}", entry
+
+
+# What a write's attempt carries, as its outcome does.
+ATTEMPT_CARRIES = ("actor_username", "action", "method", "path", "idempotency_key", "request_id", "client_ip")
+
+
+def call_entries(**filters) -> list:
+    """The audit entries of finished calls matching `filters`, oldest first, one per call: a read's
+    entry, and a write's outcome, whose attempt is checked to stand before it in the log, for the
+    same call. An attempt with no outcome fails the check: none is expected where this is used."""
+    from orgadmin.models import AuditEntry
+
+    entries = list(AuditEntry.objects.filter(**filters).order_by("id"))
+    outcomes = [entry for entry in entries if entry.phase == "outcome"]
+    attempts = AuditEntry.objects.in_bulk([entry.attempt_id for entry in outcomes])
+    for entry in entries:
+        if entry.phase == "attempt":
+            assert AuditEntry.objects.filter(attempt_id=entry.id).exists(), f"the attempt {entry.id} has no outcome"
+            assert (entry.outcome, entry.response_status, entry.response_body, entry.attempts) == (
+                "unknown",
+                None,
+                "",
+                0,
+            )
+        else:
+            assert entry.phase == "outcome" or entry.method == "GET" or entry.action.startswith("audit."), entry
+    for outcome in outcomes:
+        attempt = attempts.get(outcome.attempt_id)
+        assert attempt is not None, f"the outcome {outcome.id} names no entry"
+        assert (attempt.phase, attempt.id < outcome.id) == ("attempt", True), outcome
+        assert [getattr(attempt, name) for name in ATTEMPT_CARRIES] == [
+            getattr(outcome, name) for name in ATTEMPT_CARRIES
+        ]
+        assert outcome.request_body is None  # what was sent is on the attempt
+    return [entry for entry in entries if entry.phase != "attempt"]
+
+
+def only_call_entry(**filters):
+    """The one finished call in the log (see `call_entries`)."""
+    calls = call_entries(**filters)
+    assert len(calls) == 1, calls
+    return calls[0]
+
+
+def attempt_of(outcome):
+    """A write's attempt entry, from its outcome entry."""
+    from orgadmin.models import AuditEntry
+
+    return AuditEntry.objects.get(pk=outcome.attempt_id, phase="attempt")

@@ -26,6 +26,7 @@ from orgadmin.polytomic.text import scrubber
 from orgadmin.polytomic.transport import Answer
 from orgadmin.views import audit_context
 from tests.factories import make_user
+from tests.support import attempt_of, only_call_entry
 
 API = "https://polytomic.test"
 PARTNER_KEY = "pk-audit-5e8a1f3c2b"
@@ -77,29 +78,53 @@ class EntryContentTests:
         )
         services.organization_create(context=editor_context, data=INPUT, form_key=KEY)
 
-        entry = AuditEntry.objects.get()
-        assert entry.created_at.tzinfo is not None
-        assert entry.created_at.utcoffset() == UTC.utcoffset(None)
-        assert entry.actor == editor_context.actor
-        assert entry.actor_username == "ed"
-        assert (entry.action, entry.method, entry.path) == ("organization.create", "POST", "/api/organizations")
-        assert (entry.organization_id, entry.organization_name) == (str(ORG_ID), "Globex")
-        assert entry.request_body == {  # the blank sso_org_id is left out, as it is sent
+        entry = only_call_entry()  # the outcome; what was sent is on the attempt before it
+        attempt = attempt_of(entry)
+        for recorded in (attempt, entry):
+            assert recorded.created_at.tzinfo is not None
+            assert recorded.created_at.utcoffset() == UTC.utcoffset(None)
+            assert recorded.actor == editor_context.actor
+            assert recorded.actor_username == "ed"
+            assert (recorded.action, recorded.method, recorded.path) == (
+                "organization.create",
+                "POST",
+                "/api/organizations",
+            )
+            assert recorded.idempotency_key == api.calls[0].request.headers["Idempotency-Key"]
+            assert recorded.idempotency_key.startswith(f"{KEY}-")
+            assert recorded.request_id == "req-abcdef123"
+            assert (recorded.client_ip, recorded.user_agent) == ("198.51.100.4", "UA/1")
+        assert attempt.request_body == {  # the blank sso_org_id is left out, as it is sent
             "name": "Globex",
             "sso_domain": "globex.com",
             "issuer": "https://globex.okta.com",
             "client_id": "globex-client",
             "client_secret": "[set]",
         }
+        assert (attempt.outcome, attempt.response_status, attempt.organization_id) == ("unknown", None, "")
+        assert attempt.organization_name == "Globex"  # from the input: a create has no id until it is answered
+        assert (entry.phase, entry.attempt_id) == ("outcome", attempt.id)
+        assert (entry.organization_id, entry.organization_name) == (str(ORG_ID), "Globex")
         assert json.loads(entry.response_body) == {"data": created}
         assert (entry.response_status, entry.outcome, entry.error_message) == (200, "ok", "")
         assert entry.attempts == 1
         assert entry.duration_ms >= 0
-        assert entry.idempotency_key == api.calls[0].request.headers["Idempotency-Key"]
-        assert entry.idempotency_key.startswith(f"{KEY}-")
-        assert entry.request_id == "req-abcdef123"
         assert (entry.api_version, entry.upstream_request_id) == ("2025-09-18", "upstream-42")
-        assert (entry.client_ip, entry.user_agent) == ("198.51.100.4", "UA/1")
+
+    def test_a_write_is_recorded_before_it_is_sent(self, api, editor_context):
+        seen_when_sent = []
+
+        def polytomic(request):
+            seen_when_sent.extend(AuditEntry.objects.values_list("phase", "action", "outcome", "idempotency_key"))
+            return 200, {}, json.dumps({"data": {"id": str(ORG_ID), "name": "Globex"}})
+
+        api.add_callback(
+            "PUT", f"{API}/api/organizations/{ORG_ID}", callback=polytomic, content_type="application/json"
+        )
+        services.organization_update(context=editor_context, organization_id=ORG_ID, data=INPUT, form_key=KEY)
+        sent_key = api.calls[0].request.headers["Idempotency-Key"]
+        assert seen_when_sent == [("attempt", "organization.update", "unknown", sent_key)]
+        assert attempt_of(only_call_entry()).organization_id == str(ORG_ID)
 
     def test_a_read_is_recorded_with_the_organization_it_found(self, api, editor_context):
         api.add("GET", f"{API}/api/organizations/{ORG_ID}", json={"data": {"id": str(ORG_ID), "name": "Globex"}})
@@ -117,7 +142,7 @@ class EntryContentTests:
         services.organization_update(
             context=editor_context, organization_id=ORG_ID, data=OrganizationInput(name="Globex"), form_key=KEY
         )
-        assert "client_secret" not in AuditEntry.objects.get().request_body  # none sent
+        assert "client_secret" not in attempt_of(only_call_entry()).request_body  # none sent
 
     def test_the_entry_masks_the_body_the_client_read_without_reading_it_again(self, api, editor_context, monkeypatch):
         import orgadmin.polytomic.recording
@@ -178,7 +203,7 @@ class MaskingTests:
         stored = all_column_values()
         assert PARTNER_KEY not in stored
         assert SECRET not in stored
-        entry = AuditEntry.objects.get()
+        entry = only_call_entry()
         assert json.loads(entry.response_body)["metadata"] == {
             "client_secret": "[set]",
             "authorization": "[redacted]",

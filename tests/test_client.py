@@ -22,7 +22,6 @@ from urllib3.response import HTTPResponse
 
 from devtools.support import free_port
 from orgadmin import selectors, services
-from orgadmin.models import AuditEntry
 from orgadmin.polytomic import transport
 from orgadmin.polytomic.errors import (
     PolytomicAuthenticationError,
@@ -44,6 +43,7 @@ from orgadmin.polytomic.transport import (
     deadline,
 )
 from tests.factories import make_user
+from tests.support import only_call_entry
 
 API = "https://polytomic.test"
 PARTNER_KEY = "pk-test-7d1c0e4b9a"
@@ -121,12 +121,6 @@ def answer(api, operation: str, status: int = 200, **kwargs) -> None:
 
 def call(operation: str, context: AuditContext):
     return OPERATIONS[operation][0](context)
-
-
-def only_entry() -> AuditEntry:
-    entries = list(AuditEntry.objects.all())
-    assert len(entries) == 1, entries
-    return entries[0]
 
 
 class RequestTests:
@@ -267,7 +261,7 @@ class ReadingAnswersTests:
     def test_delete_accepts_any_success(self, api, audit_context, kwargs):
         answer(api, "delete", **({"body": ""} | kwargs))
         assert services.organization_delete(context=audit_context, organization_id=ORG_ID) is None
-        assert only_entry().outcome == "ok"
+        assert only_call_entry().outcome == "ok"
 
 
 # What each upstream answer becomes, for every operation (delete has no body to misread).
@@ -314,7 +308,7 @@ class FailureTests:
         assert type(caught.value) is expected
         assert caught.value.status == kwargs["status"]
         assert "<" not in caught.value.message
-        entry = only_entry()
+        entry = only_call_entry()
         assert entry.response_status == kwargs["status"]
         assert entry.outcome == ("failed" if kwargs["status"] >= 500 else "rejected")
         assert entry.error_message == caught.value.message
@@ -327,7 +321,7 @@ class FailureTests:
         answer(api, operation, **kwargs)
         with pytest.raises(PolytomicUnavailable, match="could not read"):
             call(operation, audit_context)
-        entry = only_entry()
+        entry = only_call_entry()
         assert (entry.outcome, entry.response_status) == ("failed", 200)
 
     def test_401_messages_are_found_in_each_shape(self, api, audit_context):
@@ -465,7 +459,7 @@ class RetryTests:
         answer(api, operation)
         call(operation, audit_context)
         assert len(api.calls) == 2
-        entry = only_entry()
+        entry = only_call_entry()
         assert (entry.outcome, entry.attempts, entry.response_status) == ("ok", 2, 200)
 
     def test_get_gives_up_after_two_retries(self, api, audit_context):
@@ -474,7 +468,7 @@ class RetryTests:
         with pytest.raises(PolytomicUnavailable):
             call("list", audit_context)
         assert len(api.calls) == 3
-        assert only_entry().attempts == 3
+        assert only_call_entry().attempts == 3
 
     def test_500_is_not_retried(self, api, audit_context):
         answer(api, "get", status=500, json={"message": "bug"})
@@ -493,7 +487,7 @@ class RetryTests:
         with pytest.raises(PolytomicUnavailable):
             call(operation, audit_context)
         assert len(api.calls) == 1
-        assert only_entry().attempts == 1
+        assert only_call_entry().attempts == 1
 
     def test_retry_after_is_honoured_but_capped(self):
         retry = _CountingRetry(total=2, respect_retry_after_header=True)
@@ -606,7 +600,7 @@ class BoundedAnswerTests:
         settings.POLYTOMIC_TOTAL_TIMEOUT = 1.0
         with pytest.raises(PolytomicUnavailable, match="did not finish answering within 1 seconds"):
             call(operation, audit_context)
-        entry = only_entry()
+        entry = only_call_entry()
         # The status line arrived whole before the headers stalled; their end never did.
         assert (entry.outcome, entry.response_status, entry.attempts) == ("failed", 200, 1)
         assert head.hung_up.wait(timeout=10)  # the client hung up on it, long before its end
@@ -617,7 +611,7 @@ class BoundedAnswerTests:
         settings.POLYTOMIC_MAX_RESPONSE_BYTES = 2 * 1024 * 1024
         with pytest.raises(PolytomicUnavailable, match="larger than the portal accepts"):
             call("get", audit_context)
-        assert (only_entry().outcome, only_entry().response_status) == ("failed", 200)
+        assert (only_call_entry().outcome, only_call_entry().response_status) == ("failed", 200)
 
     def test_a_gzipped_answer_counts_as_it_unpacks(self, api, audit_context, settings):
         settings.POLYTOMIC_MAX_RESPONSE_BYTES = 100_000
@@ -634,7 +628,7 @@ class TransportTests:
         settings.POLYTOMIC_API_URL = f"http://127.0.0.1:{free_port()}"
         with pytest.raises(PolytomicUnavailable, match="could not reach Polytomic"):
             call(operation, audit_context)
-        entry = only_entry()
+        entry = only_call_entry()
         assert (entry.outcome, entry.response_status, entry.attempts) == ("failed", None, attempts)
 
     @pytest.mark.parametrize("operation", ["get", "update"])
@@ -644,7 +638,7 @@ class TransportTests:
         with pytest.raises(PolytomicUnavailable, match="did not answer in time") as caught:
             call(operation, audit_context)
         assert ("submitting the same form again is safe" in caught.value.message) == (operation == "update")
-        entry = only_entry()
+        entry = only_call_entry()
         assert (entry.outcome, entry.response_status, entry.attempts) == ("failed", None, 1)
 
 

@@ -14,6 +14,7 @@ from orgadmin.audit_log import verify_chain
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.recording import MASK_MAX_DEPTH, RESPONSE_BODY_MAX_CHARS, TOO_DEEP, mask_answer
 from orgadmin.polytomic.transport import Answer
+from tests.support import call_entries
 
 DEEP = "[" * 5000 + "]" * 5000
 NUL_ID = "7a1f0c2e-0000-4000-8000-0000000000a0"
@@ -32,7 +33,8 @@ def read(text: str) -> Answer:
 
 
 def entries(action: str) -> list[AuditEntry]:
-    return list(AuditEntry.objects.filter(action=action))
+    """The calls of `action` in the log, one entry each (a write's outcome)."""
+    return call_entries(action=action)
 
 
 @pytest.fixture

@@ -40,6 +40,35 @@ def add_entry(minute: int, **fields) -> AuditEntry:
     return entry
 
 
+def add_write(minute: float, *, outcome_after: float | None = None, **fields) -> tuple[AuditEntry, AuditEntry | None]:
+    """A write as the client records it: its attempt, and its outcome `outcome_after` minutes later
+    (none: the outcome is unknown)."""
+    attempt = add_entry(
+        minute,
+        phase=AuditEntry.Phase.ATTEMPT,
+        action=AuditEntry.Action.UPDATE,
+        method="PUT",
+        outcome=AuditEntry.Outcome.UNKNOWN,
+        response_status=None,
+        duration_ms=0,
+        request_body={"name": "Acme", "client_secret": "[set]"},
+        idempotency_key=f"key-{minute}",
+        **fields,
+    )
+    if outcome_after is None:
+        return attempt, None
+    outcome = add_entry(
+        minute + outcome_after,
+        phase=AuditEntry.Phase.OUTCOME,
+        attempt_id=attempt.id,
+        action=AuditEntry.Action.UPDATE,
+        method="PUT",
+        idempotency_key=f"key-{minute}",
+        **fields,
+    )
+    return attempt, outcome
+
+
 def listed_ids(response) -> list[int]:
     return [int(i) for i in re.findall(r'<a href="/audit/(\d+)/">', response.content.decode())]
 
@@ -119,7 +148,7 @@ class FilterTests:
 @pytest.mark.django_db
 class KeysetPaginationTests:
     def page(self, **cursor) -> selectors.AuditPage:
-        return selectors.audit_page(selectors.audit_entries(), size=3, **cursor)
+        return selectors.audit_page(selectors.audit_rows(), size=3, **cursor)
 
     def test_pages_walk_older_and_back_newer_across_equal_times(self):
         # Seven entries, three of them at the same instant, so the id breaks the tie at a boundary.
@@ -138,6 +167,45 @@ class KeysetPaginationTests:
         back_to_first = self.page(after=second.newer)
         assert [e.id for e in back_to_first.entries] == newest_first[0:3]
         assert back_to_first.newer is None
+
+    @pytest.mark.parametrize("size", [1, 2, 3, 5])
+    def test_pages_walk_reads_writes_and_unresolved_attempts_in_order(self, size):
+        """One row per call, newest first: a read, a write's outcome (not its attempt), and the
+        attempt of a write with no outcome, wherever they fall against the page boundaries."""
+        shown = [add_entry(0).id]
+        shown.append(add_write(0.5)[0].id)  # unresolved
+        shown.append(add_write(1, outcome_after=3)[1].id)  # finished long after later calls began
+        shown.append(add_entry(2).id)
+        shown.append(add_write(2)[0].id)  # unresolved, at the same instant as the read
+        shown += [add_entry(minute).id for minute in (5, 6, 7)]
+        shown.append(add_write(9)[0].id)
+        shown.append(add_write(9.5, outcome_after=0.1)[1].id)
+        created = {entry.id: entry for entry in AuditEntry.objects.all()}
+        expected = sorted(shown, key=lambda i: (created[i].created_at, i), reverse=True)
+
+        pages = [selectors.audit_page(selectors.audit_rows(), size=size)]
+        while pages[-1].older is not None:
+            pages.append(selectors.audit_page(selectors.audit_rows(), size=size, before=pages[-1].older))
+        assert [e.id for page in pages for e in page.entries] == expected
+        assert all(len(page.entries) == size for page in pages[:-1])
+        back = (
+            [selectors.audit_page(selectors.audit_rows(), size=size, after=pages[-1].newer)] if len(pages) > 1 else []
+        )
+        while back and back[-1].newer is not None:
+            back.append(selectors.audit_page(selectors.audit_rows(), size=size, after=back[-1].newer))
+        assert [[e.id for e in page.entries] for page in reversed(back)] == [
+            [e.id for e in page.entries] for page in pages[:-1]
+        ]
+
+    def test_the_outcome_filter_unknown_lists_the_unresolved_attempts_only(self, as_admin):
+        add_entry(0)
+        finished, _ = add_write(1, outcome_after=1)
+        unresolved, _ = add_write(3)
+        assert listed_ids(as_admin.get(AUDIT, {"outcome": "unknown"})) == [unresolved.id]
+        assert unresolved.id not in listed_ids(as_admin.get(AUDIT, {"outcome": "ok"}))
+        page = as_admin.get(AUDIT).content.decode()
+        assert finished.id not in listed_ids(as_admin.get(AUDIT))  # its outcome stands for it
+        assert 'title="Sent to Polytomic; no outcome recorded">Unknown<' in page
 
     def test_an_exact_page_has_no_older_link(self):
         for minute in range(3):
@@ -183,11 +251,14 @@ class QueryTests:
         for minute in range(5):
             add_entry(minute)
         as_admin.get(AUDIT, query)  # warm the session
-        # The session, the user, their permissions, one page of entries.
-        with django_assert_max_num_queries(4) as small:
+        add_write(4.5)
+        # The session, the user, their permissions, one page of entries, and the unresolved
+        # attempts within the page's stretch of time (not looked for when filtering by outcome).
+        with django_assert_max_num_queries(5) as small:
             as_admin.get(AUDIT, query)
         for minute in range(5, 130):
             add_entry(minute)
+            add_write(minute + 0.5, outcome_after=0.1)
         with django_assert_num_queries(len(small.captured_queries)):
             as_admin.get(AUDIT, query)
 
@@ -202,12 +273,24 @@ class QueryTests:
         ],
     )
     def test_each_filter_uses_an_index(self, filters, index):
-        queryset = selectors.audit_entries(**filters).order_by("-created_at", "-id")[:51]
+        queryset = selectors.audit_rows(**filters).recorded.order_by("-created_at", "-id")[:51]
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":  # on a tiny table the planner would rightly scan
                 cursor.execute("SET LOCAL enable_seqscan = off")
         plan = queryset.explain()
         assert index in plan, plan
+
+
+@pytest.mark.django_db
+class UnresolvedQueryTests:
+    def test_the_unresolved_attempts_are_found_by_index(self):
+        queryset = selectors.audit_rows().unresolved.order_by("-created_at", "-id")[:51]
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = queryset.explain()
+        assert "audit_phase_time" in plan, plan
+        assert "audit_attempt" in plan, plan  # whether an outcome names the attempt
 
 
 @pytest.mark.django_db
@@ -220,9 +303,22 @@ class ExportTests:
         assert isinstance(response, StreamingHttpResponse)
         assert response["Content-Type"] == "text/csv; charset=utf-8"
         assert response["Content-Disposition"].startswith('attachment; filename="audit-')
-        rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-        assert rows[0][:3] == ["created_at", "actor_username", "action"]
-        assert [row[6] for row in rows[1:]] == ["Plain", '\'=HYPERLINK("http://evil")']
+        header, *rows = csv.reader(io.StringIO(b"".join(response.streaming_content).decode()))
+        assert header[:4] == ["id", "created_at", "actor_username", "action"]
+        name = header.index("organization_name")
+        assert [row[name] for row in rows] == ["Plain", '\'=HYPERLINK("http://evil")']
+
+    def test_the_export_has_one_row_per_call_and_the_unresolved_attempts(self, as_admin):
+        read = add_entry(0)
+        _, finished = add_write(1, outcome_after=2)
+        unresolved, _ = add_write(2)
+        header, *rows = csv.reader(io.StringIO(b"".join(as_admin.get(EXPORT).streaming_content).decode()))
+        columns = [header.index(name) for name in ("id", "phase", "outcome", "attempt_id")]
+        assert [[row[i] for i in columns] for row in rows] == [
+            [str(finished.id), "outcome", "ok", str(finished.attempt_id)],
+            [str(unresolved.id), "attempt", "unknown", ""],
+            [str(read.id), "call", "ok", ""],
+        ]
 
     def test_the_export_reads_the_log_only_as_it_streams(self, as_admin, django_assert_num_queries):
         for minute in range(30):
@@ -230,9 +326,10 @@ class ExportTests:
         with CaptureQueriesContext(connection) as answering:
             response = as_admin.get(EXPORT)
         assert not [q for q in answering.captured_queries if "orgadmin_auditentry" in q["sql"]]
-        with django_assert_num_queries(1) as streaming:  # one query, read in chunks as rows are sent
+        # Two queries, read in chunks as rows are sent: the recorded calls, the unresolved attempts.
+        with django_assert_num_queries(2) as streaming:
             lines = b"".join(response.streaming_content).decode().splitlines()
-        assert "orgadmin_auditentry" in streaming.captured_queries[0]["sql"]
+        assert all("orgadmin_auditentry" in query["sql"] for query in streaming.captured_queries)
         assert len(lines) == 31
 
 
@@ -256,6 +353,25 @@ class DetailTests:
         assert "2 attempts" in page
         assert "form-key-1" in page
         assert entry.entry_hash in page
+
+    def test_an_outcome_shows_what_its_attempt_sent_and_links_to_it(self, as_admin):
+        attempt, outcome = add_write(0, outcome_after=1)
+        page = as_admin.get(reverse("orgadmin:audit-detail", args=[outcome.id])).content.decode()
+        assert "&quot;client_secret&quot;: &quot;[set]&quot;" in page
+        assert "(as recorded by the attempt)" in page
+        assert f'<a href="/audit/{attempt.id}/">Its attempt</a>' in page
+        page = as_admin.get(reverse("orgadmin:audit-detail", args=[attempt.id])).content.decode()
+        assert f'<a href="/audit/{outcome.id}/">Its outcome</a>' in page
+        assert "Outcome unknown" not in page
+
+    def test_an_unresolved_attempt_says_its_outcome_is_unknown(self, as_admin, django_assert_max_num_queries):
+        attempt, _ = add_write(0)
+        as_admin.get(reverse("orgadmin:audit-detail", args=[attempt.id]))
+        # The session, the user, their permissions, the entry, its outcome (none).
+        with django_assert_max_num_queries(5):
+            page = as_admin.get(reverse("orgadmin:audit-detail", args=[attempt.id])).content.decode()
+        assert "Outcome unknown: no outcome is recorded for this write." in page
+        assert "&quot;name&quot;: &quot;Acme&quot;" in page
 
     def test_a_body_that_is_not_json_is_shown_as_stored(self, as_admin):
         entry = add_entry(0, response_body="<html>Bad gateway</html>")

@@ -487,7 +487,8 @@ class QueryCountTests:
 
     def test_edit_submit(self, as_admin, django_assert_max_num_queries):
         fields = open_edit_form(as_admin, ACME_ID)
-        # Two calls (the fresh read and the write), each with its audit entry, and the last client id sent.
-        with django_assert_max_num_queries(14):
+        # Two calls: the fresh read, with its audit entry, and the write, with its attempt and its
+        # outcome; and the last client id sent.
+        with django_assert_max_num_queries(16):
             response = as_admin.post(edit_url(ACME_ID), acme_form(name="Acme Renamed") | fields)
         assert response.status_code == 302

@@ -23,6 +23,7 @@ from django.views.decorators.debug import sensitive_variables
 from orgadmin import __version__
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.errors import (
+    AuditUnavailable,
     PolytomicError,
     failure_for_answer,
     failure_for_transport,
@@ -31,7 +32,7 @@ from orgadmin.polytomic.errors import (
     unreadable,
 )
 from orgadmin.polytomic.fields import SECRETS, Organization, OrganizationInput
-from orgadmin.polytomic.recording import AuditContext, CallRecord, record_call
+from orgadmin.polytomic.recording import AuditContext, CallRecord, NotRecorded, record_attempt, record_call
 from orgadmin.polytomic.text import shown_text_scrubber
 from orgadmin.polytomic.transport import (
     NO_RETRY,
@@ -205,6 +206,11 @@ class PolytomicClient:
             organization_name=organization_name,
             secrets=(self._api_key, *((body or {}).get(name) or "" for name in SECRETS)),
         )
+        if method != "GET":
+            try:
+                record_attempt(record)  # committed before anything is sent, or nothing is
+            except NotRecorded:
+                raise AuditUnavailable(nothing_sent=True) from None
         started = time.monotonic()
         try:
             answer = self._exchange(method, path, body=body, record=record)
@@ -216,15 +222,28 @@ class PolytomicClient:
             result = _read_data(answer, parse)
             if isinstance(result, Organization):
                 record.identify(organization_id=result.id, organization_name=result.name)
-            return result
         except PolytomicError as exc:
             record.fail(exc)
+            self._record(record, started)
             raise
         except BaseException as exc:
             record.fail(PolytomicError(f"The call could not be completed ({type(exc).__name__})."))
+            self._record(record, started)
             raise
-        finally:
+        self._record(record, started)
+        return result
+
+    @staticmethod
+    def _record(record: CallRecord, started: float) -> None:
+        """Records the call's end. A read whose entry cannot be written raises AuditUnavailable:
+        its answer is not shown, as no record covers it. A write's outcome that cannot be written
+        is logged (by `record_call`) and not raised: the write happened, its attempt is in the log
+        with the outcome unknown, and hiding its result would invite a repeat."""
+        try:
             record_call(record, duration_ms=(time.monotonic() - started) * 1000)
+        except NotRecorded:
+            if record.attempt_id is None:
+                raise AuditUnavailable(nothing_sent=False) from None
 
     def _exchange(self, method: str, path: str, *, body: dict[str, Any] | None, record: CallRecord) -> Answer:
         """Sends the request and reads the answer, within the call's deadline and size limit;

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from orgadmin.polytomic.transport import Answer
 
 logger = logging.getLogger(__name__)
+security_log = logging.getLogger("orgadmin.security")
 
 SET = "[set]"
 RESPONSE_BODY_MAX_CHARS = 8000
@@ -79,6 +80,7 @@ class CallRecord:
     answer: Answer | None = field(default=None, repr=False)
     error: PolytomicError | None = None
     attempts: int = 1
+    attempt_id: int | None = None  # a write's attempt entry, once recorded
 
     def answered(self, *, status: int, headers: Any) -> None:
         """The answer's status and headers, as they arrive (its body may still fail to)."""
@@ -102,46 +104,83 @@ class CallRecord:
         return AuditEntry.Outcome.FAILED
 
 
+class NotRecorded(Exception):
+    """The audit log could not record a call (the database refused or could not be reached)."""
+
+
+def record_attempt(record: CallRecord) -> None:
+    """Writes and commits the attempt of a write before it is sent: who, what, to what, the masked
+    body, the idempotency key and the request id. Raises NotRecorded if it cannot: then the
+    write must not be sent (the client does not send it)."""
+    entry = _entry(record, scrubber=shown_text_scrubber(record.secrets), phase=AuditEntry.Phase.ATTEMPT)
+    entry.attempts = 0  # none made yet: the outcome counts them
+    _append(entry, record, "attempt")
+    record.attempt_id = entry.id
+
+
 def record_call(record: CallRecord, *, duration_ms: float) -> None:
-    """Writes the one audit entry of a call. A failure to write is logged, never raised: the call
-    to Polytomic has already happened, and hiding its result would invite a repeat."""
-    # The same scrubbing as the messages shown to staff: Admins read these entries too.
-    scrub = shown_text_scrubber(record.secrets)
+    """Writes the entry of a call once it is over: a read's one entry, or a write's outcome, which
+    names its attempt. Raises NotRecorded if it cannot: a read's answer is then not shown (no
+    record would cover it); after a write it is logged by the caller, the attempt standing in the
+    log with its outcome unknown."""
+    scrub = shown_text_scrubber(record.secrets)  # as for the messages shown to staff: Admins read these
+    phase = AuditEntry.Phase.OUTCOME if record.attempt_id is not None else AuditEntry.Phase.CALL
+    entry = _entry(record, scrubber=scrub, phase=phase)
+    try:
+        entry.response_body = mask_answer(record.answer, scrub) if record.answer is not None else ""
+    except Exception as exc:  # whatever Polytomic sent, the call is still recorded
+        logger.exception("Audit entry of %s %s: the answer could not be masked", record.method, record.path)
+        entry.response_body = f"[not recorded: {type(exc).__name__}]"
+    entry.response_status = record.status
+    entry.outcome = record.outcome
+    entry.error_message = scrub(record.error.message) if record.error is not None else ""
+    entry.duration_ms = max(0, round(duration_ms))
+    entry.attempts = record.attempts
+    entry.api_version = record.api_version
+    entry.upstream_request_id = scrub(record.upstream_request_id)
+    if phase == AuditEntry.Phase.OUTCOME:
+        entry.attempt_id = record.attempt_id
+        entry.request_body = None  # it is the attempt's
+    _append(entry, record, phase)
+
+
+def _entry(record: CallRecord, *, scrubber: Callable[[str], str], phase: str) -> AuditEntry:
+    """The entry's who, what and to what, which an attempt and its outcome both carry."""
     try:
         request_body = mask_request_body(record.request_body)
-        response_body = mask_answer(record.answer, scrub) if record.answer is not None else ""
-    except Exception as exc:  # whatever Polytomic sent, the call is still recorded
-        logger.exception("Audit entry of %s %s: the bodies could not be masked", record.method, record.path)
-        request_body, response_body = {"not_recorded": type(exc).__name__}, f"[not recorded: {type(exc).__name__}]"
+    except Exception as exc:
+        logger.exception("Audit entry of %s %s: the request could not be masked", record.method, record.path)
+        request_body = {"not_recorded": type(exc).__name__}
     actor = record.context.actor
-    entry = AuditEntry(
+    return AuditEntry(
+        phase=phase,
         actor_id=actor.pk if actor is not None else None,
         actor_username=record.context.actor_username,
         action=record.action,
         method=record.method,
         path=record.path,
         organization_id=record.organization_id,
-        organization_name=scrub(record.organization_name),
+        organization_name=scrubber(record.organization_name),
         request_body=request_body,
-        response_status=record.status,
-        response_body=response_body,
-        outcome=record.outcome,
-        error_message=scrub(record.error.message) if record.error is not None else "",
-        duration_ms=max(0, round(duration_ms)),
-        attempts=record.attempts,
+        outcome=AuditEntry.Outcome.UNKNOWN,
+        duration_ms=0,
         idempotency_key=record.idempotency_key,
         request_id=record.context.request_id,
-        api_version=record.api_version,
-        upstream_request_id=scrub(record.upstream_request_id),
         client_ip=record.context.client_ip,
-        user_agent=scrub(record.context.user_agent),
+        user_agent=scrubber(record.context.user_agent),
     )
+
+
+def _append(entry: AuditEntry, record: CallRecord, what: str) -> None:
     try:
         audit_log.append(entry)  # texts are made storable and cut to their columns there
-    except Exception:
-        logger.exception(
-            "Audit entry could not be written: %s %s %s -> %s", record.action, record.method, record.path, record.status
-        )
+    except Exception as exc:
+        logger.exception("Audit %s could not be written: %s %s %s", what, record.action, record.method, record.path)
+        security_log.error(
+            "The audit log could not record the %s of %s %s by %s: %s",
+            what, record.method, record.path, record.context.actor_username or "-", type(exc).__name__,
+        )  # fmt: skip
+        raise NotRecorded(what) from exc
 
 
 # --- Masking -----------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ a throwaway database, stopped at the end; and a signed-in member of staff talkin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -137,9 +138,11 @@ class PortalServers:
         self.gunicorn: subprocess.Popen | None = None
         self.sandbox: subprocess.Popen | None = None
         self.log_path = Path(workdir, "gunicorn.log")
+        self.stream_path = Path(workdir, "gunicorn.out")  # standard output: the audit stream
 
-    def manage(self, *command: str, check: bool = True) -> str:
-        return manage(self.env, *command, check=check)
+    def manage(self, *command: str, check: bool = True, env: dict[str, str] | None = None) -> str:
+        """A management command's output, in the portal's environment (with `env` over it)."""
+        return manage({**self.env, **(env or {})}, *command, check=check)
 
     def __enter__(self) -> PortalServers:
         self.manage("migrate", "--verbosity", "0")
@@ -167,14 +170,42 @@ class PortalServers:
         self.processes.append(self.sandbox)
         if not wait_until_listening(f"{self.sandbox_url}/_sandbox/requests"):
             sys.exit("the sandbox did not start")
-        with self.log_path.open("w") as log:
+        with self.log_path.open("w") as log, self.stream_path.open("w") as stream:
             self.gunicorn = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py", "portal.wsgi"],
-                cwd=BASE_DIR, env=self.env, stdout=subprocess.DEVNULL, stderr=log,
+                cwd=BASE_DIR, env=self.env, stdout=stream, stderr=log,
             )  # fmt: skip
         self.processes.append(self.gunicorn)
         if not wait_until_listening(f"{self.portal_url}/healthz"):
             sys.exit(f"gunicorn did not start: {self.log_path.read_text()[-2000:]}")
+
+    def workers(self) -> list[int]:
+        """The process ids of gunicorn's workers: its master's children."""
+        if self.gunicorn is None:
+            return []
+        children = Path(f"/proc/{self.gunicorn.pid}/task/{self.gunicorn.pid}/children").read_text()
+        return [int(pid) for pid in children.split()]
+
+    def worker_connected_from(self, port: int) -> int | None:
+        """The worker whose TCP connection has the local `port` (to find who sent a request the
+        sandbox logged, with its peer port): matched through the socket inodes in /proc."""
+        inodes = {}
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes[fields[9]] = True
+        for pid in self.workers():
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = str(fd.readlink())
+                    if target.startswith("socket:[") and target[8:-1] in inodes:
+                        return pid
+        return None
+
+    def set_faults(self, **faults: object) -> None:
+        """The sandbox's faults from now on (`POST /_sandbox/faults`, devtools/sandbox.py)."""
+        requests.post(f"{self.sandbox_url}/_sandbox/faults", json=faults, timeout=30).raise_for_status()
 
     def sandbox_log(self) -> dict:
         """The sandbox's count of TCP connections accepted and its list of requests received."""

@@ -21,7 +21,9 @@ keepalive = 5
 # Recycle workers now and then so slow growth in memory can never take an instance down.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
 max_requests_jitter = 200
-accesslog = "-"
+# Both on standard error, with the portal's own log: standard output carries only the audit stream
+# (one JSON line per audit entry, README "Audit log"), for a log shipper to take as it is.
+accesslog = "/dev/stderr"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # Query strings stay out of the access log: search terms are the customers' data.

@@ -262,6 +262,7 @@ class Sandbox:
                 "method": method,
                 "path": path,
                 "query": environ.get("QUERY_STRING", ""),
+                "peer_port": int(environ.get("REMOTE_PORT") or 0),
                 "headers": _masked(headers),
                 "body": _decoded(body),
             }
@@ -661,6 +662,11 @@ class _KeepAliveHandler(WSGIRequestHandler):
         handler.request_handler = self
         handler.run(self.server.get_app())
         self.wfile.flush()
+
+    def get_environ(self) -> dict[str, Any]:
+        environ = super().get_environ()
+        environ["REMOTE_PORT"] = str(self.client_address[1])  # which of the client's connections it came on
+        return environ
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -8,4 +8,9 @@ class OrgadminConfig(AppConfig):
     verbose_name = "Organization portal"
 
     def ready(self) -> None:
-        from orgadmin import checks, signals  # noqa: F401 (registers the checks, connects the sign-in loggers)
+        from django.db.backends.signals import connection_created
+
+        from orgadmin import audit_log, checks, signals  # noqa: F401 (registers the checks, connects the sign-in loggers)
+
+        # Each SQLite connection gets the function the audit table's DELETE trigger asks.
+        connection_created.connect(audit_log.register_guard, dispatch_uid="orgadmin.audit_guard")

@@ -2,7 +2,8 @@
 
 It knows what an entry is (`AuditEntry`), not what the entries are about: what a call to
 Polytomic records is decided by `orgadmin.polytomic.recording`. Every entry is appended here, and
-only `prune` deletes any.
+only `prune` deletes any, through `deleting`, the one path the database's own guard lets through
+(migration 0009).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +24,9 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from orgadmin.models import AuditEntry
+
+# Every stored entry, one JSON line each, for the company's log pipeline (README, "Audit log").
+stream_log = logging.getLogger("orgadmin.audit.stream")
 
 # Where an entry is written when the caller is inside a transaction of its own (`database_for_entry`).
 AUDIT_DB_ALIAS = "audit"
@@ -85,14 +91,15 @@ def append(entry: AuditEntry, *, using: str | None = None) -> None:
     connection = connections[using]
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
         _append_in_two_round_trips(entry, using)
-        return
-    # Inside a transaction of the caller's (on PostgreSQL, only a test case's: the portal writes
-    # through the `audit` connection then), a savepoint keeps a failed append from spoiling it.
-    with transaction.atomic(using=using):
-        _lock_chain(using)
-        entry.previous_hash = last_hash(using=using)
-        entry.entry_hash = entry_hash(entry)
-        entry.save(using=using)
+    else:
+        # Inside a transaction of the caller's (on PostgreSQL, only a test case's: the portal writes
+        # through the `audit` connection then), a savepoint keeps a failed append from spoiling it.
+        with transaction.atomic(using=using):
+            _lock_chain(using)
+            entry.previous_hash = last_hash(using=using)
+            entry.entry_hash = entry_hash(entry)
+            entry.save(using=using)
+    _stream([entry], using)
 
 
 def _append_in_two_round_trips(entry: AuditEntry, using: str) -> None:
@@ -135,16 +142,67 @@ def _append_in_two_round_trips(entry: AuditEntry, using: str) -> None:
 
 
 def append_many(entries: list[AuditEntry], *, using: str = DEFAULT_DB_ALIAS) -> None:
-    """Appends entries in one insert, in the order given, chained like `append` (for seeding)."""
+    """Appends entries in one insert, in the order given, chained like `append` (for seeding).
+
+    Their ids are taken before they are hashed, so that an outcome may name its attempt in the
+    same batch: set `entry.attempt` to the attempt's entry (it is not saved) and its `attempt_id`
+    is filled in."""
     for entry in entries:
         make_storable(entry)
     with transaction.atomic(using=using):
         _lock_chain(using)
+        for entry, entry_id in zip(entries, _take_ids(len(entries), using), strict=True):
+            entry.id = entry_id
         previous = last_hash(using=using)
         for entry in entries:
+            if getattr(entry, "attempt", None) is not None:
+                entry.attempt_id = entry.attempt.id
             entry.previous_hash = previous
             entry.entry_hash = previous = entry_hash(entry)
         AuditEntry.objects.using(using).bulk_create(entries)
+        _stream(entries, using)
+
+
+def _take_ids(count: int, using: str) -> list[int]:
+    """`count` ids no entry has or will be given by another writer: from the table's sequence on
+    PostgreSQL; on SQLite, past the highest ever given (the write lock is held)."""
+    connection = connections[using]
+    table = AuditEntry._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
+            )
+            return [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            f"SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0), "  # noqa: S608
+            f"COALESCE((SELECT max(id) FROM {connection.ops.quote_name(table)}), 0))",
+            [table],
+        )
+        start = cursor.fetchone()[0] + 1
+    return list(range(start, start + count))
+
+
+def _stream(entries: list[AuditEntry], using: str) -> None:
+    """Each entry, once its transaction commits, as one JSON line on `stream_log`."""
+    transaction.on_commit(lambda: _emit(entries), using=using, robust=True)
+
+
+def _emit(entries: list[AuditEntry]) -> None:
+    for entry in entries:
+        stream_log.info(stream_line(entry))
+
+
+def stream_line(entry: AuditEntry) -> str:
+    """The entry as stored (masked, with its place in the chain) as one line of JSON, for a log
+    shipper to forward."""
+    fields = {field.attname: _as_json(getattr(entry, field.attname)) for field in entry._meta.concrete_fields}
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _as_json(value: Any) -> Any:
+    """Times as UTC to the microsecond; anything else as it is."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds") if isinstance(value, datetime) else value
 
 
 def make_storable(entry: AuditEntry) -> None:
@@ -193,22 +251,33 @@ def entry_hash(entry: AuditEntry) -> str:
     """HMAC-SHA256 over the previous hash and the entry's canonical content, keyed with
     AUDIT_CHAIN_KEY, which lives outside the database: whoever can write the table can still not
     change, forge or re-chain an entry so that it verifies."""
-    content = f"{entry.previous_hash}\n{canonical_content(entry)}".encode()
-    return hmac.new(settings.AUDIT_CHAIN_KEY.encode(), content, hashlib.sha256).hexdigest()
+    return _hash(_chain_key(), entry.previous_hash, canonical_content(entry))
+
+
+def _chain_key() -> Any:
+    """The keyed HMAC, ready to be copied for each entry (keying it once saves that per entry)."""
+    return hmac.new(settings.AUDIT_CHAIN_KEY.encode(), digestmod=hashlib.sha256)
+
+
+def _hash(key: Any, previous_hash: str, content: str) -> str:
+    mac = key.copy()
+    mac.update(f"{previous_hash}\n{content}".encode())
+    return mac.hexdigest()
 
 
 def canonical_content(entry: AuditEntry) -> str:
     """The hashed fields as JSON: sorted keys, UTC times to the microsecond. A field added to the
     chain later (`LATER_HASHED_FIELDS`) counts only where it differs from its default, so that
     the entries written before it still hash as they did."""
-    content = {}
-    for name in HASHED_FIELDS:
-        value = getattr(entry, name)
-        if isinstance(value, datetime):
-            value = value.astimezone(UTC).isoformat(timespec="microseconds")
-        content[name] = value
-    for name, default in LATER_HASHED_FIELDS.items():
-        value = getattr(entry, name, default)  # a migration's model from before the field has none
+    # A migration's model from before a later field has none: it counts as its default.
+    return _canonical([getattr(entry, name) for name in HASHED_FIELDS], [
+        getattr(entry, name, default) for name, default in LATER_HASHED_FIELDS.items()
+    ])  # fmt: skip
+
+
+def _canonical(hashed: list[Any], later: list[Any]) -> str:
+    content = {name: _as_json(value) for name, value in zip(HASHED_FIELDS, hashed, strict=True)}
+    for (name, default), value in zip(LATER_HASHED_FIELDS.items(), later, strict=True):
         if value != default:
             content[name] = value
     return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
@@ -220,29 +289,63 @@ class ChainBreak:
     reason: str
 
 
-def verify_chain(*, using: str = DEFAULT_DB_ALIAS, chunk_size: int = 2000) -> tuple[int, ChainBreak | None]:
-    """Walks the chain oldest first: the number of entries checked, and the first break if any.
+@dataclass(frozen=True)
+class Walk:
+    """How far a walk of the chain got: the entries checked, the last one reached (its id and
+    hash), and the first break, if any."""
 
-    The oldest remaining entry may link to an entry the retention command pruned: then a prune
-    record must name that hash, or entries were removed some other way.
+    checked: int
+    head_id: int | None
+    head_hash: str
+    broken: ChainBreak | None
+
+
+# The columns a walk reads: what the hash covers, then the entry's id and links.
+_WALKED = (*HASHED_FIELDS, *LATER_HASHED_FIELDS, "id", "previous_hash", "entry_hash")
+
+
+def walk_chain(
+    *, after: tuple[int, str] | None = None, using: str = DEFAULT_DB_ALIAS, chunk_size: int = 10_000
+) -> Walk:
+    """Walks the chain oldest first, or only the entries after `after` (an entry's id and the hash
+    it had when it was verified), checking each entry's hash and its link to the one before.
+
+    From the start, the oldest remaining entry may link to an entry the retention command pruned:
+    then a prune record must name that hash, or entries were removed some other way. The walk
+    reads plain rows, not model instances, in chunks: a million entries take seconds.
     """
+    key = _chain_key()
+    hashed, later = len(HASHED_FIELDS), len(HASHED_FIELDS) + len(LATER_HASHED_FIELDS)
+    rows = AuditEntry.objects.using(using).order_by("id").values_list(*_WALKED)
     previous: str | None = None
+    head_id, head_hash = None, ""
+    if after is not None:
+        rows = rows.filter(id__gt=after[0])
+        previous = head_hash = after[1]
+        head_id = after[0]
     checked = 0
-    for entry in AuditEntry.objects.using(using).order_by("id").iterator(chunk_size=chunk_size):
-        if entry_hash(entry) != entry.entry_hash:
-            return checked, ChainBreak(
-                entry.id, "its content does not match its hash: it was changed after it was written"
-            )
+    for row in rows.iterator(chunk_size=chunk_size):
+        entry_id, previous_hash, stored_hash = row[later:]
+        if _hash(key, previous_hash, _canonical(list(row[:hashed]), list(row[hashed:later]))) != stored_hash:
+            reason = "its content does not match its hash: it was changed after it was written"
+            return Walk(checked, head_id, head_hash, ChainBreak(entry_id, reason))
         if previous is None:
-            if entry.previous_hash and not _pruned_up_to(entry.previous_hash, using=using):
-                return checked, ChainBreak(entry.id, "entries before it were removed, and not by prune_audit")
-        elif entry.previous_hash != previous:
-            return checked, ChainBreak(
-                entry.id, "its link to the entry before it is broken: an entry was removed or changed"
-            )
-        previous = entry.entry_hash
+            if previous_hash and not _pruned_up_to(previous_hash, using=using):
+                reason = "entries before it were removed, and not by prune_audit"
+                return Walk(checked, head_id, head_hash, ChainBreak(entry_id, reason))
+        elif previous_hash != previous:
+            reason = "its link to the entry before it is broken: an entry was removed or changed"
+            return Walk(checked, head_id, head_hash, ChainBreak(entry_id, reason))
+        previous = head_hash = stored_hash
+        head_id = entry_id
         checked += 1
-    return checked, None
+    return Walk(checked, head_id, head_hash, None)
+
+
+def verify_chain(*, using: str = DEFAULT_DB_ALIAS) -> tuple[int, ChainBreak | None]:
+    """The whole chain walked: the number of entries checked, and the first break if any."""
+    walk = walk_chain(using=using)
+    return walk.checked, walk.broken
 
 
 def _pruned_up_to(hash_value: str, *, using: str) -> bool:
@@ -251,6 +354,75 @@ def _pruned_up_to(hash_value: str, *, using: str) -> bool:
         .filter(action=AuditEntry.Action.PRUNE, request_body__last_pruned_hash=hash_value)
         .exists()
     )
+
+
+# --- The database's guard ------------------------------------------------------------------------
+#
+# Migration 0009 has the database refuse UPDATE, DELETE and TRUNCATE of the table. Deletions pass
+# only inside `deleting`: on PostgreSQL it sets PRUNE_SETTING for its own transaction; on SQLite,
+# where a trigger cannot read a session setting, the DELETE trigger asks the connection's
+# GUARD_FUNCTION, which answers what `deleting` set on the connection.
+
+PRUNE_SETTING = "orgadmin.audit_prune"
+GUARD_FUNCTION = "orgadmin_audit_deleting"
+
+
+def register_guard(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """On each new SQLite connection of the portal's, the function the DELETE trigger asks
+    (`connection_created`)."""
+    if connection.vendor == "sqlite":
+        connection.audit_deleting = False
+        connection.connection.create_function(GUARD_FUNCTION, 0, lambda: connection.audit_deleting)
+
+
+@contextlib.contextmanager
+def deleting(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """A transaction in which the database lets entries be deleted (never changed): the one
+    deliberate path, taken by `prune`. Whatever fails inside rolls the deletions back."""
+    connection = connections[using]
+    with transaction.atomic(using=using):
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config(%s, 'on', true)", [PRUNE_SETTING])
+            yield
+            # Closed again for the rest of a caller's transaction; on failure, the rollback of
+            # this block's transaction (or savepoint) undoes the setting with everything else.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config(%s, 'off', true)", [PRUNE_SETTING])
+            return
+        connection.ensure_connection()
+        connection.audit_deleting = True
+        try:
+            yield
+        finally:
+            connection.audit_deleting = False
+
+
+# Per database: how many of migration 0009's triggers on the table (`%s`) are there and enabled, of how many.
+_GUARD_COUNT = {
+    "postgresql": (
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = %s::regclass AND tgname = 'orgadmin_audit_append_only'"
+        " AND tgenabled <> 'D'",
+        1,
+    ),
+    "sqlite": (
+        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s"
+        " AND name IN ('orgadmin_audit_no_update', 'orgadmin_audit_no_delete')",
+        2,
+    ),
+}
+
+
+def guard_in_place(*, using: str = DEFAULT_DB_ALIAS) -> bool:
+    """Whether the database's triggers of migration 0009 are there (a table rebuilt by hand, or
+    restored without them, would have none)."""
+    connection = connections[using]
+    if connection.vendor not in _GUARD_COUNT:
+        return False
+    query, expected = _GUARD_COUNT[connection.vendor]
+    with connection.cursor() as cursor:
+        cursor.execute(query, [AuditEntry._meta.db_table])
+        return cursor.fetchone()[0] == expected
 
 
 # --- Retention ---------------------------------------------------------------------------------------
@@ -268,7 +440,8 @@ def prune(*, older_than_days: int, dry_run: bool = False, batch_size: int = 5000
     run in the chain with the hash of the last entry it removed, so that what stays verifies.
 
     Only a contiguous oldest prefix of the chain goes: the first entry newer than the cutoff, and
-    everything after it, stays. The only deletion of entries there is.
+    everything after it, stays. The only deletion of entries there is: one transaction, through
+    `deleting`, in which the record is appended too.
     """
     started = time.monotonic()
     cutoff = timezone.now() - timedelta(days=older_than_days)
@@ -281,31 +454,36 @@ def prune(*, older_than_days: int, dry_run: bool = False, batch_size: int = 5000
     total = deleted = batches = 0
     if boundary is not None:
         total = AuditEntry.objects.filter(id__lte=boundary["id"]).count()
-    if not dry_run and boundary is not None:
-        while ids := list(
-            AuditEntry.objects.filter(id__lte=boundary["id"]).order_by("id").values_list("id", flat=True)[:batch_size]
-        ):
-            # The queryset's delete() refuses, as the log is append-only: this is the one exception.
-            deleted += AuditEntry.objects.filter(id__in=ids)._raw_delete(AuditEntry.objects.db)
-            batches += 1
-    count = total if dry_run else deleted
-    append(
-        AuditEntry(
-            actor_username="system:prune_audit",
-            action=AuditEntry.Action.PRUNE,
-            method="",
-            path="",
-            request_body={
-                "older_than_days": older_than_days,
-                "cutoff": cutoff.isoformat(),
-                "dry_run": dry_run,
-                "deleted": 0 if dry_run else count,
-                "would_delete": count if dry_run else None,
-                "last_pruned_hash": boundary["entry_hash"] if boundary and not dry_run else None,
-                "last_pruned_id": boundary["id"] if boundary and not dry_run else None,
-            },
-            outcome=AuditEntry.Outcome.OK,
-            duration_ms=round((time.monotonic() - started) * 1000),
+    with deleting() if not dry_run else contextlib.nullcontext():
+        # One transaction: the deletions and their record in the chain commit together, or neither.
+        if not dry_run and boundary is not None:
+            while ids := list(
+                AuditEntry.objects.filter(id__lte=boundary["id"])
+                .order_by("id")
+                .values_list("id", flat=True)[:batch_size]
+            ):
+                # The queryset's delete() refuses, as the log is append-only: this is the one exception.
+                deleted += AuditEntry.objects.filter(id__in=ids)._raw_delete(AuditEntry.objects.db)
+                batches += 1
+        count = total if dry_run else deleted
+        append(
+            AuditEntry(
+                actor_username="system:prune_audit",
+                action=AuditEntry.Action.PRUNE,
+                method="",
+                path="",
+                request_body={
+                    "older_than_days": older_than_days,
+                    "cutoff": cutoff.isoformat(),
+                    "dry_run": dry_run,
+                    "deleted": 0 if dry_run else count,
+                    "would_delete": count if dry_run else None,
+                    "last_pruned_hash": boundary["entry_hash"] if boundary and not dry_run else None,
+                    "last_pruned_id": boundary["id"] if boundary and not dry_run else None,
+                },
+                outcome=AuditEntry.Outcome.OK,
+                duration_ms=round((time.monotonic() - started) * 1000),
+            ),
+            using=DEFAULT_DB_ALIAS,
         )
-    )
     return Pruned(cutoff=cutoff, count=count, batches=batches)

@@ -269,7 +269,10 @@ def _edit_without_a_fresh_read(request: HtmxHttpRequest, error: PolytomicError, 
         return _upstream_error_page(request, error, title="Edit organization")
     form = OrganizationEditForm(request.POST, organization=opened)
     form.is_valid()
-    form.add_error(None, f"Nothing was saved: the current settings could not be read first. {error.message}")
+    if error.audit_unavailable:  # the read went out, its answer unrecorded and unused; no write did
+        form.add_error(None, "Nothing was saved: the audit log is unavailable, so no change was sent to Polytomic.")
+    else:
+        form.add_error(None, f"Nothing was saved: the current settings could not be read first. {error.message}")
     return _form_page(request, form, {"organization": opened}, status=_failure(error))
 
 

@@ -276,9 +276,20 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "line": {"format": "%(message)s"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        # The audit stream: one JSON line per stored entry, on standard output (the application's
+        # log is on standard error), or appended to AUDIT_STREAM_FILE, for a log shipper.
+        "audit_stream": (
+            {"class": "logging.handlers.WatchedFileHandler", "filename": AUDIT_STREAM_FILE, "formatter": "line"}
+            if (AUDIT_STREAM_FILE := env.str("AUDIT_STREAM_FILE", default=""))
+            else {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "line"}
+        ),
+    },
+    "loggers": {
+        "orgadmin.audit.stream": {"handlers": ["audit_stream"], "level": "INFO", "propagate": False},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }

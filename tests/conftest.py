@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 
@@ -8,11 +9,13 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
 from django.core.signals import setting_changed
+from django.db.backends.base.operations import BaseDatabaseOperations
 from django.dispatch import receiver
 from django.test import override_settings
 from hypothesis import settings as hypothesis_settings
 
 from devtools.sandbox import PARTNER_KEY, RunningSandbox
+from orgadmin import audit_log
 from orgadmin.polytomic.client import client
 from tests import contract
 from tests.factories import make_user
@@ -46,6 +49,42 @@ def _collected_static(tmp_path_factory: pytest.TempPathFactory):
     with override_settings(STATIC_ROOT=static_root):
         call_command("collectstatic", interactive=False, verbosity=0)
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_through_the_audit_guard() -> Iterator[None]:
+    """Between transactional tests Django empties every table. The database refuses that of the
+    audit log (migration 0009) but through `audit_log.deleting`, the path `prune_audit` takes:
+    the suite's flush takes it too. Nothing else in the suite is let through."""
+    flush = BaseDatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        with audit_log.deleting(self.connection.alias):
+            flush(self, sql_list)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BaseDatabaseOperations, "execute_sql_flush", execute_sql_flush)
+        yield
+
+
+@pytest.fixture
+def audit_stream() -> Iterator[list[str]]:
+    """The lines the audit stream logger writes during the test (it does not propagate: caplog
+    would not see them). Entries are streamed once their transaction commits, and the test's own
+    never does: a test runs its calls inside `django_capture_on_commit_callbacks(execute=True)`."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Collect()
+    stream = logging.getLogger("orgadmin.audit.stream")
+    stream.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        stream.removeHandler(handler)
 
 
 @receiver(setting_changed)

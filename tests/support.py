@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -96,3 +97,30 @@ def attempt_of(outcome):
     from orgadmin.models import AuditEntry
 
     return AuditEntry.objects.get(pk=outcome.attempt_id, phase="attempt")
+
+
+@contextlib.contextmanager
+def guard_lifted(using: str = "default"):
+    """The audit table's database guard (migration 0009) out of the way, as whoever owns the
+    table or the database file can put it: the hash chain must still tell what they did."""
+    from django.db import connections
+
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("ALTER TABLE orgadmin_auditentry DISABLE TRIGGER orgadmin_audit_append_only")
+            try:
+                yield
+            finally:
+                cursor.execute("ALTER TABLE orgadmin_auditentry ENABLE TRIGGER orgadmin_audit_append_only")
+            return
+        cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'orgadmin_auditentry'")
+        triggers = [sql for (sql,) in cursor.fetchall()]
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'orgadmin_auditentry'")
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP TRIGGER "{name}"')
+        try:
+            yield
+        finally:
+            for sql in triggers:
+                cursor.execute(sql)

@@ -19,6 +19,7 @@ from orgadmin import selectors
 from orgadmin.audit_log import append, canonical_content, entry_hash, verify_chain
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.recording import AuditContext
+from tests.support import guard_lifted
 
 
 def add_entry(created_at=None, **fields) -> AuditEntry:
@@ -51,7 +52,7 @@ class ChainTests:
         assert third.previous_hash == second.entry_hash
         assert len({first.entry_hash, second.entry_hash, third.entry_hash}) == 3
         assert verify_chain() == (3, None)
-        assert "Audit log verified: 3 entries, chain intact" in verify()
+        assert "Audit log verified: 3 entries, the whole chain, chain intact" in verify()
 
     def test_an_append_hashes_as_verification_does(self):
         """Its hash must be the one `entry_hash` computes, for any text."""
@@ -84,7 +85,7 @@ class ChainTests:
         add_entry()
         target = add_entry()
         add_entry()
-        with connection.cursor() as cursor:  # behind the model's back, as an intruder would
+        with guard_lifted(), connection.cursor() as cursor:  # behind the model's back, as an intruder would
             cursor.execute(f"UPDATE orgadmin_auditentry SET outcome = 'failed' WHERE id = {target.id}")  # noqa: S608
         checked, broken = verify_chain()
         assert (checked, broken.entry_id) == (1, target.id)
@@ -96,7 +97,7 @@ class ChainTests:
         add_entry()
         removed = add_entry()
         after = add_entry()
-        with connection.cursor() as cursor:
+        with guard_lifted(), connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM orgadmin_auditentry WHERE id = {removed.id}")  # noqa: S608
         checked, broken = verify_chain()
         assert (checked, broken.entry_id) == (1, after.id)
@@ -115,7 +116,7 @@ class ChainTests:
         add_entry()
         target = add_entry()
         add_entry()
-        with connection.cursor() as cursor:
+        with guard_lifted(), connection.cursor() as cursor:
             cursor.execute(f"UPDATE orgadmin_auditentry SET outcome = 'failed' WHERE id = {target.id}")  # noqa: S608
         previous = ""
         for entry in AuditEntry.objects.order_by("id"):
@@ -124,7 +125,7 @@ class ChainTests:
                 forged = hashlib.sha256(content).hexdigest()
             else:
                 forged = hmac.new(b"intruder-key", content, hashlib.sha256).hexdigest()
-            with connection.cursor() as cursor:
+            with guard_lifted(), connection.cursor() as cursor:
                 cursor.execute(
                     "UPDATE orgadmin_auditentry SET previous_hash = %s, entry_hash = %s WHERE id = %s",
                     [previous, forged, entry.id],
@@ -136,11 +137,13 @@ class ChainTests:
     def test_removing_the_newest_entries_is_found_against_an_anchor(self):
         add_entry()
         anchor = add_entry()
-        newest = add_entry()
+        add_entry()
         printed = verify()
-        assert f"Head: {newest.id}:{newest.entry_hash}" in printed
+        checkpoint = AuditEntry.objects.order_by("-id").first()  # the head is the run's own checkpoint
+        assert checkpoint.action == "audit.checkpoint"
+        assert f"Head: {checkpoint.id}:{checkpoint.entry_hash}" in printed
         assert "verified" in verify(f"--anchor={anchor.id}:{anchor.entry_hash}")
-        with connection.cursor() as cursor:
+        with guard_lifted(), connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM orgadmin_auditentry WHERE id >= {anchor.id}")  # noqa: S608
         assert "chain intact" in verify()  # a shorter chain is still a chain...
         with pytest.raises(CommandError, match=f"anchor entry {anchor.id} is no longer in the audit log"):
@@ -158,15 +161,21 @@ class ChainTests:
             verify(f"--anchor={anchor}")
 
     def test_the_head_goes_to_the_log(self, caplog):
-        newest = add_entry()
+        add_entry()
         with caplog.at_level(logging.INFO, logger="orgadmin.audit"):
             verify()
-        assert f"Audit log head {newest.id}:{newest.entry_hash}" in caplog.text
+        head = AuditEntry.objects.order_by("-id").first()
+        assert f"Audit log head {head.id}:{head.entry_hash}" in caplog.text
+
+    def test_without_a_checkpoint_the_head_is_the_newest_entry(self, caplog):
+        newest = add_entry()
+        assert f"Head: {newest.id}:{newest.entry_hash}" in verify("--no-checkpoint")
+        assert AuditEntry.objects.count() == 1
 
     def test_removing_the_oldest_entries_by_hand_is_found(self):
         oldest = add_entry()
         add_entry()
-        with connection.cursor() as cursor:
+        with guard_lifted(), connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM orgadmin_auditentry WHERE id = {oldest.id}")  # noqa: S608
         assert "not by prune_audit" in verify_chain()[1].reason
 
@@ -299,5 +308,23 @@ class SeedTests:
         assert AuditEntry.objects.count() == 301
         assert AuditEntry.objects.values("action").distinct().count() == 5
         assert AuditEntry.objects.values("actor_username").distinct().count() == 6
-        assert set(AuditEntry.objects.values_list("outcome", flat=True)) == {"ok", "rejected", "failed"}
+        assert set(AuditEntry.objects.values_list("outcome", flat=True)) == {"ok", "rejected", "failed", "unknown"}
         assert verify_chain() == (301, None)
+        # A write is its attempt and its outcome, one after the other, as the portal records them.
+        outcomes = list(AuditEntry.objects.filter(phase="outcome"))
+        attempts = AuditEntry.objects.in_bulk([o.attempt_id for o in outcomes])
+        assert outcomes
+        assert all(attempts[o.attempt_id].id == o.id - 1 for o in outcomes)
+        assert all(attempts[o.attempt_id].phase == "attempt" for o in outcomes)
+        assert AuditEntry.objects.filter(phase="attempt").count() == len(outcomes)
+        assert not AuditEntry.objects.filter(phase="call").exclude(method="GET").exists()
+
+    def test_seeded_writes_may_be_left_without_outcome(self):
+        call_command("seed_audit", "--count", "100", "--unresolved", "40", stdout=StringIO())
+        unresolved = AuditEntry.objects.filter(phase="attempt").exclude(
+            id__in=AuditEntry.objects.filter(phase="outcome").values("attempt_id")
+        )
+        first_id = AuditEntry.objects.order_by("id").values_list("id", flat=True).first()
+        assert unresolved.exists()
+        assert all(entry.id < first_id + 40 for entry in unresolved)
+        assert verify_chain() == (100, None)

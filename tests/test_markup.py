@@ -7,6 +7,7 @@ The hostile values carry the marker "pwn" in every tag, attribute and value they
 
 from __future__ import annotations
 
+import re
 import uuid
 from html.parser import HTMLParser
 
@@ -82,6 +83,8 @@ class MarkupScan(HTMLParser):
 
 
 def scan(page: str) -> list[str]:
+    # A random CSRF token can spell the marker: it is no text of anyone's.
+    page = re.sub(r'"X-CSRFToken": "[A-Za-z0-9]+"', '"X-CSRFToken": "[token]"', page)
     parser = MarkupScan()
     parser.feed(page)
     parser.close()

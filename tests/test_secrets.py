@@ -85,11 +85,13 @@ def drive_every_page(client: Client, record: Recorder, sandbox) -> None:
 
 
 @pytest.mark.django_db
-def test_no_page_header_log_or_audit_column_holds_a_secret(client, sandbox, caplog, settings):
+def test_no_page_header_log_or_audit_column_holds_a_secret(
+    client, sandbox, caplog, settings, audit_stream, django_capture_on_commit_callbacks
+):
     assert settings.POLYTOMIC_PARTNER_API_KEY == PARTNER_KEY  # the key the sandbox checks: calls really went out
     client.force_login(make_user("root", role="Admin", is_staff=True, is_superuser=True))
     record = Recorder()
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.DEBUG), django_capture_on_commit_callbacks(execute=True):
         drive_every_page(client, record, sandbox)
 
     assert sandbox.sandbox.received, "the pages called Polytomic"
@@ -99,11 +101,15 @@ def test_no_page_header_log_or_audit_column_holds_a_secret(client, sandbox, capl
     seen = "\n".join(record.seen)
     logs = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     columns = json.dumps(list(AuditEntry.objects.values()), default=str)
+    streamed = "\n".join(audit_stream)
+    assert len(audit_stream) == AuditEntry.objects.count()
     for secret in (PARTNER_KEY, SECRET):
         assert secret not in seen
         assert secret not in logs
         assert secret not in columns
+        assert secret not in streamed
     assert "[set]" in columns  # the secret's presence is recorded, not its value
+    assert "[set]" in streamed
 
 
 @pytest.mark.django_db

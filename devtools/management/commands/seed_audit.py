@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import contextlib
+import logging
 import random
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -22,8 +25,35 @@ ACTIONS = [
 OUTCOMES = [("ok", 200, 92), ("rejected", 422, 6), ("failed", 503, 2)]
 
 
+@contextlib.contextmanager
+def unstreamed() -> Iterator[None]:
+    """Seeded entries are test data: they are not streamed (a million lines would flood the terminal)."""
+    stream = logging.getLogger("orgadmin.audit.stream")
+    was, stream.disabled = stream.disabled, True
+    try:
+        yield
+    finally:
+        stream.disabled = was
+
+
+def attempt_of(entry: AuditEntry, *, idempotency_key: str) -> AuditEntry:
+    """The attempt entry of a write, as recorded before it was sent."""
+    return AuditEntry(
+        created_at=entry.created_at, phase=AuditEntry.Phase.ATTEMPT, actor_username=entry.actor_username,
+        action=entry.action, method=entry.method, path=entry.path,
+        organization_id="" if entry.method == "POST" else entry.organization_id,  # a create's is not known yet
+        organization_name=entry.organization_name,
+        request_body={"name": entry.organization_name, "client_secret": None},
+        outcome=AuditEntry.Outcome.UNKNOWN, duration_ms=0, attempts=0, idempotency_key=idempotency_key,
+        request_id=entry.request_id, client_ip=entry.client_ip, user_agent=entry.user_agent,
+    )  # fmt: skip
+
+
 class Command(BaseCommand):
-    help = "Fills the audit log with realistic entries, chained, for benchmarks. Never on a production database."
+    help = (
+        "Fills the audit log with about COUNT realistic entries, chained (a write is two: its attempt and its "
+        "outcome), for benchmarks. Never on a production database."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--count", type=int, required=True, help="Entries to add.")
@@ -32,9 +62,12 @@ class Command(BaseCommand):
         parser.add_argument("--actors", type=int, default=60)
         parser.add_argument("--batch-size", type=int, default=5000)
         parser.add_argument("--seed", type=int, default=1, help="Random seed, for repeatable data.")
+        parser.add_argument(
+            "--unresolved", type=int, default=0, help="Leave the writes among the first N entries with no outcome."
+        )
 
     def handle(self, *args: object, count: int, days: int, organizations: int, actors: int, batch_size: int,
-               seed: int, **options: object) -> None:  # fmt: skip
+               seed: int, unresolved: int, **options: object) -> None:  # fmt: skip
         if count < 1:
             raise CommandError("--count must be at least 1.")
         rng = random.Random(seed)  # noqa: S311 (test data, not secrets)
@@ -48,37 +81,46 @@ class Command(BaseCommand):
         made = 0
         while made < count:
             batch = []
-            for n in range(made, min(made + batch_size, count)):
+            while len(batch) < batch_size and made + len(batch) < count:
+                n = made + len(batch)
                 action, method = rng.choice(action_choices)
+                if method != "GET" and n + 2 > count:  # no room left for a write's two entries
+                    action, method = AuditEntry.Action.LIST, "GET"
                 outcome, status = rng.choice(outcome_choices)
                 org = rng.choice(org_ids)
-                batch.append(
-                    AuditEntry(
-                        created_at=end - step * (count - n),
-                        actor_username=rng.choice(actor_names),
-                        action=action,
-                        method=method,
-                        path="/api/organizations"
-                        if action in ("organization.list", "organization.create")
-                        else f"/api/organizations/{org}",
-                        organization_id="" if action == "organization.list" else org,
-                        organization_name="" if action == "organization.list" else f"Customer {org[:8]}",
-                        request_body={"name": f"Customer {org[:8]}", "client_secret": None}
-                        if method in ("POST", "PUT")
-                        else None,
-                        response_status=status,
-                        response_body='{"data":{"id":"%s"}}' % org if outcome == "ok" else '{"message":"seeded"}',  # noqa: UP031
-                        outcome=outcome,
-                        error_message="" if outcome == "ok" else "seeded failure",
-                        duration_ms=int(rng.lognormvariate(4, 0.5)),
-                        attempts=1,
-                        request_id=uuid.UUID(int=rng.getrandbits(128), version=4).hex,
-                        api_version="2025-09-18",
-                        client_ip="10.0.0.1",
-                        user_agent="seed_audit",
-                    )
+                duration_ms = int(rng.lognormvariate(4, 0.5))
+                entry = AuditEntry(
+                    created_at=end - step * (count - n),
+                    actor_username=rng.choice(actor_names),
+                    action=action,
+                    method=method,
+                    path="/api/organizations"
+                    if action in ("organization.list", "organization.create")
+                    else f"/api/organizations/{org}",
+                    organization_id="" if action == "organization.list" else org,
+                    organization_name="" if action == "organization.list" else f"Customer {org[:8]}",
+                    response_status=status,
+                    response_body='{"data":{"id":"%s"}}' % org if outcome == "ok" else '{"message":"seeded"}',  # noqa: UP031
+                    outcome=outcome,
+                    error_message="" if outcome == "ok" else "seeded failure",
+                    duration_ms=duration_ms,
+                    attempts=1,
+                    request_id=uuid.UUID(int=rng.getrandbits(128), version=4).hex,
+                    api_version="2025-09-18",
+                    client_ip="10.0.0.1",
+                    user_agent="seed_audit",
                 )
-            append_many(batch)
+                if method != "GET":  # a write, as the portal records it: its attempt, then its outcome
+                    batch.append(attempt_of(entry, idempotency_key=uuid.UUID(int=rng.getrandbits(128), version=4).hex))
+                    if n >= unresolved:
+                        entry.phase, entry.attempt = AuditEntry.Phase.OUTCOME, batch[-1]
+                        entry.idempotency_key = batch[-1].idempotency_key
+                        entry.created_at += timedelta(milliseconds=duration_ms)
+                        batch.append(entry)
+                else:
+                    batch.append(entry)
+            with unstreamed():
+                append_many(batch)
             made += len(batch)
         seconds = time.monotonic() - started
         self.stdout.write(f"Added {made} audit entries in {seconds:.1f} s ({made / seconds:,.0f} a second).")

@@ -4,22 +4,29 @@ import logging
 import re
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from orgadmin.audit_log import verify_chain
+from orgadmin import selectors
+from orgadmin.audit_log import append, entry_hash, guard_in_place, walk_chain
 from orgadmin.models import AuditEntry
 
 # Where the head of each verified chain goes: the application log, which the log pipeline ships
 # off the machine, so that a later run can be held to it (--anchor).
 logger = logging.getLogger("orgadmin.audit")
+security_log = logging.getLogger("orgadmin.security")
 
 ANCHOR = re.compile(r"(?P<id>[0-9]{1,19}):(?P<hash>[0-9a-f]{64})")
+CHECKPOINT_ID = re.compile(r"[0-9]{1,19}")
+CHECKPOINT_ACTOR = "system:verify_audit"
+UNRESOLVED_LISTED = 100
 
 
 class Command(BaseCommand):
     help = (
-        "Checks the audit log's hash chain and prints its head; exits non-zero at the first entry changed or "
-        "removed, or when the entry named by --anchor is no longer in the chain as it was."
+        "Checks the audit log's hash chain, records the hash it reached as a checkpoint entry and prints the "
+        "head; exits non-zero at the first entry changed or removed, or when the entry named by --anchor is no "
+        "longer in the chain as it was. Lists the writes whose outcome is unknown."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -29,26 +36,99 @@ class Command(BaseCommand):
             help="A head printed by an earlier run (kept outside the database): fails unless that entry is "
             "still in the log with that hash, so entries removed from the end since then are found too.",
         )
+        parser.add_argument(
+            "--since",
+            metavar="CHECKPOINT",
+            help="Walk only the entries after a checkpoint an earlier run recorded: 'latest', or the "
+            "checkpoint entry's id. Without it, the whole chain is walked.",
+        )
+        parser.add_argument(
+            "--no-checkpoint",
+            action="store_true",
+            help="Record no checkpoint (for a read-only copy of the database).",
+        )
 
-    def handle(self, *args: object, anchor: str | None, **options: object) -> None:
+    def handle(self, *args: object, anchor: str | None, since: str | None, no_checkpoint: bool,
+               **options: object) -> None:  # fmt: skip
         expected = ANCHOR.fullmatch(anchor or "") if anchor is not None else None
         if anchor is not None and expected is None:
             raise CommandError("--anchor takes ID:HASH as a previous run printed it, e.g. 1234:3f2a…")
+        after = self._checkpoint(since) if since is not None else None
         started = time.monotonic()
-        checked, broken = verify_chain()
+        walk = walk_chain(after=after)
         seconds = time.monotonic() - started
-        if broken is not None:
+        rate = f"{walk.checked / seconds:,.0f} entries a second" if seconds > 0 else "instant"
+        if walk.broken is not None:
+            security_log.error("Audit log chain broken at entry %s: %s", walk.broken.entry_id, walk.broken.reason)
             raise CommandError(
-                f"Audit log chain broken at entry {broken.entry_id}: {broken.reason} "
-                f"({checked} entries before it verified)."
+                f"Audit log chain broken at entry {walk.broken.entry_id}: {walk.broken.reason} "
+                f"({walk.checked} entries before it verified)."
             )
         if expected is not None:
             self._check_anchor(int(expected["id"]), expected["hash"])
-        head = AuditEntry.objects.order_by("-id").values_list("id", "entry_hash").first()
-        self.stdout.write(f"Audit log verified: {checked} entries, chain intact ({seconds:.1f} s).")
-        if head is not None:
-            self.stdout.write(f"Head: {head[0]}:{head[1]}")
-            logger.info("Audit log head %s:%s after verifying %s entries", head[0], head[1], checked)
+        scope = f"from checkpoint (after entry {after[0]})" if after is not None else "the whole chain"
+        self.stdout.write(
+            f"Audit log verified: {walk.checked:,} entries, {scope}, chain intact ({seconds:.1f} s, {rate})."
+        )
+        head_id, head_hash = walk.head_id, walk.head_hash
+        if not no_checkpoint and head_id is not None:
+            checkpoint = self._record_checkpoint(walk.checked, head_id, head_hash, after, seconds)
+            head_id, head_hash = checkpoint.id, checkpoint.entry_hash
+            self.stdout.write(f"Checkpoint recorded: entry {checkpoint.id} (verified up to entry {walk.head_id}).")
+        if head_id is not None:
+            self.stdout.write(f"Head: {head_id}:{head_hash}")
+            logger.info("Audit log head %s:%s after verifying %s entries", head_id, head_hash, walk.checked)
+        self._report_unresolved()
+        self._report_guard()
+
+    def _checkpoint(self, since: str) -> tuple[int, str] | None:
+        """The entry a checkpoint verified up to, and its hash then, once the checkpoint itself and
+        that entry are seen to be as they were; None (walk it all) when there is no checkpoint yet."""
+        checkpoints = AuditEntry.objects.filter(action=AuditEntry.Action.CHECKPOINT, actor_username=CHECKPOINT_ACTOR)
+        if since == "latest":
+            checkpoint = checkpoints.order_by("-id").first()
+            if checkpoint is None:
+                self.stdout.write("No checkpoint recorded yet: walking the whole chain.")
+                return None
+        elif CHECKPOINT_ID.fullmatch(since):
+            checkpoint = checkpoints.filter(id=int(since)).first()
+            if checkpoint is None:
+                raise CommandError(f"--since: entry {since} is not a checkpoint of verify_audit's.")
+        else:
+            raise CommandError("--since takes 'latest' or the id of a checkpoint entry.")
+        # Its own hash is keyed: a checkpoint written or changed by anyone without the key fails here.
+        if entry_hash(checkpoint) != checkpoint.entry_hash:
+            raise CommandError(
+                f"Checkpoint {checkpoint.id} does not match its hash: it was changed after it was written"
+            )
+        up_to_id = (checkpoint.request_body or {}).get("verified_up_to_id")
+        up_to_hash = (checkpoint.request_body or {}).get("verified_up_to_hash")
+        if not AuditEntry.objects.filter(id=up_to_id, entry_hash=up_to_hash).exists():
+            raise CommandError(
+                f"The entry checkpoint {checkpoint.id} verified up to ({up_to_id}) is no longer in the log with "
+                "that hash: walk the whole chain (without --since) to find what changed."
+            )
+        return up_to_id, up_to_hash
+
+    def _record_checkpoint(
+        self, checked: int, head_id: int, head_hash: str, after: tuple[int, str] | None, seconds: float
+    ) -> AuditEntry:
+        checkpoint = AuditEntry(
+            actor_username=CHECKPOINT_ACTOR,
+            action=AuditEntry.Action.CHECKPOINT,
+            method="",
+            path="",
+            request_body={
+                "verified_up_to_id": head_id,
+                "verified_up_to_hash": head_hash,
+                "entries": checked,
+                "from_entry_id": after[0] if after is not None else None,
+            },
+            outcome=AuditEntry.Outcome.OK,
+            duration_ms=round(seconds * 1000),
+        )
+        append(checkpoint)
+        return checkpoint
 
     def _check_anchor(self, entry_id: int, entry_hash: str) -> None:
         if AuditEntry.objects.filter(id=entry_id, entry_hash=entry_hash).exists():
@@ -61,3 +141,37 @@ class Command(BaseCommand):
             f"The anchor entry {entry_id} is no longer in the audit log with that hash: entries were removed "
             "from its end, or the log was replaced, since the anchor was taken."
         )
+
+    def _report_unresolved(self) -> None:
+        """The writes sent (or about to be) whose outcome was never recorded, older than a call can
+        take: the portal stopped in between. Polytomic may or may not have made them."""
+        timeout = settings.POLYTOMIC_TOTAL_TIMEOUT
+        unresolved = selectors.unresolved_attempts(older_than_seconds=timeout)
+        count = unresolved.count()
+        if not count:
+            self.stdout.write(f"Writes with outcome unknown (older than {timeout:g} s): none.")
+            return
+        self.stdout.write(
+            f"Writes with outcome unknown (older than {timeout:g} s): {count}. The portal stopped after "
+            "recording each attempt and before its outcome: check each in Polytomic by hand."
+        )
+        for entry in unresolved[:UNRESOLVED_LISTED]:
+            self.stdout.write(
+                f"  entry {entry.id}  {entry.created_at:%Y-%m-%d %H:%M:%S} UTC  {entry.actor_username or '-'}  "
+                f"{entry.method} {entry.path}  {entry.organization_name or entry.organization_id or '-'}  "
+                f"idempotency key {entry.idempotency_key or '-'}  request {entry.request_id or '-'}"
+            )
+        if count > UNRESOLVED_LISTED:
+            self.stdout.write(f"  … and {count - UNRESOLVED_LISTED} more: /audit/?outcome=unknown lists them all.")
+        logger.warning("Audit log: %s writes with outcome unknown", count)
+
+    def _report_guard(self) -> None:
+        if guard_in_place():
+            self.stdout.write("Database guard: in place (the database refuses changes and deletions).")
+            return
+        message = (
+            "Database guard MISSING: the audit table's triggers of migration 0009 are gone, so the database "
+            "no longer refuses changes and deletions. Run `manage.py migrate orgadmin 0008` then `migrate`."
+        )
+        self.stderr.write(message)
+        security_log.error(message)

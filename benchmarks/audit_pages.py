@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -86,9 +87,13 @@ def seeded_log(backend: str, size: int, workdir: str) -> Iterator[dict[str, str]
         yield env
 
 
+VERIFIED = re.compile(r"verified: ([0-9,]+) entries, .*\(([0-9.]+) s, ")
+
+
 def compare(backend: str, sizes: tuple[int, int], runs: int, workdir: str, rounds: int = 3) -> dict[int, dict]:
     """The median time of each page at each size. Both logs are seeded first, then timed in
-    alternating rounds, so that the machine's drift falls on both alike."""
+    alternating rounds, so that the machine's drift falls on both alike. Then `verify_audit`
+    walks the large log: its "verify" is (entries, seconds)."""
     times: dict[int, dict[str, list[float]]] = {size: {page: [] for page in PAGES} for size in sizes}
     with seeded_log(backend, sizes[0], workdir) as small, seeded_log(backend, sizes[1], workdir) as large:
         for _ in range(rounds):
@@ -96,7 +101,10 @@ def compare(backend: str, sizes: tuple[int, int], runs: int, workdir: str, round
                 measured = json.loads(run_python(env, str(Path(__file__)), "measure", "--runs", str(runs)).stdout)
                 for page in PAGES:
                     times[size][page] += measured[page]
-    return {size: {page: statistics.median(values) for page, values in pages.items()} for size, pages in times.items()}
+        verified = VERIFIED.search(manage(large, "verify_audit", "--no-checkpoint"))
+    medians = {size: {page: statistics.median(ms) for page, ms in pages.items()} for size, pages in times.items()}
+    medians[sizes[1]]["verify"] = (int(verified[1].replace(",", "")), max(float(verified[2]), 0.01))
+    return medians
 
 
 def main() -> None:
@@ -115,6 +123,10 @@ def main() -> None:
         for backend in args.backends:
             for size, medians in compare(backend, (small, large), args.runs, workdir).items():
                 results[(backend, size)] = medians
+                if "verify" in medians:
+                    entries, seconds = medians["verify"]
+                    print(f"  {backend}: verify_audit walked {entries:,} entries in {seconds:.1f} s "
+                          f"({entries / seconds:,.0f} a second)", file=sys.stderr)  # fmt: skip
     print(f"\nAudit page time, median of 3 rounds of {args.runs} runs (ms)")
     header = f"{'page':<18}" + "".join(
         f"{b + ' ' + format(small, ','):>22}{format(large, ','):>12}{'ratio':>8}" for b in args.backends

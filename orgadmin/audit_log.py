@@ -11,8 +11,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import itertools
 import json
 import logging
+import multiprocessing
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from orgadmin.models import AuditEntry
@@ -275,12 +279,17 @@ def canonical_content(entry: AuditEntry) -> str:
     ])  # fmt: skip
 
 
+# One encoder for every entry: `verify_audit` encodes a million of them.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def _canonical(hashed: list[Any], later: list[Any]) -> str:
-    content = {name: _as_json(value) for name, value in zip(HASHED_FIELDS, hashed, strict=True)}
+    content = dict(zip(HASHED_FIELDS, hashed, strict=True))
+    content["created_at"] = _as_json(content["created_at"])  # the one time among them
     for (name, default), value in zip(LATER_HASHED_FIELDS.items(), later, strict=True):
         if value != default:
             content[name] = value
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL_JSON.encode(content)
 
 
 @dataclass(frozen=True)
@@ -304,41 +313,96 @@ class Walk:
 _WALKED = (*HASHED_FIELDS, *LATER_HASHED_FIELDS, "id", "previous_hash", "entry_hash")
 
 
+# A log this long is walked in as many stretches, one process each, as the machine has cores.
+PARALLEL_FROM_ENTRIES = 100_000
+
+
 def walk_chain(
-    *, after: tuple[int, str] | None = None, using: str = DEFAULT_DB_ALIAS, chunk_size: int = 10_000
+    *,
+    after: tuple[int, str] | None = None,
+    using: str = DEFAULT_DB_ALIAS,
+    jobs: int | None = None,
+    parallel_from: int = PARALLEL_FROM_ENTRIES,
 ) -> Walk:
     """Walks the chain oldest first, or only the entries after `after` (an entry's id and the hash
     it had when it was verified), checking each entry's hash and its link to the one before.
 
     From the start, the oldest remaining entry may link to an entry the retention command pruned:
-    then a prune record must name that hash, or entries were removed some other way. The walk
-    reads plain rows, not model instances, in chunks: a million entries take seconds.
+    then a prune record must name that hash, or entries were removed some other way. Rows are
+    read plain, not as model instances, in chunks. A log of `parallel_from` entries or more is cut
+    into `jobs` stretches of ids (by default one per core), each walked by a process of its own,
+    and their ends then linked here: not inside a transaction, whose entries the processes, on
+    connections of their own, could not see. The entries appended meanwhile are the next walk's.
     """
+    bounds = AuditEntry.objects.using(using).aggregate(first=Min("id"), last=Max("id"))
+    if bounds["last"] is None or (after is not None and after[0] >= bounds["last"]):
+        return Walk(0, after[0] if after else None, after[1] if after else "", None)
+    start = after[0] if after is not None else bounds["first"] - 1
+    jobs = jobs or os.cpu_count() or 1
+    if jobs < 2 or bounds["last"] - start < parallel_from or connections[using].in_atomic_block:
+        stretches = [_walk_stretch(using, start, bounds["last"])]
+    else:
+        cuts = [start + (bounds["last"] - start) * n // jobs for n in range(jobs + 1)]
+        connections.close_all()  # each process opens its own; none may share the parent's
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            stretches = pool.starmap(_walk_stretch, [(using, a, b) for a, b in itertools.pairwise(cuts)])
+    return _linked(stretches, after, using)
+
+
+@dataclass(frozen=True)
+class _Stretch:
+    """A walk of the entries of ids (after_id, up_to_id]: the first one's link is left to check."""
+
+    checked: int
+    first_id: int | None
+    first_previous: str
+    last_id: int | None  # the last entry that verified
+    last_hash: str
+    broken: ChainBreak | None
+
+
+def _walk_stretch(using: str, after_id: int, up_to_id: int) -> _Stretch:
     key = _chain_key()
     hashed, later = len(HASHED_FIELDS), len(HASHED_FIELDS) + len(LATER_HASHED_FIELDS)
-    rows = AuditEntry.objects.using(using).order_by("id").values_list(*_WALKED)
-    previous: str | None = None
-    head_id, head_hash = None, ""
-    if after is not None:
-        rows = rows.filter(id__gt=after[0])
-        previous = head_hash = after[1]
-        head_id = after[0]
-    checked = 0
-    for row in rows.iterator(chunk_size=chunk_size):
+    rows = AuditEntry.objects.using(using).filter(id__gt=after_id, id__lte=up_to_id).order_by("id")
+    first_id, first_previous, previous, last_id, checked = None, "", None, None, 0
+    for row in rows.values_list(*_WALKED).iterator(chunk_size=10_000):
         entry_id, previous_hash, stored_hash = row[later:]
+        if first_id is None:
+            first_id, first_previous = entry_id, previous_hash
+        broken = None
         if _hash(key, previous_hash, _canonical(list(row[:hashed]), list(row[hashed:later]))) != stored_hash:
-            reason = "its content does not match its hash: it was changed after it was written"
-            return Walk(checked, head_id, head_hash, ChainBreak(entry_id, reason))
-        if previous is None:
-            if previous_hash and not _pruned_up_to(previous_hash, using=using):
-                reason = "entries before it were removed, and not by prune_audit"
-                return Walk(checked, head_id, head_hash, ChainBreak(entry_id, reason))
-        elif previous_hash != previous:
-            reason = "its link to the entry before it is broken: an entry was removed or changed"
-            return Walk(checked, head_id, head_hash, ChainBreak(entry_id, reason))
-        previous = head_hash = stored_hash
-        head_id = entry_id
+            broken = ChainBreak(entry_id, "its content does not match its hash: it was changed after it was written")
+        elif previous is not None and previous_hash != previous:
+            broken = ChainBreak(entry_id, LINK_BROKEN)
+        if broken is not None:
+            return _Stretch(checked, first_id, first_previous, last_id, previous or "", broken)
+        previous, last_id = stored_hash, entry_id
         checked += 1
+    return _Stretch(checked, first_id, first_previous, last_id, previous or "", None)
+
+
+LINK_BROKEN = "its link to the entry before it is broken: an entry was removed or changed"
+
+
+def _linked(stretches: list[_Stretch], after: tuple[int, str] | None, using: str) -> Walk:
+    """The stretches as one walk: each one's first entry must link to the last of the one before
+    (the first stretch's, to `after`, or to nothing but what prune_audit removed)."""
+    checked, head_id, head_hash = 0, *(after or (None, ""))
+    for stretch in stretches:
+        if stretch.first_id is None:
+            continue
+        if head_id is None:
+            if stretch.first_previous and not _pruned_up_to(stretch.first_previous, using=using):
+                reason = "entries before it were removed, and not by prune_audit"
+                return Walk(checked, head_id, head_hash, ChainBreak(stretch.first_id, reason))
+        elif stretch.first_previous != head_hash:
+            return Walk(checked, head_id, head_hash, ChainBreak(stretch.first_id, LINK_BROKEN))
+        checked += stretch.checked
+        if stretch.last_id is not None:
+            head_id, head_hash = stretch.last_id, stretch.last_hash
+        if stretch.broken is not None:
+            return Walk(checked, head_id, head_hash, stretch.broken)
     return Walk(checked, head_id, head_hash, None)
 
 

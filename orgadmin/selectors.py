@@ -250,7 +250,9 @@ def _keyset(
     if cursor is not None:
         entries = entries.filter(_beyond(cursor, newer=newer))
     if bound is not None:
-        entries = entries.exclude(_beyond(bound, newer=newer))
+        # The plain range first, which an index can stop at (the exact bound, an OR, cannot).
+        edge = {"created_at__lte" if newer else "created_at__gte": bound.created_at}
+        entries = entries.filter(**edge).exclude(_beyond(bound, newer=newer))
     return list(entries.order_by(*(OLDEST_FIRST if newer else NEWEST_FIRST))[:limit])
 
 

@@ -258,7 +258,10 @@ class OwnTransactionTests:
         assert not connection.in_atomic_block
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+                cursor.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
                 assert cursor.fetchone()[0] == 0
         done = threading.Event()
 

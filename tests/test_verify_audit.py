@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
-from orgadmin.audit_log import append
+from orgadmin.audit_log import append, walk_chain
 from orgadmin.models import AuditEntry
 from tests.support import guard_lifted
 
@@ -133,6 +133,18 @@ class UnresolvedTests:
         assert "PUT /api/organizations/x  Acme  idempotency key key-3600  request req-3600" in line
         assert "chain intact" in printed
 
+    def test_a_long_list_is_cut_and_counted(self, monkeypatch):
+        from orgadmin.management.commands import verify_audit
+
+        monkeypatch.setattr(verify_audit, "UNRESOLVED_LISTED", 2)
+        stale = [add_attempt(3600 + n) for n in range(3)]
+        printed, _ = verify()
+        assert "Writes with outcome unknown (older than 20 s): 3." in printed
+        assert [line.split()[1] for line in printed.splitlines() if line.startswith("  entry ")] == [
+            str(stale[2].id), str(stale[1].id)  # oldest first
+        ]  # fmt: skip
+        assert "… and 1 more: /audit/?outcome=unknown lists them all." in printed
+
     def test_none_is_said(self):
         add_entry()
         assert "Writes with outcome unknown (older than 20 s): none." in verify()[0]
@@ -148,3 +160,44 @@ class GuardReportTests:
         assert "chain intact" in printed
         assert "Database guard MISSING" in errors
         assert any(r.name == "orgadmin.security" and "MISSING" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.django_db(transaction=True)
+class ParallelWalkTests:
+    """A long log is walked in stretches by processes of their own (here from 0 entries): the
+    result is the one walk of it all, breaks included, wherever they fall against the cuts."""
+
+    def walks(self, **kwargs) -> tuple:
+        one = walk_chain(jobs=1, **kwargs)
+        for jobs in (2, 3, 7):
+            assert walk_chain(jobs=jobs, parallel_from=0, **kwargs) == one, jobs
+        return one
+
+    def test_an_intact_chain(self):
+        entries = [add_entry() for _ in range(40)]
+        walk = self.walks()
+        assert (walk.checked, walk.head_id, walk.head_hash, walk.broken) == (
+            40,
+            entries[-1].id,
+            entries[-1].entry_hash,
+            None,
+        )
+        walk = self.walks(after=(entries[9].id, entries[9].entry_hash))
+        assert (walk.checked, walk.head_id) == (30, entries[-1].id)
+
+    @pytest.mark.parametrize("where", [0, 13, 14, 20, 26, 39])
+    def test_a_changed_or_removed_entry_anywhere(self, where):
+        entries = [add_entry() for _ in range(40)]
+        target = entries[where]
+        with guard_lifted(), connection.cursor() as cursor:
+            cursor.execute("UPDATE orgadmin_auditentry SET outcome = 'failed' WHERE id = %s", [target.id])
+        changed = self.walks()
+        assert (changed.checked, changed.broken.entry_id) == (where, target.id)
+        assert changed.head_id == (entries[where - 1].id if where else None)
+        with guard_lifted(), connection.cursor() as cursor:
+            cursor.execute("DELETE FROM orgadmin_auditentry WHERE id = %s", [target.id])
+        removed = self.walks()
+        if where == 39:
+            assert (removed.checked, removed.broken) == (39, None)  # the newest: only an anchor tells
+        else:
+            assert (removed.checked, removed.broken.entry_id) == (where, entries[where + 1].id)

@@ -292,6 +292,25 @@ class UnresolvedQueryTests:
         assert "audit_phase_time" in plan, plan
         assert "audit_attempt" in plan, plan  # whether an outcome names the attempt
 
+    def test_the_unresolved_attempts_of_a_page_are_looked_for_only_in_its_stretch_of_time(self):
+        """The index scan stops at the page's oldest row: a log of a million entries holds a
+        quarter million attempts, nearly all resolved, which the page must not walk."""
+        for minute in range(60):
+            add_entry(minute)
+            add_write(minute + 0.5, outcome_after=0.1)
+        with CaptureQueriesContext(connection) as page:
+            selectors.audit_page(selectors.audit_rows())
+        [unresolved] = [q["sql"] for q in page.captured_queries if "EXISTS" in q["sql"]]
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET LOCAL enable_seqscan = off")
+                cursor.execute(f"EXPLAIN {unresolved}")
+                assert re.search(r"Index Cond: .*created_at >=", "\n".join(row[0] for row in cursor.fetchall()))
+            else:
+                cursor.execute(f"EXPLAIN QUERY PLAN {unresolved}")
+                plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
+                assert "USING INDEX audit_phase_time (phase=? AND created_at>?)" in plan, plan
+
 
 @pytest.mark.django_db
 class ExportTests:

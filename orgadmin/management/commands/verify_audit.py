@@ -68,7 +68,7 @@ class Command(BaseCommand):
             self._check_anchor(int(expected["id"]), expected["hash"])
         scope = f"from checkpoint (after entry {after[0]})" if after is not None else "the whole chain"
         self.stdout.write(
-            f"Audit log verified: {walk.checked:,} entries, {scope}, chain intact ({seconds:.1f} s, {rate})."
+            f"Audit log verified: {walk.checked:,} entries, {scope}, chain intact ({seconds:.2f} s, {rate})."
         )
         head_id, head_hash = walk.head_id, walk.head_hash
         if not no_checkpoint and head_id is not None:
@@ -147,7 +147,8 @@ class Command(BaseCommand):
         take: the portal stopped in between. Polytomic may or may not have made them."""
         timeout = settings.POLYTOMIC_TOTAL_TIMEOUT
         unresolved = selectors.unresolved_attempts(older_than_seconds=timeout)
-        count = unresolved.count()
+        listed = list(unresolved[: UNRESOLVED_LISTED + 1])
+        count = len(listed) if len(listed) <= UNRESOLVED_LISTED else unresolved.count()
         if not count:
             self.stdout.write(f"Writes with outcome unknown (older than {timeout:g} s): none.")
             return
@@ -155,7 +156,7 @@ class Command(BaseCommand):
             f"Writes with outcome unknown (older than {timeout:g} s): {count}. The portal stopped after "
             "recording each attempt and before its outcome: check each in Polytomic by hand."
         )
-        for entry in unresolved[:UNRESOLVED_LISTED]:
+        for entry in listed[:UNRESOLVED_LISTED]:
             self.stdout.write(
                 f"  entry {entry.id}  {entry.created_at:%Y-%m-%d %H:%M:%S} UTC  {entry.actor_username or '-'}  "
                 f"{entry.method} {entry.path}  {entry.organization_name or entry.organization_id or '-'}  "

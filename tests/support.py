@@ -124,3 +124,37 @@ def guard_lifted(using: str = "default"):
         finally:
             for sql in triggers:
                 cursor.execute(sql)
+
+
+@contextlib.contextmanager
+def audit_refuses_inserts(phase: str = ""):
+    """The audit table refuses new entries (of one phase only, when `phase` is given), until the
+    block ends. The trigger is the test's own, dropped afterwards."""
+    when = f"NEW.phase = '{phase}'" if phase else "TRUE"
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE FUNCTION test_refuse_audit_inserts() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; END $$"
+            )
+            cursor.execute(
+                "CREATE TRIGGER test_refuse_audit_inserts BEFORE INSERT ON orgadmin_auditentry FOR EACH ROW "
+                f"WHEN ({when}) EXECUTE FUNCTION test_refuse_audit_inserts()"
+            )
+            drop = [
+                "DROP TRIGGER test_refuse_audit_inserts ON orgadmin_auditentry",
+                "DROP FUNCTION test_refuse_audit_inserts()",
+            ]
+        else:
+            cursor.execute(
+                "CREATE TRIGGER test_refuse_audit_inserts BEFORE INSERT ON orgadmin_auditentry "
+                f"WHEN {when.replace('TRUE', '1')} BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+            )
+            drop = ["DROP TRIGGER test_refuse_audit_inserts"]
+        try:
+            yield
+        finally:
+            for statement in drop:
+                cursor.execute(statement)

@@ -25,42 +25,10 @@ from devtools.support import hidden_field
 from orgadmin import audit_log
 from orgadmin.audit_log import append, verify_chain
 from orgadmin.models import AuditEntry
-from tests.support import guard_lifted
+from tests.support import audit_refuses_inserts, guard_lifted
 
 NOTHING_SENT = "The audit log is unavailable, so nothing was sent to Polytomic."
 WRITES = ("POST", "PUT", "DELETE")
-
-
-@contextlib.contextmanager
-def audit_refuses_inserts(phase: str = ""):
-    """The audit table refuses new entries (of one phase only, when `phase` is given), until the
-    block ends. The trigger is the test's own, dropped afterwards."""
-    when = f"NEW.phase = '{phase}'" if phase else "TRUE"
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "CREATE FUNCTION test_refuse_audit_inserts() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                "RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; END $$"
-            )
-            cursor.execute(
-                "CREATE TRIGGER test_refuse_audit_inserts BEFORE INSERT ON orgadmin_auditentry FOR EACH ROW "
-                f"WHEN ({when}) EXECUTE FUNCTION test_refuse_audit_inserts()"
-            )
-            drop = [
-                "DROP TRIGGER test_refuse_audit_inserts ON orgadmin_auditentry",
-                "DROP FUNCTION test_refuse_audit_inserts()",
-            ]
-        else:
-            cursor.execute(
-                "CREATE TRIGGER test_refuse_audit_inserts BEFORE INSERT ON orgadmin_auditentry "
-                f"WHEN {when.replace('TRUE', '1')} BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
-            )
-            drop = ["DROP TRIGGER test_refuse_audit_inserts"]
-        try:
-            yield
-        finally:
-            for statement in drop:
-                cursor.execute(statement)
 
 
 def writes_received(sandbox) -> list[str]:
@@ -126,6 +94,17 @@ class FailClosedTests:
         assert len(security) == 1
         assert "could not record the attempt" in security[0].getMessage()
         assert "Traceback" not in page
+
+    def test_htmx_gets_the_form_back_to_swap_in(self, as_admin, sandbox):
+        data = create_form(as_admin)
+        with audit_refuses_inserts(phase="attempt"):
+            response = as_admin.post(reverse("orgadmin:organization-create"), data, HTTP_HX_REQUEST="true")
+        page = response.content.decode()
+        assert response.status_code == 503  # swapped in: base.html's responseHandling
+        assert NOTHING_SENT in page
+        assert 'value="Refused Co"' in page
+        assert "<html" not in page  # the form alone
+        assert writes_received(sandbox) == []
 
     @pytest.mark.parametrize("operation", FORMS)
     def test_with_the_log_refusing_every_entry_no_write_leaves(self, as_admin, sandbox, caplog, operation):

@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 from devtools.sandbox import GLOBEX_ID
 from tests.browser.support import sign_in
 from tests.factories import make_user
+from tests.support import audit_refuses_inserts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -98,6 +99,18 @@ class OrganizationJourneyTests:
         expect(page.get_by_label("Name")).to_have_value("globex")
         screenshot("08-taken-name")
         assert page.console.errors == []
+
+    def test_with_the_audit_log_down_nothing_is_sent_and_the_input_stays(self, admin_page, sandbox, screenshot):
+        page = admin_page
+        page.goto("/organizations/new/")
+        page.get_by_label("Name").fill("Unrecorded Co")
+        with audit_refuses_inserts(phase="attempt"):
+            page.get_by_role("button", name="Create organization").click()
+            expect(page.get_by_text("The audit log is unavailable, so nothing was sent to Polytomic.")).to_be_visible()
+        expect(page.get_by_label("Name")).to_have_value("Unrecorded Co")
+        screenshot("09-audit-log-unavailable")
+        assert not [r for r in sandbox.sandbox.received if r["method"] == "POST"]
+        assert page.console.errors == []  # the 503 is swapped in, as the status policy has it
 
     def test_the_summary_keeps_the_typed_secret(self, admin_page, sandbox):
         page = admin_page

@@ -14,7 +14,6 @@ import hmac
 import itertools
 import json
 import logging
-import multiprocessing
 import os
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from orgadmin.models import AuditEntry
+from orgadmin.processes import worker_pool
 
 # Every stored entry, one JSON line each, for the company's log pipeline (README, "Audit log").
 stream_log = logging.getLogger("orgadmin.audit.stream")
@@ -258,9 +258,9 @@ def entry_hash(entry: AuditEntry) -> str:
     return _hash(_chain_key(), entry.previous_hash, canonical_content(entry))
 
 
-def _chain_key() -> Any:
+def _chain_key(key: str | None = None) -> Any:
     """The keyed HMAC, ready to be copied for each entry (keying it once saves that per entry)."""
-    return hmac.new(settings.AUDIT_CHAIN_KEY.encode(), digestmod=hashlib.sha256)
+    return hmac.new((key or settings.AUDIT_CHAIN_KEY).encode(), digestmod=hashlib.sha256)
 
 
 def _hash(key: Any, previous_hash: str, content: str) -> str:
@@ -330,22 +330,23 @@ def walk_chain(
     From the start, the oldest remaining entry may link to an entry the retention command pruned:
     then a prune record must name that hash, or entries were removed some other way. Rows are
     read plain, not as model instances, in chunks. A log of `parallel_from` entries or more is cut
-    into `jobs` stretches of ids (by default one per core), each walked by a process of its own,
-    and their ends then linked here: not inside a transaction, whose entries the processes, on
-    connections of their own, could not see. The entries appended meanwhile are the next walk's.
+    into `jobs` stretches of ids (by default one per core), each walked by a process of its own
+    (`orgadmin.processes`), and their ends then linked here: not inside a transaction, whose
+    entries the processes, on connections of their own, could not see. The entries appended
+    meanwhile are the next walk's.
     """
     bounds = AuditEntry.objects.using(using).aggregate(first=Min("id"), last=Max("id"))
     if bounds["last"] is None or (after is not None and after[0] >= bounds["last"]):
         return Walk(0, after[0] if after else None, after[1] if after else "", None)
     start = after[0] if after is not None else bounds["first"] - 1
     jobs = jobs or os.cpu_count() or 1
+    key = settings.AUDIT_CHAIN_KEY  # handed to the processes: they read no setting made in this one
     if jobs < 2 or bounds["last"] - start < parallel_from or connections[using].in_atomic_block:
-        stretches = [_walk_stretch(using, start, bounds["last"])]
+        stretches = [_walk_stretch(using, start, bounds["last"], key)]
     else:
         cuts = [start + (bounds["last"] - start) * n // jobs for n in range(jobs + 1)]
-        connections.close_all()  # each process opens its own; none may share the parent's
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            stretches = pool.starmap(_walk_stretch, [(using, a, b) for a, b in itertools.pairwise(cuts)])
+        with worker_pool(jobs, using=using) as pool:
+            stretches = pool.starmap(_walk_stretch, [(using, a, b, key) for a, b in itertools.pairwise(cuts)])
     return _linked(stretches, after, using)
 
 
@@ -361,8 +362,8 @@ class _Stretch:
     broken: ChainBreak | None
 
 
-def _walk_stretch(using: str, after_id: int, up_to_id: int) -> _Stretch:
-    key = _chain_key()
+def _walk_stretch(using: str, after_id: int, up_to_id: int, chain_key: str) -> _Stretch:
+    key = _chain_key(chain_key)
     hashed, later = len(HASHED_FIELDS), len(HASHED_FIELDS) + len(LATER_HASHED_FIELDS)
     rows = AuditEntry.objects.using(using).filter(id__gt=after_id, id__lte=up_to_id).order_by("id")
     first_id, first_previous, previous, last_id, checked = None, "", None, None, 0

@@ -1,12 +1,12 @@
 """The portal's pages. Each view builds its form, validates, calls one service or selector, and
 renders or redirects; the status it answers follows one policy (orgadmin/README.md):
 
-- 200: the page rendered what it meant to render (an edit form held for confirmation included);
+- 200: the page rendered what it meant to render: an edit form held for confirmation, and a page
+  that says plainly that Polytomic failed (no answer, 5xx, 429, an unreadable answer, its refusal
+  of the partner key) or that the audit log could not record the call (so nothing was sent, or a
+  read's answer is not shown), with what was typed kept. The portal handled those failures; they
+  are in the audit log and the `orgadmin.security` log, not in its status codes;
 - 422: a form with input the operator must correct (the portal's checks, or Polytomic's 409/422);
-- 502: Polytomic failed (no answer, 5xx, 429, an unreadable answer, its refusal of the partner
-  key), and the page says so plainly, with what was typed kept;
-- 503: the audit log could not record the call, so nothing was sent (or a read's answer is not
-  shown), and the page says so, with what was typed kept;
 - 403, 404, 405 as Django means them.
 """
 
@@ -45,8 +45,6 @@ from orgadmin.proxies import client_ip
 from orgadmin.throttle import remember_device
 
 ORGANIZATIONS_PER_PAGE = 25
-UPSTREAM_FAILED = 502
-NOT_RECORDED = 503
 
 logger = logging.getLogger(__name__)
 security_log = logging.getLogger("orgadmin.security")
@@ -73,18 +71,26 @@ def _redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
 
 
 def _upstream_error_page(request: HttpRequest, error: PolytomicError, *, title: str) -> HttpResponse:
-    """Polytomic failed, or the audit log could not record the call: the page says so plainly."""
-    return render(request, "orgadmin/upstream_error.html", {"error": error, "title": title}, status=_failure(error))
-
-
-def _failure(error: PolytomicError) -> int:
-    return NOT_RECORDED if isinstance(error, AuditUnavailable) else UPSTREAM_FAILED
+    """Polytomic failed, or the audit log could not record the call: the page says so plainly. A
+    form posted here is kept, to be sent again as it was (the client secret excepted)."""
+    kept = []
+    if request.method == "POST":
+        if error.audit_unavailable:  # a read before the write: its answer unused, and no write sent
+            error = AuditUnavailable(nothing_sent=True)
+        kept = [
+            (name, value)
+            for name, values in request.POST.lists()
+            if name not in ("csrfmiddlewaretoken", *SECRETS)
+            for value in values
+        ]
+    return render(request, "orgadmin/upstream_error.html", {"error": error, "title": title, "kept": kept})
 
 
 def _form_status(form: Form, error: PolytomicError | None = None) -> int:
-    """The status of a form's page: a failure, input to correct, or as intended."""
+    """422 for input the operator must correct (Polytomic's refusal of it included); otherwise
+    200, a failure of Polytomic's or of the audit log shown on the form."""
     if error is not None and not isinstance(error, PolytomicValidationError):
-        return _failure(error)
+        return 200
     return 422 if form.is_bound and form.errors else 200
 
 
@@ -159,7 +165,7 @@ def organization_list(request: HtmxHttpRequest) -> HttpResponse:
     page = Paginator(matching, ORGANIZATIONS_PER_PAGE).get_page(request.GET.get("page"))
     context = {"page": page, "query": query, "owner_id": selectors.owner_id(organizations), "error": error}
     template = "orgadmin/_organization_results.html" if request.htmx else "orgadmin/organization_list.html"
-    return render(request, template, context, status=_failure(error) if error else 200)
+    return render(request, template, context)
 
 
 def _matches(organization: Organization, query: str) -> bool:
@@ -270,10 +276,10 @@ def _edit_without_a_fresh_read(request: HtmxHttpRequest, error: PolytomicError, 
     form = OrganizationEditForm(request.POST, organization=opened)
     form.is_valid()
     if error.audit_unavailable:  # the read went out, its answer unrecorded and unused; no write did
-        form.add_error(None, "Nothing was saved: the audit log is unavailable, so no change was sent to Polytomic.")
+        form.add_error(None, AuditUnavailable(nothing_sent=True).message)
     else:
         form.add_error(None, f"Nothing was saved: the current settings could not be read first. {error.message}")
-    return _form_page(request, form, {"organization": opened}, status=_failure(error))
+    return _form_page(request, form, {"organization": opened}, status=200)
 
 
 def _form_page(request: HtmxHttpRequest, form: Form, context: dict, *, status: int) -> HttpResponse:
@@ -376,8 +382,8 @@ def audit_detail(request: HttpRequest, entry_id: int) -> HttpResponse:
 def _pretty(text: str) -> str:
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
-        return text  # not JSON (an HTML error page, or a body cut short): shown as stored
+    except (ValueError, RecursionError):
+        return text  # not JSON (an HTML error page, a body cut short) or nested too deep: shown as stored
 
 
 class _Echo:

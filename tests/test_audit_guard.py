@@ -83,7 +83,7 @@ class FailClosedTests:
         with audit_refuses_inserts(phase="attempt"), caplog.at_level(logging.ERROR):
             response = submit(as_admin, operation, data)
         page = response.content.decode()
-        assert response.status_code == 503
+        assert response.status_code == 200
         assert NOTHING_SENT in page
         assert f'value="{typed}"' in page  # what was typed is kept
         assert writes_received(sandbox) == []
@@ -100,7 +100,7 @@ class FailClosedTests:
         with audit_refuses_inserts(phase="attempt"):
             response = as_admin.post(reverse("orgadmin:organization-create"), data, HTTP_HX_REQUEST="true")
         page = response.content.decode()
-        assert response.status_code == 503  # swapped in: base.html's responseHandling
+        assert response.status_code == 200  # swapped in as any page is
         assert NOTHING_SENT in page
         assert 'value="Refused Co"' in page
         assert "<html" not in page  # the form alone
@@ -117,19 +117,15 @@ class FailClosedTests:
         with audit_refuses_inserts(), caplog.at_level(logging.ERROR):
             response = submit(as_admin, operation, data)
         page = response.content.decode()
-        assert response.status_code == 503
+        assert response.status_code == 200
         assert "the audit log is unavailable" in page.lower()
         assert writes_received(sandbox) == []
         reads = [r["method"] for r in sandbox.sandbox.received[received:]]
         assert reads == ([] if operation == "create" else ["GET"])
         assert AuditEntry.objects.count() == before
         assert any(r.name == "orgadmin.security" for r in caplog.records)
-        if operation == "create":
-            assert NOTHING_SENT in page
-        if operation == "update":
-            assert "Nothing was saved: the audit log is unavailable, so no change was sent to Polytomic." in page
-        if operation != "delete":  # the delete page needs the fresh read to show its form
-            assert f'value="{typed}"' in page
+        assert NOTHING_SENT in page
+        assert f'value="{typed}"' in page  # kept on the form, or to be sent again as it was
 
     @pytest.mark.parametrize(
         ("url", "secret_of_the_page"),
@@ -142,7 +138,7 @@ class FailClosedTests:
         with audit_refuses_inserts():
             response = as_admin.get(url)
         page = response.content.decode()
-        assert response.status_code == 503
+        assert response.status_code == 200
         assert "The audit log is unavailable, so Polytomic&#x27;s answer is not shown." in page
         assert secret_of_the_page not in page
         assert as_admin.get(url).status_code == 200  # and once the log records again, it is shown
@@ -191,8 +187,11 @@ class AppendOnlyInTheDatabaseTests:
 
     def test_the_prune_path_lets_deletions_through_and_never_changes(self):
         add_entries(2)
-        with pytest.raises(DatabaseError, match="append-only"), audit_log.deleting(), connection.cursor() as cursor:
-            cursor.execute("UPDATE orgadmin_auditentry SET outcome = 'failed'")
+        for statement in guarded_statements():  # DELETE alone passes there: never UPDATE nor TRUNCATE
+            if statement.startswith("DELETE"):
+                continue
+            with pytest.raises(DatabaseError, match="append-only"), audit_log.deleting(), connection.cursor() as c:
+                c.execute(statement)
         with audit_log.deleting(), connection.cursor() as cursor:
             cursor.execute("DELETE FROM orgadmin_auditentry")
         assert AuditEntry.objects.count() == 0

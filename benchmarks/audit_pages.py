@@ -27,7 +27,7 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
-from benchmarks.harness import manage, run_python, throwaway_database  # noqa: E402 (run as a script too)
+from benchmarks.harness import manage, run_checked, throwaway_database  # noqa: E402 (run as a script too)
 
 PAGES = ("unfiltered", "by organization", "by actor")
 
@@ -98,7 +98,7 @@ def compare(backend: str, sizes: tuple[int, int], runs: int, workdir: str, round
     with seeded_log(backend, sizes[0], workdir) as small, seeded_log(backend, sizes[1], workdir) as large:
         for _ in range(rounds):
             for size, env in zip(sizes, (small, large), strict=True):
-                measured = json.loads(run_python(env, str(Path(__file__)), "measure", "--runs", str(runs)).stdout)
+                measured = json.loads(run_checked(env, str(Path(__file__)), "measure", "--runs", str(runs)).stdout)
                 for page in PAGES:
                     times[size][page] += measured[page]
         verified = VERIFIED.search(manage(large, "verify_audit", "--no-checkpoint"))

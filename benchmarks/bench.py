@@ -40,7 +40,7 @@ from benchmarks.harness import (
     PortalServers,
     StaffClient,
     postgres_available,
-    run_python,
+    run_checked,
     throwaway_database,
     throwaway_workdir,
 )
@@ -343,7 +343,7 @@ def throughput(servers: PortalServers, staff: StaffClient, duration: float, repo
 def audit_write_cost(servers: PortalServers, writes: int, report: Report) -> None:
     # The entries' stream lines go to a file, as AUDIT_STREAM_FILE has them: standard output is the figures'.
     env = {**servers.env, "AUDIT_STREAM_FILE": str(Path(servers.workdir, "measured-stream.jsonl"))}
-    figures = json.loads(run_python(env, "-m", "benchmarks.measure_audit_write", str(writes)).stdout)
+    figures = json.loads(run_checked(env, "-m", "benchmarks.measure_audit_write", str(writes)).stdout)
     read, attempt, outcome = figures["read"], figures["attempt"], figures["outcome"]
     report.add(
         "audit write: share of a 50 ms call",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from devtools.support import free_port, wait_until_listening
+from devtools.support import free_port, run_python, wait_until_listening
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-and-load-password-0123"
@@ -82,20 +82,18 @@ def portal_environment(database_url: str, workdir: str, **extra: str) -> dict[st
     }
 
 
-def run_python(env: dict[str, str], *arguments: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Runs `python *arguments` in the project's directory with `env`, capturing its output; when
-    `check`, exits with its error output if it fails."""
-    result = subprocess.run(
-        [sys.executable, *arguments], cwd=BASE_DIR, env=env, capture_output=True, text=True, check=False
-    )
+def run_checked(env: dict[str, str], *arguments: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`python *arguments`, run as `devtools.support.run_python` runs it; when `check`, exits with
+    its error output if it fails."""
+    result = run_python(*arguments, env=env)
     if check and result.returncode != 0:
         sys.exit(f"python {' '.join(arguments)} failed:\n{result.stderr[-2000:]}")
     return result
 
 
 def manage(env: dict[str, str], *command: str, check: bool = True) -> str:
-    """A management command's output (stdout and stderr), run as `run_python` runs it."""
-    result = run_python(env, "manage.py", *command, check=check)
+    """A management command's output (stdout and stderr), run as `run_checked` runs it."""
+    result = run_checked(env, "manage.py", *command, check=check)
     return (result.stdout + result.stderr).strip()
 
 

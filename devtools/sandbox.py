@@ -83,6 +83,13 @@ class Guess:
     NAME_TAKEN = ("an organization with this name already exists", "organization_name_taken")
     IN_FLIGHT = ("a request with this Idempotency-Key is already in progress", "idempotency_key_in_use")
     INVALID = ("validation failed", "validation_failed")  # 422, with `metadata` keyed by field name
+    # 400 for a request the API cannot read, 404 for a path it has not, 405 for a method it takes not.
+    BAD_KEY = ("Idempotency-Key must be 8-255 letters, digits, '-' or '_'", "invalid_idempotency_key")
+    NOT_JSON = ("the request body is not valid JSON", "invalid_request")
+    NOT_OBJECT = ("the request body must be a JSON object", "invalid_request")
+    NOT_TEXT = ("{name} must be a string", "invalid_request")
+    NO_SUCH_PATH = ("not found", "not_found")
+    METHOD_NOT_ALLOWED = ("{method} is not allowed here", "method_not_allowed")
 
     @staticmethod
     def same_name(one: str, other: str) -> bool:
@@ -323,13 +330,14 @@ class Sandbox:
         partner = self.partner_keys.get(_bearer(headers.get("authorization", "")))
         if partner is None:
             return error(401, Guess.UNAUTHORIZED)
-        key = headers.get("idempotency-key", "")
-        if key and not IDEMPOTENCY_KEY.match(key):
-            return error(400, "Idempotency-Key must be 8-255 letters, digits, '-' or '_'")
-        # Keys count on POST and PUT; the idempotency guide sets none on GET or DELETE.
-        if method not in ("POST", "PUT") or not key:
+        # Keys count on POST and PUT; the idempotency guide sets none on GET or DELETE, and one
+        # sent there is ignored, whatever it holds.
+        key = headers.get("idempotency-key", "") if method in ("POST", "PUT") else ""
+        if not key:
             self._delay(latency_ms, hold=hold)
             return self._route(method, path, partner, body)
+        if not IDEMPOTENCY_KEY.match(key):
+            return error(400, Guess.BAD_KEY)
         with self.lock:
             if (partner, key) in self.idempotency:
                 earlier = self.idempotency[(partner, key)]
@@ -358,16 +366,16 @@ class Sandbox:
 
     def _route(self, method: str, path: str, partner: str, body: bytes) -> Response:
         if path == "/api/me":
-            return self._identity(partner) if method == "GET" else error(405, f"{method} is not allowed here")
+            return self._identity(partner) if method == "GET" else _not_allowed(method)
         if path == "/api/organizations":
             if method == "GET":
                 return self._list(partner)
             if method == "POST":
                 return self._create(partner, body)
-            return error(405, f"{method} is not allowed here")
+            return _not_allowed(method)
         match = ORGANIZATION_PATH.match(path)
         if match is None:
-            return error(404, "not found")
+            return error(404, Guess.NO_SUCH_PATH)
         with self.lock:
             organization = self.organizations.get(match["id"])
         if organization is None:
@@ -380,7 +388,7 @@ class Sandbox:
             return self._update(partner, organization, body)
         if method == "DELETE":
             return self._delete(organization)
-        return error(405, f"{method} is not allowed here")
+        return _not_allowed(method)
 
     def _identity(self, partner: str) -> Response:
         """`GET /api/me` for a partner key: the key's class, and the partner's own organization."""
@@ -429,14 +437,15 @@ class Sandbox:
         try:
             payload = json.loads(body or b"null")
         except ValueError:
-            return {}, error(400, "the request body is not valid JSON")
+            return {}, error(400, Guess.NOT_JSON)
         if not isinstance(payload, dict):
-            return {}, error(400, "the request body must be a JSON object")
+            return {}, error(400, Guess.NOT_OBJECT)
         fields: dict[str, str | None] = {}
         for name in TEXT_FIELDS:
             value = payload.get(name)
             if value is not None and not isinstance(value, str):
-                return {}, error(400, f"{name} must be a string")
+                message, key = Guess.NOT_TEXT
+                return {}, error(400, (message.format(name=name), key))
             fields[name] = value.strip() if isinstance(value, str) and value.strip() else None
         problems = Guess.problems(fields)
         if problems:
@@ -533,6 +542,11 @@ def _scripted(answer: dict[str, Any]) -> Response:
 
 def _name_taken() -> Response:
     return error(409, Guess.NAME_TAKEN)
+
+
+def _not_allowed(method: str) -> Response:
+    message, key = Guess.METHOD_NOT_ALLOWED
+    return error(405, (message.format(method=method), key))
 
 
 def _bearer(value: str) -> str:

@@ -6,9 +6,28 @@ from __future__ import annotations
 import html
 import re
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import requests
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def run_python(*arguments: str, env: dict[str, str], timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    """Runs `python *arguments` in the project's directory with only `env`, capturing its output,
+    and waits for it: the one way the tests and the benchmarks run a short-lived process."""
+    return subprocess.run(  # noqa: S603 (our own interpreter, our own scripts)
+        [sys.executable, *arguments],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def free_port() -> int:

@@ -4,27 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def run_python(*arguments: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Runs `python *arguments` in the project's directory with only `env`, and waits for it:
-    the one way tests run a short-lived process of the portal's."""
-    return subprocess.run(
-        [sys.executable, *arguments],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def production_env(**variables: str) -> dict[str, str]:

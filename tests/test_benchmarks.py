@@ -8,7 +8,7 @@ import sys
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.support import run_python
+from devtools.support import run_python
 
 
 def test_the_audit_page_benchmark_prints_its_table():

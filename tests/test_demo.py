@@ -14,8 +14,7 @@ import pytest
 import requests
 
 from devtools.sandbox import PARTNER_KEY
-from devtools.support import free_port, wait_until_listening
-from tests.support import run_python
+from devtools.support import free_port, run_python, wait_until_listening
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from devtools.support import free_port
-from tests.support import production_env, run_python
+from devtools.support import free_port, run_python
+from tests.support import production_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -37,7 +37,7 @@ def gunicorn_portal(tmp_path_factory):
         GUNICORN_THREADS="2",
     )
     for command in (["collectstatic", "--noinput", "--verbosity", "0"], ["migrate", "--verbosity", "0"]):
-        done = run_python("manage.py", *command, env=env)
+        done = run_python("manage.py", *command, env=env, timeout=120)
         assert done.returncode == 0, done.stderr
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py", "portal.wsgi"],
@@ -161,7 +161,7 @@ class ImageContentTests:
     def test_without_them_production_has_no_seed_command(self):
         """seed_audit would write entries chained with the production key into the log."""
         result = run_python(
-            "manage.py", "seed_audit", "--count", "1", env=production_env(DATABASE_URL="sqlite:///:memory:")
+            "manage.py", "seed_audit", "--count", "1", env=production_env(DATABASE_URL="sqlite:///:memory:"), timeout=60
         )
         assert result.returncode != 0
         assert "Unknown command: 'seed_audit'" in result.stderr

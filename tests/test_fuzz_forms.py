@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from devtools.sandbox import GLOBEX_ID
 from devtools.support import hidden_field
 from orgadmin.models import AuditEntry
+from tests import contract
 from tests.factories import make_user
 
 INJECTIONS = [
@@ -69,8 +70,10 @@ def last_entry_id() -> int:
     return AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
-def check(response, form: dict[str, str], since_entry: int) -> None:
-    """`since_entry`: examples share one test transaction, so only this example's entries count."""
+def check(response, form: dict[str, str], since_entry: int, sandbox) -> None:
+    """`since_entry`: examples share one test transaction, so only this example's entries count.
+    Each example starts the sandbox afresh, so its exchanges are held to the contract here, not
+    only the last example's after the test."""
     page = response.content.decode()
     assert response.status_code in (200, 302, 422), response.status_code
     for value in form.values():
@@ -79,6 +82,8 @@ def check(response, form: dict[str, str], since_entry: int) -> None:
     # The sandbox is as strict as Polytomic: had invalid input reached it, it would have answered 400
     # or 422. The portal stopped every such value first.
     assert not AuditEntry.objects.filter(id__gt=since_entry, response_status__in=[400, 422]).exists()
+    broken = contract.problems(sandbox.sandbox.received)
+    assert not broken, "Polytomic's contract was broken:\n" + "\n".join(broken)
 
 
 @pytest.mark.django_db
@@ -89,7 +94,7 @@ def test_create_form(client, sandbox, form):
     sandbox.sandbox.reset()
     client.force_login(make_user_once("fuzz-editor"))
     since = last_entry_id()
-    check(post_as_browser(client, "/organizations/new/", form | {"form_key": "f" * 32}), form, since)
+    check(post_as_browser(client, "/organizations/new/", form | {"form_key": "f" * 32}), form, since, sandbox)
 
 
 @pytest.mark.django_db
@@ -102,7 +107,7 @@ def test_edit_form(client, sandbox, form, remove_oidc):
     hidden = {name: hidden_field(opened, name) for name in ("form_key", "opened")}
     data = form | hidden | ({"remove_oidc": "on"} if remove_oidc else {})
     since = last_entry_id()
-    check(post_as_browser(client, f"/organizations/{GLOBEX_ID}/edit/", data), form, since)
+    check(post_as_browser(client, f"/organizations/{GLOBEX_ID}/edit/", data), form, since, sandbox)
 
 
 def post_as_browser(client, url: str, form: dict[str, str]):

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import production_env, run_python
+from devtools.support import run_python
+from tests.support import production_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

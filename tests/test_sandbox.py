@@ -277,10 +277,14 @@ class IdempotencyTests:
         assert api.names().count("Slow") == 1
 
     def test_a_key_on_delete_is_ignored(self, api):
-        """The idempotency guide sets none on DELETE: a repeat answers as a repeat does, 404."""
+        """The idempotency guide sets none on DELETE: a repeat answers as a repeat does, 404, and
+        a key that would be refused on POST is not even read."""
         key = {"Idempotency-Key": "delete-acme-0001"}
         assert api("DELETE", f"/api/organizations/{ACME_ID}", headers=key).status_code == 200
         assert api("DELETE", f"/api/organizations/{ACME_ID}", headers=key).status_code == 404
+        malformed = {"Idempotency-Key": "no"}
+        assert api("DELETE", f"/api/organizations/{GLOBEX_ID}", headers=malformed).status_code == 200
+        assert api("POST", "/api/organizations", json={"name": "Keyed"}, headers=malformed).status_code == 400
 
     @pytest.mark.parametrize("key", ["short", "has spaces in it", "x" * 256])
     def test_a_malformed_key_is_400(self, api, key):

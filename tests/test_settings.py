@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import run_python
+from devtools.support import run_python
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

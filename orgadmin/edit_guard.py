@@ -21,7 +21,16 @@ from typing import Any
 
 from django.core import signing
 
-from orgadmin.polytomic.fields import FIELDS, READABLE, Field, Organization, OrganizationInput, Section
+from orgadmin.polytomic.fields import (
+    FIELDS,
+    MARKERS,
+    READABLE,
+    REMEMBERED,
+    Field,
+    Organization,
+    OrganizationInput,
+    Section,
+)
 
 OPENED_SALT = "orgadmin.edit-guard.opened"
 CONFIRM_SALT = "orgadmin.edit-guard.confirm"
@@ -81,7 +90,7 @@ def summarise(*, before: Organization, after: OrganizationInput, last_client_id:
     """Compares the organization as Polytomic has it with what a save would send. A secret is
     never compared or shown. The client id, which Polytomic never returns, is compared with
     the one the portal last sent, when it knows one."""
-    known = before.values() | {"client_id": last_client_id if before.has_oidc else ""}
+    known = before.values() | {REMEMBERED: last_client_id if before.has_oidc else ""}
     sent = after.body()
     changes = []
     for field in FIELDS:
@@ -95,7 +104,7 @@ def summarise(*, before: Organization, after: OrganizationInput, last_client_id:
     return ChangeSummary(
         changes=tuple(changes),
         saml_removed=_any_in(known, Section.SAML) and not _any_in(sent, Section.SAML),
-        oidc_removed=before.has_oidc and not sent.get("issuer"),
+        oidc_removed=before.has_oidc and not sent.get(MARKERS[Section.OIDC]),
         oidc_credentials_sent=any(sent.get(field.name) for field in FIELDS if field.secret),
     )
 

@@ -17,8 +17,17 @@ from django.utils.html import format_html
 from orgadmin import edit_guard, rules
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
-from orgadmin.polytomic.fields import FIELDS, Field, Organization, OrganizationInput, Section, in_section
-from orgadmin.selectors import SentClientId
+from orgadmin.polytomic.fields import (
+    FIELDS,
+    REMEMBERED,
+    SECRETS,
+    Field,
+    Organization,
+    OrganizationInput,
+    Section,
+    in_section,
+)
+from orgadmin.selectors import LastSent
 
 DAMAGED = "This form is damaged: reload the page."
 
@@ -93,20 +102,13 @@ class OrganizationForm(HiddenFieldErrorsMixin, OrganizationFields):
     def oidc_fields(self) -> list[forms.BoundField]:
         return [self[field.name] for field in in_section(Section.OIDC)]
 
-    def clean_sso_domain(self) -> str:
-        value = self.cleaned_data["sso_domain"].lower()
-        if value and not rules.is_bare_domain(value):
-            raise forms.ValidationError("Enter a bare domain such as example.com: no https://, @, port or path.")
-        return value
-
-    def clean_issuer(self) -> str:
-        value = self.cleaned_data["issuer"]
-        if value and not rules.is_https_url(value):
-            raise forms.ValidationError("Enter an https:// URL, such as https://example.okta.com.")
-        return value
-
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        for field in FIELDS:  # each field checked as its kind is (rules.checked)
+            if cleaned.get(field.name):
+                cleaned[field.name], problem = rules.checked(field.kind, cleaned[field.name])
+                if problem:
+                    self.add_error(field.name, problem)
         if self._oidc_is_optional():
             for name in rules.missing_oidc_fields(cleaned):
                 if name not in self.errors:
@@ -153,18 +155,19 @@ class OrganizationEditForm(OrganizationForm):
     confirm = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(
-        self, *args: Any, organization: Organization, last_client_id: SentClientId | None = None, **kwargs: Any
+        self, *args: Any, organization: Organization, last_client_id: LastSent | None = None, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
         self.organization = organization
         self.last_client_id = last_client_id
         self.decision: edit_guard.Decision | None = None
         if not self.is_bound:
-            known_client_id = last_client_id.client_id if last_client_id and organization.has_oidc else ""
-            self.initial.update(organization.values(), client_id=known_client_id)
+            known_client_id = last_client_id.value if last_client_id and organization.has_oidc else ""
+            self.initial.update(organization.values(), **{REMEMBERED: known_client_id})
             self.initial["opened"] = edit_guard.opened_token(organization)
         if organization.has_oidc:
-            self.fields["client_secret"].help_text = "Required to keep OIDC: " + REENTER_OIDC
+            for name in SECRETS:
+                self.fields[name].help_text = "Required to keep OIDC: " + REENTER_OIDC
         else:
             del self.fields["remove_oidc"]
         if not any(getattr(organization, field.name) for field in in_section(Section.SAML)):
@@ -211,7 +214,7 @@ class OrganizationEditForm(OrganizationForm):
             current=self.organization,
             submitted=self.organization_input(),
             confirmation=self.cleaned_data.get("confirm", ""),
-            last_client_id=self.last_client_id.client_id if self.last_client_id else "",
+            last_client_id=self.last_client_id.value if self.last_client_id else "",
         )
 
     def hold(self, decision: edit_guard.Decision) -> None:

@@ -12,11 +12,23 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
-from orgadmin.polytomic.fields import Section, in_section
+from orgadmin.polytomic.fields import Kind, Section, in_section
 
 OIDC_FIELDS = tuple(field.name for field in in_section(Section.OIDC))
 
 _BARE_DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.IGNORECASE)
+
+
+def checked(kind: Kind, value: str) -> tuple[str, str]:
+    """A non-blank value of a field of `kind` as it is sent, and what is wrong with it ("" if
+    nothing)."""
+    if kind is Kind.DOMAIN:
+        value = value.lower()
+        if not is_bare_domain(value):
+            return value, "Enter a bare domain such as example.com: no https://, @, port or path."
+    if kind is Kind.HTTPS_URL and not is_https_url(value):
+        return value, "Enter an https:// URL, such as https://example.okta.com."
+    return value, ""
 
 
 def is_bare_domain(value: str) -> bool:

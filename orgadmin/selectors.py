@@ -23,7 +23,7 @@ from django.utils import timezone
 from orgadmin.audit_log import HASHED_FIELDS
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.client import Identity, client
-from orgadmin.polytomic.fields import Organization
+from orgadmin.polytomic.fields import REMEMBERED, Organization
 from orgadmin.polytomic.recording import AuditContext
 
 OWNER_CACHE_KEY = "orgadmin:owner-organization-id"
@@ -55,12 +55,14 @@ def organization_owner_id(*, context: AuditContext) -> str:
 
 
 @dataclass(frozen=True)
-class SentClientId:
-    client_id: str
+class LastSent:
+    """A value the portal last sent for an organization, and when."""
+
+    value: str
     sent_at: datetime
 
 
-def organization_last_sent_client_id(*, organization_id: UUID | str) -> SentClientId | None:
+def organization_last_sent_client_id(*, organization_id: UUID | str) -> LastSent | None:
     """The OIDC client id the portal last sent for this organization in a successful create or
     update, from the audit log: Polytomic never returns it. A write's body is on its attempt;
     the outcome says it succeeded, and names the organization (a create's attempt cannot)."""
@@ -78,8 +80,8 @@ def organization_last_sent_client_id(*, organization_id: UUID | str) -> SentClie
         sent = AuditEntry.objects.filter(pk=entry.attempt_id).values_list("request_body", flat=True).first()
     else:  # a write recorded as one entry, before the attempt and the outcome were apart
         sent = entry.request_body if entry is not None else None
-    client_id = (sent or {}).get("client_id")
-    return SentClientId(client_id=client_id, sent_at=entry.created_at) if client_id else None
+    client_id = (sent or {}).get(REMEMBERED)
+    return LastSent(value=client_id, sent_at=entry.created_at) if client_id else None
 
 
 def organization_recent_activity(*, organization_id: UUID | str) -> list[AuditEntry]:

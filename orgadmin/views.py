@@ -39,7 +39,7 @@ from orgadmin import edit_guard, selectors, services
 from orgadmin.forms import AuditFilterForm, OrganizationDeleteForm, OrganizationEditForm, OrganizationForm
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.errors import AuditUnavailable, PolytomicError, PolytomicNotFound, PolytomicValidationError
-from orgadmin.polytomic.fields import SECRETS, Organization
+from orgadmin.polytomic.fields import SEARCHABLE, SECRETS, Organization
 from orgadmin.polytomic.recording import USER_AGENT_MAX_CHARS, AuditContext
 from orgadmin.proxies import client_ip
 from orgadmin.throttle import remember_device
@@ -170,9 +170,8 @@ def organization_list(request: HtmxHttpRequest) -> HttpResponse:
 
 def _matches(organization: Organization, query: str) -> bool:
     folded = query.casefold()
-    return not folded or any(
-        folded in value.casefold() for value in (organization.name, organization.sso_domain, organization.id)
-    )
+    values = (organization.id, *(getattr(organization, name) for name in SEARCHABLE))
+    return not folded or any(folded in value.casefold() for value in values)
 
 
 @require_GET

@@ -13,6 +13,7 @@ from devtools.sandbox import FOREIGN_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY
 from orgadmin import selectors, services
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.errors import (
+    PolytomicAuthenticationError,
     PolytomicForbidden,
     PolytomicNotFound,
     PolytomicUnavailable,
@@ -86,6 +87,23 @@ def error_shape(request, sandbox) -> Iterator[str]:
     sandbox.sandbox.bare_errors = request.param == "bare"
     yield request.param
     sandbox.sandbox.bare_errors = False
+
+
+class RefusalTests:
+    """Polytomic's refusals read the same whether its errors carry `key` and `metadata` or not."""
+
+    def test_an_unknown_key_is_an_authentication_error(self, audit_context, settings, error_shape):
+        settings.POLYTOMIC_PARTNER_API_KEY = "not-a-partner-key"
+        with pytest.raises(PolytomicAuthenticationError, match="invalid or unknown API key"):
+            selectors.organization_list(context=audit_context)
+        assert [e.outcome for e in call_entries()] == ["rejected"]
+
+    def test_an_organization_that_is_not_there_is_not_found(self, audit_context, error_shape):
+        missing = uuid.uuid4()
+        with pytest.raises(PolytomicNotFound, match="organization not found"):
+            selectors.organization_get(context=audit_context, organization_id=missing)
+        with pytest.raises(PolytomicNotFound):
+            services.organization_delete(context=audit_context, organization_id=missing)
 
 
 class ValidationTests:

@@ -24,6 +24,14 @@ class Section(StrEnum):
     OIDC = "OIDC"
 
 
+class Kind(StrEnum):
+    """What a field holds, for the portal's checks of it (`orgadmin.rules`)."""
+
+    TEXT = "text"
+    DOMAIN = "domain"  # a bare domain, compared and sent lower-cased
+    HTTPS_URL = "https URL"
+
+
 @dataclass(frozen=True)
 class Field:
     name: str  # the API's name, which the forms and the audit log use too
@@ -31,22 +39,28 @@ class Field:
     section: Section
     help_text: str
     max_length: int
+    kind: Kind = Kind.TEXT
     required: bool = False
     readable: bool = True  # Polytomic returns it
     secret: bool = False  # never stored, logged or shown: the audit log keeps only whether it was sent
+    marks_section: bool = False  # its being set is Polytomic's only sign that its section is configured
+    remembered: bool = False  # not returned, so the portal shows the one it last sent (from its audit log)
+    searchable: bool = False  # the organizations list finds an organization by it
 
 
 FIELDS: tuple[Field, ...] = (
     Field("name", "Name", Section.ORGANIZATION, "The customer's name. Unique across your partner account.", 255,
-          required=True),
+          required=True, searchable=True),
     Field("sso_domain", "SSO domain", Section.SAML,
-          "Email domain that sends this customer's users to their single sign-on, e.g. example.com.", 253),
+          "Email domain that sends this customer's users to their single sign-on, e.g. example.com.", 253,
+          kind=Kind.DOMAIN, searchable=True),
     Field("sso_org_id", "SSO organization id", Section.SAML,
-          "WorkOS organization id of the customer's SAML connection, e.g. org_01H….", 255),
+          "WorkOS organization id of the customer's SAML connection, e.g. org_01H….", 255, marks_section=True),
     Field("issuer", "Issuer URL", Section.OIDC,
-          "The identity provider's OIDC issuer, an https:// URL, e.g. https://example.okta.com.", 2000),
+          "The identity provider's OIDC issuer, an https:// URL, e.g. https://example.okta.com.", 2000,
+          kind=Kind.HTTPS_URL, marks_section=True),
     Field("client_id", "Client id", Section.OIDC, "OIDC client id issued by the identity provider.", 255,
-          readable=False),
+          readable=False, remembered=True),
     Field("client_secret", "Client secret", Section.OIDC,
           "OIDC client secret. Write-only: Polytomic never shows it again.", 1000, readable=False, secret=True),
 )  # fmt: skip
@@ -54,6 +68,11 @@ FIELDS: tuple[Field, ...] = (
 BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
 READABLE = tuple(field for field in FIELDS if field.readable)
 SECRETS = tuple(field.name for field in FIELDS if field.secret)
+SEARCHABLE = tuple(field.name for field in FIELDS if field.searchable)
+# The one field the portal remembers as it last sent it (the OIDC client id).
+[REMEMBERED] = [field.name for field in FIELDS if field.remembered]
+# Per section, the field whose being set says the section is configured.
+MARKERS: dict[Section, str] = {field.section: field.name for field in FIELDS if field.marks_section}
 
 
 def in_section(section: Section) -> tuple[Field, ...]:
@@ -67,12 +86,15 @@ class _OrganizationState:
 
     @property
     def has_saml_sso(self) -> bool:
-        return bool(self.sso_org_id)
+        return self.configures(Section.SAML)
 
     @property
     def has_oidc(self) -> bool:
         """A non-empty issuer is the only sign Polytomic gives that OIDC is configured."""
-        return bool(self.issuer)
+        return self.configures(Section.OIDC)
+
+    def configures(self, section: Section) -> bool:
+        return bool(getattr(self, MARKERS[section]))
 
     def values(self) -> dict[str, str]:
         """The fields by API name, as this record holds them."""

@@ -253,7 +253,7 @@ class StaffClient:
 
     def sign_in(self) -> bool:
         self.send("GET", "/accounts/login/")
-        answer = self.send("POST", "/accounts/login/", {"username": self.username, "password": PASSWORD})
+        answer = self.send("POST", "/accounts/login/", {"login": self.username, "password": PASSWORD})
         return answer.status_code == 302 and "__Host-sessionid" in self.cookies
 
     def cookie_header(self) -> str:

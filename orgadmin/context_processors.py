@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from orgadmin import __version__
@@ -12,4 +13,8 @@ def portal(request: HttpRequest) -> dict[str, object]:
     Error pages can be rendered before AuthenticationMiddleware has set `request.user`.
     """
     user = getattr(request, "user", None)
-    return {"portal_role": role_of(user) if user is not None else None, "portal_version": __version__}
+    return {
+        "portal_role": role_of(user) if user is not None else None,
+        "portal_version": __version__,
+        "portal_identity_provider": settings.PORTAL_OIDC_LABEL if settings.PORTAL_OIDC_ISSUER else "",
+    }

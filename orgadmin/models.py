@@ -108,6 +108,14 @@ class AuditEntry(models.Model):
     phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.CALL)
     # On an outcome entry, the id of the attempt it is the outcome of.
     attempt_id = models.BigIntegerField(null=True, blank=True)
+    # Null, not blank, for the entries written before it: a nullable column is added in place,
+    # where a column with a default would make SQLite rebuild the table, and its triggers with it.
+    actor_signin = models.CharField(  # noqa: DJ001
+        max_length=64,
+        null=True,
+        blank=True,
+        help_text="How the actor signed in: idp:<provider>, or password+<second factor> (staff/signin.py).",
+    )
     # Tamper evidence: SHA-256 over this entry's canonical content and the previous entry's hash
     # (orgadmin/audit_log.py). `verify_audit` walks the chain.
     previous_hash = models.CharField(max_length=64, blank=True)
@@ -145,3 +153,18 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Audit entries are deleted only by the retention command (prune_audit).")
+
+    SECOND_FACTORS = {"totp": "an authenticator app", "webauthn": "a security key", "recovery_codes": "a recovery code"}
+
+    @property
+    def signed_in_with(self) -> str:
+        """`actor_signin` in words."""
+        if not self.actor_signin:
+            return ""
+        kind, _, detail = self.actor_signin.partition(":")
+        if kind == "idp":
+            return f"Identity provider ({detail})"
+        method, _, factor = self.actor_signin.partition("+")
+        if method != "password":
+            return self.actor_signin
+        return f"Password and {self.SECOND_FACTORS.get(factor, factor)}" if factor else "Password alone"

@@ -115,6 +115,7 @@ EXPORT_COLUMNS = (
     *(name for name in HASHED_FIELDS if name not in {"actor_id", "request_body", "response_body"}),
     "phase",
     "attempt_id",
+    "actor_signin",
     "entry_hash",
 )
 

@@ -56,6 +56,15 @@ class SignInThrottle(AxesDatabaseHandler):
         AccessAttempt.objects.filter(username=user.get_username(), ip_address=request.axes_ip_address).delete()
 
 
+def username_of(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str | None:
+    """The username a sign-in is for: what authenticate() was given, or the sign-in form's "login"
+    field (django-allauth's name for it)."""
+    if credentials and credentials.get("username"):
+        return credentials["username"]
+    data = getattr(request, "POST", None) or {}
+    return data.get("login") or data.get("username")
+
+
 def is_known_device(request: HttpRequest, username: str | None) -> bool:
     """Whether this browser carries the mark of a sign-in as `username` with its current password."""
     if not username:

@@ -19,8 +19,6 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.contrib.auth.forms import AuthenticationForm
-from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
@@ -42,7 +40,7 @@ from orgadmin.polytomic.errors import AuditUnavailable, PolytomicError, Polytomi
 from orgadmin.polytomic.fields import SEARCHABLE, SECRETS, Organization
 from orgadmin.polytomic.recording import USER_AGENT_MAX_CHARS, AuditContext
 from orgadmin.proxies import client_ip
-from orgadmin.throttle import remember_device
+from staff import signin
 
 ORGANIZATIONS_PER_PAGE = 25
 
@@ -62,6 +60,7 @@ def audit_context(request: HttpRequest) -> AuditContext:
         request_id=getattr(request, "request_id", ""),
         client_ip=client_ip(request) or None,
         user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_MAX_CHARS],
+        actor_signin=signin.method(request),
     )
 
 
@@ -94,19 +93,7 @@ def _form_status(form: Form, error: PolytomicError | None = None) -> int:
     return 422 if form.is_bound and form.errors else 200
 
 
-# --- The shell: sign-in, refusals, health ------------------------------------------------------------
-
-
-class SignInView(LoginView):
-    """Django's sign-in, which also marks the browser as one this user signs in with, so that
-    failures from elsewhere never pause their sign-in here (orgadmin/throttle.py)."""
-
-    redirect_authenticated_user = True
-
-    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
-        response = super().form_valid(form)
-        remember_device(self.request, response, form.get_user())
-        return response
+# --- The shell: refusals, health ------------------------------------------------------------
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

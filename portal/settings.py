@@ -77,12 +77,22 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.humanize",  # allauth's second-factor pages use it
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
     "csp",
     "axes",
+    # Staff sign-in (staff/README.md): local accounts with a second factor, the company's identity
+    # provider over OpenID Connect, and each staff member's sessions.
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.mfa",
+    "allauth.usersessions",
     "orgadmin",
+    "staff",
 ]
 
 MIDDLEWARE = [
@@ -97,9 +107,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "orgadmin.middleware.SessionLifetimeMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # A local account without a second factor sees nothing but its enrolment (PORTAL_REQUIRE_MFA).
+    "staff.middleware.SecondFactorRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -165,9 +179,9 @@ AUTHENTICATION_BACKENDS = [
     # Django's ModelBackend, with a user's permissions read in one query (orgadmin/backends.py).
     "orgadmin.backends.ModelBackendOneQuery",
 ]
-LOGIN_URL = "login"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
-LOGOUT_REDIRECT_URL = "login"
+LOGOUT_REDIRECT_URL = "account_login"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -199,6 +213,81 @@ except ValueError as exc:
 if PORTAL_TRUSTED_PROXY_COUNT > 0:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# --- Staff sign-in: the company's identity provider, local accounts, second factors ---------------
+# django-allauth does the sign-in flows (staff/README.md). Local accounts are made by an Admin,
+# never by signing up; staff from the identity provider get an account at their first sign-in.
+
+# The company's identity provider (OpenID Connect). Unset: local accounts only.
+PORTAL_OIDC_ISSUER = env.str("OIDC_ISSUER", default="").rstrip("/")
+if PORTAL_OIDC_ISSUER:
+    _oidc_secret = _required_secret("OIDC_CLIENT_SECRET")
+    _oidc_client_id = env.str("OIDC_CLIENT_ID")
+else:
+    _oidc_secret = _oidc_client_id = ""
+PORTAL_OIDC_LABEL = env.str("OIDC_LABEL", default="your company's identity provider")
+# The claim (in the ID token or the userinfo answer) that lists a staff member's groups, and
+# which of those groups give each role. No mapped group: no access.
+PORTAL_OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+PORTAL_OIDC_ROLE_GROUPS = {
+    "Admin": env.list("OIDC_ADMIN_GROUPS", default=[]),
+    "Editor": env.list("OIDC_EDITOR_GROUPS", default=[]),
+    "Viewer": env.list("OIDC_VIEWER_GROUPS", default=[]),
+}
+# Who to ask for access, on the page a staff member without a mapped group sees.
+PORTAL_ACCESS_CONTACT = env.str("PORTAL_ACCESS_CONTACT", default="your IT service desk")
+# Local accounts (break-glass, and the demo). Off: the sign-in page offers the identity provider only.
+PORTAL_LOCAL_SIGNIN = env.bool("PORTAL_LOCAL_SIGNIN", default=True)
+# A local account must enrol a second factor before it sees anything else, and use it at every sign-in.
+PORTAL_REQUIRE_MFA = env.bool("PORTAL_REQUIRE_MFA", default=not DEBUG)
+# How recent a sign-in must be for a change that can lock a customer out (staff/recent.py).
+PORTAL_RECENT_AUTHENTICATION_SECONDS = env.int("RECENT_AUTHENTICATION_MINUTES", default=10) * 60
+
+ACCOUNT_ADAPTER = "staff.adapters.StaffAccountAdapter"
+SOCIALACCOUNT_ADAPTER = "staff.adapters.StaffSocialAccountAdapter"
+ACCOUNT_FORMS = {"login": "staff.forms.SignInForm"}
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_SESSION_REMEMBER = True  # the cookie lives as long as the session: SESSION_IDLE_MINUTES, SESSION_MAX_HOURS
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_REAUTHENTICATION_TIMEOUT = PORTAL_RECENT_AUTHENTICATION_SECONDS
+# Failed passwords are counted by django-axes (orgadmin/throttle.py); allauth's own count of them
+# is off (staff.adapters), and its limit on second-factor codes stays.
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/300s/key"}
+SOCIALACCOUNT_ONLY = not PORTAL_LOCAL_SIGNIN
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # an account is the identity provider's issuer and subject, never an email
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_LOGIN_ON_GET = False  # the sign-in page POSTs to start the flow, so no link can start it
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        # allauth's provider, with a nonce and the ID token's signature always checked (staff/identity.py).
+        "provider_class": "staff.identity.CompanyIdentityProvider",
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [
+            {
+                "provider_id": "company",
+                "name": PORTAL_OIDC_LABEL,
+                "client_id": _oidc_client_id,
+                "secret": _oidc_secret,
+                "settings": {
+                    "server_url": PORTAL_OIDC_ISSUER,
+                    "scope": env.list("OIDC_SCOPES", default=["openid", "profile", "email", "groups"]),
+                },
+            }
+        ]
+        if PORTAL_OIDC_ISSUER
+        else [],
+    }
+}
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_PASSKEY_LOGIN_ENABLED = False  # a security key is a second factor here, after the password
+MFA_RECOVERY_CODES_SHOW_ONCE = True
+MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="Organization portal")
+# WebAuthn needs HTTPS, except on a developer's own machine.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG or env.bool("MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN", default=False)
+USERSESSIONS_TRACK_ACTIVITY = False  # the session's own expiry already moves (SessionLifetimeMiddleware)
+
 # Failed sign-ins pause a username from one address, and from all addresses together except on
 # browsers its user signed in with before (orgadmin/throttle.py). Each pause ends by itself.
 AXES_HANDLER = "orgadmin.throttle.SignInThrottle"
@@ -213,6 +302,8 @@ PORTAL_DEVICE_COOKIE_AGE = 90 * 24 * 3600
 # A sign-in clears only its own address's failures (orgadmin.throttle.SignInThrottle.user_logged_in).
 AXES_RESET_ON_SUCCESS = False
 AXES_CLIENT_IP_CALLABLE = "orgadmin.proxies.client_ip"
+# allauth's sign-in form names its field "login", and hands authenticate() a "username".
+AXES_USERNAME_CALLABLE = "orgadmin.throttle.username_of"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 

@@ -21,15 +21,43 @@ SIGN_IN = 302  # anonymous: sent to sign in
 R = 302  # a redirect for a signed-in user
 
 # name: {method: (anonymous, Viewer, Editor, Admin)}. POSTs carry an empty form.
+ANYONE_405 = (405, 405, 405, 405)
+SIGNED_IN_405 = (SIGN_IN, 405, 405, 405)
 POLICY = {
-    "login": {"GET": (200, R, R, R), "POST": (200, R, R, R), "PUT": (405, 405, 405, 405)},
-    "logout": {"POST": (302, R, R, R), "GET": (SIGN_IN, 405, 405, 405)},
-    "password_change": {
+    # Sign-in and sign-out (django-allauth's views, staff/urls.py).
+    "account_login": {"GET": (200, R, R, R), "POST": (200, R, R, R), "PUT": ANYONE_405},
+    "account_logout": {"POST": (302, R, R, R), "GET": (SIGN_IN, 200, 200, 200), "PUT": ANYONE_405},
+    "account_inactive": {"GET": (200, 200, 200, 200), "POST": ANYONE_405},
+    "account_change_password": {
         "GET": (SIGN_IN, 200, 200, 200),
         "POST": (SIGN_IN, 200, 200, 200),
-        "PUT": (SIGN_IN, 405, 405, 405),
+        "PUT": SIGNED_IN_405,
     },
-    "password_change_done": {"GET": (SIGN_IN, 200, 200, 200), "POST": (SIGN_IN, 405, 405, 405)},
+    "account_reauthenticate": {"GET": (SIGN_IN, 200, 200, 200), "POST": (SIGN_IN, 200, 200, 200), "PUT": SIGNED_IN_405},
+    # Second factors. Managing them asks for the password again first (a redirect); with none
+    # enrolled there is nothing to turn off or to show (404). With no sign-in under way, the
+    # second step of one leads back to the start.
+    "mfa_index": {"GET": (SIGN_IN, 200, 200, 200), "POST": SIGNED_IN_405},
+    "mfa_authenticate": {"GET": (SIGN_IN, R, R, R), "POST": (SIGN_IN, R, R, R), "PUT": ANYONE_405},
+    "mfa_reauthenticate": {"GET": (SIGN_IN, R, R, R), "POST": (SIGN_IN, R, R, R), "PUT": SIGNED_IN_405},
+    "mfa_activate_totp": {"GET": (SIGN_IN, R, R, R), "POST": (SIGN_IN, R, R, R), "PUT": SIGNED_IN_405},
+    "mfa_deactivate_totp": {"GET": (SIGN_IN, 404, 404, 404), "POST": (SIGN_IN, 404, 404, 404), "PUT": SIGNED_IN_405},
+    "mfa_view_recovery_codes": {"GET": (SIGN_IN, 404, 404, 404), "POST": SIGNED_IN_405},
+    "mfa_generate_recovery_codes": {"GET": (SIGN_IN, R, R, R), "POST": (SIGN_IN, R, R, R), "PUT": SIGNED_IN_405},
+    "mfa_list_webauthn": {"GET": (SIGN_IN, 200, 200, 200), "POST": SIGNED_IN_405},
+    "mfa_add_webauthn": {"GET": (SIGN_IN, R, R, R), "POST": (SIGN_IN, R, R, R), "PUT": SIGNED_IN_405},
+    "mfa_reauthenticate_webauthn": {"GET": (SIGN_IN, R, R, R), "POST": (SIGN_IN, R, R, R), "PUT": SIGNED_IN_405},
+    "mfa_remove_webauthn": {"GET": (SIGN_IN, R, R, R), "POST": (SIGN_IN, R, R, R), "PUT": SIGNED_IN_405},
+    "mfa_edit_webauthn": {"GET": (SIGN_IN, R, R, R), "POST": (SIGN_IN, R, R, R), "PUT": SIGNED_IN_405},
+    # The identity provider: not found while none is configured (tests/test_staff_oidc.py has one).
+    "openid_connect_login": {"GET": (404, 404, 404, 404), "POST": (404, 404, 404, 404), "PUT": ANYONE_405},
+    "openid_connect_callback": {"GET": (404, 404, 404, 404), "POST": (404, 404, 404, 404), "PUT": ANYONE_405},
+    "socialaccount_login_cancelled": {"GET": (200, 200, 200, 200), "POST": ANYONE_405},
+    "socialaccount_login_error": {"GET": (SIGN_IN, 401, 401, 401), "POST": SIGNED_IN_405},
+    "socialaccount_signup": {"GET": (R, R, R, R), "POST": (R, R, R, R), "PUT": ANYONE_405},
+    # Staff members and their sessions: Admins.
+    "staff:staff-list": {"GET": (SIGN_IN, 403, 403, 200), "POST": SIGNED_IN_405},
+    "staff:staff-end-sessions": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, 403, R)},
     "orgadmin:home": {"GET": (SIGN_IN, R, R, R), "POST": (SIGN_IN, 405, 405, 405)},
     "orgadmin:organization-list": {"GET": (SIGN_IN, 200, 200, 200), "POST": (SIGN_IN, 405, 405, 405)},
     "orgadmin:organization-create": {
@@ -52,14 +80,15 @@ POLICY = {
     "orgadmin:audit-detail": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
     "orgadmin:audit-export": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
 }
-# The Django admin is for superusers (staff): it sends everyone else to its own sign-in page.
-ADMIN_SITE = {"admin:login": (200, 200, 200, 200)}
+# The Django admin is for superusers (staff): it sends everyone else to its own sign-in page, which
+# sends the anonymous on to the portal's (second factor included) and refuses the signed-in.
+ADMIN_SITE = {"admin:login": (302, 403, 403, 403)}
 ADMIN_SITE_DEFAULT = (302, 302, 302, 302)
 
 
 def project_urls() -> dict[str, str]:
     """name: path with sample arguments, for every named URL of the project."""
-    samples = {"organization_id": ACME_ID, "entry_id": 1}
+    samples = {"organization_id": ACME_ID, "entry_id": 1, "pk": 1, "user_id": 1, "provider_id": "company"}
     paths = {}
     for name, pattern in named_url_patterns():
         if name.startswith("admin:"):
@@ -87,13 +116,16 @@ def test_access(client, name, method, role, expected):
     append(
         AuditEntry(actor_username="x", action="organization.list", method="GET", path="/", outcome="ok", duration_ms=1)
     )
+    colleague = make_user("colleague", role="Viewer")  # whose sessions an Admin may end
     if role is not None:
         client.force_login(make_user(f"{role or 'anon'}-user", role=role))
-    path = project_urls()[name].replace("/1/", f"/{AuditEntry.objects.get().id}/")
+    path = project_urls()[name]
+    if "/1/" in path:  # the sample id: an entry's, or a staff member's
+        path = path.replace("/1/", f"/{colleague.id if name.startswith('staff:') else AuditEntry.objects.get().id}/")
     response = client.post(path, {}) if method == "POST" else client.generic(method, path)
     assert response.status_code == expected, f"{method} {path} as {role or 'anonymous'}"
     if expected == SIGN_IN and role is None:
-        assert response["Location"].startswith(reverse("login"))
+        assert response["Location"].startswith(reverse("account_login"))
 
 
 @pytest.mark.django_db

@@ -98,7 +98,7 @@ class DemoTests:
                 signed_in = browser.post(
                     f"{portal}/accounts/login/",
                     data={
-                        "username": "demo-editor",
+                        "login": "demo-editor",
                         "password": accounts["demo-editor"],
                         "csrfmiddlewaretoken": browser.cookies["csrftoken"],
                     },

@@ -82,7 +82,7 @@ class ForwardedHeaderTests:
         for n in range(settings.AXES_FAILURE_LIMIT):
             response = client.post(
                 "/accounts/login/",
-                {"username": "vera", "password": "guess"},
+                {"login": "vera", "password": "guess"},
                 REMOTE_ADDR="203.0.113.9",
                 HTTP_X_FORWARDED_FOR=f"198.51.100.{n}",
             )

@@ -14,7 +14,8 @@ class PageShellTests:
     def test_shows_user_role_navigation_and_sign_out(self, client, editor):
         client.force_login(editor)
         html = client.get(reverse("orgadmin:organization-list")).content.decode()
-        assert '<a class="account__name" href="/accounts/password/" title="Change your password">ed</a>' in html
+        account = '<a class="account__name" href="/accounts/2fa/" title="Your sign-in: second factors, password">ed</a>'
+        assert account in html
         assert 'title="Your role">Editor<' in html
         assert '<a href="/organizations/" aria-current="page">Organizations</a>' in html
         assert re.search(
@@ -54,13 +55,13 @@ class PageShellTests:
         assert token
         # The token in the header is accepted by Django's CSRF check on a real POST.
         client.handler.enforce_csrf_checks = True
-        assert client.post(reverse("logout"), HTTP_X_CSRFTOKEN=token.group(1)).status_code == 302
+        assert client.post(reverse("account_logout"), HTTP_X_CSRFTOKEN=token.group(1)).status_code == 302
 
     @pytest.mark.django_db
     def test_post_without_csrf_token_is_refused(self, client):
         client.handler.enforce_csrf_checks = True
         make_user("vera", role="Viewer")
-        response = client.post(reverse("login"), {"username": "vera", "password": "x"})
+        response = client.post(reverse("account_login"), {"login": "vera", "password": "x"})
         assert response.status_code == 403
 
     def test_root_leads_to_organizations(self, client, viewer):
@@ -70,7 +71,7 @@ class PageShellTests:
         assert response["Location"] == reverse("orgadmin:organization-list")
 
     def test_form_controls_are_labelled(self, client):
-        html = client.get(reverse("login")).content.decode()
+        html = client.get(reverse("account_login")).content.decode()
         for control in re.findall(r'<input type="(?:text|password)"[^>]* id="([^"]+)"', html):
             assert f'<label for="{control}">' in html
 

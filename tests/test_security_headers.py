@@ -58,7 +58,7 @@ def inline_code(html: str) -> list[str]:
 class ContentSecurityPolicyTests:
     @pytest.mark.django_db
     def test_sign_in_page_carries_the_policy(self, client):
-        response = client.get(reverse("login"))
+        response = client.get(reverse("account_login"))
         assert parse_csp(response["Content-Security-Policy"]) == EXPECTED_CSP
 
     def test_signed_in_page_carries_the_policy(self, client, viewer):
@@ -119,7 +119,7 @@ class OtherHeaderTests:
 
     @pytest.mark.django_db
     def test_htmx_is_served_by_the_portal_not_a_cdn(self, client):
-        html = client.get(reverse("login")).content.decode()
+        html = client.get(reverse("account_login")).content.decode()
         # Vendored by django-htmx and served under a content-hashed name from the portal's static files.
         assert re.search(r'<script src="/static/django_htmx/htmx-2\.min\.[0-9a-f]{12}\.js" defer>', html)
         assert "unpkg" not in html

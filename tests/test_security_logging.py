@@ -15,7 +15,7 @@ class HostCookieTests:
     def test_session_and_csrf_cookies_are_host_only_and_secure(self, client):
         make_user("vera", role="Viewer")
         login_page = client.get("/accounts/login/")
-        signed_in = client.post("/accounts/login/", {"username": "vera", "password": PASSWORD})
+        signed_in = client.post("/accounts/login/", {"login": "vera", "password": PASSWORD})
         for response, name in ((login_page, "__Host-csrftoken"), (signed_in, "__Host-sessionid")):
             cookie = response.cookies[name]
             assert cookie["secure"] is True
@@ -29,10 +29,8 @@ class SecurityLogTests:
     def test_sign_ins_and_failures_are_logged_without_passwords(self, client, caplog):
         make_user("vera", role="Viewer")
         with caplog.at_level(logging.INFO, logger="orgadmin.security"):
-            client.post(
-                "/accounts/login/", {"username": "vera", "password": "wrong-password-1"}, REMOTE_ADDR="192.0.2.8"
-            )
-            client.post("/accounts/login/", {"username": "vera", "password": PASSWORD}, REMOTE_ADDR="192.0.2.8")
+            client.post("/accounts/login/", {"login": "vera", "password": "wrong-password-1"}, REMOTE_ADDR="192.0.2.8")
+            client.post("/accounts/login/", {"login": "vera", "password": PASSWORD}, REMOTE_ADDR="192.0.2.8")
             client.post("/accounts/logout/")
         messages = [r.getMessage() for r in caplog.records if r.name == "orgadmin.security"]
         assert messages == [

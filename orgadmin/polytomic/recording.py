@@ -55,6 +55,8 @@ class AuditContext:
     user_agent: str = ""
     # For calls made by the portal itself (commands), what to record as the actor.
     actor_label: str = ""
+    # How the actor signed in (staff.signin.method): the identity provider, or which second factor.
+    actor_signin: str = ""
 
     @property
     def actor_username(self) -> str:
@@ -156,6 +158,7 @@ def _entry(record: CallRecord, *, scrubber: Callable[[str], str], phase: str) ->
         phase=phase,
         actor_id=actor.pk if actor is not None else None,
         actor_username=record.context.actor_username,
+        actor_signin=record.context.actor_signin or None,
         action=record.action,
         method=record.method,
         path=record.path,

@@ -58,6 +58,6 @@ class ShellBrowserTests:
         page.get_by_label("Username").fill("vera")
         page.get_by_label("Password").fill("not-the-password")
         page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_text("Please enter a correct username and password")).to_be_visible()
+        expect(page.get_by_text("The username and/or password you specified are not correct.")).to_be_visible()
         expect(page.get_by_label("Username")).to_have_value("vera")
         assert page.console.errors == []

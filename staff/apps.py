@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class StaffConfig(AppConfig):
+    name = "staff"
+    verbose_name = "Staff sign-in"
+
+    def ready(self) -> None:
+        from staff import signals  # noqa: F401 (connects the receivers)

@@ -82,6 +82,13 @@ class ChangeSummary:
     def changes_sso(self) -> bool:
         return any(change.field.section is not Section.ORGANIZATION for change in self.changes)
 
+    @property
+    def can_lock_out(self) -> bool:
+        """Whether the save could leave the customer unable to sign in: it changes or removes
+        single sign-on, or sends OIDC credentials (which a typo would break), so it goes only
+        after a recent sign-in check (staff.recent)."""
+        return self.changes_sso or self.saml_removed or self.oidc_removed or self.oidc_credentials_sent
+
     def fingerprint(self) -> str:
         return json.dumps([[change.field.name, change.before, change.after] for change in self.changes])
 

@@ -23,7 +23,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -40,7 +40,7 @@ from orgadmin.polytomic.errors import AuditUnavailable, PolytomicError, Polytomi
 from orgadmin.polytomic.fields import SEARCHABLE, SECRETS, Organization
 from orgadmin.polytomic.recording import USER_AGENT_MAX_CHARS, AuditContext
 from orgadmin.proxies import client_ip
-from staff import signin
+from staff import recent, signin
 
 ORGANIZATIONS_PER_PAGE = 25
 
@@ -224,16 +224,22 @@ def organization_edit(request: HtmxHttpRequest, organization_id: UUID) -> HttpRe
     except PolytomicError as exc:
         return _edit_without_a_fresh_read(request, exc, organization_id)
     last_client_id = selectors.organization_last_sent_client_id(organization_id=organization_id)
-    form = OrganizationEditForm(
-        request.POST if request.method == "POST" else None, organization=organization, last_client_id=last_client_id
-    )
+    form = OrganizationEditForm(_submitted(request), organization=organization, last_client_id=last_client_id)
     page = {"organization": organization, "last_client_id": last_client_id}
     if request.method == "POST" and form.is_valid():
         decision = form.decide()
+        if decision.go and decision.summary.can_lock_out and not recent.is_recent(request):
+            return recent.ask(request, data=request.POST, back=request.path)
         if decision.go:
             return _save(request, form, organization, page)
         form.hold(decision)
     return _form_page(request, form, page, status=_form_status(form))
+
+
+def _submitted(request: HtmxHttpRequest) -> QueryDict | None:
+    """What a form page shows: what was posted, or what was kept across a sign-in check (its
+    secret to be typed again), or nothing."""
+    return request.POST if request.method == "POST" else recent.resume(request, request.path)
 
 
 def _save(request: HtmxHttpRequest, form: OrganizationEditForm, organization: Organization, page: dict) -> HttpResponse:
@@ -290,9 +296,11 @@ def organization_delete(request: HtmxHttpRequest, organization_id: UUID) -> Http
         return _upstream_error_page(request, exc, title="Delete organization")
     if is_owner and request.method == "POST":
         raise PermissionDenied("This is your partner account's own organization: Polytomic does not allow deleting it.")
-    form = OrganizationDeleteForm(request.POST if request.method == "POST" else None, organization=organization)
+    form = OrganizationDeleteForm(_submitted(request), organization=organization)
     page = {"organization": organization, "form": form, "is_owner": is_owner}
     if request.method == "POST" and form.is_valid():
+        if not recent.is_recent(request):
+            return recent.ask(request, data=request.POST, back=request.path)
         return _delete(request, form, page)
     return render(request, "orgadmin/organization_delete.html", page, status=_form_status(form))
 

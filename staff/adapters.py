@@ -17,10 +17,12 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.adapter import get_adapter as get_socialaccount_adapter
 from allauth.socialaccount.models import SocialLogin
 from allauth.socialaccount.providers.base import AuthProcess
 from django.conf import settings
@@ -31,6 +33,9 @@ from django.shortcuts import render
 from orgadmin.proxies import client_ip
 from orgadmin.roles import ROLES
 from staff.recent import IDP_AUTH_TIME_KEY
+
+# The session key of the ID token of the staff member's sign-in at the identity provider.
+ID_TOKEN_KEY = "staff.id_token"  # noqa: S105 (a session key's name)
 
 security_log = logging.getLogger("orgadmin.security")
 
@@ -44,6 +49,29 @@ class StaffAccountAdapter(DefaultAccountAdapter):
 
     def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
         """django-axes counts failed passwords (see the module's docstring)."""
+
+    def get_logout_redirect_url(self, request: HttpRequest) -> str:
+        """After signing out here, out of the identity provider too, where it offers an end-session
+        endpoint (OpenID Connect RP-Initiated Logout); then back to the portal's sign-in."""
+        after = super().get_logout_redirect_url(request)
+        id_token = request.session.get(ID_TOKEN_KEY) if hasattr(request, "session") else None
+        if not id_token:
+            return after
+        try:
+            provider = get_socialaccount_adapter().get_provider(request, "company")
+            end_session = provider.get_oauth2_adapter(request).openid_config.get("end_session_endpoint")
+        except Exception as exc:  # the provider unreachable or gone from the settings: sign out here alone
+            security_log.warning("Signing out at the identity provider too failed: %s", type(exc).__name__)
+            return after
+        if not end_session:
+            return after
+        return f"{end_session}?" + urlencode(
+            {
+                "id_token_hint": id_token,
+                "client_id": provider.app.client_id,
+                "post_logout_redirect_uri": request.build_absolute_uri(after),
+            }
+        )
 
     def get_reauthentication_methods(self, user: Any) -> list[dict]:
         """A local account confirms a dangerous change with its second factor, not its password."""
@@ -74,8 +102,13 @@ class StaffSocialAccountAdapter(DefaultSocialAccountAdapter):
             raise ImmediateHttpResponse(no_access(request))
         if sociallogin.is_existing:
             set_roles(sociallogin.user, roles)
-        if isinstance(claims.get("auth_time"), int | float):
-            request.session[IDP_AUTH_TIME_KEY] = claims["auth_time"]
+        # For the session, once signed in (signals.py); a fresh check signs no one in: at once.
+        sociallogin.portal_session = {
+            IDP_AUTH_TIME_KEY: claims.get("auth_time"),
+            ID_TOKEN_KEY: getattr(sociallogin, "id_token", ""),
+        }
+        if state.get("process") == AuthProcess.REDIRECT:
+            request.session.update(sociallogin.portal_session)
 
     def save_user(self, request: HttpRequest, sociallogin: SocialLogin, form: Any = None) -> Any:
         user = super().save_user(request, sociallogin, form)

@@ -30,6 +30,12 @@ from django.http import HttpRequest
 
 
 class CompanyIdentityAdapter(OpenIDConnectOAuth2Adapter):
+    def complete_login(self, request: HttpRequest, app: Any, token: Any, **kwargs: Any) -> Any:
+        login = super().complete_login(request, app, token, **kwargs)
+        # Kept for signing out at the provider too (its end-session endpoint takes it as a hint).
+        login.id_token = kwargs["response"].get("id_token", "")
+        return login
+
     def _decode_id_token(self, app: Any, id_token: str) -> dict:
         return jwtkit.verify_and_decode(
             credential=id_token,

@@ -49,7 +49,11 @@ def _roles_changed(sender: Any, instance: Any, action: str, reverse: bool, **kwa
 
 
 @receiver(user_logged_in)
-def _remember_the_browser(sender: Any, request: HttpRequest, response: HttpResponse, user: Any, **kwargs: Any) -> None:
-    """Failures from elsewhere never pause this user's sign-in in this browser (orgadmin/throttle.py)."""
-    if signin.is_local(request):
+def _signed_in(sender: Any, request: HttpRequest, response: HttpResponse, user: Any, **kwargs: Any) -> None:
+    """A local account: failures from elsewhere never pause its sign-in in this browser again
+    (orgadmin/throttle.py). The identity provider's: what its sign-in told the session."""
+    sociallogin = kwargs.get("sociallogin")
+    if sociallogin is not None:
+        request.session.update(getattr(sociallogin, "portal_session", {}))
+    elif signin.is_local(request):
         remember_device(request, response, user)

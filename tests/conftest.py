@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +12,7 @@ from django.core.management import call_command
 from django.core.signals import setting_changed
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.dispatch import receiver
-from django.test import override_settings
+from django.test import Client, override_settings
 from hypothesis import settings as hypothesis_settings
 
 from devtools.sandbox import PARTNER_KEY, RunningSandbox
@@ -65,6 +66,24 @@ def _flush_through_the_audit_guard() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(BaseDatabaseOperations, "execute_sql_flush", execute_sql_flush)
         yield
+
+
+@pytest.fixture(autouse=True)
+def _force_login_is_a_password_sign_in_just_now(monkeypatch) -> None:
+    """Tests sign staff in with the test client's force_login: it stands for a local account's
+    password sign-in just now, recorded in the session as django-allauth records one, so that the
+    rules that read how and when someone signed in (staff.signin, staff.recent) see a sign-in.
+    The tests of those rules record their own (tests/test_staff_*.py)."""
+    sign_in = Client.force_login
+
+    def force_login(self: Client, user, backend=None) -> None:
+        sign_in(self, user, backend)
+        session = self.session
+        session["account_authentication_methods"] = [{"method": "password", "at": time.time()}]
+        session["account_authentication_methods_user"] = str(user.pk)
+        session.save()
+
+    monkeypatch.setattr(Client, "force_login", force_login)
 
 
 @pytest.fixture

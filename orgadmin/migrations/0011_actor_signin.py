@@ -6,15 +6,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orgadmin', '0010_prune_path_deletes_only'),
+        ("orgadmin", "0010_prune_path_deletes_only"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='auditentry',
-            name='actor_signin',
-            field=models.CharField(blank=True, help_text='How the actor signed in: idp:<provider>, or password+<second factor> (staff/signin.py).', max_length=64, null=True),
+            model_name="auditentry",
+            name="actor_signin",
+            field=models.CharField(
+                blank=True,
+                help_text="How the actor signed in: idp:<provider>, or password+<second factor> (staff/signin.py).",
+                max_length=64,
+                null=True,
+            ),
         ),
     ]

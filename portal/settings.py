@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from csp.constants import NONE, SELF
@@ -21,6 +22,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # Kubernetes secrets), which takes precedence over `<NAME>`.
 env = environ.FileAwareEnv()
 environ.Env.read_env(BASE_DIR / ".env")
+
+
+def _origin(url: str) -> str:
+    """The scheme, host and port of a URL, as a Content Security Policy source."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _required_secret(name: str) -> str:
@@ -334,7 +341,8 @@ CONTENT_SECURITY_POLICY = {
         "object-src": [NONE],
         "base-uri": [NONE],
         "frame-ancestors": [NONE],
-        "form-action": [SELF],
+        # Signing in and out with the identity provider posts a form here that redirects there.
+        "form-action": [SELF, *([_origin(PORTAL_OIDC_ISSUER)] if PORTAL_OIDC_ISSUER else [])],
     },
 }
 

@@ -22,11 +22,14 @@ from typing import Any
 
 from allauth.socialaccount import app_settings as socialaccount_settings
 from allauth.socialaccount.internal import jwtkit
+from allauth.socialaccount.models import SocialApp
 from allauth.socialaccount.providers.base import AuthProcess
 from allauth.socialaccount.providers.oauth2.client import OAuth2Error
+from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
 from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
 from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
-from django.http import HttpRequest
+from django.contrib.auth.decorators import login_not_required
+from django.http import Http404, HttpRequest, HttpResponse
 
 
 class CompanyIdentityAdapter(OpenIDConnectOAuth2Adapter):
@@ -68,3 +71,20 @@ class CompanyIdentityProvider(OpenIDConnectProvider):
         if len(uid) > socialaccount_settings.UID_MAX_LENGTH:
             return "sha256:" + hashlib.sha256(uid.encode()).hexdigest()
         return uid
+
+
+# allauth's OpenID Connect views build its own adapter, not the provider's: these build ours.
+@login_not_required
+def login(request: HttpRequest, provider_id: str) -> HttpResponse:
+    try:
+        return OAuth2LoginView.adapter_view(CompanyIdentityAdapter(request, provider_id))(request)
+    except SocialApp.DoesNotExist:
+        raise Http404("No such identity provider.") from None
+
+
+@login_not_required
+def callback(request: HttpRequest, provider_id: str) -> HttpResponse:
+    try:
+        return OAuth2CallbackView.adapter_view(CompanyIdentityAdapter(request, provider_id))(request)
+    except SocialApp.DoesNotExist:
+        raise Http404("No such identity provider.") from None

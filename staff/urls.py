@@ -10,10 +10,11 @@ from allauth.mfa.recovery_codes import views as recovery_codes
 from allauth.mfa.totp import views as totp
 from allauth.mfa.webauthn import views as webauthn
 from allauth.socialaccount import views as socialaccount
-from allauth.socialaccount.providers.openid_connect import views as openid_connect
 from django.conf import settings
 from django.urls import path
 from django.views.decorators.http import require_http_methods
+
+from staff import identity
 
 # allauth's form views treat PUT as POST; the portal's pages accept only the methods they document.
 get_or_post = require_http_methods(["GET", "POST"])
@@ -44,10 +45,8 @@ urlpatterns = [
     path("2fa/webauthn/keys/<int:pk>/remove/", get_or_post(webauthn.remove_webauthn), name="mfa_remove_webauthn"),
     path("2fa/webauthn/keys/<int:pk>/edit/", get_or_post(webauthn.edit_webauthn), name="mfa_edit_webauthn"),
     # The company's identity provider.
-    path("oidc/<str:provider_id>/login/", get_or_post(openid_connect.login), name="openid_connect_login"),
-    path(
-        "oidc/<str:provider_id>/login/callback/", get_or_post(openid_connect.callback), name="openid_connect_callback"
-    ),
+    path("oidc/<str:provider_id>/login/", get_or_post(identity.login), name="openid_connect_login"),
+    path("oidc/<str:provider_id>/login/callback/", get_or_post(identity.callback), name="openid_connect_callback"),
     path("3rdparty/login/cancelled/", socialaccount.login_cancelled, name="socialaccount_login_cancelled"),
     path("3rdparty/login/error/", socialaccount.login_error, name="socialaccount_login_error"),
     path("3rdparty/signup/", get_or_post(socialaccount.signup), name="socialaccount_signup"),

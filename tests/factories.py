@@ -29,3 +29,4 @@ def ensure_roles() -> None:
     greenlet whose database connection is not the one the snapshot was stored on.
     """
     importlib.import_module("orgadmin.migrations.0002_roles").create_roles(apps, None)
+    importlib.import_module("staff.migrations.0001_staff_sessions_permission").grant(apps, None)

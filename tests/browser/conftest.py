@@ -74,26 +74,34 @@ def base_url(live_server: LiveServer) -> str:
 class ConsoleRecorder:
     """Everything the page complained about: console errors and uncaught exceptions."""
 
-    def __init__(self, page: Page) -> None:
+    def __init__(self, page: Page, origin: str) -> None:
+        self.origin = origin  # only the portal's pages count, not an identity provider's
         self.errors: list[str] = []
         page.on("console", self._on_console)
-        page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
+        page.on("pageerror", lambda error: self._on_page_error(page, error))
 
     # Chromium logs every 4xx and 5xx as a console error. The portal answers 422 (a form to
     # correct) on purpose, and htmx swaps it in (orgadmin/README.md, "Statuses"); that one is
     # expected, any other status is not.
     EXPECTED = {"Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"}
 
+    def _on_page_error(self, page: Page, error: Exception) -> None:
+        if page.url.startswith(self.origin):
+            self.errors.append(f"pageerror: {error}")
+
     def _on_console(self, message: ConsoleMessage) -> None:
+        url = message.location.get("url") or (message.page.url if message.page else "")
+        if not url.startswith(self.origin):
+            return
         if message.type in ("error", "warning") and message.text not in self.EXPECTED:
             self.errors.append(f"{message.type}: {message.text} (at {message.location.get('url', '?')})")
 
 
 @pytest.fixture(autouse=True)
-def _watched_page(page: Page) -> None:
+def _watched_page(page: Page, base_url: str) -> None:
     """Every test's page records console errors (page.console.errors) and waits at most 10 s."""
     page.set_default_timeout(10_000)
-    page.console = ConsoleRecorder(page)
+    page.console = ConsoleRecorder(page, base_url)
 
 
 SCREENSHOTS = Path(

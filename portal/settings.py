@@ -251,6 +251,7 @@ PORTAL_RECENT_AUTHENTICATION_SECONDS = env.int("RECENT_AUTHENTICATION_MINUTES", 
 
 ACCOUNT_ADAPTER = "staff.adapters.StaffAccountAdapter"
 SOCIALACCOUNT_ADAPTER = "staff.adapters.StaffSocialAccountAdapter"
+MFA_ADAPTER = "staff.adapters.StaffMFAAdapter"
 ACCOUNT_FORMS = {"login": "staff.forms.SignInForm"}
 ACCOUNT_LOGIN_METHODS = {"username"}
 ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*"]

@@ -3,6 +3,9 @@ on loopback) driven through its own sign-in pages in Chromium."""
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -10,13 +13,14 @@ import pytest
 from allauth.socialaccount.models import SocialAccount
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
+from django.core.management import call_command
 from playwright.sync_api import Page, Route, expect
 
 from devtools.sandbox import GLOBEX_ID
 from orgadmin.models import AuditEntry
 from orgadmin.roles import ROLES
 from staff.recent import IDP_AUTH_TIME_KEY
-from tests.browser.openid_provider import OpenIDProvider
+from tests.browser.openid_provider import CLIENT_SECRET, OpenIDProvider
 from tests.factories import ensure_roles
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -82,6 +86,20 @@ class FirstSignInTests:
         entry = AuditEntry.objects.filter(action="organization.list").latest("id")
         assert (entry.actor_username, entry.actor_signin) == (account.user.username, "idp:company")
         assert page.console.errors == []
+
+    def test_the_client_secret_is_in_no_page_log_or_table(self, page, idp, sandbox, caplog):
+        bodies: list[str] = []
+        page.on("response", lambda response: bodies.append(portal_text(response, idp)))
+        with caplog.at_level(logging.DEBUG):
+            sign_in_at_the_provider(page)
+            expect(page.get_by_role("heading", name="Organizations", level=1)).to_be_visible()
+            sign_out_everywhere(page)
+            idp.misbehave("signature")
+            sign_in_at_the_provider(page)
+            expect(page.get_by_role("heading", name="Sign-in")).to_contain_text("failed")
+        assert len([body for body in bodies if body]) >= 5
+        for text in (*bodies, caplog.text, dumped_database()):
+            assert CLIENT_SECRET not in text
 
     def test_groups_are_read_again_at_every_sign_in(self, page, idp, sandbox):
         sign_in_at_the_provider(page)
@@ -195,6 +213,24 @@ class FreshCheckTests:
         provider_sign_in(page, "bob")
         expect(page.get_by_role("heading", name="Sign-in refused")).to_be_visible()
         assert GLOBEX_ID in sandbox.sandbox.organizations
+
+
+def portal_text(response, idp: OpenIDProvider) -> str:
+    """A response of the portal's, as text: its headers and body."""
+    if response.url.startswith(idp.issuer):
+        return ""
+    try:
+        body = response.text()
+    except Exception:  # a redirect has no body to read
+        body = ""
+    return json.dumps(response.headers) + body
+
+
+def dumped_database() -> str:
+    out = io.StringIO()
+    # Every table with rows (unmanaged models have none, nor a table).
+    call_command("dumpdata", "--exclude", "orgadmin.portalaccess", "--exclude", "staff.staffaccess", stdout=out)
+    return out.getvalue()
 
 
 def refusals(caplog) -> list[str]:

@@ -8,4 +8,4 @@ class StaffConfig(AppConfig):
     verbose_name = "Staff sign-in"
 
     def ready(self) -> None:
-        from staff import signals  # noqa: F401 (connects the receivers)
+        from staff import checks, signals  # noqa: F401 (registers the checks, connects the receivers)

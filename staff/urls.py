@@ -14,7 +14,7 @@ from django.conf import settings
 from django.urls import path
 from django.views.decorators.http import require_http_methods
 
-from staff import identity
+from staff import identity, views
 
 # allauth's form views treat PUT as POST; the portal's pages accept only the methods they document.
 get_or_post = require_http_methods(["GET", "POST"])
@@ -55,5 +55,5 @@ urlpatterns = [
 if settings.PORTAL_LOCAL_SIGNIN:
     urlpatterns += [
         path("reauthenticate/", get_or_post(account.reauthenticate), name="account_reauthenticate"),
-        path("password/change/", get_or_post(account.password_change), name="account_change_password"),
+        path("password/change/", get_or_post(views.password_change), name="account_change_password"),
     ]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from allauth.socialaccount.models import SocialAccount
+from allauth.account import views as account_views
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.db.models import Count, Exists, OuterRef, Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -46,6 +48,15 @@ def staff_end_sessions(request: HttpRequest, user_id: int) -> HttpResponse:
     ended = end_sessions(user, reason=f"ended by {request.user.get_username()}")
     messages.success(request, f"Ended {ended} session(s) of {user.get_username()}.")
     return redirect("staff:staff-list")
+
+
+@login_required
+def password_change(request: HttpRequest) -> HttpResponse:
+    """allauth's password change, for accounts that have a password here: a staff member of the
+    identity provider is told to change it there (allauth would send them to set one here)."""
+    if not request.user.has_usable_password():
+        return render(request, "staff/password_elsewhere.html", {"provider": settings.PORTAL_OIDC_LABEL})
+    return account_views.password_change(request)
 
 
 urlpatterns = [

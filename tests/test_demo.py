@@ -83,6 +83,7 @@ class DemoTests:
             banner = demo.wait_for("Ctrl-C stops the portal and the sandbox.")
             accounts = dict(re.findall(r"^\s+(demo-\w+)\s+password (\S+)", banner, flags=re.MULTILINE))
             assert set(accounts) == {"demo-viewer", "demo-editor", "demo-admin"}
+            assert "They have no second factor: with DEBUG on, PORTAL_REQUIRE_MFA is off." in banner
             sandbox_url = re.search(r"Sandbox:\s+(http://127\.0\.0\.1:\d+)", banner).group(1)
             portal = f"http://127.0.0.1:{port}"
             assert wait_until_listening(f"{portal}/healthz"), "the portal did not start"

@@ -126,6 +126,21 @@ class DeployCheckTests:
         assert result.returncode == 0, result.stderr
         assert "System check identified no issues" in result.stdout
 
+    @pytest.mark.parametrize(
+        ("variables", "problem"),
+        [
+            ({"PORTAL_REQUIRE_MFA": "false"}, "staff.W001"),
+            ({"OIDC_ISSUER": "http://idp.example", "OIDC_CLIENT_ID": "p", "OIDC_CLIENT_SECRET": "s",
+              "OIDC_VIEWER_GROUPS": "staff"}, "staff.E001"),
+            ({"OIDC_ISSUER": "https://idp.example", "OIDC_CLIENT_ID": "p", "OIDC_CLIENT_SECRET": "s"}, "staff.W002"),
+        ],
+    )  # fmt: skip
+    def test_the_deploy_check_catches_weak_staff_sign_in(self, tmp_path, variables, problem):
+        env = {**PRODUCTION_ENV, **variables, "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy.sqlite3'}"}
+        result = run_code("", env, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
+        assert result.returncode != 0
+        assert problem in result.stderr
+
     def test_the_deploy_check_catches_debug(self, tmp_path):
         env = {**PRODUCTION_ENV, "DEBUG": "true", "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy.sqlite3'}"}
         result = run_code("", env, "manage.py", "check", "--deploy", "--fail-level", "WARNING")

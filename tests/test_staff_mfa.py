@@ -216,3 +216,14 @@ class SecretTests:
         settings.SECRET_KEY_FALLBACKS = []
         with pytest.raises(InvalidToken):
             StaffMFAAdapter().decrypt(stored)
+
+
+def test_a_staff_member_of_the_identity_provider_has_no_password_here(client, settings):
+    settings.PORTAL_REQUIRE_MFA = False
+    user = make_user("ana", role="Viewer")
+    user.set_unusable_password()
+    user.save()
+    client.force_login(user)
+    page = client.get(reverse("account_change_password"))
+    assert page.status_code == 200
+    assert "so the portal holds no password of yours" in page.content.decode()

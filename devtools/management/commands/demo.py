@@ -88,6 +88,12 @@ class Command(BaseCommand):
                 f"    {username:<12} password {passwords[username]}   ({role}: {can})"
                 for username, role, can in DEMO_ACCOUNTS
             ),
+            (
+                "  They have no second factor: with DEBUG on, PORTAL_REQUIRE_MFA is off. In production every"
+                " local account must set one up at its first sign-in."
+                if not settings.PORTAL_REQUIRE_MFA
+                else "  Each sets up a second factor at its first sign-in (PORTAL_REQUIRE_MFA is on)."
+            ),
             "  Ctrl-C stops the portal and the sandbox.",
             "",
         ]

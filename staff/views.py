@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from allauth.socialaccount.models import SocialAccount
 from allauth.account import views as account_views
+from allauth.socialaccount.models import SocialAccount
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model

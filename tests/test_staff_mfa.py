@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from devtools.sandbox import ACME_ID, GLOBEX_ID
+from devtools.support import hidden_fields
 from orgadmin.models import AuditEntry
 from staff.adapters import StaffMFAAdapter
 from tests.factories import PASSWORD, make_user
@@ -79,6 +80,10 @@ def enrol_an_authenticator_app(client, username: str) -> tuple[str, list[str]]:
     codes = re.findall(r"\b\d{8}\b", client.get(done["Location"]).content.decode())
     assert len(codes) == 10
     return secret, codes
+
+
+def hidden(response) -> dict[str, str]:
+    return hidden_fields(response.content.decode())
 
 
 class EnrolmentTests:
@@ -179,16 +184,38 @@ class FreshCheckTests:
             assert client.post(url, {"confirm_name": "Globex"}).status_code == 302
         assert GLOBEX_ID not in sandbox.sandbox.organizations
 
+    def test_removing_oidc_asks_again_and_the_form_comes_back_as_it_was_confirmed(self, client, sandbox):
+        make_user("ed", role="Editor")
+        secret, _ = enrol_an_authenticator_app(client, "ed")
+        url = reverse("orgadmin:organization-edit", args=[GLOBEX_ID])
+        later = timezone.now() + timedelta(minutes=11)
+        with time_machine.travel(later):
+            typed = {"name": "Globex Renamed", "sso_domain": "globex.example", "remove_oidc": "on"}
+            summary = client.post(url, typed | hidden(client.get(url)))
+            assert "OIDC will be removed" in summary.content.decode()
+            asked = client.post(url, typed | hidden(summary))
+            assert "Confirm it is you" in asked.content.decode()
+            assert sandbox.sandbox.organizations[GLOBEX_ID].issuer  # nothing sent
+            check = re.search(r'href="(/accounts/2fa/reauthenticate/\?next=[^"]+)"', asked.content.decode())[1]
+            resumed = client.get(
+                client.post(check.replace("&amp;", "&"), {"code": totp(secret, later.timestamp())})["Location"]
+            )
+            page = resumed.content.decode()
+            assert 'value="Globex Renamed"' in page
+            assert re.search(r'name="remove_oidc"[^>]*checked', page)
+            assert client.post(url, typed | hidden(resumed)).status_code == 302
+        assert (sandbox.sandbox.organizations[GLOBEX_ID].name, sandbox.sandbox.organizations[GLOBEX_ID].issuer) == (
+            "Globex Renamed",
+            None,
+        )
+
     def test_a_rename_alone_needs_no_check(self, client, sandbox):
         make_user("ed", role="Editor")
         enrol_an_authenticator_app(client, "ed")
         with time_machine.travel(timezone.now() + timedelta(minutes=11)):
-            page = client.get(reverse("orgadmin:organization-edit", args=[ACME_ID])).content.decode()
-            hidden = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', page))
-            saved = client.post(
-                reverse("orgadmin:organization-edit", args=[ACME_ID]),
-                {"name": "Acme Renamed", "sso_domain": "acme.example", "sso_org_id": "org_01ACME", **hidden},
-            )
+            url = reverse("orgadmin:organization-edit", args=[ACME_ID])
+            typed = {"name": "Acme Renamed", "sso_domain": "acme.example", "sso_org_id": "org_01ACME"}
+            saved = client.post(url, typed | hidden(client.get(url)))
         assert saved.status_code == 302, saved.content.decode()[:3000]
 
 
@@ -227,3 +254,12 @@ def test_a_staff_member_of_the_identity_provider_has_no_password_here(client, se
     page = client.get(reverse("account_change_password"))
     assert page.status_code == 200
     assert "so the portal holds no password of yours" in page.content.decode()
+
+
+def test_local_sign_in_turned_off_offers_the_identity_provider_alone(client, settings):
+    settings.SOCIALACCOUNT_ONLY = True  # what PORTAL_LOCAL_SIGNIN=false sets
+    make_user("ed", role="Editor")
+    page = client.get(reverse("account_login")).content.decode()
+    assert 'name="password"' not in page
+    assert client.post(reverse("account_login"), {"login": "ed", "password": PASSWORD}).status_code == 403
+    assert client.get(reverse("orgadmin:organization-list")).status_code == 302

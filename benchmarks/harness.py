@@ -63,7 +63,9 @@ def throwaway_database(backend: str, workdir: str, name: str = "portal_bench") -
 
 
 def portal_environment(database_url: str, workdir: str, **extra: str) -> dict[str, str]:
-    """The production settings, on loopback, behind one pretend TLS proxy."""
+    """The production settings, on loopback, behind one pretend TLS proxy. Its staff are local
+    accounts that sign in with a password alone (PORTAL_REQUIRE_MFA off): the runs measure the
+    organization pages, not sign-in."""
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "portal.settings",
@@ -73,6 +75,7 @@ def portal_environment(database_url: str, workdir: str, **extra: str) -> dict[st
         "AUDIT_CHAIN_KEY": "bench-audit-chain-key-0123456789",
         "ALLOWED_HOSTS": "127.0.0.1",
         "TRUSTED_PROXY_COUNT": "1",
+        "PORTAL_REQUIRE_MFA": "false",
         "DATABASE_URL": database_url,
         "STATIC_ROOT": f"{workdir}/static",
         "GUNICORN_BIND_HOST": "127.0.0.1",

@@ -64,8 +64,8 @@ def throwaway_database(backend: str, workdir: str, name: str = "portal_bench") -
 
 def portal_environment(database_url: str, workdir: str, **extra: str) -> dict[str, str]:
     """The production settings, on loopback, behind one pretend TLS proxy. Its staff are local
-    accounts that sign in with a password alone (PORTAL_REQUIRE_MFA off): the runs measure the
-    organization pages, not sign-in."""
+    accounts that sign in with a password alone (PORTAL_REQUIRE_MFA off), and act alone (FOUR_EYES
+    off): the runs measure the organization pages and their calls, not sign-in or approvals."""
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "portal.settings",
@@ -76,6 +76,7 @@ def portal_environment(database_url: str, workdir: str, **extra: str) -> dict[st
         "ALLOWED_HOSTS": "127.0.0.1",
         "TRUSTED_PROXY_COUNT": "1",
         "PORTAL_REQUIRE_MFA": "false",
+        "FOUR_EYES": "false",
         "DATABASE_URL": database_url,
         "STATIC_ROOT": f"{workdir}/static",
         "GUNICORN_BIND_HOST": "127.0.0.1",

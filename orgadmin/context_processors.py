@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils import timezone
 
 from orgadmin import __version__
+from orgadmin.models import ChangeRequest
 from orgadmin.roles import role_of
 
 
@@ -17,4 +21,19 @@ def portal(request: HttpRequest) -> dict[str, object]:
         "portal_role": role_of(user) if user is not None else None,
         "portal_version": __version__,
         "portal_identity_provider": settings.PORTAL_OIDC_LABEL if settings.PORTAL_OIDC_ISSUER else "",
+        "portal_four_eyes": settings.PORTAL_FOUR_EYES,
+        # Counted only where a page shows it, once.
+        "portal_changes_waiting": functools.cache(lambda: _changes_waiting(user)),
     }
+
+
+def _changes_waiting(user) -> int | None:
+    """For an approver, the change requests of others waiting for a decision (one query); None
+    for anyone else."""
+    if user is None or not user.is_authenticated or not user.has_perm("orgadmin.approve_change_request"):
+        return None
+    return (
+        ChangeRequest.objects.filter(status__in=ChangeRequest.OPEN, expires_at__gt=timezone.now())
+        .exclude(requested_by=user)
+        .count()
+    )

@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core import signing
 
 from orgadmin.polytomic.fields import (
@@ -88,6 +89,32 @@ class ChangeSummary:
         single sign-on, or sends OIDC credentials (which a typo would break), so it goes only
         after a recent sign-in check (staff.recent)."""
         return self.changes_sso or self.saml_removed or self.oidc_removed or self.oidc_credentials_sent
+
+    @property
+    def needs_a_second_person(self) -> bool:
+        """Whether the change waits for another person's approval (PORTAL_FOUR_EYES): it removes
+        SAML SSO or OIDC ("remove-sso"), or changes where sign-in goes, a field marked for it in
+        the table that is already set ("change-sso")."""
+        if not settings.PORTAL_FOUR_EYES:
+            return False
+        policy = set(settings.PORTAL_APPROVAL_FOR)
+        removes = "remove-sso" in policy and (self.saml_removed or self.oidc_removed)
+        reroutes = "change-sso" in policy and any(
+            change.field.approval_to_change and change.before for change in self.changes
+        )
+        return removes or reroutes
+
+    def as_record(self) -> dict[str, Any]:
+        """The summary as the requester confirmed it, to show the approver exactly that."""
+        return {
+            "changes": [
+                {"label": change.label, "kind": change.kind, "before": change.before, "after": change.after}
+                for change in self.changes
+            ],
+            "saml_removed": self.saml_removed,
+            "oidc_removed": self.oidc_removed,
+            "oidc_credentials_sent": self.oidc_credentials_sent,
+        }
 
     def fingerprint(self) -> str:
         return json.dumps([[change.field.name, change.before, change.after] for change in self.changes])

@@ -30,6 +30,7 @@ from orgadmin.polytomic.fields import (
 from orgadmin.selectors import LastSent
 
 DAMAGED = "This form is damaged: reload the page."
+REASON_REQUIRED = "Say why: this change waits for another person's approval, and they read it."
 
 REENTER_OIDC = (
     "Polytomic replaces the OIDC settings in full on every save and never returns the client id or "
@@ -153,6 +154,14 @@ class OrganizationEditForm(OrganizationForm):
     )
     opened = forms.CharField(widget=forms.HiddenInput)
     confirm = forms.CharField(widget=forms.HiddenInput, required=False)
+    # Asked when the change waits for a second person (edit_guard.ChangeSummary.needs_a_second_person).
+    reason = forms.CharField(
+        label="Why is this change needed?",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The approver reads it: say who asked for it and how it was checked with the customer.",
+    )
 
     def __init__(
         self, *args: Any, organization: Organization, last_client_id: LastSent | None = None, **kwargs: Any
@@ -217,6 +226,11 @@ class OrganizationEditForm(OrganizationForm):
             last_client_id=self.last_client_id.value if self.last_client_id else "",
         )
 
+    def ask_for_a_reason(self, decision: edit_guard.Decision) -> None:
+        """A change that waits for a second person needs a reason: shown again to give one."""
+        self.add_error("reason", REASON_REQUIRED)
+        self.hold(decision)
+
     def hold(self, decision: edit_guard.Decision) -> None:
         """Shows the form again, unsaved, for the operator to review the guard's decision: it
         now stands on the organization as it is, and carries the confirmation of its changes."""
@@ -227,14 +241,23 @@ class OrganizationEditForm(OrganizationForm):
 
 
 class OrganizationDeleteForm(forms.Form):
-    """Deleting is permanent: the operator types the organization's name."""
+    """Deleting is permanent: the operator types the organization's name, and a reason when the
+    delete waits for a second person."""
 
     confirm_name = forms.CharField(label="Type the organization's name to confirm", max_length=255)
 
-    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, organization: Organization, needs_a_second_person: bool = False, **kwargs: Any):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.organization = organization
+        if needs_a_second_person:
+            self.fields["reason"] = forms.CharField(
+                label="Why delete it?",
+                max_length=2000,
+                widget=forms.Textarea(attrs={"rows": 3}),
+                help_text="An Admin other than you approves the delete before it is sent; they read this.",
+                error_messages={"required": REASON_REQUIRED},
+            )
         self.phrase = confirmation_phrase(organization)
         # Help text is rendered as HTML: the name comes from Polytomic and must be escaped.
         self.fields["confirm_name"].help_text = format_html("Enter <strong>{}</strong> exactly.", self.phrase)
@@ -264,6 +287,7 @@ class AuditFilterForm(forms.Form):
     since = forms.DateField(label="From (UTC)", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label="To (UTC, inclusive)", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     request = forms.CharField(label="Portal request id", required=False, max_length=64)
+    change = forms.IntegerField(label="Change request", required=False, min_value=1, max_value=2**63 - 1)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -291,6 +315,7 @@ class AuditFilterForm(forms.Form):
             "since": datetime.combine(data["since"], time.min, tzinfo=UTC) if data["since"] else None,
             "until": _day_after(data["until"]) if data["until"] else None,
             "request_id": data["request"].strip(),
+            "change_request_id": data["change"],
         }
 
 
@@ -301,3 +326,18 @@ def _day_after(day: date) -> datetime | None:
         return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
     except OverflowError:
         return None
+
+
+class ChangeDecisionForm(forms.Form):
+    """An approver's decision on a change request: a comment, needed to reject."""
+
+    comment = forms.CharField(
+        label="Comment", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def __init__(self, *args: Any, rejecting: bool = False, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        if rejecting:
+            self.fields["comment"].required = True
+            self.fields["comment"].error_messages["required"] = "Say why you reject it: the requester reads it."

@@ -22,6 +22,7 @@ class PortalAccess(models.Model):
             ("change_organization", "Can edit organizations"),
             ("delete_organization", "Can delete organizations"),
             ("view_audit_log", "Can view the full audit log"),
+            ("approve_change_request", "Can approve or reject another's change request"),
         ]
 
     def __str__(self) -> str:
@@ -61,6 +62,14 @@ class AuditEntry(models.Model):
         REKEY = "audit.rekey", "Key the audit log's chain"  # migration 0006's own record
         IDENTITY = "identity.get", "Check the partner key"  # check_polytomic's call
         CHECKPOINT = "audit.checkpoint", "Verify the audit log"  # verify_audit's own record
+        # A change that needs a second person (orgadmin/change_requests.py): its life, each step
+        # recorded with both people named; the call that carries it out is an update or delete.
+        CHANGE_REQUEST = "change.request", "Request a change"
+        CHANGE_APPROVE = "change.approve", "Approve a change"
+        CHANGE_REJECT = "change.reject", "Reject a change"
+        CHANGE_EXPIRE = "change.expire", "A change request expired"
+        CHANGE_VOID = "change.void", "A change request became void"
+        CHANGE_EXECUTE = "change.execute", "Carry out an approved change"
 
     class Outcome(models.TextChoices):
         OK = "ok", "OK"
@@ -110,6 +119,8 @@ class AuditEntry(models.Model):
     attempt_id = models.BigIntegerField(null=True, blank=True)
     # Null, not blank, for the entries written before it: a nullable column is added in place,
     # where a column with a default would make SQLite rebuild the table, and its triggers with it.
+    # The change request this entry is part of (orgadmin/change_requests.py), if any.
+    change_request_id = models.BigIntegerField(null=True, blank=True)
     actor_signin = models.CharField(  # noqa: DJ001
         max_length=64,
         null=True,
@@ -140,6 +151,7 @@ class AuditEntry(models.Model):
             models.Index(fields=["attempt_id"], name="audit_attempt"),
             # The writes whose outcome is not (yet) recorded are found among the attempts by time.
             models.Index(fields=["phase", "created_at", "id"], name="audit_phase_time"),
+            models.Index(fields=["change_request_id", "created_at", "id"], name="audit_change_time"),
         ]
 
     def __str__(self) -> str:
@@ -168,3 +180,65 @@ class AuditEntry(models.Model):
         if method != "password":
             return self.actor_signin
         return f"Password and {self.SECOND_FACTORS.get(factor, factor)}" if factor else "Password alone"
+
+
+class ChangeRequest(models.Model):
+    """A change that can lock a customer out, held for a second person's approval before it is
+    sent (orgadmin/change_requests.py). What executes is exactly `body` (with the client secret,
+    kept encrypted until the request is decided, then erased)."""
+
+    class Kind(models.TextChoices):
+        UPDATE = "update", "Update"
+        DELETE = "delete", "Delete"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for approval"
+        EXECUTING = "executing", "Approved, being sent"
+        EXECUTED = "executed", "Approved and done"
+        FAILED = "failed", "Approved, Polytomic failed"  # the approver may send it again
+        REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Expired"
+        VOID = "void", "Void: the organization changed meanwhile"
+
+    OPEN = (Status.PENDING, Status.FAILED)  # what an approver can still act on
+
+    organization_id = models.CharField(max_length=64)
+    organization_name = models.CharField(max_length=255)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    # The body a PUT sends, without the secret; empty for a delete.
+    body = models.JSONField(default=dict, blank=True)
+    # The organization as it was when the change was asked: approving a request on anything else voids it.
+    organization_state = models.JSONField()
+    # The change summary as the requester confirmed it (edit_guard.ChangeSummary.as_record()).
+    summary = models.JSONField(default=dict, blank=True)
+    reason = models.TextField()
+    # The typed client secret, encrypted (orgadmin/encryption.py), until the request is decided.
+    secret = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    # Times it was sent: each send has an Idempotency-Key of its own, so a retry after Polytomic
+    # failed is not answered with the replay of that failure.
+    sends = models.PositiveSmallIntegerField(default=0)
+    result = models.TextField(blank=True, help_text="What Polytomic answered, or why the request is void.")
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        default_permissions = ()
+        constraints = [
+            # Never one person alone: whatever path decides a request, the database refuses its requester.
+            models.CheckConstraint(
+                condition=models.Q(decided_by__isnull=True) | ~models.Q(decided_by=models.F("requested_by")),
+                name="change_request_decided_by_another",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"], name="change_request_open")]
+
+    def __str__(self) -> str:
+        return f"Change request {self.pk}: {self.get_kind_display().lower()} {self.organization_name}"

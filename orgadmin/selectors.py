@@ -178,9 +178,11 @@ def audit_rows(
     since: datetime | None = None,
     until: datetime | None = None,
     request_id: str = "",
+    change_request_id: int | None = None,
 ) -> AuditRows:
     """The rows matching every filter given; each filter has an index with the time."""
     lookups = {
+        "change_request_id": change_request_id,
         "organization_id": organization_id,
         "actor_username": actor,
         "action": action,

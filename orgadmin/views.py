@@ -17,6 +17,7 @@ import json
 import logging
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
@@ -24,18 +25,24 @@ from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from orgadmin import edit_guard, selectors, services
-from orgadmin.forms import AuditFilterForm, OrganizationDeleteForm, OrganizationEditForm, OrganizationForm
-from orgadmin.models import AuditEntry
+from orgadmin import change_requests, edit_guard, selectors, services
+from orgadmin.forms import (
+    AuditFilterForm,
+    ChangeDecisionForm,
+    OrganizationDeleteForm,
+    OrganizationEditForm,
+    OrganizationForm,
+)
+from orgadmin.models import AuditEntry, ChangeRequest
 from orgadmin.polytomic.errors import AuditUnavailable, PolytomicError, PolytomicNotFound, PolytomicValidationError
 from orgadmin.polytomic.fields import SEARCHABLE, SECRETS, Organization
 from orgadmin.polytomic.recording import USER_AGENT_MAX_CHARS, AuditContext
@@ -43,6 +50,7 @@ from orgadmin.proxies import client_ip
 from staff import recent, signin
 
 ORGANIZATIONS_PER_PAGE = 25
+CHANGES_DECIDED_SHOWN = 20
 
 logger = logging.getLogger(__name__)
 security_log = logging.getLogger("orgadmin.security")
@@ -228,12 +236,35 @@ def organization_edit(request: HtmxHttpRequest, organization_id: UUID) -> HttpRe
     page = {"organization": organization, "last_client_id": last_client_id}
     if request.method == "POST" and form.is_valid():
         decision = form.decide()
+        if decision.go and decision.summary.needs_a_second_person:
+            return _request_update(request, form, decision, page)
         if decision.go and decision.summary.can_lock_out and not recent.is_recent(request):
             return recent.ask(request, data=request.POST, back=request.path)
         if decision.go:
             return _save(request, form, organization, page)
         form.hold(decision)
     return _form_page(request, form, page, status=_form_status(form))
+
+
+def _request_update(request: HtmxHttpRequest, form: OrganizationEditForm, decision, page: dict) -> HttpResponse:
+    """Records the change for a second person instead of sending it, once a reason is given."""
+    if not form.cleaned_data["reason"].strip():
+        form.ask_for_a_reason(decision)
+        return _form_page(request, form, page, status=422)
+    try:
+        change = change_requests.request_update(
+            context=audit_context(request),
+            organization=form.organization,
+            data=form.organization_input(),
+            summary=decision.summary.as_record(),
+            reason=form.cleaned_data["reason"].strip(),
+        )
+    except AuditUnavailable as exc:
+        form.add_upstream_error(exc)
+        form.hold(decision)
+        return _form_page(request, form, page, status=200)
+    messages.success(request, "Requested. An Admin other than you must approve it before it is sent to Polytomic.")
+    return _redirect(request, reverse("orgadmin:change-detail", args=[change.pk]))
 
 
 def _submitted(request: HtmxHttpRequest) -> QueryDict | None:
@@ -296,13 +327,29 @@ def organization_delete(request: HtmxHttpRequest, organization_id: UUID) -> Http
         return _upstream_error_page(request, exc, title="Delete organization")
     if is_owner and request.method == "POST":
         raise PermissionDenied("This is your partner account's own organization: Polytomic does not allow deleting it.")
-    form = OrganizationDeleteForm(_submitted(request), organization=organization)
+    form = OrganizationDeleteForm(
+        _submitted(request), organization=organization, needs_a_second_person=_delete_needs_a_second_person()
+    )
     page = {"organization": organization, "form": form, "is_owner": is_owner}
     if request.method == "POST" and form.is_valid():
+        if "reason" in form.cleaned_data:
+            try:
+                change = change_requests.request_delete(
+                    context=context, organization=organization, reason=form.cleaned_data["reason"].strip()
+                )
+            except AuditUnavailable as exc:
+                form.add_error(None, exc.message)
+                return render(request, "orgadmin/organization_delete.html", page)
+            messages.success(request, "Requested. An Admin other than you must approve the delete before it is sent.")
+            return _redirect(request, reverse("orgadmin:change-detail", args=[change.pk]))
         if not recent.is_recent(request):
             return recent.ask(request, data=request.POST, back=request.path)
         return _delete(request, form, page)
     return render(request, "orgadmin/organization_delete.html", page, status=_form_status(form))
+
+
+def _delete_needs_a_second_person() -> bool:
+    return settings.PORTAL_FOUR_EYES and "delete" in settings.PORTAL_APPROVAL_FOR
 
 
 def _delete(request: HtmxHttpRequest, form: OrganizationDeleteForm, page: dict) -> HttpResponse:
@@ -319,6 +366,82 @@ def _delete(request: HtmxHttpRequest, form: OrganizationDeleteForm, page: dict) 
     else:
         messages.success(request, f"Deleted {organization.name}.")
     return _redirect(request, reverse("orgadmin:organization-list"))
+
+
+# --- Change requests (four eyes) -------------------------------------------------------------------
+
+
+@require_GET
+@permission_required("orgadmin.change_organization", raise_exception=True)
+@never_cache
+def change_list(request: HttpRequest) -> HttpResponse:
+    """The queue: requests waiting for a decision, then the last decided ones."""
+    change_requests.expire_due()
+    changes = ChangeRequest.objects.select_related("requested_by", "decided_by")
+    return render(
+        request,
+        "orgadmin/change_list.html",
+        {
+            "open": list(changes.filter(status__in=ChangeRequest.OPEN).order_by("expires_at")),
+            "decided": list(changes.exclude(status__in=ChangeRequest.OPEN)[:CHANGES_DECIDED_SHOWN]),
+        },
+    )
+
+
+@require_GET
+@permission_required("orgadmin.change_organization", raise_exception=True)
+@never_cache
+def change_detail(request: HttpRequest, change_id: int) -> HttpResponse:
+    """A request as its requester confirmed it, the organization as Polytomic has it now (while
+    the request is open), and the approver's decision."""
+    change = get_object_or_404(ChangeRequest.objects.select_related("requested_by", "decided_by"), pk=change_id)
+    current, error = None, None
+    if change.status in ChangeRequest.OPEN:
+        try:
+            current = selectors.organization_get(
+                context=audit_context(request), organization_id=UUID(change.organization_id)
+            )
+        except PolytomicError as exc:
+            error = exc
+    return _change_page(
+        request, change, current=current, error=error, form=ChangeDecisionForm(recent.resume(request, request.path))
+    )
+
+
+@require_POST
+@permission_required("orgadmin.approve_change_request", raise_exception=True)
+def change_decide(request: HttpRequest, change_id: int) -> HttpResponse:
+    """Approves (a recent sign-in check first) or rejects another's request."""
+    approving = request.POST.get("decision") == "approve"
+    form = ChangeDecisionForm(request.POST, rejecting=not approving)
+    change = get_object_or_404(ChangeRequest, pk=change_id)
+    if not form.is_valid():
+        return _change_page(request, change, form=form, status=422)
+    if approving and not recent.is_recent(request):
+        return recent.ask(request, data=request.POST, back=reverse("orgadmin:change-detail", args=[change_id]))
+    decide = change_requests.approve if approving else change_requests.reject
+    try:
+        change = decide(
+            context=audit_context(request), change_request_id=change_id, comment=form.cleaned_data["comment"]
+        )
+    except change_requests.ChangeRequestClosed as exc:
+        messages.error(request, exc.message)
+    except AuditUnavailable as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.info(request, f"{change.get_status_display()}.")
+    return redirect("orgadmin:change-detail", change_id)
+
+
+def _change_page(request, change, *, form, current=None, error=None, status=200) -> HttpResponse:
+    user = request.user
+    can_decide = (
+        change.status in ChangeRequest.OPEN
+        and user.has_perm("orgadmin.approve_change_request")
+        and (change.requested_by_id != user.pk)
+    )
+    context = {"change": change, "current": current, "error": error, "form": form, "can_decide": can_decide}
+    return render(request, "orgadmin/change_detail.html", context, status=status)
 
 
 # --- The audit log -----------------------------------------------------------------------------------

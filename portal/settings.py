@@ -76,6 +76,15 @@ POLYTOMIC_MAX_RESPONSE_BYTES = env.int("POLYTOMIC_MAX_RESPONSE_BYTES", default=8
 # Keep-alive connections to Polytomic kept per worker process: at least the gunicorn threads.
 POLYTOMIC_POOL_SIZE = env.int("POLYTOMIC_POOL_SIZE", default=16)
 
+# --- Four eyes: changes that can lock a customer out wait for a second person -------------------
+# Off, one person can remove or reroute a customer's single sign-on alone (README, "Four eyes").
+PORTAL_FOUR_EYES = env.bool("FOUR_EYES", default=not DEBUG)
+# What needs approval: removing SAML SSO or OIDC ("remove-sso"), changing where sign-in goes where
+# it is set ("change-sso": issuer, SSO domain, SSO organization id), deleting ("delete").
+PORTAL_APPROVAL_FOR = env.list("APPROVAL_FOR", default=["remove-sso", "change-sso", "delete"])
+# A change request not decided within this many hours expires; its client secret is erased.
+PORTAL_CHANGE_REQUEST_HOURS = env.int("CHANGE_REQUEST_HOURS", default=24)
+
 # --- Application ---------------------------------------------------------------------------------
 
 INSTALLED_APPS = [

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from typing import Any
@@ -27,14 +26,12 @@ from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.adapter import get_adapter as get_socialaccount_adapter
 from allauth.socialaccount.models import SocialLogin
 from allauth.socialaccount.providers.base import AuthProcess
-from cryptography.fernet import Fernet, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from orgadmin.encryption import fernet
 from orgadmin.proxies import client_ip
 from orgadmin.roles import ROLES
 from staff.recent import IDP_AUTH_TIME_KEY
@@ -187,28 +184,21 @@ def refuse(request: HttpRequest, reason: str) -> None:
     raise ImmediateHttpResponse(render(request, "staff/sign_in_refused.html", {"reason": reason}, status=400))
 
 
+MFA_SECRETS = "staff.mfa-secrets"  # the purpose the encryption key is derived for
+
+
 class StaffMFAAdapter(DefaultMFAAdapter):
     """Second-factor secrets (authenticator-app keys, the seed of recovery codes) are stored
-    encrypted, under keys derived from SECRET_KEY and SECRET_KEY_FALLBACKS: a copy of the database
-    alone does not give anyone the codes, and rotating SECRET_KEY as Django documents keeps them."""
+    encrypted (`orgadmin.encryption`): a copy of the database alone does not give anyone the codes,
+    and rotating SECRET_KEY as Django documents keeps them."""
 
     def encrypt(self, text: str) -> str:
-        return _fernet().encrypt(text.encode()).decode()
+        return fernet(MFA_SECRETS).encrypt(text.encode()).decode()
 
     def decrypt(self, encrypted_text: str) -> str:
-        return _fernet().decrypt(encrypted_text.encode()).decode()
+        return fernet(MFA_SECRETS).decrypt(encrypted_text.encode()).decode()
 
     def send_notification_mail(self, template_prefix: str, user: Any, context: Any = None, email: Any = None) -> None:
         """The portal sends no mail: a change of a staff member's second factors goes to the
         security log."""
         security_log.info("Second factor of %s: %s", user.get_username(), template_prefix.rsplit("/", 1)[-1])
-
-
-def _fernet() -> MultiFernet:
-    secrets = (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)
-    return MultiFernet([Fernet(_derived_key(secret)) for secret in secrets])
-
-
-def _derived_key(secret: str) -> bytes:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"staff.mfa-secrets").derive(secret.encode())
-    return base64.urlsafe_b64encode(key)

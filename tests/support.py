@@ -111,10 +111,10 @@ def guard_lifted(using: str = "default"):
 
 
 @contextlib.contextmanager
-def audit_refuses_inserts(phase: str = ""):
-    """The audit table refuses new entries (of one phase only, when `phase` is given), until the
-    block ends. The trigger is the test's own, dropped afterwards."""
-    when = f"NEW.phase = '{phase}'" if phase else "TRUE"
+def audit_refuses_inserts(phase: str = "", action: str = ""):
+    """The audit table refuses new entries (of one phase, or one action, only when given), until
+    the block ends. The trigger is the test's own, dropped afterwards."""
+    when = f"NEW.phase = '{phase}'" if phase else f"NEW.action = '{action}'" if action else "TRUE"
     from django.db import connection
 
     with connection.cursor() as cursor:

@@ -28,6 +28,7 @@ SAMPLE_KWARGS = {
     "object_id": "1",
     "id": "1",
     "entry_id": 1,
+    "change_id": 1,
     "content_type_id": "1",
     "url": "anything/",
     "pk": 1,
@@ -111,6 +112,7 @@ class RoleTests:
             "change_organization",
             "delete_organization",
             "view_audit_log",
+            "approve_change_request",
             "end_staff_sessions",
         },
     }

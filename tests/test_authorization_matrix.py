@@ -6,13 +6,16 @@ a row here fails, and a row that no longer matches a URL fails too.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from devtools.sandbox import ACME_ID
 from orgadmin.audit_log import append
-from orgadmin.models import AuditEntry
+from orgadmin.models import AuditEntry, ChangeRequest
 from tests.factories import make_user
 from tests.support import named_url_patterns
 
@@ -76,6 +79,10 @@ POLICY = {
         "POST": (SIGN_IN, 403, 403, 422),
         "DELETE": (SIGN_IN, 405, 405, 405),
     },
+    # Change requests (four eyes): Editors ask and follow them; Admins decide others'.
+    "orgadmin:change-list": {"GET": (SIGN_IN, 403, 200, 200), "POST": SIGNED_IN_405},
+    "orgadmin:change-detail": {"GET": (SIGN_IN, 403, 200, 200), "POST": SIGNED_IN_405},
+    "orgadmin:change-decide": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, 403, 422)},
     "orgadmin:audit-list": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
     "orgadmin:audit-detail": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
     "orgadmin:audit-export": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
@@ -88,7 +95,14 @@ ADMIN_SITE_DEFAULT = (302, 302, 302, 302)
 
 def project_urls() -> dict[str, str]:
     """name: path with sample arguments, for every named URL of the project."""
-    samples = {"organization_id": ACME_ID, "entry_id": 1, "pk": 1, "user_id": 1, "provider_id": "company"}
+    samples = {
+        "organization_id": ACME_ID,
+        "entry_id": 1,
+        "change_id": 1,
+        "pk": 1,
+        "user_id": 1,
+        "provider_id": "company",
+    }
     paths = {}
     for name, pattern in named_url_patterns():
         if name.startswith("admin:"):
@@ -119,9 +133,14 @@ def test_access(client, name, method, role, expected):
     colleague = make_user("colleague", role="Viewer")  # whose sessions an Admin may end
     if role is not None:
         client.force_login(make_user(f"{role or 'anon'}-user", role=role))
+    change = ChangeRequest.objects.create(
+        organization_id=ACME_ID, organization_name="Acme", kind="delete", organization_state={}, reason="r",
+        requested_by=colleague, expires_at=timezone.now() + timedelta(hours=1),
+    )  # fmt: skip
     path = project_urls()[name]
-    if "/1/" in path:  # the sample id: an entry's, or a staff member's
-        path = path.replace("/1/", f"/{colleague.id if name.startswith('staff:') else AuditEntry.objects.get().id}/")
+    if "/1/" in path:  # the sample id: a staff member's, a change request's, or an audit entry's
+        owner = colleague.id if name.startswith("staff:") else change.id if "change" in name else None
+        path = path.replace("/1/", f"/{owner or AuditEntry.objects.get().id}/")
     response = client.post(path, {}) if method == "POST" else client.generic(method, path)
     assert response.status_code == expected, f"{method} {path} as {role or 'anonymous'}"
     if expected == SIGN_IN and role is None:

@@ -84,6 +84,7 @@ class DemoTests:
             accounts = dict(re.findall(r"^\s+(demo-\w+)\s+password (\S+)", banner, flags=re.MULTILINE))
             assert set(accounts) == {"demo-viewer", "demo-editor", "demo-admin"}
             assert "They have no second factor: with DEBUG on, PORTAL_REQUIRE_MFA is off." in banner
+            assert "request to remove Globex's OIDC waits under Changes" in banner
             sandbox_url = re.search(r"Sandbox:\s+(http://127\.0\.0\.1:\d+)", banner).group(1)
             portal = f"http://127.0.0.1:{port}"
             assert wait_until_listening(f"{portal}/healthz"), "the portal did not start"
@@ -109,6 +110,9 @@ class DemoTests:
                 assert 'title="Your role">Editor<' in signed_in.text
                 stylesheet = re.search(r'<link rel="stylesheet" href="([^"]+)"', signed_in.text).group(1)
                 assert browser.get(f"{portal}{stylesheet}", timeout=10).status_code == 200
+                queue = browser.get(f"{portal}/changes/", timeout=10).text
+                assert "Globex" in queue
+                assert "Waiting for approval" in queue
         finally:
             returncode = demo.stop()
         assert returncode == 0, "".join(demo.output)

@@ -46,6 +46,9 @@ class Field:
     marks_section: bool = False  # its being set is Polytomic's only sign that its section is configured
     remembered: bool = False  # not returned, so the portal shows the one it last sent (from its audit log)
     searchable: bool = False  # the organizations list finds an organization by it
+    # Where it is set, changing or clearing it reroutes or ends the customer's sign-in: a second
+    # person approves it (orgadmin/change_requests.py, "change-sso" in PORTAL_APPROVAL_FOR).
+    approval_to_change: bool = False
 
 
 FIELDS: tuple[Field, ...] = (
@@ -53,12 +56,13 @@ FIELDS: tuple[Field, ...] = (
           required=True, searchable=True),
     Field("sso_domain", "SSO domain", Section.SAML,
           "Email domain that sends this customer's users to their single sign-on, e.g. example.com.", 253,
-          kind=Kind.DOMAIN, searchable=True),
+          kind=Kind.DOMAIN, searchable=True, approval_to_change=True),
     Field("sso_org_id", "SSO organization id", Section.SAML,
-          "WorkOS organization id of the customer's SAML connection, e.g. org_01H….", 255, marks_section=True),
+          "WorkOS organization id of the customer's SAML connection, e.g. org_01H….", 255, marks_section=True,
+          approval_to_change=True),
     Field("issuer", "Issuer URL", Section.OIDC,
           "The identity provider's OIDC issuer, an https:// URL, e.g. https://example.okta.com.", 2000,
-          kind=Kind.HTTPS_URL, marks_section=True),
+          kind=Kind.HTTPS_URL, marks_section=True, approval_to_change=True),
     Field("client_id", "Client id", Section.OIDC, "OIDC client id issued by the identity provider.", 255,
           readable=False, remembered=True),
     Field("client_secret", "Client secret", Section.OIDC,

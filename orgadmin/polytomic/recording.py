@@ -57,6 +57,8 @@ class AuditContext:
     actor_label: str = ""
     # How the actor signed in (staff.signin.method): the identity provider, or which second factor.
     actor_signin: str = ""
+    # The change request the call carries out, if any (orgadmin/change_requests.py).
+    change_request_id: int | None = None
 
     @property
     def actor_username(self) -> str:
@@ -159,6 +161,7 @@ def _entry(record: CallRecord, *, scrubber: Callable[[str], str], phase: str) ->
         actor_id=actor.pk if actor is not None else None,
         actor_username=record.context.actor_username,
         actor_signin=record.context.actor_signin or None,
+        change_request_id=record.context.change_request_id,
         action=record.action,
         method=record.method,
         path=record.path,

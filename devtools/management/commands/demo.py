@@ -11,8 +11,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
 from devtools.management.commands.sandbox import is_loopback
-from devtools.sandbox import PARTNER_KEY, RunningSandbox
+from devtools.sandbox import GLOBEX_ID, PARTNER_KEY, RunningSandbox
+from orgadmin import change_requests, edit_guard
+from orgadmin.models import ChangeRequest
 from orgadmin.polytomic.client import client
+from orgadmin.polytomic.fields import READABLE, Organization, OrganizationInput, Section, in_section
+from orgadmin.polytomic.recording import AuditContext
 
 DEMO_ACCOUNTS = (
     ("demo-viewer", "Viewer", "view and search organizations"),
@@ -39,7 +43,10 @@ class Command(BaseCommand):
             # process (no autoreloader), so it serves with these settings.
             settings.POLYTOMIC_API_URL = sandbox.url
             settings.POLYTOMIC_PARTNER_API_KEY = PARTNER_KEY
+            # Four eyes, as in production, with one request waiting so that the queue shows.
+            settings.PORTAL_FOUR_EYES = True
             client.cache_clear()
+            self._waiting_change_request(sandbox)
             self._banner(port, sandbox.url, passwords)
             try:
                 call_command("runserver", f"127.0.0.1:{port}", use_reloader=False, skip_checks=True)
@@ -77,6 +84,23 @@ class Command(BaseCommand):
                 user.groups.set([Group.objects.get(name=role)])
         return passwords
 
+    def _waiting_change_request(self, sandbox: RunningSandbox) -> None:
+        """demo-editor asks to remove Globex's OIDC: demo-admin finds it under Changes."""
+        if ChangeRequest.objects.filter(status__in=ChangeRequest.OPEN).exists():
+            return
+        stored = sandbox.sandbox.organizations[GLOBEX_ID]
+        globex = Organization(id=GLOBEX_ID, **{field.name: getattr(stored, field.name) or "" for field in READABLE})
+        without_oidc = OrganizationInput(
+            **{**globex.values(), **{field.name: "" for field in in_section(Section.OIDC)}}
+        )
+        change_requests.request_update(
+            context=AuditContext(actor=User.objects.get(username="demo-editor")),
+            organization=globex,
+            data=without_oidc,
+            summary=edit_guard.summarise(before=globex, after=without_oidc).as_record(),
+            reason="Globex is moving off Okta next week; their IT asked to turn OIDC off first (demo request).",
+        )
+
     def _banner(self, port: int, sandbox_url: str, passwords: dict[str, str]) -> None:
         lines = [
             "",
@@ -94,6 +118,7 @@ class Command(BaseCommand):
                 if not settings.PORTAL_REQUIRE_MFA
                 else "  Each sets up a second factor at its first sign-in (PORTAL_REQUIRE_MFA is on)."
             ),
+            "  demo-editor's request to remove Globex's OIDC waits under Changes for demo-admin's approval.",
             "  Ctrl-C stops the portal and the sandbox.",
             "",
         ]

@@ -1,0 +1,336 @@
+"""Four eyes: changes that can lock a customer out wait for a second person, and are sent only
+on their approval, exactly as requested, once."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.db import IntegrityError, connection, transaction
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from devtools.sandbox import ACME_ID, GLOBEX_ID
+from devtools.support import hidden_fields
+from orgadmin import change_requests
+from orgadmin.encryption import fernet
+from orgadmin.models import AuditEntry, ChangeRequest
+from tests.factories import make_user
+from tests.support import audit_refuses_inserts
+
+pytestmark = pytest.mark.django_db
+
+NEW_SECRET = "rotated-oidc-secret-4FOUREYES"
+
+
+@pytest.fixture(autouse=True)
+def _four_eyes(settings):
+    settings.PORTAL_FOUR_EYES = True
+
+
+@pytest.fixture
+def editor(client):
+    client.force_login(make_user("ed", role="Editor"))
+    return client
+
+
+@pytest.fixture
+def approver():
+    browser = Client()
+    browser.force_login(make_user("ada", role="Admin"))
+    return browser
+
+
+def hidden(response) -> dict[str, str]:
+    return hidden_fields(response.content.decode())
+
+
+def writes(sandbox) -> list[dict]:
+    return [r for r in sandbox.sandbox.received if r["method"] in ("POST", "PUT", "DELETE")]
+
+
+def request_a_new_issuer(client) -> ChangeRequest:
+    """ed points Globex's OIDC at another identity provider, confirms the summary and says why."""
+    url = reverse("orgadmin:organization-edit", args=[GLOBEX_ID])
+    typed = {
+        "name": "Globex", "sso_domain": "globex.example", "issuer": "https://globex.entra.example",
+        "client_id": "entra-client", "client_secret": NEW_SECRET,
+    }  # fmt: skip
+    summary = client.post(url, typed | hidden(client.get(url)))
+    page = summary.content.decode()
+    assert "This change waits for a second person" in page
+    assert "Request approval" in page
+    without_reason = client.post(url, typed | hidden(summary))
+    assert without_reason.status_code == 422
+    assert "Say why" in without_reason.content.decode()
+    requested = client.post(url, typed | hidden(without_reason) | {"reason": "Globex moves to Entra (ticket 4711)"})
+    assert requested.status_code == 302
+    change = ChangeRequest.objects.get()
+    assert requested["Location"] == reverse("orgadmin:change-detail", args=[change.pk])
+    return change
+
+
+class PolicyTests:
+    def test_what_waits_for_a_second_person(self, editor, sandbox, settings):
+        url = reverse("orgadmin:organization-edit", args=[ACME_ID])
+
+        def summary(**typed):
+            data = {"name": "Acme Corporation", "sso_domain": "acme.example", "sso_org_id": "org_01ACME"} | typed
+            page = editor.post(url, data | hidden(editor.get(url))).content.decode()
+            return "This change waits for a second person" in page
+
+        assert summary(remove_saml="on")  # removing SSO
+        assert summary(sso_domain="acme-new.example")  # changing where sign-in goes, where it is set
+        assert not summary(issuer="https://acme.okta.example", client_id="c", client_secret="s")  # adding OIDC
+        settings.PORTAL_APPROVAL_FOR = ["delete"]
+        assert not summary(remove_saml="on")
+        settings.PORTAL_FOUR_EYES = False
+        settings.PORTAL_APPROVAL_FOR = ["remove-sso", "change-sso", "delete"]
+        assert not summary(remove_saml="on")
+
+    def test_a_rename_goes_straight_through(self, editor, sandbox):
+        url = reverse("orgadmin:organization-edit", args=[ACME_ID])
+        typed = {"name": "Acme Renamed", "sso_domain": "acme.example", "sso_org_id": "org_01ACME"}
+        assert editor.post(url, typed | hidden(editor.get(url))).status_code == 302
+        assert sandbox.sandbox.organizations[ACME_ID].name == "Acme Renamed"
+        assert not ChangeRequest.objects.exists()
+
+
+class RequestTests:
+    def test_a_request_sends_nothing_and_keeps_the_secret_encrypted(self, editor, sandbox, caplog):
+        before = len(writes(sandbox))
+        change = request_a_new_issuer(editor)
+        assert len(writes(sandbox)) == before
+        assert sandbox.sandbox.organizations[GLOBEX_ID].issuer == "https://globex.okta.example"
+        assert change.body == {
+            "name": "Globex", "sso_domain": "globex.example", "issuer": "https://globex.entra.example",
+            "client_id": "entra-client",
+        }  # fmt: skip
+        assert NEW_SECRET not in change.secret
+        assert fernet(change_requests.ENCRYPTION_PURPOSE).decrypt(change.secret.encode()).decode() == (
+            f'{{"client_secret": "{NEW_SECRET}"}}'
+        )
+        assert (change.requested_by.username, change.status, change.reason) == (
+            "ed", "pending", "Globex moves to Entra (ticket 4711)",
+        )  # fmt: skip
+        [entry] = AuditEntry.objects.filter(action="change.request")
+        assert (entry.actor_username, entry.change_request_id) == ("ed", change.pk)
+        assert entry.request_body["body"]["client_secret"] == "[set]"
+        page = editor.get(reverse("orgadmin:change-detail", args=[change.pk])).content.decode()
+        assert "Waiting for an Admin other than you" in page
+        for text in (page, caplog.text, str(list(AuditEntry.objects.values()))):
+            assert NEW_SECRET not in text
+
+    def test_a_delete_waits_with_a_reason(self, client, sandbox):
+        client.force_login(make_user("root", role="Admin"))
+        url = reverse("orgadmin:organization-delete", args=[ACME_ID])
+        refused = client.post(url, {"confirm_name": "Acme Corporation"})
+        assert refused.status_code == 422
+        assert "Say why" in refused.content.decode()
+        assert client.post(url, {"confirm_name": "Acme Corporation", "reason": "Customer left"}).status_code == 302
+        assert ACME_ID in sandbox.sandbox.organizations
+        assert ChangeRequest.objects.get().kind == "delete"
+
+    def test_with_the_audit_log_refusing_nothing_is_requested(self, client, sandbox, caplog):
+        client.force_login(make_user("root", role="Admin"))
+        url = reverse("orgadmin:organization-delete", args=[ACME_ID])
+        with audit_refuses_inserts(action="change.request"):  # the page's read is recorded; the request not
+            refused = client.post(url, {"confirm_name": "Acme Corporation", "reason": "Customer left"})
+        assert refused.status_code == 200
+        assert "The audit log is unavailable, so nothing was sent to Polytomic" in refused.content.decode()
+        assert 'value="Acme Corporation"' in refused.content.decode()
+        assert not ChangeRequest.objects.exists()
+        assert any(r.name == "orgadmin.security" for r in caplog.records)
+
+
+class ApprovalTests:
+    def test_another_admin_approves_and_exactly_the_request_is_sent_once(self, editor, approver, sandbox):
+        change = request_a_new_issuer(editor)
+        url = reverse("orgadmin:change-decide", args=[change.pk])
+        detail = approver.get(reverse("orgadmin:change-detail", args=[change.pk])).content.decode()
+        assert "Approve and send" in detail
+        assert "https://globex.entra.example" in detail  # the summary, as ed confirmed it
+
+        approver.post(url, {"decision": "approve", "comment": "Checked with Globex"})
+        [put] = [r for r in writes(sandbox) if r["method"] == "PUT"]
+        assert put["body"] == {**change.body, "client_secret": NEW_SECRET}
+        change.refresh_from_db()
+        assert (change.status, change.secret, change.decided_by.username) == ("executed", "", "ada")
+        actions = list(
+            AuditEntry.objects.filter(change_request_id=change.pk)
+            .order_by("id")
+            .values_list("action", "actor_username")
+        )
+        assert [a for a, _ in actions if a.startswith("change.")] == [
+            "change.request", "change.approve", "change.execute",
+        ]  # fmt: skip
+        approve = AuditEntry.objects.get(action="change.approve")
+        assert (approve.request_body["requested_by"], approve.request_body["decided_by"]) == ("ed", "ada")
+        assert ("organization.update", "ada") in actions
+
+        again = approver.post(url, {"decision": "approve"}, follow=True)
+        assert "already decided" in again.content.decode()
+        assert len([r for r in writes(sandbox) if r["method"] == "PUT"]) == 1
+
+    def test_the_requester_cannot_approve_not_even_through_the_database(self, client, sandbox):
+        admin = make_user("root", role="Admin")
+        client.force_login(admin)
+        url = reverse("orgadmin:organization-delete", args=[ACME_ID])
+        client.post(url, {"confirm_name": "Acme Corporation", "reason": "Customer left"})
+        change = ChangeRequest.objects.get()
+        page = client.get(reverse("orgadmin:change-detail", args=[change.pk])).content.decode()
+        assert "Approve and send" not in page
+        refused = client.post(reverse("orgadmin:change-decide", args=[change.pk]), {"decision": "approve"}, follow=True)
+        assert "You asked for this change: another person must decide it." in refused.content.decode()
+        assert ACME_ID in sandbox.sandbox.organizations
+        with pytest.raises(IntegrityError), transaction.atomic():
+            ChangeRequest.objects.filter(pk=change.pk).update(decided_by=admin, status="executing")
+
+    @pytest.mark.parametrize("meanwhile", ["sso_domain", "renamed", "deleted"])
+    def test_a_change_made_meanwhile_voids_the_request(self, editor, approver, sandbox, meanwhile):
+        change = request_a_new_issuer(editor)
+        organization = sandbox.sandbox.organizations[GLOBEX_ID]
+        if meanwhile == "sso_domain":
+            organization.sso_domain = "globex-moved.example"
+        elif meanwhile == "renamed":
+            organization.name = "Globex Holdings"
+        else:
+            del sandbox.sandbox.organizations[GLOBEX_ID]
+        approver.post(reverse("orgadmin:change-decide", args=[change.pk]), {"decision": "approve"})
+        change.refresh_from_db()
+        assert (change.status, change.secret) == ("void", "")
+        assert not [r for r in writes(sandbox) if r["method"] == "PUT"]
+        assert AuditEntry.objects.filter(action="change.void", change_request_id=change.pk).exists()
+
+    def test_polytomic_failing_leaves_it_to_send_again(self, editor, approver, sandbox):
+        change = request_a_new_issuer(editor)
+        url = reverse("orgadmin:change-decide", args=[change.pk])
+        sandbox.sandbox.faults.queue.append(
+            {"method": "PUT", "path": f"/api/organizations/{GLOBEX_ID}", "fault": "status:500"}
+        )
+        approver.post(url, {"decision": "approve"})
+        change.refresh_from_db()
+        assert change.status == "failed"
+        assert change.secret  # kept to send again
+        approver.post(url, {"decision": "approve"})
+        change.refresh_from_db()
+        assert (change.status, change.sends) == ("executed", 2)
+        keys = [r["headers"].get("idempotency-key") for r in writes(sandbox) if r["method"] == "PUT"]
+        assert len(keys) == 2
+        assert len(set(keys)) == 2  # the retry is not answered with the failure's replay
+        assert sandbox.sandbox.organizations[GLOBEX_ID].issuer == "https://globex.entra.example"
+
+    def test_approval_asks_for_a_recent_sign_in_check(self, editor, sandbox):
+        change = request_a_new_issuer(editor)
+        approver = Client()
+        approver.force_login(make_user("ada", role="Admin"))
+        with time_machine.travel(timezone.now() + timedelta(minutes=11)):
+            asked = approver.post(reverse("orgadmin:change-decide", args=[change.pk]), {"decision": "approve"})
+        assert "Confirm it is you" in asked.content.decode()
+        change.refresh_from_db()
+        assert change.status == "pending"
+
+    def test_rejecting_needs_a_comment_and_erases_the_secret(self, editor, approver, sandbox):
+        change = request_a_new_issuer(editor)
+        url = reverse("orgadmin:change-decide", args=[change.pk])
+        assert approver.post(url, {"decision": "reject"}).status_code == 422
+        approver.post(url, {"decision": "reject", "comment": "Not before the customer confirms"})
+        change.refresh_from_db()
+        assert (change.status, change.secret, change.comment) == ("rejected", "", "Not before the customer confirms")
+        assert not [r for r in writes(sandbox) if r["method"] == "PUT"]
+
+    def test_an_expired_request_cannot_be_approved(self, editor, approver, sandbox):
+        change = request_a_new_issuer(editor)
+        with time_machine.travel(timezone.now() + timedelta(hours=25)):
+            approver.force_login(make_user("ada2", role="Admin"))  # a fresh sign-in, a day later
+            assert approver.get(reverse("orgadmin:change-list")).status_code == 200  # expires what is due
+            refused = approver.post(
+                reverse("orgadmin:change-decide", args=[change.pk]), {"decision": "approve"}, follow=True
+            )
+        assert "already decided: expired" in refused.content.decode()
+        change.refresh_from_db()
+        assert (change.status, change.secret) == ("expired", "")
+        assert AuditEntry.objects.filter(action="change.expire", change_request_id=change.pk).exists()
+
+
+class QueueTests:
+    def test_the_navigation_counts_what_waits_for_this_approver(self, editor, approver, sandbox):
+        request_a_new_issuer(editor)
+        page = approver.get(reverse("orgadmin:organization-list")).content.decode()
+        assert re.search(r'Changes <span class="badge badge--count"[^>]*>1</span>', page)
+        assert "badge--count" not in editor.get(reverse("orgadmin:organization-list")).content.decode()
+
+    def test_the_queue_reads_a_few_queries_however_many_requests(
+        self, editor, approver, sandbox, django_assert_max_num_queries
+    ):
+        request_a_new_issuer(editor)
+        with django_assert_max_num_queries(12) as few:
+            approver.get(reverse("orgadmin:change-list"))
+        change = ChangeRequest.objects.get()
+        for n in range(20):
+            ChangeRequest.objects.create(
+                organization_id=change.organization_id, organization_name=f"Org {n}", kind="delete",
+                organization_state={}, reason="r", requested_by=change.requested_by, expires_at=change.expires_at,
+            )  # fmt: skip
+        with django_assert_max_num_queries(len(few.captured_queries)):
+            assert approver.get(reverse("orgadmin:change-list")).status_code == 200
+
+    def test_the_audit_log_filters_by_change_request(self, editor, approver, sandbox):
+        change = request_a_new_issuer(editor)
+        approver.post(reverse("orgadmin:change-decide", args=[change.pk]), {"decision": "approve"})
+        page = approver.get(reverse("orgadmin:audit-list"), {"change": change.pk}).content.decode()
+        actions = re.findall(r"<td>((?:Request|Approve|Carry|List|View|Update)[^<]*)</td>", page)
+        # The request's life and the calls it made; not the edit form's reads, which came before it.
+        assert sorted(set(actions)) == [
+            "Approve a change", "Carry out an approved change", "Request a change", "Update organization",
+            "View organization",
+        ]  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_approvers_at_once_send_it_once(sandbox):
+    requester = Client()
+    requester.force_login(make_user("ed", role="Editor"))
+    change = request_a_new_issuer(requester)
+    approvers = []
+    for name in ("ada", "bea"):
+        browser = Client()
+        browser.force_login(make_user(name, role="Admin"))
+        approvers.append(browser)
+    start = threading.Barrier(2)
+
+    def approve(browser: Client) -> None:
+        start.wait(timeout=10)
+        browser.post(reverse("orgadmin:change-decide", args=[change.pk]), {"decision": "approve"})
+        connection.close()
+
+    threads = [threading.Thread(target=approve, args=(browser,)) for browser in approvers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len([r for r in writes(sandbox) if r["method"] == "PUT"]) == 1
+    change.refresh_from_db()
+    assert change.status == "executed"
+    assert AuditEntry.objects.filter(action="change.approve").count() == 1
+
+
+def test_the_command_expires_what_is_due_and_erases_its_secret(client, sandbox):
+    client.force_login(make_user("ed", role="Editor"))
+    change = request_a_new_issuer(client)
+    out = io.StringIO()
+    call_command("expire_change_requests", stdout=out)
+    assert out.getvalue().strip() == "Expired 0 change request(s)."
+    with time_machine.travel(timezone.now() + timedelta(hours=24, seconds=1)):
+        call_command("expire_change_requests", stdout=out)
+    assert out.getvalue().strip().endswith("Expired 1 change request(s).")
+    change.refresh_from_db()
+    assert (change.status, change.secret) == ("expired", "")
+    [entry] = AuditEntry.objects.filter(action="change.expire")
+    assert (entry.actor_username, entry.request_body["requested_by"]) == ("portal", "ed")

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
+from django.utils import timezone
 
 from devtools.sandbox import StoredOrganization
 from devtools.support import hidden_field
-from orgadmin.models import AuditEntry
+from orgadmin.models import AuditEntry, ChangeRequest
 from tests.factories import make_user
 
 MARKER = "pwn"
@@ -184,6 +186,20 @@ def test_no_page_or_fragment_turns_hostile_text_into_markup(client, sandbox):
     victim = organizations[0]
     confirm = {"confirm_name": victim.name}
     visit("deleted", client.post(f"/organizations/{victim.id}/delete/", confirm, follow=True))
+
+    # Change requests of hostile organizations, with hostile reasons and summaries, in the queue.
+    asker = make_user("asker", role="Editor")
+    for n, organization in enumerate(organizations[1:], start=1):
+        hostile = HOSTILE[n % len(HOSTILE)]
+        change = ChangeRequest.objects.create(
+            organization_id=organization.id, organization_name=organization.name, kind="update",
+            body={"name": hostile}, organization_state={}, reason=hostile, requested_by=asker,
+            summary={"changes": [{"label": hostile, "kind": "changed", "before": hostile, "after": hostile}],
+                     "oidc_removed": True},
+            expires_at=timezone.now() + timedelta(hours=1),
+        )  # fmt: skip
+        visit(f"change request {n}", client.get(f"/changes/{change.pk}/"))
+    visit("changes", client.get("/changes/"))
 
     # The audit log now holds the hostile names, messages and user agent.
     visit("audit", client.get("/audit/"))

@@ -41,7 +41,19 @@ from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
 from socketserver import ThreadingMixIn
 from typing import Any
+from urllib.parse import parse_qsl
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
+
+from devtools.sandbox_people import (
+    ROLES_PATH,
+    SYSTEM_ROLES,
+    PeopleApi,
+    PeopleGuess,
+    StoredRole,
+    basic_credentials,
+    role_id,
+    seeded_people,
+)
 
 PARTNER_KEY = "sandbox-partner-key"
 OTHER_PARTNER_KEY = "sandbox-other-partner-key"
@@ -228,8 +240,9 @@ class Faults:
         return None
 
 
-class Sandbox:
-    """The sandbox's state and its WSGI application. Thread-safe: one lock guards all state."""
+class Sandbox(PeopleApi):
+    """The sandbox's state and its WSGI application. Thread-safe: one lock guards all state.
+    The users, roles and keys of customer organizations are `PeopleApi`'s (sandbox_people.py)."""
 
     def __init__(self, *, partner_keys: dict[str, str] | None = None, bare_errors: bool = False) -> None:
         self.partner_keys = partner_keys or {PARTNER_KEY: "partner", OTHER_PARTNER_KEY: "other"}
@@ -242,6 +255,7 @@ class Sandbox:
     def reset(self) -> None:
         with self.lock:
             self.organizations: dict[str, StoredOrganization] = {o.id: o for o in seeded_organizations()}
+            self.roles, self.users = seeded_people(list(self.organizations.values()))
             self.idempotency: dict[tuple[str, str], Response | None] = {}  # None: still in flight
             self.received: list[dict[str, Any]] = []
             self.connections = 0  # TCP connections accepted
@@ -277,7 +291,8 @@ class Sandbox:
                 self.received.append(exchange)
                 fault = self.faults.take(method, path, headers.get("x-sandbox-fault", ""))
                 latency_ms = self.faults.latency_ms
-            response = self._api(method, path, headers, body, fault, latency_ms)
+            query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
+            response = self._api(method, path, headers, body, fault, latency_ms, query)
             response.headers.setdefault("X-Polytomic-Version", headers.get("x-polytomic-version") or DEFAULT_VERSION)
             if self.bare_errors and response.status >= 400 and isinstance(response.body, dict):
                 response.body = {name: response.body[name] for name in ("status", "message") if name in response.body}
@@ -315,6 +330,7 @@ class Sandbox:
         body: bytes,
         fault: str | dict[str, Any] | None,
         latency_ms: float,
+        query: dict[str, str] | None = None,
     ) -> Response:
         """Faults that stand in for a broken network or proxy answer first; then the key is
         checked, the idempotency key reserved, the added latency waited out (so a concurrent
@@ -327,6 +343,8 @@ class Sandbox:
         elif fault is not None and kind not in ANSWER_FAULTS:
             return self._fault(kind, argument)
         hold = kind == "hold"
+        if path == ROLES_PATH:  # organization-scoped: HTTP Basic, the organization's id and the partner key
+            return self._roles_request(method, headers.get("authorization", ""), latency_ms, hold=hold)
         partner = self.partner_keys.get(_bearer(headers.get("authorization", "")))
         if partner is None:
             return error(401, Guess.UNAUTHORIZED)
@@ -335,7 +353,7 @@ class Sandbox:
         key = headers.get("idempotency-key", "") if method in ("POST", "PUT") else ""
         if not key:
             self._delay(latency_ms, hold=hold)
-            return self._route(method, path, partner, body)
+            return self._route(method, path, partner, body, query or {})
         if not IDEMPOTENCY_KEY.match(key):
             return error(400, Guess.BAD_KEY)
         with self.lock:
@@ -347,7 +365,7 @@ class Sandbox:
             self.idempotency[(partner, key)] = None
         try:
             self._delay(latency_ms, hold=hold)
-            response = self._route(method, path, partner, body)
+            response = self._route(method, path, partner, body, query or {})
         except BaseException:
             with self.lock:
                 del self.idempotency[(partner, key)]
@@ -364,7 +382,37 @@ class Sandbox:
             self.release.wait(HANG_SECONDS)
         _wait(latency_ms)
 
-    def _route(self, method: str, path: str, partner: str, body: bytes) -> Response:
+    def _roles_request(self, method: str, authorization: str, latency_ms: float, *, hold: bool) -> Response:
+        credentials = basic_credentials(authorization)
+        if credentials is None:
+            return error(401, PeopleGuess.ROLES_NEED_BASIC)
+        organization_id, key = credentials
+        partner = self.partner_keys.get(key)
+        if partner is None:
+            return error(401, Guess.UNAUTHORIZED)
+        refusal = self._organization_refusal(organization_id, partner)
+        if refusal is not None:
+            return refusal
+        self._delay(latency_ms, hold=hold)
+        return self._roles(method, organization_id, Response, error)
+
+    def _organization_refusal(self, organization_id: str, partner: str) -> Response | None:
+        """Why the partner may not reach this organization (404, or 403 for another's), or None."""
+        with self.lock:
+            organization = self.organizations.get(organization_id)
+        if organization is None:
+            return error(404, Guess.NOT_FOUND)
+        if organization.partner != partner:
+            return error(403, Guess.FOREIGN)
+        return None
+
+    def _not_allowed_here(self, method: str) -> Response:
+        return _not_allowed(method)
+
+    def _route(self, method: str, path: str, partner: str, body: bytes, query: dict[str, str]) -> Response:
+        people = self._people(method, path, partner, body, query, error, Response)
+        if people is not None:
+            return people
         if path == "/api/me":
             return self._identity(partner) if method == "GET" else _not_allowed(method)
         if path == "/api/organizations":
@@ -412,6 +460,9 @@ class Sandbox:
             if self._name_taken(partner, organization.name, exclude_id=None):
                 return _name_taken()
             self.organizations[organization.id] = organization
+            for name in SYSTEM_ROLES:  # every organization has the system roles
+                role = StoredRole(role_id(organization.id, name), organization.id, name, system=True)
+                self.roles[role.id] = role
         return Response(200, {"data": organization.public()})
 
     def _update(self, partner: str, organization: StoredOrganization, body: bytes) -> Response:
@@ -431,6 +482,8 @@ class Sandbox:
             return error(403, Guess.OWNER_DELETE)
         with self.lock:
             self.organizations.pop(organization.id, None)
+            self.users = {k: u for k, u in self.users.items() if u.organization_id != organization.id}
+            self.roles = {k: r for k, r in self.roles.items() if r.organization_id != organization.id}
         return Response(200)  # "Successful response (no body)", as the published spec has it
 
     def _validated(self, body: bytes) -> tuple[dict[str, str | None], Response | None]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import yaml
 from openapi_core import OpenAPI
@@ -30,6 +31,7 @@ def problems(exchanges: list[dict[str, Any]]) -> list[str]:
             SERVER,
             exchange["method"].lower(),
             exchange["path"],
+            args=dict(parse_qsl(exchange.get("query", ""))),
             headers=exchange["headers"],
             data=json.dumps(exchange["body"]) if exchange["body"] is not None else None,
         )

@@ -7,13 +7,16 @@ as UnauthorizedError.
 
 from __future__ import annotations
 
+import base64
+
 import pytest
+import requests
 from polytomic import Polytomic
 from polytomic.core.api_error import ApiError
 from polytomic.errors import ConflictError, ForbiddenError, NotFoundError, UnprocessableEntityError
 from polytomic.types import Organization, OrganizationEnvelope, OrganizationsEnvelope
 
-from devtools.sandbox import FOREIGN_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY
+from devtools.sandbox import ACME_ID, FOREIGN_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY
 
 NO_RETRIES = {"max_retries": 0}  # the SDK retries 409 and 5xx by default; each rule is checked once
 
@@ -85,3 +88,57 @@ class SdkFidelityTests:
         sdk.organization.get(id=GLOBEX_ID)
         sent = sandbox.sandbox.received[-1]["headers"]
         assert sent["x-polytomic-version"] == "2025-09-18"
+
+
+class SdkPeopleTests:
+    """The users, roles and API-key endpoints, as Polytomic's SDK calls and parses them."""
+
+    def test_a_users_life_invite_roles_key_and_removal(self, sdk, sandbox):
+        roles = roles_sdk(sandbox, ACME_ID).permissions.roles.list().data
+        by_name = {role.name: role.id for role in roles}
+        assert {"Admin", "Member"} <= set(by_name)
+
+        invited = sdk.users.create(
+            ACME_ID, email="New.Admin@Acme.example", role_ids=[by_name["Member"]], idempotency_key="sdk-invite-0001"
+        ).data
+        assert (invited.email, invited.role_ids) == ("new.admin@acme.example", [by_name["Member"]])
+        assert invited.id in {user.id for user in sdk.users.list(ACME_ID).data}
+
+        updated = sdk.users.update(
+            ACME_ID, invited.id, email=invited.email, role_ids=[by_name["Admin"]], idempotency_key="sdk-role-0001"
+        ).data
+        assert updated.role_ids == [by_name["Admin"]]
+        assert sdk.users.get(ACME_ID, invited.id).data == updated
+
+        first = sdk.users.create_api_key(ACME_ID, invited.id, idempotency_key="sdk-key-00001").data.value
+        with pytest.raises(ApiError) as refused:  # a second key only with force (a guess, PeopleGuess)
+            sdk.users.create_api_key(ACME_ID, invited.id, idempotency_key="sdk-key-00002")
+        assert refused.value.status_code == 400
+        second = sdk.users.create_api_key(ACME_ID, invited.id, force=True, idempotency_key="sdk-key-00003").data.value
+        assert first != second
+
+        removed = sdk.users.delete(ACME_ID, invited.id).data
+        assert removed.id == invited.id
+        with pytest.raises(NotFoundError):
+            sdk.users.get(ACME_ID, invited.id)
+
+    def test_roles_are_the_organizations_own_and_checked(self, sdk, sandbox):
+        globex_roles = {role.id for role in roles_sdk(sandbox, GLOBEX_ID).permissions.roles.list().data}
+        with pytest.raises(UnprocessableEntityError):
+            sdk.users.create(ACME_ID, email="x@acme.example", role_ids=sorted(globex_roles)[:1])
+        with pytest.raises(UnprocessableEntityError):
+            sdk.users.create(ACME_ID, email="x@acme.example", role="admin", role_ids=sorted(globex_roles)[:1])
+        with pytest.raises(ForbiddenError):
+            sdk.users.list(FOREIGN_ID)
+        # Roles need HTTP Basic, not the Bearer key (sent by hand: the contract binds the SDK's own requests).
+        bearer = requests.get(
+            f"{sandbox.url}/api/permissions/roles", headers={"Authorization": f"Bearer {PARTNER_KEY}"}, timeout=10
+        )
+        assert bearer.status_code == 401
+
+
+def roles_sdk(sandbox, organization_id: str) -> Polytomic:
+    """The SDK as Polytomic's Terraform provider calls the roles of a customer organization: HTTP
+    Basic auth with the organization's id and the partner key."""
+    basic = base64.b64encode(f"{organization_id}:{PARTNER_KEY}".encode()).decode()
+    return Polytomic(base_url=sandbox.url, headers={"Authorization": f"Basic {basic}"}, max_retries=0, timeout=10)

@@ -70,6 +70,13 @@ class AuditEntry(models.Model):
         CHANGE_EXPIRE = "change.expire", "A change request expired"
         CHANGE_VOID = "change.void", "A change request became void"
         CHANGE_EXECUTE = "change.execute", "Carry out an approved change"
+        # A customer organization's people (orgadmin/polytomic/members.py).
+        USER_LIST = "user.list", "List an organization's users"
+        USER_INVITE = "user.invite", "Invite a user"
+        USER_UPDATE = "user.update", "Change a user's roles"
+        USER_DELETE = "user.delete", "Remove a user"
+        USER_KEY = "user.key", "Create a user's API key"
+        ROLE_LIST = "role.list", "List an organization's roles"
 
     class Outcome(models.TextChoices):
         OK = "ok", "OK"

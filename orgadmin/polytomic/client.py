@@ -7,6 +7,7 @@ data of a good one, and record the call in the audit log (`recording`), whatever
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -32,6 +33,7 @@ from orgadmin.polytomic.errors import (
     unreadable,
 )
 from orgadmin.polytomic.fields import SECRETS, Organization, OrganizationInput
+from orgadmin.polytomic.members import ApiKey, Role, User, many
 from orgadmin.polytomic.recording import AuditContext, CallRecord, NotRecorded, record_attempt, record_call
 from orgadmin.polytomic.text import shown_text_scrubber
 from orgadmin.polytomic.transport import (
@@ -150,6 +152,63 @@ class PolytomicClient:
             parse=Organization.from_api,
         )
 
+    # A customer organization's people ---------------------------------------------------------
+
+    def list_users(self, organization_id: UUID, *, context: AuditContext) -> list[User]:
+        return self._call(
+            "GET", f"/api/organizations/{organization_id}/users", action=AuditEntry.Action.USER_LIST,
+            context=context, organization_id=str(organization_id), parse=many(User.from_api),
+        )  # fmt: skip
+
+    def list_roles(self, organization_id: UUID, *, context: AuditContext) -> list[Role]:
+        """The organization's roles: organization-scoped, so asked with HTTP Basic auth as the
+        organization (its id, and the partner key), as Polytomic's Terraform provider asks."""
+        return self._call(
+            "GET", "/api/permissions/roles", action=AuditEntry.Action.ROLE_LIST, context=context,
+            organization_id=str(organization_id), as_organization=str(organization_id), parse=many(Role.from_api),
+        )  # fmt: skip
+
+    def invite_user(
+        self, organization_id: UUID, *, email: str, role_ids: list[str], idempotency_key: str, context: AuditContext
+    ) -> User:
+        """Polytomic sends the new user an invitation email. `role_ids` only: never the
+        deprecated `role` beside them."""
+        return self._call(
+            "POST", f"/api/organizations/{organization_id}/users", action=AuditEntry.Action.USER_INVITE,
+            context=context, body={"email": email, "role_ids": role_ids}, idempotency_key=idempotency_key,
+            organization_id=str(organization_id), parse=User.from_api,
+        )  # fmt: skip
+
+    def update_user_roles(
+        self, organization_id: UUID, user_id: UUID, *, email: str, role_ids: list[str], idempotency_key: str,
+        context: AuditContext,
+    ) -> User:  # fmt: skip
+        """Replaces the user's roles; the email is sent as the API requires, and does not change."""
+        return self._call(
+            "PUT", f"/api/organizations/{organization_id}/users/{user_id}", action=AuditEntry.Action.USER_UPDATE,
+            context=context, body={"email": email, "role_ids": role_ids}, idempotency_key=idempotency_key,
+            organization_id=str(organization_id), parse=User.from_api,
+        )  # fmt: skip
+
+    def delete_user(self, organization_id: UUID, user_id: UUID, *, context: AuditContext) -> None:
+        """Permanent. Any 2xx is success (the contract's answers the deleted user)."""
+        self._call(
+            "DELETE", f"/api/organizations/{organization_id}/users/{user_id}", action=AuditEntry.Action.USER_DELETE,
+            context=context, organization_id=str(organization_id), parse=None,
+        )  # fmt: skip
+
+    def create_api_key(
+        self, organization_id: UUID, user_id: UUID, *, force: bool, idempotency_key: str, context: AuditContext
+    ) -> ApiKey:
+        """A new API key for the user; with `force`, Polytomic first revokes the key they have.
+        The key is in this answer only: it is never recorded (the audit entry keeps whether one
+        was made, and `force` in its path)."""
+        return self._call(
+            "POST", f"/api/organizations/{organization_id}/users/{user_id}/keys?force={str(force).lower()}",
+            action=AuditEntry.Action.USER_KEY, context=context, idempotency_key=idempotency_key,
+            organization_id=str(organization_id), parse=ApiKey.from_api,
+        )  # fmt: skip
+
     def delete_organization(self, organization_id: UUID, *, context: AuditContext, organization_name: str = "") -> None:
         """Any 2xx is success, with or without a body (the contract's 200 has none)."""
         self._call(
@@ -178,6 +237,7 @@ class PolytomicClient:
         idempotency_key: str = "",
         organization_id: str = "",
         organization_name: str = "",
+        as_organization: str = "",
         parse: Callable[[Any], T] | None,
     ) -> T:
         """Sends one request, records it, and returns the answer's `data` read by `parse`
@@ -190,6 +250,9 @@ class PolytomicClient:
         - `PolytomicAuthenticationError` (401), `PolytomicForbidden` (403), `PolytomicNotFound` (404);
         - `PolytomicValidationError` (409, 422);
         - `PolytomicError` for any other answer (400, other 4xx, redirects).
+
+        `as_organization` asks as that organization (HTTP Basic auth with its id and the partner
+        key) instead of as the partner (Bearer).
         """
         if (method in KEYED_METHODS) != bool(idempotency_key) or (
             idempotency_key and not IDEMPOTENCY_KEY_PATTERN.fullmatch(idempotency_key)
@@ -205,7 +268,10 @@ class PolytomicClient:
             organization_id=organization_id,
             organization_name=organization_name,
             secrets=(self._api_key, *((body or {}).get(name) or "" for name in SECRETS)),
+            as_organization=as_organization,
         )
+        if as_organization:  # the header carries the key encoded: scrubbed in that form too
+            record.secrets = (*record.secrets, _basic(as_organization, self._api_key))
         if method != "GET":
             try:
                 record_attempt(record)  # committed before anything is sent, or nothing is
@@ -222,6 +288,8 @@ class PolytomicClient:
             result = _read_data(answer, parse)
             if isinstance(result, Organization):
                 record.identify(organization_id=result.id, organization_name=result.name)
+            if isinstance(result, ApiKey):  # kept out of anything recorded
+                record.secrets = (*record.secrets, result.value)
         except PolytomicError as exc:
             record.fail(exc)
             self._record(record, started)
@@ -276,7 +344,11 @@ class PolytomicClient:
 
     def _headers(self, method: str, *, body: dict[str, Any] | None, record: CallRecord) -> dict[str, str]:
         headers = {
-            "Authorization": f"Bearer {self._api_key}",
+            "Authorization": (
+                f"Basic {_basic(record.as_organization, self._api_key)}"
+                if record.as_organization
+                else f"Bearer {self._api_key}"
+            ),
             "X-Polytomic-Version": self.api_version,
             "Accept": "application/json",
             "User-Agent": f"partner-organization-portal/{__version__}",
@@ -300,6 +372,10 @@ def _read_data(answer: Answer, parse: Callable[[Any], T] | None) -> T:
         return parse(answer.json["data"])
     except ValueError:
         raise unreadable(answer.status) from None
+
+
+def _basic(user: str, password: str) -> str:
+    return base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def _many(data: Any) -> list[Organization]:

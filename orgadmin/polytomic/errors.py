@@ -13,6 +13,7 @@ from typing import Any
 import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError
 
+from orgadmin.polytomic import members
 from orgadmin.polytomic.fields import BY_NAME
 from orgadmin.polytomic.text import whole_characters
 from orgadmin.polytomic.transport import Answer
@@ -161,6 +162,9 @@ def failure_for_answer(answer: Answer, *, idempotency_key: str, scrub: Callable[
     )
 
 
+# The fields a 422's metadata may name: an organization's, and a user's (members.py).
+FIELD_NAMES = frozenset(BY_NAME) | members.REQUEST_FIELDS
+
 # (guess) Nothing public says how the idempotency-in-flight 409 reads; these words are how such
 # answers are usually phrased. A 409 that mentions none of them is taken to be about the name.
 _IN_FLIGHT_WORDS = re.compile(r"idempot|in[ -]?flight|in progress|already being processed|concurrent", re.IGNORECASE)
@@ -199,7 +203,7 @@ def _metadata_errors(metadata: Any, scrub: Callable[[str], str]) -> tuple[dict[s
 
     def add(field_name: Any, value: Any) -> None:
         messages = [_short(m, scrub) for m in _messages(value)]
-        if isinstance(field_name, str) and field_name in BY_NAME:
+        if isinstance(field_name, str) and field_name in FIELD_NAMES:
             field_errors.setdefault(field_name, []).extend(messages or ["This value was not accepted."])
         else:
             non_field_errors.extend(messages)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from orgadmin import audit_log
 from orgadmin.models import AuditEntry
+from orgadmin.polytomic import members
 from orgadmin.polytomic.fields import FIELDS
 from orgadmin.polytomic.text import REDACTED, shown_text_scrubber
 
@@ -37,10 +38,10 @@ USER_AGENT_MAX_CHARS = 512
 
 SECRET_FIELDS = frozenset(f.name for f in FIELDS if f.secret)
 # Request fields stored as sent; any other is redacted, and a secret one is stored as "[set]".
-REQUEST_FIELDS_KEPT = frozenset(f.name for f in FIELDS if not f.secret)
+REQUEST_FIELDS_KEPT = frozenset(f.name for f in FIELDS if not f.secret) | members.REQUEST_FIELDS
 # Keys kept, at any depth, in answers: the envelope, the organization's id and fields, and the
 # keys of Polytomic's error shapes (ApiError, and the older 401 and 422 shapes).
-RESPONSE_KEYS_KEPT = REQUEST_FIELDS_KEPT | {"data", "id"} | {
+RESPONSE_KEYS_KEPT = REQUEST_FIELDS_KEPT | members.ANSWER_FIELDS | {"data", "id"} | {
     "status", "message", "key", "metadata", "error", "code", "context", "field", "path"
 }  # fmt: skip
 
@@ -78,6 +79,8 @@ class CallRecord:
     organization_id: str = ""
     organization_name: str = ""
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    # Asked as this organization (HTTP Basic, its id and the partner key), not as the partner.
+    as_organization: str = ""
     status: int | None = None
     api_version: str = ""
     upstream_request_id: str = ""

@@ -27,6 +27,7 @@ from orgadmin.polytomic.fields import (
     Section,
     in_section,
 )
+from orgadmin.polytomic.members import Role, User
 from orgadmin.selectors import LastSent
 
 DAMAGED = "This form is damaged: reload the page."
@@ -52,6 +53,24 @@ class FormKeyField(forms.CharField):
             validators=[RegexValidator(r"\A[A-Za-z0-9]{8,64}\Z")],
             error_messages={"required": DAMAGED, "invalid": DAMAGED, "max_length": DAMAGED},
         )
+
+
+class UpstreamErrorsMixin:
+    """Places Polytomic's refusal on the fields it names; everything else above the form."""
+
+    def add_upstream_error(self, error: PolytomicError) -> None:
+        """Field names are the API's, so the map is the identity; `add_error` refuses names the
+        form does not have, so anything else goes above the form."""
+        if isinstance(error, PolytomicValidationError):
+            for name, messages in error.field_errors.items():
+                for message in messages:
+                    self.add_error(name if name in self.fields else None, message)
+            for message in error.non_field_errors:
+                self.add_error(None, message)
+            if not error.field_errors and not error.non_field_errors:
+                self.add_error(None, error.message)
+        else:
+            self.add_error(None, error.message)
 
 
 class HiddenFieldErrorsMixin:
@@ -85,7 +104,7 @@ def form_field(field: Field) -> forms.CharField:
 OrganizationFields = type("OrganizationFields", (forms.Form,), {field.name: form_field(field) for field in FIELDS})
 
 
-class OrganizationForm(HiddenFieldErrorsMixin, OrganizationFields):
+class OrganizationForm(HiddenFieldErrorsMixin, UpstreamErrorsMixin, OrganizationFields):
     """Create: the name and the whole SSO/OIDC configuration."""
 
     # Made when the form is first shown and kept across resubmissions of it (see services).
@@ -122,23 +141,6 @@ class OrganizationForm(HiddenFieldErrorsMixin, OrganizationFields):
 
     def organization_input(self) -> OrganizationInput:
         return OrganizationInput(**{field.name: self.cleaned_data.get(field.name) or "" for field in FIELDS})
-
-    def add_upstream_error(self, error: PolytomicError) -> None:
-        """Places Polytomic's refusal on the fields it names; everything else above the form.
-
-        Field names are the API's, so the map is the identity; `add_error` refuses names the form
-        does not have, so anything else goes above the form.
-        """
-        if isinstance(error, PolytomicValidationError):
-            for name, messages in error.field_errors.items():
-                for message in messages:
-                    self.add_error(name if name in self.fields else None, message)
-            for message in error.non_field_errors:
-                self.add_error(None, message)
-            if not error.field_errors and not error.non_field_errors:
-                self.add_error(None, error.message)
-        else:
-            self.add_error(None, error.message)
 
 
 class OrganizationEditForm(OrganizationForm):
@@ -341,3 +343,87 @@ class ChangeDecisionForm(forms.Form):
         if rejecting:
             self.fields["comment"].required = True
             self.fields["comment"].error_messages["required"] = "Say why you reject it: the requester reads it."
+
+
+# --- A customer organization's people ---------------------------------------------------------------
+
+
+class RolesField(forms.MultipleChoiceField):
+    """The organization's roles, by name, as checkboxes; sent as their ids."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def __init__(self) -> None:
+        super().__init__(label="Roles", error_messages={"required": "Choose at least one role."})
+
+
+def role_choices(roles: dict[str, Role]) -> list[tuple[str, str]]:
+    """The system roles first (Admin, Member), then the organization's own, by name."""
+    ordered = sorted(roles.values(), key=lambda role: (not role.system, role.name.casefold()))
+    return [(role.id, role.name) for role in ordered]
+
+
+class UserInviteForm(HiddenFieldErrorsMixin, UpstreamErrorsMixin, forms.Form):
+    email = forms.EmailField(
+        label="Email", max_length=254, help_text="Polytomic sends this person an invitation email to join."
+    )
+    role_ids = RolesField()
+    form_key = FormKeyField()
+
+    def __init__(self, *args: Any, roles: dict[str, Role], **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields["role_ids"].choices = role_choices(roles)
+        if not self.is_bound:
+            self.initial.setdefault("form_key", uuid.uuid4().hex)
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip().lower()  # as Polytomic stores it
+
+
+class UserRolesForm(HiddenFieldErrorsMixin, UpstreamErrorsMixin, forms.Form):
+    """Only the roles change; the email is sent as it is, as the API requires."""
+
+    role_ids = RolesField()
+    form_key = FormKeyField()
+
+    def __init__(self, *args: Any, roles: dict[str, Role], user: User, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["role_ids"].choices = role_choices(roles)
+        if not self.is_bound:
+            self.initial.update(role_ids=list(user.role_ids), form_key=uuid.uuid4().hex)
+
+
+class UserRemoveForm(forms.Form):
+    """Removing is permanent: the operator types the user's email."""
+
+    confirm_email = forms.CharField(label="Type the user's email to confirm", max_length=254)
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["confirm_email"].help_text = format_html("Enter <strong>{}</strong> exactly.", user.email)
+
+    def clean_confirm_email(self) -> str:
+        value = self.cleaned_data["confirm_email"].strip()
+        if value.casefold() != self.user.email.casefold():
+            raise forms.ValidationError("That is not this user's email.")
+        return value
+
+
+class ApiKeyForm(HiddenFieldErrorsMixin, UpstreamErrorsMixin, forms.Form):
+    """Mints a key. `once` is a token the portal hands out with the form and takes back when it is
+    posted: the page that shows the key, posted again (a reload), mints and shows nothing."""
+
+    force = forms.BooleanField(label="Replace the key this user has: it stops working at once", required=False)
+    form_key = FormKeyField()
+    once = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args: Any, once: str = "", **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.update(form_key=uuid.uuid4().hex, once=once)

@@ -23,6 +23,9 @@ class PortalAccess(models.Model):
             ("delete_organization", "Can delete organizations"),
             ("view_audit_log", "Can view the full audit log"),
             ("approve_change_request", "Can approve or reject another's change request"),
+            ("view_users", "Can view a customer organization's users"),
+            ("manage_users", "Can invite, re-role and remove a customer organization's users"),
+            ("create_api_key", "Can create an API key for a customer organization's user"),
         ]
 
     def __str__(self) -> str:

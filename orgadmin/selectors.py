@@ -24,6 +24,7 @@ from orgadmin.audit_log import HASHED_FIELDS
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.client import Identity, client
 from orgadmin.polytomic.fields import REMEMBERED, Organization
+from orgadmin.polytomic.members import Role, User
 from orgadmin.polytomic.recording import AuditContext
 
 OWNER_CACHE_KEY = "orgadmin:owner-organization-id"
@@ -82,6 +83,30 @@ def organization_last_sent_client_id(*, organization_id: UUID | str) -> LastSent
         sent = entry.request_body if entry is not None else None
     client_id = (sent or {}).get(REMEMBERED)
     return LastSent(value=client_id, sent_at=entry.created_at) if client_id else None
+
+
+def organization_people(*, context: AuditContext, organization_id: UUID) -> tuple[list[User], dict[str, Role]]:
+    """The organization's users, and its roles by id (two calls: the roles are asked as the
+    organization itself)."""
+    users = client().list_users(organization_id, context=context)
+    roles = {role.id: role for role in client().list_roles(organization_id, context=context)}
+    return users, roles
+
+
+def user_last_key(*, organization_id: UUID | str, user_id: UUID | str) -> datetime | None:
+    """When this portal last minted an API key for the user (from the audit log), if it did:
+    Polytomic does not say whether a user has one."""
+    return (
+        AuditEntry.objects.filter(
+            organization_id=str(organization_id),
+            action=AuditEntry.Action.USER_KEY,
+            outcome=AuditEntry.Outcome.OK,
+            path__startswith=f"/api/organizations/{organization_id}/users/{user_id}/keys",
+        )
+        .order_by(*NEWEST_FIRST)
+        .values_list("created_at", flat=True)
+        .first()
+    )
 
 
 def organization_recent_activity(*, organization_id: UUID | str) -> list[AuditEntry]:

@@ -16,6 +16,7 @@ from django.conf import settings
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.fields import Organization, OrganizationInput
+from orgadmin.polytomic.members import ApiKey, User
 from orgadmin.polytomic.recording import AuditContext
 
 
@@ -38,6 +39,45 @@ def organization_delete(*, context: AuditContext, organization_id: UUID, organiz
     """Deletes the organization. No Idempotency-Key: Polytomic's guide sets none on DELETE, and a
     repeated delete answers 404, which the pages read as "already deleted"."""
     client().delete_organization(organization_id, context=context, organization_name=organization_name)
+
+
+# A customer organization's people -----------------------------------------------------------------
+
+
+def user_invite(
+    *, context: AuditContext, organization_id: UUID, email: str, role_ids: list[str], form_key: str
+) -> User:
+    """Invites a user, who gets Polytomic's invitation email, with the roles given."""
+    body = {"email": email, "role_ids": role_ids}
+    key = idempotency_key(
+        form_key=form_key, action=AuditEntry.Action.USER_INVITE, target=str(organization_id), body=body
+    )
+    return client().invite_user(organization_id, email=email, role_ids=role_ids, idempotency_key=key, context=context)
+
+
+def user_update_roles(
+    *, context: AuditContext, organization_id: UUID, user_id: UUID, email: str, role_ids: list[str], form_key: str
+) -> User:
+    body = {"email": email, "role_ids": role_ids}
+    key = idempotency_key(form_key=form_key, action=AuditEntry.Action.USER_UPDATE, target=str(user_id), body=body)
+    return client().update_user_roles(
+        organization_id, user_id, email=email, role_ids=role_ids, idempotency_key=key, context=context
+    )
+
+
+def user_remove(*, context: AuditContext, organization_id: UUID, user_id: UUID) -> None:
+    """Permanent. No Idempotency-Key (DELETE); a repeat answers 404, read as already removed."""
+    client().delete_user(organization_id, user_id, context=context)
+
+
+def user_create_api_key(
+    *, context: AuditContext, organization_id: UUID, user_id: UUID, force: bool, form_key: str
+) -> ApiKey:
+    """A new key for the user; with `force`, the one they have is revoked first."""
+    key = idempotency_key(
+        form_key=form_key, action=AuditEntry.Action.USER_KEY, target=str(user_id), body={"force": force}
+    )
+    return client().create_api_key(organization_id, user_id, force=force, idempotency_key=key, context=context)
 
 
 def idempotency_key(*, form_key: str, action: str, target: str = "", body: dict | None = None) -> str:

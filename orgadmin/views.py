@@ -15,6 +15,8 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import secrets
+from dataclasses import dataclass
 from uuid import UUID
 
 from django.conf import settings
@@ -36,15 +38,20 @@ from django_htmx.middleware import HtmxDetails
 
 from orgadmin import change_requests, edit_guard, selectors, services
 from orgadmin.forms import (
+    ApiKeyForm,
     AuditFilterForm,
     ChangeDecisionForm,
     OrganizationDeleteForm,
     OrganizationEditForm,
     OrganizationForm,
+    UserInviteForm,
+    UserRemoveForm,
+    UserRolesForm,
 )
 from orgadmin.models import AuditEntry, ChangeRequest
 from orgadmin.polytomic.errors import AuditUnavailable, PolytomicError, PolytomicNotFound, PolytomicValidationError
 from orgadmin.polytomic.fields import SEARCHABLE, SECRETS, Organization
+from orgadmin.polytomic.members import Role, User
 from orgadmin.polytomic.recording import USER_AGENT_MAX_CHARS, AuditContext
 from orgadmin.proxies import client_ip
 from staff import recent, signin
@@ -366,6 +373,193 @@ def _delete(request: HtmxHttpRequest, form: OrganizationDeleteForm, page: dict) 
     else:
         messages.success(request, f"Deleted {organization.name}.")
     return _redirect(request, reverse("orgadmin:organization-list"))
+
+
+# --- A customer organization's people ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class People:
+    """An organization, read fresh, with its users, its roles by id, and one of its users."""
+
+    organization: Organization
+    users: list[User]
+    roles: dict[str, Role]
+    user: User | None = None
+
+    def role_names(self, user: User) -> list[str]:
+        return [self.roles[role_id].name if role_id in self.roles else role_id for role_id in user.role_ids]
+
+
+def _people(request: HtmxHttpRequest, organization_id: UUID, user_id: UUID | None = None):
+    """The organization's people, fresh, or the page to show instead (it is gone, or Polytomic failed)."""
+    context = audit_context(request)
+    try:
+        organization = selectors.organization_get(context=context, organization_id=organization_id)
+        users, roles = selectors.organization_people(context=context, organization_id=organization_id)
+    except PolytomicNotFound:
+        messages.warning(request, "That organization does not exist at Polytomic (it may have been deleted).")
+        return None, _redirect(request, reverse("orgadmin:organization-list"))
+    except PolytomicError as exc:
+        return None, _upstream_error_page(request, exc, title="Users")
+    user = next((u for u in users if u.id == str(user_id)), None)
+    if user_id is not None and user is None:
+        messages.info(request, "That user is no longer in this organization.")
+        return None, _redirect(request, reverse("orgadmin:user-list", args=[organization_id]))
+    return People(organization, users, roles, user), None
+
+
+@require_GET
+@permission_required("orgadmin.view_users", raise_exception=True)
+@never_cache
+def user_list(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
+    people, instead = _people(request, organization_id)
+    if instead is not None:
+        return instead
+    query = request.GET.get("q", "").strip()[:200]
+    shown = [user for user in people.users if query.casefold() in f"{user.email} {user.id}".casefold()]
+    rows = [(user, people.role_names(user)) for user in sorted(shown, key=lambda u: u.email)]
+    return render(request, "orgadmin/user_list.html", {"people": people, "rows": rows, "query": query})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("orgadmin.manage_users", raise_exception=True)
+@never_cache
+def user_invite(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
+    people, instead = _people(request, organization_id)
+    if instead is not None:
+        return instead
+    form = UserInviteForm(request.POST if request.method == "POST" else None, roles=people.roles)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = services.user_invite(
+                context=audit_context(request),
+                organization_id=organization_id,
+                email=data["email"],
+                role_ids=data["role_ids"],
+                form_key=data["form_key"],
+            )
+        except PolytomicError as exc:
+            form.add_upstream_error(error := exc)
+        else:
+            messages.success(request, f"Invited {user.email}: Polytomic sends them an invitation email.")
+            return _redirect(request, reverse("orgadmin:user-list", args=[organization_id]))
+    return render(
+        request,
+        "orgadmin/user_form.html",
+        {"people": people, "form": form, "inviting": True},
+        status=_form_status(form, error),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("orgadmin.manage_users", raise_exception=True)
+@never_cache
+def user_roles(request: HtmxHttpRequest, organization_id: UUID, user_id: UUID) -> HttpResponse:
+    people, instead = _people(request, organization_id, user_id)
+    if instead is not None:
+        return instead
+    form = UserRolesForm(request.POST if request.method == "POST" else None, roles=people.roles, user=people.user)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.user_update_roles(
+                context=audit_context(request),
+                organization_id=organization_id,
+                user_id=user_id,
+                email=people.user.email,
+                role_ids=data["role_ids"],
+                form_key=data["form_key"],
+            )
+        except PolytomicError as exc:
+            form.add_upstream_error(error := exc)
+        else:
+            messages.success(request, f"Changed the roles of {people.user.email}.")
+            return _redirect(request, reverse("orgadmin:user-list", args=[organization_id]))
+    return render(
+        request, "orgadmin/user_form.html", {"people": people, "form": form}, status=_form_status(form, error)
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("orgadmin.manage_users", raise_exception=True)
+@never_cache
+def user_remove(request: HtmxHttpRequest, organization_id: UUID, user_id: UUID) -> HttpResponse:
+    people, instead = _people(request, organization_id, user_id)
+    if instead is not None:
+        return instead
+    form = UserRemoveForm(request.POST if request.method == "POST" else None, user=people.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.user_remove(context=audit_context(request), organization_id=organization_id, user_id=user_id)
+        except PolytomicNotFound:
+            messages.info(request, f"{people.user.email} was already removed.")
+        except PolytomicError as exc:
+            form.add_error(None, exc.message)
+            return render(request, "orgadmin/user_remove.html", {"people": people, "form": form})
+        else:
+            messages.success(request, f"Removed {people.user.email} from {people.organization.name}.")
+        return _redirect(request, reverse("orgadmin:user-list", args=[organization_id]))
+    return render(request, "orgadmin/user_remove.html", {"people": people, "form": form}, status=_form_status(form))
+
+
+# A minted key lives in this view's variables alone: error reports show none of them.
+@sensitive_variables()
+@require_http_methods(["GET", "POST"])
+@permission_required("orgadmin.create_api_key", raise_exception=True)
+@never_cache
+def user_key(request: HtmxHttpRequest, organization_id: UUID, user_id: UUID) -> HttpResponse:
+    people, instead = _people(request, organization_id, user_id)
+    if instead is not None:
+        return instead
+    posted = request.method == "POST"
+    form = ApiKeyForm(request.POST if posted else None, once="" if posted else _hand_out_once(request))
+    page = {
+        "people": people,
+        "form": form,
+        "last_key": selectors.user_last_key(organization_id=organization_id, user_id=user_id),
+    }
+    if request.method != "POST" or not form.is_valid():
+        return render(request, "orgadmin/user_key.html", page, status=_form_status(form))
+    if not _take_back_once(request, form.cleaned_data["once"]):
+        return render(request, "orgadmin/user_key_used.html", page)
+    try:
+        key = services.user_create_api_key(
+            context=audit_context(request),
+            organization_id=organization_id,
+            user_id=user_id,
+            force=form.cleaned_data["force"],
+            form_key=form.cleaned_data["form_key"],
+        )
+    except PolytomicError as exc:
+        form.add_upstream_error(exc)
+        form.data = form.data.copy()
+        form.data["once"] = _hand_out_once(request)
+        return render(request, "orgadmin/user_key.html", page, status=_form_status(form, exc))
+    return render(request, "orgadmin/user_key_created.html", {**page, "key": key.value})
+
+
+KEY_FORMS_SESSION_KEY = "orgadmin.key_forms"
+KEY_FORMS_KEPT = 10
+
+
+def _hand_out_once(request: HttpRequest) -> str:
+    """A token for one key form: the session keeps the last few handed out."""
+    token = secrets.token_urlsafe(24)
+    request.session[KEY_FORMS_SESSION_KEY] = [*request.session.get(KEY_FORMS_SESSION_KEY, []), token][-KEY_FORMS_KEPT:]
+    return token
+
+
+def _take_back_once(request: HttpRequest, token: str) -> bool:
+    """Whether the token was handed out and not yet used; it is used up now."""
+    handed_out = request.session.get(KEY_FORMS_SESSION_KEY, [])
+    if token not in handed_out:
+        return False
+    request.session[KEY_FORMS_SESSION_KEY] = [t for t in handed_out if t != token]
+    return True
 
 
 # --- Change requests (four eyes) -------------------------------------------------------------------

@@ -43,8 +43,8 @@ def staff_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @permission_required("staff.end_staff_sessions", raise_exception=True)
-def staff_end_sessions(request: HttpRequest, user_id: int) -> HttpResponse:
-    user = get_object_or_404(get_user_model(), pk=user_id)
+def staff_end_sessions(request: HttpRequest, staff_id: int) -> HttpResponse:
+    user = get_object_or_404(get_user_model(), pk=staff_id)
     ended = end_sessions(user, reason=f"ended by {request.user.get_username()}")
     messages.success(request, f"Ended {ended} session(s) of {user.get_username()}.")
     return redirect("staff:staff-list")
@@ -61,5 +61,5 @@ def password_change(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("", staff_list, name="staff-list"),
-    path("<int:user_id>/end-sessions/", staff_end_sessions, name="staff-end-sessions"),
+    path("<int:staff_id>/end-sessions/", staff_end_sessions, name="staff-end-sessions"),
 ]

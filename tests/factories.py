@@ -31,3 +31,4 @@ def ensure_roles() -> None:
     importlib.import_module("orgadmin.migrations.0002_roles").create_roles(apps, None)
     importlib.import_module("staff.migrations.0001_staff_sessions_permission").grant(apps, None)
     importlib.import_module("orgadmin.migrations.0012_change_requests").grant_approval_to_admins(apps, None)
+    importlib.import_module("orgadmin.migrations.0014_people").grant_people_permissions(apps, None)

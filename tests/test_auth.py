@@ -32,7 +32,8 @@ SAMPLE_KWARGS = {
     "content_type_id": "1",
     "url": "anything/",
     "pk": 1,
-    "user_id": 1,
+    "staff_id": 1,
+    "user_id": uuid.UUID("00000000-0000-4000-8000-000000000000"),
     "provider_id": "company",
     "organization_id": uuid.UUID("00000000-0000-4000-8000-000000000000"),
 }
@@ -104,9 +105,12 @@ class SignOutTests:
 
 class RoleTests:
     EXPECTED_PERMISSIONS = {
-        "Viewer": {"view_organization"},
-        "Editor": {"view_organization", "add_organization", "change_organization"},
+        "Viewer": {"view_organization", "view_users"},
+        "Editor": {"view_organization", "add_organization", "change_organization", "view_users", "manage_users"},
         "Admin": {
+            "view_users",
+            "manage_users",
+            "create_api_key",
             "view_organization",
             "add_organization",
             "change_organization",
@@ -135,7 +139,11 @@ class RoleTests:
         user.user_permissions.add(Permission.objects.get(codename="view_audit_log"))
         user = type(user).objects.get(pk=user.pk)  # no permission cache
         with django_assert_num_queries(1):
-            assert user.get_all_permissions() == {"orgadmin.view_organization", "orgadmin.view_audit_log"}
+            assert user.get_all_permissions() == {
+                "orgadmin.view_organization",
+                "orgadmin.view_users",
+                "orgadmin.view_audit_log",
+            }
             assert user.has_perm("orgadmin.view_audit_log")
             assert not user.has_perm("orgadmin.delete_organization")
         user.is_active = False

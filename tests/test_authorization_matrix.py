@@ -6,6 +6,7 @@ a row here fails, and a row that no longer matches a URL fails too.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -20,6 +21,8 @@ from tests.factories import make_user
 from tests.support import named_url_patterns
 
 ROLES = (None, "Viewer", "Editor", "Admin")
+# A user of Acme's in the sandbox (devtools/sandbox_people.py seeds it with this id).
+ANALYST_ID = str(uuid.uuid5(uuid.UUID(ACME_ID), "user-1"))
 SIGN_IN = 302  # anonymous: sent to sign in
 R = 302  # a redirect for a signed-in user
 
@@ -80,6 +83,17 @@ POLICY = {
         "DELETE": (SIGN_IN, 405, 405, 405),
     },
     # Change requests (four eyes): Editors ask and follow them; Admins decide others'.
+    # A customer organization's people: everyone sees them, Editors invite, re-role and remove,
+    # Admins mint API keys. POSTs carry an empty form: input to correct.
+    "orgadmin:user-list": {"GET": (SIGN_IN, 200, 200, 200), "POST": SIGNED_IN_405},
+    "orgadmin:user-invite": {"GET": (SIGN_IN, 403, 200, 200), "POST": (SIGN_IN, 403, 422, 422), "PUT": SIGNED_IN_405},
+    "orgadmin:user-roles": {"GET": (SIGN_IN, 403, 200, 200), "POST": (SIGN_IN, 403, 422, 422), "PUT": SIGNED_IN_405},
+    "orgadmin:user-remove": {
+        "GET": (SIGN_IN, 403, 200, 200),
+        "POST": (SIGN_IN, 403, 422, 422),
+        "DELETE": SIGNED_IN_405,
+    },
+    "orgadmin:user-key": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 403, 403, 422), "PUT": SIGNED_IN_405},
     "orgadmin:change-list": {"GET": (SIGN_IN, 403, 200, 200), "POST": SIGNED_IN_405},
     "orgadmin:change-detail": {"GET": (SIGN_IN, 403, 200, 200), "POST": SIGNED_IN_405},
     "orgadmin:change-decide": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, 403, 422)},
@@ -100,7 +114,8 @@ def project_urls() -> dict[str, str]:
         "entry_id": 1,
         "change_id": 1,
         "pk": 1,
-        "user_id": 1,
+        "staff_id": 1,
+        "user_id": ANALYST_ID,
         "provider_id": "company",
     }
     paths = {}

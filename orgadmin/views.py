@@ -499,7 +499,9 @@ def user_remove(request: HtmxHttpRequest, organization_id: UUID, user_id: UUID) 
             messages.info(request, f"{people.user.email} was already removed.")
         except PolytomicError as exc:
             form.add_error(None, exc.message)
-            return render(request, "orgadmin/user_remove.html", {"people": people, "form": form})
+            return render(
+                request, "orgadmin/user_remove.html", {"people": people, "form": form}, status=_form_status(form, exc)
+            )
         else:
             messages.success(request, f"Removed {people.user.email} from {people.organization.name}.")
         return _redirect(request, reverse("orgadmin:user-list", args=[organization_id]))

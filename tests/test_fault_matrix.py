@@ -1,4 +1,4 @@
-"""Every operation against every way Polytomic can fail, from one table each.
+"""Every operation (the organizations', and their people's) against every way Polytomic can fail, from one table each.
 
 For every cell: a clear page or form error (never a 500, never the raw upstream body), the
 operator's input kept, exactly one audit entry for the operation with the right outcome, and a
@@ -61,6 +61,12 @@ BEHAVIOURS = {
 }
 # A delete reads no body: any 2xx is success, whatever comes with it.
 SUCCESS_FOR_DELETE = {"200 malformed json", "200 unexpected shape"}
+DELETES = {"delete", "remove user"}
+USER_ID = "5b0d7c3e-1f2a-4b3c-8d4e-5f6a7b8c9d11"
+ROLE_ID = "5b0d7c3e-1f2a-4b3c-8d4e-5f6a7b8c9d21"
+USER = {"id": USER_ID, "email": "analyst@acme.example", "organization_id": ORG_ID, "role_ids": [ROLE_ID]}
+ROLE = {"id": ROLE_ID, "name": "Member", "organization_id": ORG_ID, "system": True}
+PEOPLE = f"/organizations/{ORG_ID}/users"
 
 EDIT_FORM = {"name": "Typed Name", "sso_domain": "acme.example", "sso_org_id": "org_1"}
 
@@ -86,9 +92,38 @@ OPERATIONS = {
         ("post", f"/organizations/{ORG_ID}/delete/", {"confirm_name": "Acme"}),
         None,
     ),
+    # A customer organization's people.
+    "list users": ("GET", f"/api/organizations/{ORG_ID}/users", ("get", f"{PEOPLE}/", None), None),
+    "list roles": ("GET", "/api/permissions/roles", ("get", f"{PEOPLE}/", None), None),
+    "invite": (
+        "POST",
+        f"/api/organizations/{ORG_ID}/users",
+        ("post", f"{PEOPLE}/invite/", {"email": "typed@acme.example", "role_ids": [ROLE_ID], "form_key": "k" * 32}),
+        "typed@acme.example",
+    ),
+    "change roles": (
+        "PUT",
+        f"/api/organizations/{ORG_ID}/users/{USER_ID}",
+        ("post", f"{PEOPLE}/{USER_ID}/roles/", {"role_ids": [ROLE_ID], "form_key": "k" * 32}),
+        None,
+    ),
+    "remove user": (
+        "DELETE",
+        f"/api/organizations/{ORG_ID}/users/{USER_ID}",
+        ("post", f"{PEOPLE}/{USER_ID}/remove/", {"confirm_email": "analyst@acme.example"}),
+        None,
+    ),
+    "create key": (
+        "POST",
+        f"/api/organizations/{ORG_ID}/users/{USER_ID}/keys",
+        ("post", f"{PEOPLE}/{USER_ID}/key/", {"form_key": "k" * 32}),
+        None,
+    ),
 }
 ACTIONS = {"list": "organization.list", "get": "organization.get", "create": "organization.create",
-           "update": "organization.update", "delete": "organization.delete"}  # fmt: skip
+           "update": "organization.update", "delete": "organization.delete", "list users": "user.list",
+           "list roles": "role.list", "invite": "user.invite", "change roles": "user.update",
+           "remove user": "user.delete", "create key": "user.key"}  # fmt: skip
 
 
 @pytest.fixture
@@ -119,10 +154,16 @@ def test_fault_matrix(admin_client, api, operation, behaviour):
     # What the portal reads around the faulted call answers normally.
     if operation != "list":
         api.add("GET", f"{API}/api/organizations", json={"data": [{"id": OWNER_ID, "name": "Owner"}, ORG]})
-    if operation in ("update", "delete"):
+    if operation in ("update", "delete") or path.startswith((f"/api/organizations/{ORG_ID}/", "/api/permissions")):
         api.add("GET", f"{API}/api/organizations/{ORG_ID}", json={"data": ORG})
+    if path != f"/api/organizations/{ORG_ID}/users" or method != "GET":
+        api.add("GET", f"{API}/api/organizations/{ORG_ID}/users", json={"data": [USER]})
+    if path != "/api/permissions/roles":
+        api.add("GET", f"{API}/api/permissions/roles", json={"data": [ROLE]})
     if operation == "update":
         data = data | opened_edit_form(admin_client)
+    if operation == "create key":  # the form's single-use token, handed out with the form
+        data = data | {"once": hidden_field(admin_client.get(url).content.decode(), "once")}
     api.add(method, f"{API}{path}", **answer)
     before = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0  # only this call's count
 
@@ -134,7 +175,7 @@ def test_fault_matrix(admin_client, api, operation, behaviour):
     assert PARTNER_KEY not in page
     assert "Traceback" not in page
     entry = only_call_entry(id__gt=before, action=ACTIONS[operation])  # a write's outcome, after its attempt
-    expected_outcome = "ok" if operation == "delete" and behaviour in SUCCESS_FOR_DELETE else outcome
+    expected_outcome = "ok" if operation in DELETES and behaviour in SUCCESS_FOR_DELETE else outcome
     assert entry.outcome == expected_outcome
     if method != "GET":
         assert len([call for call in api.calls if call.request.method == method]) == 1

@@ -277,6 +277,9 @@ class Sandbox(PeopleApi):
         if path.startswith("/_sandbox/"):
             response = self._control(method, path, body)
             fault = None
+        elif path.startswith("/_idp/"):
+            response = _identity_provider(path, f"http://{environ.get('HTTP_HOST', '')}")
+            fault = None
         else:
             headers = _request_headers(environ)
             exchange = {
@@ -591,6 +594,22 @@ def _scripted(answer: dict[str, Any]) -> Response:
         headers.setdefault("Content-Type", "text/plain; charset=utf-8")
         return Response(int(answer.get("status", 200)), str(answer["text"]).encode(), headers)
     return Response(int(answer.get("status", 200)), answer.get("body"), headers)
+
+
+def _identity_provider(path: str, base: str) -> Response:
+    """A customer's identity provider, as far as the portal's issuer check looks: the discovery
+    document of `/_idp/<tenant>`. Tenants: `good` (names itself), `trailing-slash` (names itself
+    with a trailing slash, the classic broken setup), `moved` (redirects), `garbage` (not JSON)."""
+    tenant, _, rest = path.removeprefix("/_idp/").partition("/")
+    if rest != ".well-known/openid-configuration":
+        return error(404, "no such document")
+    issuer = f"{base}/_idp/{tenant}"
+    if tenant == "moved":
+        return Response(302, None, {"Location": "http://169.254.169.254/latest/meta-data/"})
+    if tenant == "garbage":
+        return Response(200, b"<html>not a discovery document</html>", {"Content-Type": "text/html"})
+    named = issuer + "/" if tenant == "trailing-slash" else issuer
+    return Response(200, {"issuer": named, "authorization_endpoint": f"https://login.{tenant}.example/authorize"})
 
 
 def _name_taken() -> Response:

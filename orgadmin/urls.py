@@ -13,6 +13,7 @@ urlpatterns = [
     path("organizations/<uuid:organization_id>/", views.organization_detail, name="organization-detail"),
     path("organizations/<uuid:organization_id>/edit/", views.organization_edit, name="organization-edit"),
     path("organizations/<uuid:organization_id>/delete/", views.organization_delete, name="organization-delete"),
+    path("organizations/check-issuer/", views.issuer_check, name="issuer-check"),
     path("organizations/<uuid:organization_id>/users/", views.user_list, name="user-list"),
     path("organizations/<uuid:organization_id>/users/invite/", views.user_invite, name="user-invite"),
     path("organizations/<uuid:organization_id>/users/<uuid:user_id>/roles/", views.user_roles, name="user-roles"),

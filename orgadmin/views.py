@@ -48,6 +48,7 @@ from orgadmin.forms import (
     UserRemoveForm,
     UserRolesForm,
 )
+from orgadmin.issuer_check import check_issuer
 from orgadmin.models import AuditEntry, ChangeRequest
 from orgadmin.polytomic.errors import AuditUnavailable, PolytomicError, PolytomicNotFound, PolytomicValidationError
 from orgadmin.polytomic.fields import SEARCHABLE, SECRETS, Organization
@@ -373,6 +374,23 @@ def _delete(request: HtmxHttpRequest, form: OrganizationDeleteForm, page: dict) 
     else:
         messages.success(request, f"Deleted {organization.name}.")
     return _redirect(request, reverse("orgadmin:organization-list"))
+
+
+@require_POST
+@permission_required("orgadmin.change_organization", raise_exception=True)
+def issuer_check(request: HtmxHttpRequest) -> HttpResponse:
+    """Checks the typed OIDC issuer's discovery document (orgadmin/issuer_check.py): a fragment
+    for the edit form, which it never blocks."""
+    issuer = request.POST.get("issuer", "").strip()[:2000]
+    result, error = None, None
+    if not issuer:
+        error = "Enter the issuer URL first."
+    else:
+        try:
+            result = check_issuer(issuer, context=audit_context(request))
+        except AuditUnavailable as exc:
+            error = exc.message
+    return render(request, "orgadmin/_issuer_check.html", {"result": result, "error": error})
 
 
 # --- A customer organization's people ----------------------------------------------------------------

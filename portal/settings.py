@@ -75,6 +75,9 @@ POLYTOMIC_TOTAL_TIMEOUT = env.float("POLYTOMIC_TOTAL_TIMEOUT", default=20.0)
 POLYTOMIC_MAX_RESPONSE_BYTES = env.int("POLYTOMIC_MAX_RESPONSE_BYTES", default=8 * 1024 * 1024)
 # Keep-alive connections to Polytomic kept per worker process: at least the gunicorn threads.
 POLYTOMIC_POOL_SIZE = env.int("POLYTOMIC_POOL_SIZE", default=16)
+# The issuer check (orgadmin/issuer_check.py) reaches public https addresses only; tests let it
+# reach a loopback server over http. Never on in production.
+PORTAL_ISSUER_CHECK_ALLOW_LOOPBACK = env.bool("ISSUER_CHECK_ALLOW_LOOPBACK", default=False)
 
 # --- Four eyes: changes that can lock a customer out wait for a second person -------------------
 # Off, one person can remove or reroute a customer's single sign-on alone (README, "Four eyes").

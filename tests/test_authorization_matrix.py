@@ -85,6 +85,7 @@ POLICY = {
     # Change requests (four eyes): Editors ask and follow them; Admins decide others'.
     # A customer organization's people: everyone sees them, Editors invite, re-role and remove,
     # Admins mint API keys. POSTs carry an empty form: input to correct.
+    "orgadmin:issuer-check": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, 200, 200)},
     "orgadmin:user-list": {"GET": (SIGN_IN, 200, 200, 200), "POST": SIGNED_IN_405},
     "orgadmin:user-invite": {"GET": (SIGN_IN, 403, 200, 200), "POST": (SIGN_IN, 403, 422, 422), "PUT": SIGNED_IN_405},
     "orgadmin:user-roles": {"GET": (SIGN_IN, 403, 200, 200), "POST": (SIGN_IN, 403, 422, 422), "PUT": SIGNED_IN_405},

@@ -19,54 +19,54 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def context() -> AuditContext:
+def audit() -> AuditContext:
     return AuditContext(actor=None, actor_label="people-test", request_id="req-people")
 
 
-def roles(context) -> dict[str, str]:
-    return {role.name: role.id for role in client().list_roles(ACME, context=context)}
+def roles(audit) -> dict[str, str]:
+    return {role.name: role.id for role in client().list_roles(ACME, context=audit)}
 
 
 class PeopleCallTests:
-    def test_roles_are_asked_as_the_organization(self, context, sandbox):
-        named = roles(context)
+    def test_roles_are_asked_as_the_organization(self, audit, sandbox):
+        named = roles(audit)
         assert {"Admin", "Member", "Data steward"} <= set(named)
         [asked] = [r for r in sandbox.sandbox.received if r["path"] == "/api/permissions/roles"]
         assert asked["headers"]["authorization"].startswith("Basic ")
         entry = AuditEntry.objects.get(action="role.list")
         assert (entry.organization_id, entry.outcome) == (ACME_ID, "ok")
 
-    def test_invite_change_roles_key_and_remove(self, context, sandbox):
-        named = roles(context)
+    def test_invite_change_roles_key_and_remove(self, audit, sandbox):
+        named = roles(audit)
         invited = client().invite_user(
-            ACME, email="Ops@Acme.example", role_ids=[named["Member"]], idempotency_key="invite-0001", context=context
+            ACME, email="Ops@Acme.example", role_ids=[named["Member"]], idempotency_key="invite-0001", context=audit
         )
         assert invited.email == "ops@acme.example"
         [sent] = [r for r in sandbox.sandbox.received if r["method"] == "POST"]
         assert sent["body"] == {"email": "Ops@Acme.example", "role_ids": [named["Member"]]}  # never `role`
-        assert invited.id in {user.id for user in client().list_users(ACME, context=context)}
+        assert invited.id in {user.id for user in client().list_users(ACME, context=audit)}
 
         changed = client().update_user_roles(
             ACME, uuid.UUID(invited.id), email=invited.email, role_ids=[named["Admin"], named["Data steward"]],
-            idempotency_key="roles-0001", context=context,
+            idempotency_key="roles-0001", context=audit,
         )  # fmt: skip
         assert changed.role_ids == (named["Admin"], named["Data steward"])
 
         key = client().create_api_key(
-            ACME, uuid.UUID(invited.id), force=False, idempotency_key="key-00001", context=context
+            ACME, uuid.UUID(invited.id), force=False, idempotency_key="key-00001", context=audit
         )
         with pytest.raises(PolytomicError):  # a second key only with force
             client().create_api_key(
-                ACME, uuid.UUID(invited.id), force=False, idempotency_key="key-00002", context=context
+                ACME, uuid.UUID(invited.id), force=False, idempotency_key="key-00002", context=audit
             )
         second = client().create_api_key(
-            ACME, uuid.UUID(invited.id), force=True, idempotency_key="key-00003", context=context
+            ACME, uuid.UUID(invited.id), force=True, idempotency_key="key-00003", context=audit
         )
         assert key.value != second.value
         assert key.value not in repr(key)
-        client().delete_user(ACME, uuid.UUID(invited.id), context=context)
+        client().delete_user(ACME, uuid.UUID(invited.id), context=audit)
         with pytest.raises(PolytomicNotFound):
-            client().delete_user(ACME, uuid.UUID(invited.id), context=context)
+            client().delete_user(ACME, uuid.UUID(invited.id), context=audit)
 
         stored = str(list(AuditEntry.objects.values()))
         assert key.value not in stored
@@ -75,15 +75,15 @@ class PeopleCallTests:
         assert [e.path.rsplit("?", 1)[1] for e in keys] == ["force=false", "force=false", "force=true"]
         assert [e.outcome for e in keys] == ["ok", "rejected", "ok"]
 
-    def test_refusals_land_on_their_fields(self, context, sandbox):
-        globex_role = next(iter({r.id for r in client().list_roles(uuid.UUID(GLOBEX_ID), context=context)}))
+    def test_refusals_land_on_their_fields(self, audit, sandbox):
+        globex_role = next(iter({r.id for r in client().list_roles(uuid.UUID(GLOBEX_ID), context=audit)}))
         with pytest.raises(PolytomicValidationError) as caught:
             client().invite_user(ACME, email="x@acme.example", role_ids=[globex_role], idempotency_key="bad-role-01",
-                                 context=context)  # fmt: skip
+                                 context=audit)  # fmt: skip
         assert "role_ids" in caught.value.field_errors
         with pytest.raises(PolytomicValidationError) as caught:
-            client().invite_user(ACME, email="it-admin@acme.example", role_ids=[roles(context)["Member"]],
-                                 idempotency_key="taken-0001", context=context)  # fmt: skip
+            client().invite_user(ACME, email="it-admin@acme.example", role_ids=[roles(audit)["Member"]],
+                                 idempotency_key="taken-0001", context=audit)  # fmt: skip
         assert "email" in caught.value.field_errors
         with pytest.raises(PolytomicForbidden):
-            client().list_users(uuid.UUID(FOREIGN_ID), context=context)
+            client().list_users(uuid.UUID(FOREIGN_ID), context=audit)

@@ -44,6 +44,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
+from devtools.sandbox_connections import CONNECTIONS_PATH, SHARED_PATH, ConnectionsApi, seeded_connections
 from devtools.sandbox_people import (
     ROLES_PATH,
     SYSTEM_ROLES,
@@ -240,7 +241,7 @@ class Faults:
         return None
 
 
-class Sandbox(PeopleApi):
+class Sandbox(PeopleApi, ConnectionsApi):
     """The sandbox's state and its WSGI application. Thread-safe: one lock guards all state.
     The users, roles and keys of customer organizations are `PeopleApi`'s (sandbox_people.py)."""
 
@@ -256,6 +257,7 @@ class Sandbox(PeopleApi):
         with self.lock:
             self.organizations: dict[str, StoredOrganization] = {o.id: o for o in seeded_organizations()}
             self.roles, self.users = seeded_people(list(self.organizations.values()))
+            self.stored_connections = seeded_connections(list(self.organizations.values()))
             self.idempotency: dict[tuple[str, str], Response | None] = {}  # None: still in flight
             self.received: list[dict[str, Any]] = []
             self.connections = 0  # TCP connections accepted
@@ -346,8 +348,8 @@ class Sandbox(PeopleApi):
         elif fault is not None and kind not in ANSWER_FAULTS:
             return self._fault(kind, argument)
         hold = kind == "hold"
-        if path == ROLES_PATH:  # organization-scoped: HTTP Basic, the organization's id and the partner key
-            return self._roles_request(method, headers.get("authorization", ""), latency_ms, hold=hold)
+        if path in (ROLES_PATH, CONNECTIONS_PATH):  # organization-scoped: HTTP Basic, its id and the partner key
+            return self._as_organization(method, path, headers.get("authorization", ""), latency_ms, hold=hold)
         partner = self.partner_keys.get(_bearer(headers.get("authorization", "")))
         if partner is None:
             return error(401, Guess.UNAUTHORIZED)
@@ -385,7 +387,9 @@ class Sandbox(PeopleApi):
             self.release.wait(HANG_SECONDS)
         _wait(latency_ms)
 
-    def _roles_request(self, method: str, authorization: str, latency_ms: float, *, hold: bool) -> Response:
+    def _as_organization(
+        self, method: str, path: str, authorization: str, latency_ms: float, *, hold: bool
+    ) -> Response:
         credentials = basic_credentials(authorization)
         if credentials is None:
             return error(401, PeopleGuess.ROLES_NEED_BASIC)
@@ -397,6 +401,8 @@ class Sandbox(PeopleApi):
         if refusal is not None:
             return refusal
         self._delay(latency_ms, hold=hold)
+        if path == CONNECTIONS_PATH:
+            return self._list_connections(organization_id, Response) if method == "GET" else _not_allowed(method)
         return self._roles(method, organization_id, Response, error)
 
     def _organization_refusal(self, organization_id: str, partner: str) -> Response | None:
@@ -416,6 +422,8 @@ class Sandbox(PeopleApi):
         people = self._people(method, path, partner, body, query, error, Response)
         if people is not None:
             return people
+        if shared := SHARED_PATH.match(path):
+            return self._shared(method, shared, partner, body, error, Response)
         if path == "/api/me":
             return self._identity(partner) if method == "GET" else _not_allowed(method)
         if path == "/api/organizations":

@@ -80,6 +80,8 @@ class AuditEntry(models.Model):
         USER_DELETE = "user.delete", "Remove a user"
         USER_KEY = "user.key", "Create a user's API key"
         ROLE_LIST = "role.list", "List an organization's roles"
+        CONNECTION_LIST = "connection.list", "List the partner's connections"
+        CONNECTION_SHARE = "connection.share", "Share a connection"
         # Not a call to Polytomic: the portal fetching a customer's OIDC discovery document.
         ISSUER_CHECK = "issuer.check", "Check an OIDC issuer"
 

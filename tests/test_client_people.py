@@ -7,13 +7,14 @@ import uuid
 
 import pytest
 
-from devtools.sandbox import ACME_ID, FOREIGN_ID, GLOBEX_ID
+from devtools.sandbox import ACME_ID, FOREIGN_ID, GLOBEX_ID, OWNER_ID
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.errors import PolytomicError, PolytomicForbidden, PolytomicNotFound, PolytomicValidationError
 from orgadmin.polytomic.recording import AuditContext
 
 ACME = uuid.UUID(ACME_ID)
+OWNER = uuid.UUID(OWNER_ID)
 
 pytestmark = pytest.mark.django_db
 
@@ -87,3 +88,33 @@ class PeopleCallTests:
         assert "email" in caught.value.field_errors
         with pytest.raises(PolytomicForbidden):
             client().list_users(uuid.UUID(FOREIGN_ID), context=audit)
+
+
+class ConnectionCallTests:
+    def test_list_as_the_owner_then_share_once_per_key(self, audit, sandbox):
+        owned = client().list_connections(OWNER, context=audit)
+        assert {c.name for c in owned} >= {"Analytics warehouse", "Sales CRM", "Marketing"}
+        assert {c.type_name for c in owned} >= {"Snowflake", "Salesforce"}
+        [asked] = [r for r in sandbox.sandbox.received if r["path"] == "/api/connections"]
+        assert asked["headers"]["authorization"].startswith("Basic ")
+        crm = next(c for c in owned if c.name == "Sales CRM")
+
+        first = client().share_connection(OWNER, uuid.UUID(crm.id), into=ACME, idempotency_key="share-0001",
+                                          context=audit)  # fmt: skip
+        again = client().share_connection(OWNER, uuid.UUID(crm.id), into=ACME, idempotency_key="share-0001",
+                                          context=audit)  # fmt: skip
+        assert first == again  # the same key: one copy, however often it is sent
+        assert [c.id for c in client().list_connections(ACME, context=audit)] == [first.id]
+        [sent, _] = [r for r in sandbox.sandbox.received if r["method"] == "POST"]
+        assert sent["body"] == {"child_organization_id": ACME_ID}
+        attempt = AuditEntry.objects.filter(action="connection.share", phase="attempt").first()
+        assert (attempt.organization_id, attempt.request_body) == (ACME_ID, {"child_organization_id": ACME_ID})
+        assert AuditEntry.objects.filter(action="connection.share", phase="outcome", outcome="ok").count() == 2
+
+    def test_refusals(self, audit, sandbox):
+        crm = client().list_connections(OWNER, context=audit)[0]
+        with pytest.raises(PolytomicForbidden):
+            client().share_connection(OWNER, uuid.UUID(crm.id), into=uuid.UUID(FOREIGN_ID),
+                                      idempotency_key="share-0002", context=audit)  # fmt: skip
+        with pytest.raises(PolytomicNotFound):
+            client().share_connection(OWNER, uuid.uuid4(), into=ACME, idempotency_key="share-0003", context=audit)

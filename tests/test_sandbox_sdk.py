@@ -137,6 +137,36 @@ class SdkPeopleTests:
         assert bearer.status_code == 401
 
 
+class SdkConnectionTests:
+    """The partner's connections, listed as its owner organization and shared into a customer's."""
+
+    def test_list_share_and_list_the_copies(self, sdk, sandbox):
+        owned = roles_sdk(sandbox, OWNER_ID).connections.list().data
+        assert {c.name for c in owned} >= {"Analytics warehouse", "Sales CRM"}
+        assert all(c.organization_id == OWNER_ID and c.type.name for c in owned)
+        warehouse = next(c for c in owned if c.name == "Analytics warehouse")
+
+        shared = sdk.connections.shared_connections.create_shared_connection(
+            OWNER_ID, warehouse.id, child_organization_id=ACME_ID, idempotency_key="sdk-share-0001"
+        ).data
+        copies = sdk.connections.shared_connections.list_shared_connections_for_partner(OWNER_ID, warehouse.id).data
+        assert [(c.id, c.organization_id, c.parent_connection_id) for c in copies] == [
+            (shared.id, ACME_ID, warehouse.id)
+        ]
+        assert shared.id in {c.id for c in roles_sdk(sandbox, ACME_ID).connections.list().data}
+
+    def test_a_share_is_refused_for_another_partners_organization_or_connection(self, sdk, sandbox):
+        warehouse = roles_sdk(sandbox, OWNER_ID).connections.list().data[0]
+        with pytest.raises(ForbiddenError):
+            sdk.connections.shared_connections.create_shared_connection(
+                OWNER_ID, warehouse.id, child_organization_id=FOREIGN_ID
+            )
+        with pytest.raises(NotFoundError):  # a connection of Acme's is not the owner's to share
+            sdk.connections.shared_connections.create_shared_connection(
+                ACME_ID, warehouse.id, child_organization_id=GLOBEX_ID
+            )
+
+
 def roles_sdk(sandbox, organization_id: str) -> Polytomic:
     """The SDK as Polytomic's Terraform provider calls the roles of a customer organization: HTTP
     Basic auth with the organization's id and the partner key."""

@@ -33,7 +33,7 @@ from orgadmin.polytomic.errors import (
     unreadable,
 )
 from orgadmin.polytomic.fields import SECRETS, Organization, OrganizationInput
-from orgadmin.polytomic.members import ApiKey, Role, User, many
+from orgadmin.polytomic.members import ApiKey, Connection, Role, SharedConnection, User, many
 from orgadmin.polytomic.recording import AuditContext, CallRecord, NotRecorded, record_attempt, record_call
 from orgadmin.polytomic.text import shown_text_scrubber
 from orgadmin.polytomic.transport import (
@@ -207,6 +207,23 @@ class PolytomicClient:
             "POST", f"/api/organizations/{organization_id}/users/{user_id}/keys?force={str(force).lower()}",
             action=AuditEntry.Action.USER_KEY, context=context, idempotency_key=idempotency_key,
             organization_id=str(organization_id), parse=ApiKey.from_api,
+        )  # fmt: skip
+
+    def list_connections(self, owner_id: UUID, *, context: AuditContext) -> list[Connection]:
+        """The partner's own connections: asked as its owner organization (HTTP Basic)."""
+        return self._call(
+            "GET", "/api/connections", action=AuditEntry.Action.CONNECTION_LIST, context=context,
+            organization_id=str(owner_id), as_organization=str(owner_id), parse=many(Connection.from_api),
+        )  # fmt: skip
+
+    def share_connection(
+        self, owner_id: UUID, connection_id: UUID, *, into: UUID, idempotency_key: str, context: AuditContext
+    ) -> SharedConnection:
+        """Shares one of the partner's connections into the customer organization `into`."""
+        return self._call(
+            "POST", f"/api/organizations/{owner_id}/connections/{connection_id}/shared",
+            action=AuditEntry.Action.CONNECTION_SHARE, context=context, body={"child_organization_id": str(into)},
+            idempotency_key=idempotency_key, organization_id=str(into), parse=SharedConnection.from_api,
         )  # fmt: skip
 
     def delete_organization(self, organization_id: UUID, *, context: AuditContext, organization_name: str = "") -> None:

@@ -38,7 +38,7 @@ USER_AGENT_MAX_CHARS = 512
 
 SECRET_FIELDS = frozenset(f.name for f in FIELDS if f.secret)
 # Request fields stored as sent; any other is redacted, and a secret one is stored as "[set]".
-REQUEST_FIELDS_KEPT = frozenset(f.name for f in FIELDS if not f.secret) | members.REQUEST_FIELDS
+REQUEST_FIELDS_KEPT = frozenset(f.name for f in FIELDS if not f.secret) | members.REQUEST_FIELDS | members.SHARE_FIELDS
 # Keys kept, at any depth, in answers: the envelope, the organization's id and fields, and the
 # keys of Polytomic's error shapes (ApiError, and the older 401 and 422 shapes).
 RESPONSE_KEYS_KEPT = REQUEST_FIELDS_KEPT | members.ANSWER_FIELDS | {"data", "id"} | {

@@ -33,17 +33,21 @@ from __future__ import annotations
 import json
 import random
 import re
+import ssl
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import parse_qsl
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
+from devtools import tls
 from devtools.sandbox_connections import CONNECTIONS_PATH, SHARED_PATH, ConnectionsApi, seeded_connections
 from devtools.sandbox_people import (
     ROLES_PATH,
@@ -280,7 +284,8 @@ class Sandbox(PeopleApi, ConnectionsApi):
             response = self._control(method, path, body)
             fault = None
         elif path.startswith("/_idp/"):
-            response = _identity_provider(path, f"http://{environ.get('HTTP_HOST', '')}")
+            base = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+            response = _identity_provider(path, base)
             fault = None
         else:
             headers = _request_headers(environ)
@@ -776,21 +781,52 @@ class SandboxServer(ThreadingMixIn, WSGIServer):
 
 
 class RunningSandbox:
-    """A sandbox served on loopback from a background thread; `stop()` ends it."""
+    """A sandbox served on loopback from a background thread; `stop()` ends it.
+
+    `tls_url` serves the same sandbox over https, with a certificate made for 127.0.0.1 that only
+    `ca_file` trusts: where an https URL is required (a customer's OIDC issuer, `/_idp/...`)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, sandbox: Sandbox | None = None) -> None:
         self.sandbox = sandbox or Sandbox()
         self.server = make_server(host, port, self.sandbox, server_class=SandboxServer, handler_class=_KeepAliveHandler)
         self.url = f"http://{host}:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-        self.thread.start()
+        self.servers = [self.server]
+        self.threads = [self._serve(self.server)]
+        self.host, self.tls_url, self.ca_file = host, "", ""
+        self.certificate_dir: tempfile.TemporaryDirectory | None = None
+
+    def _serve(self, server: WSGIServer) -> threading.Thread:
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        thread.start()
+        return thread
+
+    def serve_tls(self) -> str:
+        """Starts the https listener (once); its base URL."""
+        if not self.tls_url:
+            self.certificate_dir = tempfile.TemporaryDirectory(prefix="sandbox-tls-")
+            self.ca_file, key_file = tls.self_signed(self.host, Path(self.certificate_dir.name))
+            server = make_server(
+                self.host, 0, self.sandbox, server_class=SandboxServer, handler_class=_KeepAliveHandler
+            )
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.ca_file, key_file)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
+            server.base_environ["HTTPS"] = "on"  # wsgi.url_scheme https
+            self.servers.append(server)
+            self.threads.append(self._serve(server))
+            self.tls_url = f"https://{self.host}:{server.server_address[1]}"
+        return self.tls_url
 
     def stop(self) -> None:
         self.sandbox.stopping.set()  # releases hanging requests
         self.sandbox.release.set()  # and held ones
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+        for thread in self.threads:
+            thread.join(timeout=10)
+        if self.certificate_dir is not None:
+            self.certificate_dir.cleanup()
 
     def __enter__(self) -> RunningSandbox:
         return self

@@ -84,7 +84,8 @@ HASHED_FIELDS = (
     "user_agent",
 )
 # Fields the chain covers since the write-ahead record (migration 0008), with their defaults.
-LATER_HASHED_FIELDS = {"phase": "call", "attempt_id": None, "actor_signin": None, "change_request_id": None}
+LATER_HASHED_FIELDS = {"phase": "call", "attempt_id": None, "actor_signin": None, "change_request_id": None,
+                       "correlation_id": None}  # fmt: skip
 
 
 def append(entry: AuditEntry, *, using: str | None = None) -> None:

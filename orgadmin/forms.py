@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
-from django.core.validators import RegexValidator
+from django.core.validators import RegexValidator, validate_email
 from django.utils.html import format_html
 
 from orgadmin import edit_guard, rules
@@ -27,7 +27,7 @@ from orgadmin.polytomic.fields import (
     Section,
     in_section,
 )
-from orgadmin.polytomic.members import Role, User
+from orgadmin.polytomic.members import Connection, Role, User
 from orgadmin.selectors import LastSent
 
 DAMAGED = "This form is damaged: reload the page."
@@ -290,11 +290,15 @@ class AuditFilterForm(forms.Form):
     until = forms.DateField(label="To (UTC, inclusive)", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     request = forms.CharField(label="Portal request id", required=False, max_length=64)
     change = forms.IntegerField(label="Change request", required=False, min_value=1, max_value=2**63 - 1)
+    flow = forms.UUIDField(label="Onboarding (correlation id)", required=False)
+    # Several actions at once, from a link (an onboarding step's calls): kept across the filters.
+    actions = forms.MultipleChoiceField(required=False, widget=forms.MultipleHiddenInput)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.fields["action"].choices = [("", "Any action"), *AuditEntry.Action.choices]
+        self.fields["actions"].choices = AuditEntry.Action.choices
         self.fields["outcome"].choices = [("", "Any outcome"), *AuditEntry.Outcome.choices]
 
     def clean(self) -> dict[str, Any]:
@@ -318,6 +322,8 @@ class AuditFilterForm(forms.Form):
             "until": _day_after(data["until"]) if data["until"] else None,
             "request_id": data["request"].strip(),
             "change_request_id": data["change"],
+            "correlation_id": data["flow"],
+            "actions": data["actions"],
         }
 
 
@@ -427,3 +433,91 @@ class ApiKeyForm(HiddenFieldErrorsMixin, UpstreamErrorsMixin, forms.Form):
         super().__init__(*args, **kwargs)
         if not self.is_bound:
             self.initial.update(form_key=uuid.uuid4().hex, once=once)
+
+
+# --- Onboarding ----------------------------------------------------------------------------------
+
+
+class OnboardingOrganizationForm(OrganizationForm):
+    """The onboarding's first step: the create form's fields and rules, and the confirmation asked
+    when the issuer check failed. `kept` fills it again from the flow (the secret excepted);
+    `locked` keeps what was sent while its outcome is unknown, so that the retry sends the same."""
+
+    save_anyway = forms.BooleanField(
+        label="Save anyway: I have checked this issuer with the customer",
+        required=False,
+        help_text="The check warns; it does not decide. The choice is recorded with the onboarding.",
+    )
+
+    def __init__(self, *args: Any, kept: dict[str, str] | None = None, locked: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if kept:
+            self.initial.update(kept)
+        if locked:
+            for field in FIELDS:
+                if not field.secret:
+                    self.fields[field.name].disabled = True
+        # The issuer check of this submission, once made (orgadmin/issuer_check.py), and its record.
+        self.check_result: Any = None
+        self.issuer_check: dict | None = None
+
+
+class ConnectionsForm(forms.Form):
+    """Which of the partner's connections to share into the new organization: any, or none."""
+
+    connections = forms.MultipleChoiceField(
+        label="The partner's connections", required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args: Any, connections: list[Connection], **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields["connections"].choices = [
+            (c.id, f"{c.name} ({c.type_name})" if c.type_name else c.name) for c in connections
+        ]
+        self.by_id = {connection.id: connection for connection in connections}
+
+    def chosen(self) -> list[Connection]:
+        return [self.by_id[connection_id] for connection_id in self.cleaned_data["connections"]]
+
+
+class AdministratorsForm(forms.Form):
+    """The customer's first administrators: their emails, one per line, and the roles they get."""
+
+    emails = forms.CharField(
+        label="Emails",
+        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off"}),
+        help_text="One per line. Polytomic sends each an invitation email to join the organization.",
+    )
+    role_ids = RolesField()
+
+    def __init__(self, *args: Any, roles: dict[str, Role], most: int, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.roles = roles
+        self.most = most
+        self.fields["role_ids"].choices = role_choices(roles)
+        admin = [role.id for role in roles.values() if role.system and role.name.casefold() == "admin"]
+        self.initial.setdefault("role_ids", admin)
+
+    def clean_emails(self) -> list[str]:
+        emails: list[str] = []
+        for line in self.cleaned_data["emails"].replace(",", "\n").splitlines():
+            email = line.strip().lower()  # as Polytomic stores it
+            if not email or email in emails:
+                continue
+            try:
+                if len(email) > 254:
+                    raise forms.ValidationError("too long")
+                validate_email(email)
+            except forms.ValidationError:
+                raise forms.ValidationError(f"“{email[:254]}” is not an email address.") from None
+            emails.append(email)
+        if not emails:
+            raise forms.ValidationError("Enter at least one email.")
+        if len(emails) > self.most:
+            raise forms.ValidationError(f"Enter at most {self.most} emails at a time.")
+        return emails
+
+    def chosen_roles(self) -> list[Role]:
+        return [self.roles[role_id] for role_id in self.cleaned_data["role_ids"]]

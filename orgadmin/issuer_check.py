@@ -8,7 +8,8 @@ public internet (server-side request forgery): https only; the host's addresses,
 must all be public (no loopback, private, link-local, cloud metadata, shared or reserved range);
 the connection is made to one of those addresses, and the address the socket actually connected
 to is checked again; no redirect is followed; a short timeout and a small size cap.
-PORTAL_ISSUER_CHECK_ALLOW_LOOPBACK lets tests reach a loopback server over plain http.
+PORTAL_ISSUER_CHECK_ALLOW_LOOPBACK lets tests reach a loopback server (over https, or plain
+http); PORTAL_ISSUER_CHECK_CA_FILE replaces the system's certificate authorities.
 
 Each check is recorded in the audit log (`issuer.check`): not a call to Polytomic, but the record
 of who made the portal fetch what belongs there too.
@@ -114,7 +115,9 @@ def fetch(url: str) -> tuple[int, bytes]:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     address = _public_address(host, port, allow_loopback=allow_loopback)
     connection_class = HTTPSConnection if parts.scheme == "https" else HTTPConnection
-    options = {"server_hostname": host} if parts.scheme == "https" else {}
+    options = (
+        {"server_hostname": host, "ca_certs": settings.PORTAL_ISSUER_CHECK_CA_FILE} if parts.scheme == "https" else {}
+    )
     connection = connection_class(address, port, timeout=TIMEOUT_SECONDS, **options)
     try:
         connection.connect()
@@ -168,6 +171,7 @@ def _record(context: AuditContext, url: str, result: IssuerCheck, *, duration_ms
         actor=context.actor,
         actor_username=context.actor_username,
         actor_signin=context.actor_signin or None,
+        correlation_id=context.correlation_id,
         action=AuditEntry.Action.ISSUER_CHECK,
         method="GET",
         path=url[:500],

@@ -135,6 +135,9 @@ class AuditEntry(models.Model):
     # where a column with a default would make SQLite rebuild the table, and its triggers with it.
     # The change request this entry is part of (orgadmin/change_requests.py), if any.
     change_request_id = models.BigIntegerField(null=True, blank=True)
+    # The onboarding flow this entry is part of (orgadmin/onboarding.py): every call of one flow
+    # carries its correlation id, whoever resumed it.
+    correlation_id = models.UUIDField(null=True, blank=True)
     actor_signin = models.CharField(  # noqa: DJ001
         max_length=64,
         null=True,
@@ -169,6 +172,7 @@ class AuditEntry(models.Model):
             # The writes whose outcome is not (yet) recorded are found among the attempts by time.
             models.Index(fields=["phase", "created_at", "id"], name="audit_phase_time"),
             models.Index(fields=["change_request_id", "created_at", "id"], name="audit_change_time"),
+            models.Index(fields=["correlation_id", "created_at", "id"], name="audit_correlation_time"),
         ]
 
     def __str__(self) -> str:
@@ -259,3 +263,95 @@ class ChangeRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Change request {self.pk}: {self.get_kind_display().lower()} {self.organization_name}"
+
+
+class Onboarding(models.Model):
+    """One customer's onboarding (orgadmin/onboarding.py): their organization, the partner's
+    connections shared into it, its first administrators. A saved record, so that a flow stopped
+    halfway says what was done and anyone allowed can pick it up; each write it makes is a task."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "In progress"
+        DONE = "done", "Done"
+        ABANDONED = "abandoned", "Abandoned"
+
+    class Step(models.TextChoices):
+        ORGANIZATION = "organization", "Organization"
+        CONNECTIONS = "connections", "Shared connections"
+        ADMINISTRATORS = "administrators", "First administrators"
+        DONE = "done", "Done"
+
+    # Carried by every audit entry of the flow, whoever runs its steps.
+    correlation_id = models.UUIDField(unique=True, editable=False)
+    # The base of each task's Idempotency-Key (letters and digits, as FormKeyField's).
+    key = models.CharField(max_length=32, editable=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    started_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # The organization as typed, without the client secret, which is never stored: shown again
+    # when the step is retried, with the secret to be typed again.
+    organization_input = models.JSONField(default=dict)
+    # The last issuer check of the typed issuer (orgadmin/issuer_check.py), and whether the
+    # operator chose to save despite a failed one.
+    issuer_check = models.JSONField(null=True, blank=True)
+    organization_id = models.CharField(max_length=64, blank=True)
+    organization_name = models.CharField(max_length=255, blank=True)
+    # Set once the operator chose which connections to share (possibly none).
+    connections_chosen = models.BooleanField(default=False)
+    # A step being run, and by whom: one operator at a time (orgadmin/onboarding.py, `claimed`).
+    running_since = models.DateTimeField(null=True, blank=True)
+    running_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        default_permissions = ()  # access is orgadmin.add_organization (Editor and Admin)
+        indexes = [models.Index(fields=["status", "started_at"], name="onboarding_status")]
+
+    def __str__(self) -> str:
+        return f"Onboarding {self.pk}: {self.organization_name or self.organization_input.get('name', '')}"
+
+
+class OnboardingTask(models.Model):
+    """One write an onboarding makes at Polytomic: the organization's creation, one connection's
+    share, one administrator's invitation. Its state, its attempt (which makes its
+    Idempotency-Key: a new one only after Polytomic answered), and the id Polytomic gave."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Not sent yet"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"  # Polytomic answered: refused, or failed
+        UNKNOWN = "unknown", "Outcome unknown"  # no answer: a retry sends the same Idempotency-Key
+        SKIPPED = "skipped", "Left out"
+
+    onboarding = models.ForeignKey(Onboarding, on_delete=models.CASCADE, related_name="tasks")
+    step = models.CharField(max_length=16, choices=Onboarding.Step.choices)
+    # What the task is about: "" for the organization, the connection's id, the invitee's email.
+    target = models.CharField(max_length=255, blank=True)
+    label = models.CharField(max_length=255)
+    # An invitation's roles: {"role_ids": [...], "role_names": [...]}.
+    detail = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    attempt = models.PositiveSmallIntegerField(default=0)
+    polytomic_id = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(fields=["onboarding", "step", "target"], name="onboarding_task_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_step_display()}: {self.label} ({self.get_state_display().lower()})"
+
+    @property
+    def to_send(self) -> bool:
+        """Not done and not left out: a retry of its step sends it."""
+        return self.state in (self.State.PENDING, self.State.FAILED, self.State.UNKNOWN)

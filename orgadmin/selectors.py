@@ -116,6 +116,12 @@ def organization_recent_activity(*, organization_id: UUID | str) -> list[AuditEn
     return audit_page(rows, size=RECENT_ACTIVITY).entries
 
 
+def flow_activity(*, correlation_id: UUID, size: int) -> list[AuditEntry]:
+    """An onboarding's latest calls (its correlation id's entries), one row each, for its page."""
+    rows = audit_rows(correlation_id=correlation_id).defer("request_body", "response_body", "user_agent")
+    return audit_page(rows, size=size).entries
+
+
 def partner_identity(*, context: AuditContext) -> Identity:
     """Who Polytomic takes the configured key for: the check after a deploy."""
     return client().get_identity(context=context)
@@ -141,6 +147,8 @@ EXPORT_COLUMNS = (
     "phase",
     "attempt_id",
     "actor_signin",
+    "change_request_id",
+    "correlation_id",
     "entry_hash",
 )
 
@@ -204,16 +212,20 @@ def audit_rows(
     until: datetime | None = None,
     request_id: str = "",
     change_request_id: int | None = None,
+    correlation_id: UUID | None = None,
+    actions: list[str] | None = None,
 ) -> AuditRows:
     """The rows matching every filter given; each filter has an index with the time."""
     lookups = {
         "change_request_id": change_request_id,
+        "correlation_id": correlation_id,
         "organization_id": organization_id,
         "actor_username": actor,
         "action": action,
         "created_at__gte": since,
         "created_at__lt": until,
         "request_id": request_id,
+        "action__in": actions,
     }
     matching = AuditEntry.objects.filter(**{lookup: value for lookup, value in lookups.items() if value})
     # "Not an attempt", rather than "a call or an outcome": the page's order then comes from the

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from orgadmin import views
+from orgadmin import onboarding_views, views
 
 app_name = "orgadmin"
 
@@ -19,6 +19,22 @@ urlpatterns = [
     path("organizations/<uuid:organization_id>/users/<uuid:user_id>/roles/", views.user_roles, name="user-roles"),
     path("organizations/<uuid:organization_id>/users/<uuid:user_id>/remove/", views.user_remove, name="user-remove"),
     path("organizations/<uuid:organization_id>/users/<uuid:user_id>/key/", views.user_key, name="user-key"),
+    path("onboarding/", onboarding_views.onboarding_list, name="onboarding-list"),
+    path("onboarding/new/", onboarding_views.onboarding_new, name="onboarding-new"),
+    path("onboarding/<int:flow_id>/", onboarding_views.onboarding_detail, name="onboarding-detail"),
+    path("onboarding/<int:flow_id>/organization/", onboarding_views.onboarding_organization, name="onboarding-org"),
+    path(
+        "onboarding/<int:flow_id>/connections/", onboarding_views.onboarding_connections, name="onboarding-connections"
+    ),
+    path(
+        "onboarding/<int:flow_id>/administrators/",
+        onboarding_views.onboarding_administrators,
+        name="onboarding-administrators",
+    ),
+    path(
+        "onboarding/<int:flow_id>/tasks/<int:task_id>/skip/", onboarding_views.onboarding_skip, name="onboarding-skip"
+    ),
+    path("onboarding/<int:flow_id>/abandon/", onboarding_views.onboarding_abandon, name="onboarding-abandon"),
     path("changes/", views.change_list, name="change-list"),
     path("changes/<int:change_id>/", views.change_detail, name="change-detail"),
     path("changes/<int:change_id>/decide/", views.change_decide, name="change-decide"),

@@ -78,6 +78,8 @@ POLYTOMIC_POOL_SIZE = env.int("POLYTOMIC_POOL_SIZE", default=16)
 # The issuer check (orgadmin/issuer_check.py) reaches public https addresses only; tests let it
 # reach a loopback server over http. Never on in production.
 PORTAL_ISSUER_CHECK_ALLOW_LOOPBACK = env.bool("ISSUER_CHECK_ALLOW_LOOPBACK", default=False)
+# The certificate authorities the issuer check trusts, instead of the system's (a PEM file).
+PORTAL_ISSUER_CHECK_CA_FILE = env.str("ISSUER_CHECK_CA_FILE", default="") or None
 
 # --- Four eyes: changes that can lock a customer out wait for a second person -------------------
 # Off, one person can remove or reroute a customer's single sign-on alone (README, "Four eyes").

@@ -29,6 +29,8 @@ SAMPLE_KWARGS = {
     "id": "1",
     "entry_id": 1,
     "change_id": 1,
+    "flow_id": 1,
+    "task_id": 1,
     "content_type_id": "1",
     "url": "anything/",
     "pk": 1,

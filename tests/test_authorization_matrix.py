@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from devtools.sandbox import ACME_ID
 from orgadmin.audit_log import append
-from orgadmin.models import AuditEntry, ChangeRequest
+from orgadmin.models import AuditEntry, ChangeRequest, Onboarding
 from tests.factories import make_user
 from tests.support import named_url_patterns
 
@@ -98,6 +98,20 @@ POLICY = {
     "orgadmin:change-list": {"GET": (SIGN_IN, 403, 200, 200), "POST": SIGNED_IN_405},
     "orgadmin:change-detail": {"GET": (SIGN_IN, 403, 200, 200), "POST": SIGNED_IN_405},
     "orgadmin:change-decide": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, 403, 422)},
+    # Onboarding: Editors and Admins (the sample flow is at its connections step, so the forms of
+    # the other steps send nothing and lead back to it; an empty connections form shares none).
+    "orgadmin:onboarding-list": {"GET": (SIGN_IN, 403, 200, 200), "POST": SIGNED_IN_405},
+    "orgadmin:onboarding-new": {
+        "GET": (SIGN_IN, 403, 200, 200),
+        "POST": (SIGN_IN, 403, 422, 422),
+        "PUT": SIGNED_IN_405,
+    },
+    "orgadmin:onboarding-detail": {"GET": (SIGN_IN, 403, 200, 200), "POST": SIGNED_IN_405},
+    "orgadmin:onboarding-org": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, R, R)},
+    "orgadmin:onboarding-connections": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, R, R)},
+    "orgadmin:onboarding-administrators": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, R, R)},
+    "orgadmin:onboarding-skip": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, R, R)},
+    "orgadmin:onboarding-abandon": {"GET": (SIGN_IN, 403, 200, 200), "POST": (SIGN_IN, 403, R, R)},
     "orgadmin:audit-list": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
     "orgadmin:audit-detail": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
     "orgadmin:audit-export": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
@@ -118,6 +132,8 @@ def project_urls() -> dict[str, str]:
         "staff_id": 1,
         "user_id": ANALYST_ID,
         "provider_id": "company",
+        "flow_id": 1,
+        "task_id": 1,
     }
     paths = {}
     for name, pattern in named_url_patterns():
@@ -154,7 +170,15 @@ def test_access(client, name, method, role, expected):
         requested_by=colleague, expires_at=timezone.now() + timedelta(hours=1),
     )  # fmt: skip
     path = project_urls()[name]
-    if "/1/" in path:  # the sample id: a staff member's, a change request's, or an audit entry's
+    if name.startswith("orgadmin:onboarding-") and "/1/" in path:
+        flow = Onboarding.objects.create(
+            correlation_id=uuid.uuid4(), key="k" * 32, started_by=colleague, organization_id=ACME_ID,
+            organization_name="Acme Corporation", organization_input={"name": "Acme Corporation"},
+        )  # fmt: skip
+        task = flow.tasks.create(step="organization", label="Acme Corporation", state="done", polytomic_id=ACME_ID)
+        kwargs = {"flow_id": flow.pk} | ({"task_id": task.pk} if "skip" in name else {})
+        path = reverse(name, kwargs=kwargs)
+    elif "/1/" in path:  # the sample id: a staff member's, a change request's, or an audit entry's
         owner = colleague.id if name.startswith("staff:") else change.id if "change" in name else None
         path = path.replace("/1/", f"/{owner or AuditEntry.objects.get().id}/")
     response = client.post(path, {}) if method == "POST" else client.generic(method, path)

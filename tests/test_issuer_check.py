@@ -121,3 +121,17 @@ class EditFormTests:
         assert "You can still save" in slash
         assert "Enter the issuer URL first." in client.post(url, {"issuer": " "}).content.decode()
         assert AuditEntry.objects.filter(action="issuer.check", actor_username="ed").count() == 2
+
+
+class TlsTests:
+    """The check speaks https as production does: the certificate must be one it trusts."""
+
+    def test_a_trusted_certificate_is_read_and_an_untrusted_one_refused(self, checker, sandbox, settings):
+        settings.PORTAL_ISSUER_CHECK_ALLOW_LOOPBACK = True
+        issuer = f"{sandbox.serve_tls()}/_idp/good"
+        settings.PORTAL_ISSUER_CHECK_CA_FILE = sandbox.ca_file
+        assert check_issuer(issuer, context=checker).passed
+        settings.PORTAL_ISSUER_CHECK_CA_FILE = None  # the system's authorities: they never signed it
+        untrusted = check_issuer(issuer, context=checker)
+        assert not untrusted.reachable
+        assert "could not be reached" in untrusted.problem

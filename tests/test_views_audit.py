@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -266,10 +267,13 @@ class QueryTests:
         ("filters", "index"),
         [
             ({}, "audit_time"),
-            ({"organization_id": "org-a"}, "audit_org_time"),
+            # Either index led by the organization serves it (the planner may take the one with the phase).
+            ({"organization_id": "org-a"}, ("audit_org_time", "audit_org_phase_time")),
             ({"actor": "ed"}, "audit_actor_name_time"),
             ({"action": "organization.get"}, "audit_action_time"),
             ({"outcome": "ok"}, "audit_outcome_time"),
+            ({"correlation_id": uuid.UUID(int=7)}, "audit_correlation_time"),
+            ({"change_request_id": 7}, "audit_change_time"),
         ],
     )
     def test_each_filter_uses_an_index(self, filters, index):
@@ -278,7 +282,7 @@ class QueryTests:
             if connection.vendor == "postgresql":  # on a tiny table the planner would rightly scan
                 cursor.execute("SET LOCAL enable_seqscan = off")
         plan = queryset.explain()
-        assert index in plan, plan
+        assert any(name in plan for name in ((index,) if isinstance(index, str) else index)), plan
 
 
 @pytest.mark.django_db

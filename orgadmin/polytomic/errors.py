@@ -39,6 +39,7 @@ class AuditUnavailable(PolytomicError):
     audit_unavailable = True
 
     def __init__(self, *, nothing_sent: bool) -> None:
+        self.nothing_sent = nothing_sent
         super().__init__(
             "The audit log is unavailable, so nothing was sent to Polytomic. Try again in a moment."
             if nothing_sent

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from orgadmin import audit_log
 from orgadmin.models import AuditEntry
@@ -60,6 +61,8 @@ class AuditContext:
     actor_signin: str = ""
     # The change request the call carries out, if any (orgadmin/change_requests.py).
     change_request_id: int | None = None
+    # The onboarding flow the call is part of, if any (orgadmin/onboarding.py).
+    correlation_id: UUID | None = None
 
     @property
     def actor_username(self) -> str:
@@ -165,6 +168,7 @@ def _entry(record: CallRecord, *, scrubber: Callable[[str], str], phase: str) ->
         actor_username=record.context.actor_username,
         actor_signin=record.context.actor_signin or None,
         change_request_id=record.context.change_request_id,
+        correlation_id=record.context.correlation_id,
         action=record.action,
         method=record.method,
         path=record.path,

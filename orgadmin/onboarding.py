@@ -1,0 +1,344 @@
+"""Onboarding a customer in one resumable flow: their organization (its issuer checked before it
+is saved), the partner's connections shared into it, its first administrators.
+
+A flow is a saved record (`Onboarding`), and each write it makes at Polytomic a task
+(`OnboardingTask`) with its own state and Idempotency-Key, so that a flow stopped halfway says
+what was done, and a retried step never does anything twice:
+
+- a task's key is made from the flow's key, the task and its `attempt`. It stays the same while
+  the outcome is unknown (no answer: a timeout, a broken connection), so Polytomic replays what
+  it did; it changes only after Polytomic answered (a refusal, an error), whose replay would
+  only repeat that answer;
+- the tasks of a step run in order; the first failure stops the step, the others stay pending;
+- one operator runs a step at a time (`claimed`); the keys would keep two from doubling a write
+  anyway, but not from confusing each other;
+- every call of a flow carries its correlation id into the audit log, whoever runs it;
+- nothing is undone behind the operator's back: an abandoned flow leaves what it created.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from orgadmin import services
+from orgadmin.issuer_check import IssuerCheck
+from orgadmin.models import AuditEntry, Onboarding, OnboardingTask
+from orgadmin.polytomic.client import client
+from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
+from orgadmin.polytomic.fields import SECRETS, Organization, OrganizationInput
+from orgadmin.polytomic.members import Connection, Role
+from orgadmin.polytomic.recording import AuditContext
+
+Step = Onboarding.Step
+State = OnboardingTask.State
+FINISHED = (State.DONE, State.SKIPPED)
+TO_SEND = (State.PENDING, State.FAILED, State.UNKNOWN)
+MAX_CONNECTIONS = 50
+MAX_ADMINISTRATORS = 10
+
+
+class StepBusy(Exception):
+    """Someone else is running a step of this flow right now."""
+
+    def __init__(self, by: str) -> None:
+        super().__init__(f"{by or 'Someone'} is running a step of this onboarding right now. Reload in a moment.")
+        self.message = str(self)
+
+
+class FlowClosed(Exception):
+    """The flow is done or abandoned: nothing more is sent."""
+
+    message = "This onboarding is closed: nothing more is sent for it."
+
+
+class AlreadyDone(Exception):
+    """The step was done meanwhile (in another tab, by another operator)."""
+
+    message = "This step was done meanwhile: nothing was sent again."
+
+
+def claim_seconds() -> float:
+    """How long a claim holds without being renewed: longer than any one call can take."""
+    return max(60.0, 3 * settings.POLYTOMIC_TOTAL_TIMEOUT)
+
+
+# --- Reading a flow ---------------------------------------------------------------------------------
+
+
+def current_step(flow: Onboarding, tasks: list[OnboardingTask]) -> str:
+    """The first step not finished: the organization created; the connections chosen and each
+    shared or left out; at least one administrator invited and none left to send."""
+    by_step = {step: [task for task in tasks if task.step == step] for step in Step.values}
+    if not any(task.state == State.DONE for task in by_step[Step.ORGANIZATION]):
+        return Step.ORGANIZATION
+    if not flow.connections_chosen or not _finished(by_step[Step.CONNECTIONS]):
+        return Step.CONNECTIONS
+    administrators = by_step[Step.ADMINISTRATORS]
+    if not any(task.state == State.DONE for task in administrators) or not _finished(administrators):
+        return Step.ADMINISTRATORS
+    return Step.DONE
+
+
+def _finished(tasks: list[OnboardingTask]) -> bool:
+    return all(task.state in FINISHED for task in tasks)
+
+
+def flow_context(context: AuditContext, flow: Onboarding | UUID) -> AuditContext:
+    """The request's audit context, carrying the flow's correlation id."""
+    correlation = flow.correlation_id if isinstance(flow, Onboarding) else flow
+    return dataclasses.replace(context, correlation_id=UUID(str(correlation)))
+
+
+# --- Starting, and the organization ----------------------------------------------------------------
+
+
+def kept_input(data: OrganizationInput) -> dict[str, str]:
+    """What the flow keeps of the typed organization: everything but the client secret."""
+    return {name: value for name, value in dataclasses.asdict(data).items() if name not in SECRETS}
+
+
+def check_record(check: IssuerCheck | None, *, saved_anyway: bool) -> dict | None:
+    if check is None:
+        return None
+    return {
+        "issuer": check.issuer,
+        "passed": check.passed,
+        "problem": check.problem,
+        "authorization_host": check.authorization_host,
+        "saved_anyway": saved_anyway and not check.passed,
+    }
+
+
+@transaction.atomic
+def start(
+    *, actor: AbstractBaseUser, correlation_id: UUID, data: OrganizationInput, issuer_check: dict | None
+) -> Onboarding:
+    """The flow's record and its first task, before anything is sent."""
+    flow = Onboarding.objects.create(
+        correlation_id=correlation_id,
+        key=uuid.uuid4().hex,
+        started_by=actor,
+        organization_input=kept_input(data),
+        issuer_check=issuer_check,
+    )
+    OnboardingTask.objects.create(onboarding=flow, step=Step.ORGANIZATION, label=data.name.strip())
+    return flow
+
+
+def create_organization(
+    flow: Onboarding, *, context: AuditContext, data: OrganizationInput, issuer_check: dict | None
+) -> Organization:
+    """Creates the organization (the step's one task). Raises the client's error, recorded on the
+    task first; a refusal's field errors are for the form."""
+    with claimed(flow, by=context.actor_username):
+        task = flow.tasks.get(step=Step.ORGANIZATION)
+        if task.state == State.DONE:
+            raise AlreadyDone
+        Onboarding.objects.filter(pk=flow.pk).update(
+            organization_input=kept_input(data), issuer_check=issuer_check, updated_at=timezone.now()
+        )
+        task.label = data.name.strip()
+        key = _task_key(flow, task, AuditEntry.Action.CREATE)
+        organization = _run(task, lambda: client().create_organization(
+            data, idempotency_key=key, context=flow_context(context, flow)
+        ))  # fmt: skip
+        Onboarding.objects.filter(pk=flow.pk).update(
+            organization_id=organization.id, organization_name=organization.name, updated_at=timezone.now()
+        )
+        flow.organization_id, flow.organization_name = organization.id, organization.name
+        return organization
+
+
+# --- The partner's connections ---------------------------------------------------------------------
+
+
+def partner_connections(*, context: AuditContext, owner_id: str) -> list[Connection]:
+    """The partner's own connections, as its owner organization lists them."""
+    return client().list_connections(UUID(owner_id), context=context)
+
+
+def _choose_connections(flow: Onboarding, chosen: list[Connection]) -> None:
+    """Records which connections are shared (possibly none): one task each, not yet sent."""
+    with transaction.atomic():
+        chosen_now = Onboarding.objects.filter(pk=flow.pk, connections_chosen=False).update(
+            connections_chosen=True, updated_at=timezone.now()
+        )
+        flow.connections_chosen = True
+        if not chosen_now:
+            return  # chosen already, in another tab: that choice stands
+        OnboardingTask.objects.bulk_create(
+            OnboardingTask(
+                onboarding=flow, step=Step.CONNECTIONS, target=connection.id,
+                label=f"{connection.name} ({connection.type_name})" if connection.type_name else connection.name,
+            )
+            for connection in chosen[:MAX_CONNECTIONS]
+        )  # fmt: skip
+
+
+def share_connections(
+    flow: Onboarding, *, context: AuditContext, owner_id: str, chosen: list[Connection] | None = None
+) -> None:
+    """Shares each chosen connection not yet shared, in order; stops at the first failure.
+    `chosen`, the first time: which connections to share (possibly none)."""
+    into = UUID(flow.organization_id)
+
+    def share(task: OnboardingTask, key: str) -> str:
+        shared = client().share_connection(
+            UUID(owner_id), UUID(task.target), into=into, idempotency_key=key, context=flow_context(context, flow)
+        )
+        return shared.id
+
+    def choose() -> None:
+        if chosen is not None:
+            _choose_connections(flow, chosen)
+
+    _run_step(flow, Step.CONNECTIONS, AuditEntry.Action.CONNECTION_SHARE, share, context=context, first=choose)
+
+
+# --- The first administrators ----------------------------------------------------------------------
+
+
+def organization_roles(flow: Onboarding, *, context: AuditContext) -> dict[str, Role]:
+    roles = client().list_roles(UUID(flow.organization_id), context=flow_context(context, flow))
+    return {role.id: role for role in roles}
+
+
+def _add_administrators(flow: Onboarding, emails: list[str], roles: list[Role]) -> None:
+    """One invitation task per email not asked for already, with the roles chosen."""
+    known = set(flow.tasks.filter(step=Step.ADMINISTRATORS).values_list("target", flat=True))
+    detail = {"role_ids": [role.id for role in roles], "role_names": [role.name for role in roles]}
+    OnboardingTask.objects.bulk_create(
+        (
+            OnboardingTask(onboarding=flow, step=Step.ADMINISTRATORS, target=email, label=email, detail=detail)
+            for email in emails
+            if email not in known
+        ),
+        ignore_conflicts=True,
+    )  # an email asked for meanwhile, in another tab, is asked once
+
+
+def invite_administrators(
+    flow: Onboarding, *, context: AuditContext, emails: list[str] = (), roles: list[Role] = ()
+) -> None:
+    """Invites each administrator not invited yet (first adding `emails`, with `roles`), in
+    order; stops at the first failure."""
+    organization_id = UUID(flow.organization_id)
+
+    def invite(task: OnboardingTask, key: str) -> str:
+        user = client().invite_user(
+            organization_id, email=task.target, role_ids=task.detail["role_ids"], idempotency_key=key,
+            context=flow_context(context, flow),
+        )  # fmt: skip
+        return user.id
+
+    def add() -> None:
+        if emails:
+            _add_administrators(flow, list(emails), list(roles))
+
+    _run_step(flow, Step.ADMINISTRATORS, AuditEntry.Action.USER_INVITE, invite, context=context, first=add)
+
+
+# --- Running tasks ---------------------------------------------------------------------------------
+
+
+def _run_step(flow: Onboarding, step: str, action: str, send, *, context: AuditContext, first) -> None:
+    """Under the flow's claim: `first` (which adds the step's tasks), then each task to send."""
+    with claimed(flow, by=context.actor_username):
+        first()
+        for task in flow.tasks.filter(step=step, state__in=TO_SEND).order_by("id"):
+            _renew_claim(flow)
+            key = _task_key(flow, task, action)
+            _run(task, lambda task=task, key=key: send(task, key))
+        _close_if_done(flow, by=context.actor)
+
+
+def _run(task: OnboardingTask, call):
+    """Runs the task's call and records its outcome on the task; re-raises a failure."""
+    try:
+        result = call()
+    except PolytomicError as exc:
+        answered = exc.status is not None and not (isinstance(exc, PolytomicValidationError) and exc.in_flight)
+        nothing_sent = getattr(exc, "nothing_sent", False)
+        if answered:  # a retry must not be answered with the replay of this answer
+            task.attempt += 1
+        task.state = State.FAILED if answered or nothing_sent else State.UNKNOWN
+        task.error = exc.message
+        task.save(update_fields=["state", "attempt", "error", "label", "updated_at"])
+        raise
+    task.state, task.error = State.DONE, ""
+    task.polytomic_id = getattr(result, "id", result)
+    task.save(update_fields=["state", "error", "label", "polytomic_id", "updated_at"])
+    return result
+
+
+def _task_key(flow: Onboarding, task: OnboardingTask, action: str) -> str:
+    return services.idempotency_key(
+        form_key=f"{flow.key}{task.attempt}", action=action, target=f"{flow.pk}:{task.step}:{task.target}"
+    )
+
+
+def skip(flow: Onboarding, task_id: int, *, by: AbstractBaseUser) -> OnboardingTask | None:
+    """Leaves a connection or an invitation that failed out of the flow (the organization cannot be)."""
+    task = flow.tasks.filter(pk=task_id, state__in=TO_SEND).exclude(step=Step.ORGANIZATION).first()
+    if task is not None:
+        task.state = State.SKIPPED
+        task.save(update_fields=["state", "updated_at"])
+        _close_if_done(flow, by=by)
+    return task
+
+
+def _close_if_done(flow: Onboarding, *, by: AbstractBaseUser | None) -> None:
+    if current_step(flow, list(flow.tasks.all())) == Step.DONE:
+        now = timezone.now()
+        Onboarding.objects.filter(pk=flow.pk, status=Onboarding.Status.OPEN).update(
+            status=Onboarding.Status.DONE, closed_at=now, closed_by=by, updated_at=now
+        )
+
+
+def abandon(flow: Onboarding, *, by: AbstractBaseUser) -> bool:
+    """Closes the flow; what it created stays at Polytomic. False if it was closed already."""
+    return bool(
+        Onboarding.objects.filter(pk=flow.pk, status=Onboarding.Status.OPEN).update(
+            status=Onboarding.Status.ABANDONED, closed_at=timezone.now(), closed_by=by, updated_at=timezone.now()
+        )
+    )
+
+
+@contextmanager
+def claimed(flow: Onboarding, *, by: str) -> Iterator[None]:
+    """Runs the block as the one operator running a step of this open flow: a compare-and-set
+    on the flow's row, renewed per task, given up at the end (or left to expire if the process
+    dies). Raises StepBusy or FlowClosed instead."""
+    now = timezone.now()
+    expired = now - timedelta(seconds=claim_seconds())
+    taken = Onboarding.objects.filter(
+        Q(running_since__isnull=True) | Q(running_since__lt=expired), pk=flow.pk, status=Onboarding.Status.OPEN
+    ).update(running_since=now, running_by=by[:150])
+    if not taken:
+        current = Onboarding.objects.filter(pk=flow.pk).values("status", "running_by").first()
+        if current is None or current["status"] != Onboarding.Status.OPEN:
+            raise FlowClosed
+        raise StepBusy(current["running_by"])
+    flow.running_since = now
+    try:
+        yield
+    finally:
+        Onboarding.objects.filter(pk=flow.pk).update(running_since=None, running_by="")
+        flow.running_since = None
+
+
+def _renew_claim(flow: Onboarding) -> None:
+    now = timezone.now()
+    Onboarding.objects.filter(pk=flow.pk).update(running_since=now)
+    flow.running_since = now

@@ -268,7 +268,12 @@ def _run(task: OnboardingTask, call):
     try:
         result = call()
     except PolytomicError as exc:
-        answered = exc.status is not None and not (isinstance(exc, PolytomicValidationError) and exc.in_flight)
+        # Polytomic answered, and not with a success it could not read (which may well have been done).
+        answered = (
+            exc.status is not None
+            and not 200 <= exc.status < 300
+            and not (isinstance(exc, PolytomicValidationError) and exc.in_flight)
+        )
         nothing_sent = getattr(exc, "nothing_sent", False)
         if answered:  # a retry must not be answered with the replay of this answer
             task.attempt += 1

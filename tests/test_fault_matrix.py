@@ -7,6 +7,8 @@ POST, PUT or DELETE sent at most once.
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import requests
 import responses
@@ -14,7 +16,7 @@ from django.urls import reverse
 
 from devtools.sandbox import PARTNER_KEY  # the key the portal sends in these tests
 from devtools.support import hidden_field
-from orgadmin.models import AuditEntry
+from orgadmin.models import AuditEntry, Onboarding
 from tests.factories import make_user
 from tests.support import only_call_entry
 
@@ -67,6 +69,8 @@ ROLE_ID = "5b0d7c3e-1f2a-4b3c-8d4e-5f6a7b8c9d21"
 USER = {"id": USER_ID, "email": "analyst@acme.example", "organization_id": ORG_ID, "role_ids": [ROLE_ID]}
 ROLE = {"id": ROLE_ID, "name": "Member", "organization_id": ORG_ID, "system": True}
 PEOPLE = f"/organizations/{ORG_ID}/users"
+CONNECTION_ID = "5b0d7c3e-1f2a-4b3c-8d4e-5f6a7b8c9d31"
+CONNECTION = {"id": CONNECTION_ID, "name": "Warehouse", "organization_id": OWNER_ID, "type": {"name": "Snowflake"}}
 
 EDIT_FORM = {"name": "Typed Name", "sso_domain": "acme.example", "sso_org_id": "org_1"}
 
@@ -119,11 +123,33 @@ OPERATIONS = {
         ("post", f"{PEOPLE}/{USER_ID}/key/", {"form_key": "k" * 32}),
         None,
     ),
+    # Onboarding (orgadmin/onboarding.py): "{flow}" is a flow made for the cell, at the step it needs.
+    "onboard: create": (
+        "POST",
+        "/api/organizations",
+        ("post", "/onboarding/new/", {"name": "Typed Name", "form_key": "k" * 32}),
+        "Typed Name",
+    ),
+    "onboard: list connections": ("GET", "/api/connections", ("get", "/onboarding/{flow}/", None), None),
+    "onboard: share": (
+        "POST",
+        f"/api/organizations/{OWNER_ID}/connections/{CONNECTION_ID}/shared",
+        ("post", "/onboarding/{flow}/connections/", {"connections": [CONNECTION_ID]}),
+        None,
+    ),
+    "onboard: invite": (
+        "POST",
+        f"/api/organizations/{ORG_ID}/users",
+        ("post", "/onboarding/{flow}/administrators/", {"emails": "typed@acme.example", "role_ids": [ROLE_ID]}),
+        None,
+    ),
 }
 ACTIONS = {"list": "organization.list", "get": "organization.get", "create": "organization.create",
            "update": "organization.update", "delete": "organization.delete", "list users": "user.list",
            "list roles": "role.list", "invite": "user.invite", "change roles": "user.update",
-           "remove user": "user.delete", "create key": "user.key"}  # fmt: skip
+           "remove user": "user.delete", "create key": "user.key", "onboard: create": "organization.create",
+           "onboard: list connections": "connection.list", "onboard: share": "connection.share",
+           "onboard: invite": "user.invite"}  # fmt: skip
 
 
 @pytest.fixture
@@ -139,6 +165,16 @@ def api(settings):
 def admin_client(client, db):
     client.force_login(make_user("ada", role="Admin"))
     return client
+
+
+def onboarding_at(*, step: str) -> int:
+    """A flow whose organization (ORG) is created, at its connections or administrators step."""
+    flow = Onboarding.objects.create(
+        correlation_id=uuid.uuid4(), key="k" * 32, started_by=make_user("ed", role="Editor"), organization_id=ORG_ID,
+        organization_name="Acme", organization_input={"name": "Acme"}, connections_chosen=step == "administrators",
+    )  # fmt: skip
+    flow.tasks.create(step="organization", label="Acme", state="done", polytomic_id=ORG_ID)
+    return flow.pk
 
 
 def opened_edit_form(client) -> dict[str, str]:
@@ -164,6 +200,12 @@ def test_fault_matrix(admin_client, api, operation, behaviour):
         data = data | opened_edit_form(admin_client)
     if operation == "create key":  # the form's single-use token, handed out with the form
         data = data | {"once": hidden_field(admin_client.get(url).content.decode(), "once")}
+    if path != "/api/connections":
+        api.add("GET", f"{API}/api/connections", json={"data": [CONNECTION]})
+    if operation == "onboard: create":  # the new flow's signed correlation id, handed out with the form
+        data = data | {"flow": hidden_field(admin_client.get(url).content.decode(), "flow")}
+    if "{flow}" in url:
+        url = url.format(flow=onboarding_at(step="administrators" if "invite" in operation else "connections"))
     api.add(method, f"{API}{path}", **answer)
     before = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0  # only this call's count
 
@@ -180,7 +222,12 @@ def test_fault_matrix(admin_client, api, operation, behaviour):
     if method != "GET":
         assert len([call for call in api.calls if call.request.method == method]) == 1
     if response.status_code == 302:  # a clear message on the page it leads to
-        assert response["Location"].startswith("/organizations/")
+        assert response["Location"].startswith(("/organizations/", "/onboarding/"))
+        if response["Location"].startswith("/onboarding/") and outcome != "ok":
+            followed = admin_client.get(response["Location"]).content.decode()
+            assert "stopped" in followed, followed[:2000]
+            assert RAW not in followed
+            assert PARTNER_KEY not in followed
     else:
         # The status policy: Polytomic's refusal of the input is input to correct; any other
         # failure of Polytomic's is a page that says so, not a 5xx of the portal's.

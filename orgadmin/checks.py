@@ -21,3 +21,17 @@ def trusted_proxies_are_named(app_configs: Any, **kwargs: Any) -> list[Warning]:
             )
         ]
     return []
+
+
+@register(deploy=True)
+def issuer_check_stays_on_the_internet(app_configs: Any, **kwargs: Any) -> list[Warning]:
+    if settings.PORTAL_ISSUER_CHECK_ALLOW_LOOPBACK:
+        return [
+            Warning(
+                "ISSUER_CHECK_ALLOW_LOOPBACK is on: the OIDC issuer check may fetch from this host's own "
+                "services (and over plain http), which an operator's typed URL must never reach.",
+                hint="Unset ISSUER_CHECK_ALLOW_LOOPBACK: it is for the tests' loopback identity provider.",
+                id="orgadmin.W002",
+            )
+        ]
+    return []

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from devtools.sandbox import StoredOrganization
 from devtools.support import hidden_field
-from orgadmin.models import AuditEntry, ChangeRequest
+from orgadmin.models import AuditEntry, ChangeRequest, Onboarding
 from tests.factories import make_user
 
 MARKER = "pwn"
@@ -187,6 +187,30 @@ def test_no_page_or_fragment_turns_hostile_text_into_markup(client, sandbox):
     confirm = {"confirm_name": victim.name}
     visit("deleted", client.post(f"/organizations/{victim.id}/delete/", confirm, follow=True))
 
+    # Onboarding: a hostile name refused and then created, hostile connections, a hostile failure.
+    from devtools.sandbox import OWNER_ID
+    from devtools.sandbox_connections import StoredConnection
+
+    with sandbox.sandbox.lock:
+        for n, payload in enumerate(HOSTILE[:3]):
+            stored = StoredConnection(str(uuid.UUID(int=0xC0 + n, version=4)), OWNER_ID, payload, payload)
+            sandbox.sandbox.stored_connections[stored.id] = stored
+    new = client.get("/onboarding/new/").content.decode()
+    first = {"name": HOSTILE[2], "form_key": hidden_field(new, "form_key"), "flow": hidden_field(new, "flow")}
+    answer(sandbox, "POST", "/api/organizations", 422, {"message": HOSTILE[1], "metadata": {"name": HOSTILE[4]}})
+    visit("onboarding refused", client.post("/onboarding/new/", first))
+    flow = Onboarding.objects.get()
+    again = {"name": f"{HOSTILE[3]} onboarded", "form_key": first["form_key"]}
+    visit("onboarding created", client.post(f"/onboarding/{flow.pk}/organization/", again, follow=True))
+    hostile_connection = str(uuid.UUID(int=0xC0, version=4))
+    answer(sandbox, "POST", f"/api/organizations/{OWNER_ID}/connections/{hostile_connection}/shared", 500,
+           {"message": HOSTILE[0]})  # fmt: skip
+    shared = {"connections": [str(uuid.UUID(int=0xC0 + n, version=4)) for n in range(3)]}
+    visit("onboarding share failed", client.post(f"/onboarding/{flow.pk}/connections/", shared, follow=True))
+    visit("onboarding list", client.get("/onboarding/"))
+    visit("onboarding abandon", client.get(f"/onboarding/{flow.pk}/abandon/"))
+    visit("onboarding abandoned", client.post(f"/onboarding/{flow.pk}/abandon/", follow=True))
+
     # Change requests of hostile organizations, with hostile reasons and summaries, in the queue.
     asker = make_user("asker", role="Editor")
     for n, organization in enumerate(organizations[1:], start=1):
@@ -215,5 +239,7 @@ def test_no_page_or_fragment_turns_hostile_text_into_markup(client, sandbox):
     shown = "\n".join(pages.values())
     assert "Victim Co" in shown, "the hostile values were rendered at all"
     assert "meanwhile" in shown
+    assert "Victim Co" in pages["onboarding share failed"], "the hostile failure was shown on the flow's page"
+    assert "onboarded" in pages["onboarding list"]
     problems = {label: sorted(set(found)) for label, page in pages.items() if (found := scan(page))}
     assert not problems, "\n".join(f"{label}: {found}" for label, found in problems.items())

@@ -14,8 +14,8 @@ from django.views.debug import ExceptionReporter
 
 from devtools.sandbox import ACME_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY
 from devtools.support import hidden_field
-from orgadmin import edit_guard, services
-from orgadmin.models import AuditEntry
+from orgadmin import edit_guard, onboarding, services
+from orgadmin.models import AuditEntry, Onboarding, OnboardingTask
 from tests.factories import make_user
 
 SECRET = "oidc-secret-LEAKCHECK-7q2w9e"
@@ -72,6 +72,19 @@ def drive_every_page(client: Client, record: Recorder, sandbox) -> None:
     )
     record(client.post(f"/organizations/{GLOBEX_ID}/edit/", globex | oidc | confirm))
     record(client.post(f"/organizations/{GLOBEX_ID}/edit/", globex | oidc | confirm, follow=True))
+    # Onboarding: the issuer check holding the form, saved anyway; a lost answer, retried; its pages.
+    new = client.get("/onboarding/new/")
+    record(new)
+    first = {name: hidden_field(new.content.decode(), name) for name in ("form_key", "flow")} | {"name": "Leaky"}
+    record(client.post("/onboarding/new/", first | oidc))  # the issuer does not resolve here: held
+    sandbox.sandbox.faults.queue.append({"method": "POST", "path": "/api/organizations", "fault": "drop"})
+    lost = client.post("/onboarding/new/", first | oidc | {"save_anyway": "on"})
+    record(lost)
+    flow = Onboarding.objects.get()
+    retry = {"form_key": first["form_key"], "client_secret": SECRET, "save_anyway": "on"}
+    record(client.post(f"/onboarding/{flow.pk}/organization/", retry, follow=True))
+    record(client.get("/onboarding/"))
+    record(client.get(f"/onboarding/{flow.pk}/abandon/"))
     # Delete, the audit log, every entry, the export, the admin's view of entries.
     record(client.get(f"/organizations/{ACME_ID}/delete/"))
     record(client.post(f"/organizations/{ACME_ID}/delete/", {"confirm_name": "Acme Corporation"}, follow=True))
@@ -119,7 +132,9 @@ def test_no_page_header_log_or_audit_column_holds_a_secret(
     )
     seen = "\n".join(record.seen)
     logs = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
-    columns = json.dumps(list(AuditEntry.objects.values()), default=str)
+    columns = json.dumps(
+        [*AuditEntry.objects.values(), *Onboarding.objects.values(), *OnboardingTask.objects.values()], default=str
+    )
     streamed = "\n".join(audit_stream)
     assert len(audit_stream) == AuditEntry.objects.count()
     session = json.dumps(dict(client.session.items()), default=str)
@@ -134,7 +149,7 @@ def test_no_page_header_log_or_audit_column_holds_a_secret(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("url", ["/organizations/new/", f"/organizations/{GLOBEX_ID}/edit/"])
+@pytest.mark.parametrize("url", ["/organizations/new/", f"/organizations/{GLOBEX_ID}/edit/", "/onboarding/new/"])
 def test_error_reports_hide_the_secret_and_the_key(client, monkeypatch, url):
     """Views that receive the secret are marked sensitive, so Django's error report masks it."""
     client.force_login(make_user("ed", role="Editor"))
@@ -143,12 +158,15 @@ def test_error_reports_hide_the_secret_and_the_key(client, monkeypatch, url):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(services, "organization_create", explode)
+    monkeypatch.setattr(onboarding, "create_organization", lambda *args, **kwargs: explode())
     monkeypatch.setattr(edit_guard, "summarise", lambda **kwargs: explode())
     client.raise_request_exception = False
     form = {"name": "Globex", "sso_domain": "globex.example", "issuer": "https://x.okta.example",
             "client_id": "c", "client_secret": SECRET, "form_key": "e" * 32}  # fmt: skip
     if "edit" in url:
         form |= {"opened": hidden_field(client.get(url).content.decode(), "opened")}
+    if "onboarding" in url:  # the issuer (not resolvable here) fails its check: saved anyway
+        form |= {"flow": hidden_field(client.get(url).content.decode(), "flow"), "save_anyway": "on"}
     raised = []
 
     def keep(sender, request, **kwargs):

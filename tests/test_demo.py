@@ -113,6 +113,15 @@ class DemoTests:
                 queue = browser.get(f"{portal}/changes/", timeout=10).text
                 assert "Globex" in queue
                 assert "Waiting for approval" in queue
+                # The banner's test issuer, checked by the portal over https on loopback.
+                issuer = re.search(r"(https://127\.0\.0\.1:\d+/_idp/good)", banner).group(1)
+                checked = browser.post(
+                    f"{portal}/organizations/check-issuer/",
+                    data={"issuer": issuer},
+                    headers={"X-CSRFToken": browser.cookies["csrftoken"], "Referer": f"{portal}/onboarding/new/"},
+                    timeout=10,
+                )
+                assert "The issuer answers as expected" in checked.text
         finally:
             returncode = demo.stop()
         assert returncode == 0, "".join(demo.output)

@@ -45,9 +45,13 @@ class Command(BaseCommand):
             settings.POLYTOMIC_PARTNER_API_KEY = PARTNER_KEY
             # Four eyes, as in production, with one request waiting so that the queue shows.
             settings.PORTAL_FOUR_EYES = True
+            # The sandbox's identity provider, over https on loopback, for the OIDC issuer check.
+            sandbox.serve_tls()
+            settings.PORTAL_ISSUER_CHECK_ALLOW_LOOPBACK = True
+            settings.PORTAL_ISSUER_CHECK_CA_FILE = sandbox.ca_file
             client.cache_clear()
             self._waiting_change_request(sandbox)
-            self._banner(port, sandbox.url, passwords)
+            self._banner(port, sandbox, passwords)
             try:
                 call_command("runserver", f"127.0.0.1:{port}", use_reloader=False, skip_checks=True)
             except KeyboardInterrupt:
@@ -101,12 +105,14 @@ class Command(BaseCommand):
             reason="Globex is moving off Okta next week; their IT asked to turn OIDC off first (demo request).",
         )
 
-    def _banner(self, port: int, sandbox_url: str, passwords: dict[str, str]) -> None:
+    def _banner(self, port: int, sandbox: RunningSandbox, passwords: dict[str, str]) -> None:
         lines = [
             "",
             "Partner organization portal: demo",
             f"  Portal:   http://127.0.0.1:{port}/",
-            f"  Sandbox:  {sandbox_url} (stands in for Polytomic; nothing leaves this machine)",
+            f"  Sandbox:  {sandbox.url} (stands in for Polytomic; nothing leaves this machine)",
+            f"  OIDC issuers to check: {sandbox.tls_url}/_idp/good (answers as expected),"
+            f" {sandbox.tls_url}/_idp/trailing-slash (names itself with a trailing slash)",
             "  Sign in as:",
             *(
                 f"    {username:<12} password {passwords[username]}   ({role}: {can})"

@@ -294,12 +294,14 @@ def _task_key(flow: Onboarding, task: OnboardingTask, action: str) -> str:
 
 
 def skip(flow: Onboarding, task_id: int, *, by: AbstractBaseUser) -> OnboardingTask | None:
-    """Leaves a connection or an invitation that failed out of the flow (the organization cannot be)."""
-    task = flow.tasks.filter(pk=task_id, state__in=TO_SEND).exclude(step=Step.ORGANIZATION).first()
-    if task is not None:
-        task.state = State.SKIPPED
-        task.save(update_fields=["state", "updated_at"])
-        _close_if_done(flow, by=by)
+    """Leaves a connection or an invitation that failed out of the flow (the organization cannot
+    be), under the flow's claim: never while a step is sending it."""
+    with claimed(flow, by=by.get_username()):
+        task = flow.tasks.filter(pk=task_id, state__in=TO_SEND).exclude(step=Step.ORGANIZATION).first()
+        if task is not None:
+            task.state = State.SKIPPED
+            task.save(update_fields=["state", "updated_at"])
+            _close_if_done(flow, by=by)
     return task
 
 

@@ -134,7 +134,7 @@ def onboarding_new(request: HttpRequest) -> HttpResponse:
         if flow is None:
             raise
         return redirect("orgadmin:onboarding-detail", flow.pk)
-    return _send_organization(request, form, flow, token=token)
+    return _send_organization(request, form, flow)
 
 
 def _flow_token() -> str:
@@ -166,7 +166,7 @@ def onboarding_organization(request: HttpRequest, flow_id: int) -> HttpResponse:
     context = onboarding.flow_context(audit_context(request), page.flow)
     if _check_before_saving(form, context):
         return _organization_page(request, form, page=page, status=200)
-    return _send_organization(request, form, page.flow, page=page)
+    return _send_organization(request, form, page.flow)
 
 
 def _organization_form(page: FlowPage, data=None) -> OnboardingOrganizationForm:
@@ -194,10 +194,8 @@ def _check_before_saving(form: OnboardingOrganizationForm, context) -> bool:
     return not check.passed and not save_anyway
 
 
-def _send_organization(
-    request: HttpRequest, form: OnboardingOrganizationForm, flow: Onboarding, *, token: str = "",
-    page: FlowPage | None = None,
-) -> HttpResponse:  # fmt: skip
+def _send_organization(request: HttpRequest, form: OnboardingOrganizationForm, flow: Onboarding) -> HttpResponse:
+    """Creates the organization; on a failure, the step's form again, with Polytomic's refusal on its fields."""
     try:
         organization = onboarding.create_organization(
             flow, context=audit_context(request), data=form.organization_input(), issuer_check=form.issuer_check
@@ -371,7 +369,11 @@ def onboarding_skip(request: HttpRequest, flow_id: int, task_id: int) -> HttpRes
     page = _flow(flow_id)
     if page.flow.status != Onboarding.Status.OPEN:
         return _not_this_step(request, page)
-    task = onboarding.skip(page.flow, task_id, by=request.user)
+    try:
+        task = onboarding.skip(page.flow, task_id, by=request.user)
+    except (onboarding.StepBusy, onboarding.FlowClosed) as exc:
+        messages.warning(request, exc.message)
+        task = None
     if task is not None:
         messages.info(request, f"Left out: {task.label}.")
     return redirect("orgadmin:onboarding-detail", page.flow.pk)

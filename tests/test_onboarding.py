@@ -272,6 +272,18 @@ class LaterStepFailureTests:
         assert flow.connections_chosen
         assert flow.running_since is None
 
+    def test_nothing_is_left_out_while_a_step_runs(self, as_editor, sandbox):
+        flow, _ = start(as_editor)
+        chosen = owner_connections(sandbox)
+        sandbox.sandbox.faults.queue.append({"method": "POST", "fault": "status:500"})
+        as_editor.post(flow_url(flow, "onboarding-connections"), {"connections": [chosen["Marketing"]]})
+        failed = flow.tasks.get(step="connections")
+        Onboarding.objects.filter(pk=flow.pk).update(running_since=timezone.now(), running_by="ada")
+        answer = as_editor.post(reverse("orgadmin:onboarding-skip", args=[flow.pk, failed.pk]), follow=True)
+        assert "ada is running a step" in answer.content.decode()
+        failed.refresh_from_db()
+        assert failed.state == "failed"
+
     def test_a_stale_form_of_a_finished_step_sends_nothing(self, as_editor, sandbox):
         flow, _ = start(as_editor)
         again = as_editor.post(flow_url(flow, "onboarding-org"), organization_form(as_editor), follow=True)

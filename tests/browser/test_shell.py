@@ -19,7 +19,9 @@ class ShellBrowserTests:
         expect(page).to_have_url(f"{live_server.url}/organizations/")
         expect(page.get_by_role("heading", name="Organizations", level=1)).to_be_visible()
         expect(page.get_by_title("Your role")).to_have_text("Editor")
-        expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(["Organizations"])
+        expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(
+            ["Organizations", "Onboarding"]
+        )
 
         page.get_by_role("button", name="Sign out").click()
         expect(page).to_have_url(f"{live_server.url}/accounts/login/")

@@ -16,6 +16,10 @@ Everything runs on loopback on throwaway databases and is stopped at the end:
    (its attempt before it is sent, its outcome after), on the database of (3) after it, as a
    share of a 50 ms call.
 7. Audit verification: `verify_audit` over the large audit log of (2), entries a second.
+8. CPU per page: `benchmarks/cpu_pages.py`, in a child process with the portal's settings and
+   database and the sandbox at zero latency, the median process CPU time of each page, beside
+   that of a signed-in request that renders nothing.
+9. The list page at 10,000 organizations, as (1), after the sandbox is filled up to that many.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ class Config:
     backends: tuple[str, ...] = ("sqlite", "postgres")
     portal_backend: str = "postgres"
     audit_writes: int = 300
+    cpu_runs: int = 30
+    large_list: int = 10_000
 
 
 @dataclass
@@ -210,6 +216,65 @@ def add_ratio(report: Report, label: str, page_times, call_times, target: float,
         target,
         detail=f"{page_ms:.1f} ms / {call_ms:.1f} ms; {calls:g} call(s) a page",
     )
+
+
+def list_overhead(
+    servers: PortalServers, staff: StaffClient, direct: Polytomic, *, runs: int, organizations: int, report: Report
+) -> None:
+    """(9): the list page's ratio once the sandbox holds `organizations`."""
+    direct.faults(latency_ms=0)
+    fill_up(direct, organizations)
+    direct.faults(latency_ms=LATENCY_MS)
+    page_times, call_times = [], []
+    for run in range(runs + 1):
+        page_time = timed(lambda: expect(staff.send("GET", "/organizations/"), 200, "list page"))
+        call_time = timed(lambda: direct.get("/api/organizations"))
+        if run:  # the first is the warm-up
+            page_times.append(page_time)
+            call_times.append(call_time)
+    add_ratio(report, f"list page, {organizations:,} organizations", page_times, call_times, 1.40, 1)
+
+
+def fill_up(direct: Polytomic, organizations: int) -> None:
+    """Creates organizations in the sandbox until it holds `organizations`."""
+    present = len(direct.get("/api/organizations").json()["data"])
+    for n in range(present, organizations):
+        direct.create(f"Bench organization {n:05d}")
+
+
+# --- 8. CPU per page -------------------------------------------------------------------------------
+
+CPU_TARGET_MS = 6.0
+
+
+def cpu_per_page(servers: PortalServers, direct: Polytomic, runs: int, report: Report) -> None:
+    direct.faults(latency_ms=0)
+    env = {
+        **servers.env,
+        "ALLOWED_HOSTS": "testserver",  # Django's test client's host
+        "AUDIT_STREAM_FILE": str(Path(servers.workdir, "cpu-stream.jsonl")),
+    }
+    try:
+        figures = json.loads(run_checked(env, "benchmarks/cpu_pages.py", "measure", "--runs", str(runs)).stdout)
+    finally:
+        direct.faults(latency_ms=LATENCY_MS)
+    nothing = figures.pop("nothing")["median_ms"]
+    report.add(
+        "CPU of a signed-in request that renders nothing",
+        nothing,
+        " ms",
+        CPU_TARGET_MS,
+        detail="middleware, session, user and permission reads; a 204 after the pages' permission check",
+    )
+    for page, figure in figures.items():
+        report.add(
+            f"CPU per page: {page}",
+            figure["median_ms"],
+            " ms",
+            CPU_TARGET_MS,
+            detail=f"the page's own {figure['median_ms'] - nothing:.2f} ms over the empty request's; "
+            f"p90 {figure['p90_ms']:.2f} ms; median of {runs}",
+        )
 
 
 # --- 3, 4, 5. Throughput, connection reuse, memory ------------------------------------------------
@@ -430,9 +495,13 @@ def run(config: Config, progress: Callable[[str], None] = print) -> Report:
                 sys.exit("could not sign in to the portal")
             progress(f"Page overhead ({portal_backend})...")
             page_overhead(servers, staff, direct, runs=config.runs, organizations=config.organizations, report=report)
+            progress("CPU per page, in-process...")
+            cpu_per_page(servers, direct, config.cpu_runs, report)
             progress(f"Throughput for {config.duration:g} s...")
             throughput(servers, staff, config.duration, report)
             progress("Audit writes...")
             audit_write_cost(servers, config.audit_writes, report)
+            progress(f"List page at {config.large_list:,} organizations...")
+            list_overhead(servers, staff, direct, runs=config.runs, organizations=config.large_list, report=report)
     audit_scale(config, backends, report, progress)
     return report

@@ -24,7 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from orgadmin import onboarding, selectors
+from orgadmin import onboarding, selectors, tables
 from orgadmin.forms import DAMAGED, AdministratorsForm, ConnectionsForm, OnboardingOrganizationForm
 from orgadmin.issuer_check import check_issuer
 from orgadmin.models import AuditEntry, Onboarding, OnboardingTask
@@ -258,7 +258,9 @@ def _detail_context(page: FlowPage) -> dict:
     return {
         "page": page,
         "flow": page.flow,
-        "activity": selectors.flow_activity(correlation_id=page.flow.correlation_id, size=ACTIVITY_SHOWN),
+        "activity": tables.audit_rows(
+            selectors.flow_activity(correlation_id=page.flow.correlation_id, size=ACTIVITY_SHOWN)
+        ),
     }
 
 

@@ -169,6 +169,9 @@ TEMPLATES = [
     },
 ]
 
+# Forms and widgets: Django's own templates for them, rendered by Jinja2 (portal/renderers.py).
+FORM_RENDERER = "portal.renderers.FormRenderer"
+
 # --- Database ------------------------------------------------------------------------------------
 
 DATABASES = {

@@ -7,8 +7,8 @@ class Command(BaseCommand):
     help = (
         "Benchmarks the portal and prints one table of ratios and shares against their targets: page "
         "overhead over Polytomic, audit page time at a small and a large log, throughput, connection "
-        "reuse, worker memory and audit write cost. Starts its own sandbox and gunicorn on loopback, on "
-        "throwaway databases, and stops them at the end. See benchmarks/bench.py."
+        "reuse, worker memory, audit write cost and the portal's CPU per page. Starts its own sandbox "
+        "and gunicorn on loopback, on throwaway databases, and stops them at the end. See benchmarks/bench.py."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -40,7 +40,8 @@ class Command(BaseCommand):
 
         if options["quick"]:
             config = Config(organizations=200, runs=3, duration=3, audit_sizes=(200, 2_000), audit_runs=2,
-                            portal_backend=options["portal_database"], audit_writes=50)  # fmt: skip
+                            portal_backend=options["portal_database"], audit_writes=50, cpu_runs=5,
+                            large_list=1_000)  # fmt: skip
         else:
             small, large = options["audit_sizes"]
             if not 0 < small < large:

@@ -112,13 +112,13 @@ def user_last_key(*, organization_id: UUID | str, user_id: UUID | str) -> dateti
 def organization_recent_activity(*, organization_id: UUID | str) -> list[AuditEntry]:
     """The organization's latest calls, one row each, for its page: without the bodies and user
     agents, which the table does not show."""
-    rows = audit_rows(organization_id=str(organization_id)).defer("request_body", "response_body", "user_agent")
+    rows = audit_rows(organization_id=str(organization_id)).shown()
     return audit_page(rows, size=RECENT_ACTIVITY).entries
 
 
 def flow_activity(*, correlation_id: UUID, size: int) -> list[AuditEntry]:
     """An onboarding's latest calls (its correlation id's entries), one row each, for its page."""
-    rows = audit_rows(correlation_id=correlation_id).defer("request_body", "response_body", "user_agent")
+    rows = audit_rows(correlation_id=correlation_id).shown()
     return audit_page(rows, size=size).entries
 
 
@@ -182,6 +182,20 @@ class AuditCursor:
         return cls(created_at=entry.created_at, id=entry.id)
 
 
+# What a table of entries shows of each (orgadmin/tables.py), and its place in the page's order.
+SHOWN_COLUMNS = (
+    "id",
+    "created_at",
+    "actor_username",
+    "action",
+    "organization_id",
+    "organization_name",
+    "outcome",
+    "response_status",
+    "duration_ms",
+)
+
+
 @dataclass(frozen=True)
 class AuditRows:
     """The rows matching a filter: the recorded ones (reads, and writes' outcomes) and the
@@ -190,9 +204,11 @@ class AuditRows:
     recorded: QuerySet[AuditEntry]
     unresolved: QuerySet[AuditEntry] | None
 
-    def defer(self, *fields: str) -> AuditRows:
-        unresolved = self.unresolved.defer(*fields) if self.unresolved is not None else None
-        return AuditRows(recorded=self.recorded.defer(*fields), unresolved=unresolved)
+    def shown(self) -> AuditRows:
+        """Only the columns a table of entries shows (orgadmin/tables.py): the bodies and user
+        agents stay in the database."""
+        unresolved = self.unresolved.only(*SHOWN_COLUMNS) if self.unresolved is not None else None
+        return AuditRows(recorded=self.recorded.only(*SHOWN_COLUMNS), unresolved=unresolved)
 
 
 @dataclass(frozen=True)

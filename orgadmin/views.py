@@ -164,7 +164,9 @@ def organization_list(request: HtmxHttpRequest) -> HttpResponse:
         organizations = selectors.organization_list(context=audit_context(request))
     except PolytomicError as exc:
         error = exc
-    matching = [organization for organization in organizations if _matches(organization, query)]
+    matching = organizations
+    if folded := query.casefold():
+        matching = [organization for organization in organizations if _matches(organization, folded)]
     page = Paginator(matching, ORGANIZATIONS_PER_PAGE).get_page(request.GET.get("page"))
     rows = tables.organization_rows(page.object_list, owner_id=selectors.owner_id(organizations))
     context = {"page": page, "rows": rows, "query": query, "error": error}
@@ -172,10 +174,9 @@ def organization_list(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _matches(organization: Organization, query: str) -> bool:
-    folded = query.casefold()
+def _matches(organization: Organization, folded: str) -> bool:
     values = (organization.id, *(getattr(organization, name) for name in SEARCHABLE))
-    return not folded or any(folded in value.casefold() for value in values)
+    return any(folded in value.casefold() for value in values)
 
 
 @require_GET
@@ -668,8 +669,7 @@ def _change_page(request, change, *, form, current=None, error=None, status=200)
 def audit_list(request: HtmxHttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET)
     page = selectors.audit_page(
-        # The list shows neither bodies nor user agents: they stay in the database.
-        selectors.audit_rows(**form.filters()).defer("request_body", "response_body", "user_agent"),
+        selectors.audit_rows(**form.filters()).shown(),
         before=selectors.AuditCursor.parse(request.GET.get("before")),
         after=selectors.AuditCursor.parse(request.GET.get("after")),
     )

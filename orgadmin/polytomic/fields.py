@@ -8,6 +8,7 @@ whole SSO and OIDC configuration on every update, and never returns `client_id` 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, make_dataclass
 from dataclasses import field as dataclass_field
@@ -110,11 +111,14 @@ class _ReadOrganization(_OrganizationState):
 
     @classmethod
     def from_api(cls, data: Any) -> Organization:
-        """Reads one organization, ignoring unknown fields; a missing or null field reads as blank."""
-        if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
+        """Reads one organization, ignoring unknown fields; a missing or null field reads as blank.
+
+        A list answer holds every organization of the partner (10,000 and more), all read on each
+        list page: this stays lean (positional fields, an id already written as Python writes a
+        UUID kept as it is)."""
+        if not isinstance(data, Mapping) or not isinstance(organization_id := data.get("id"), str):
             raise ValueError("not an organization")
-        # The contract's id is a UUID; the pages' addresses take one, written as Python writes it.
-        return cls(id=str(UUID(data["id"])), **{field.name: _text(data, field.name) for field in READABLE})
+        return cls(_uuid_text(organization_id), *[_text(data, name) for name in _READABLE_NAMES])
 
 
 class _InputOrganization(_OrganizationState):
@@ -152,6 +156,15 @@ Organization = _record(
 OrganizationInput = _record(
     "OrganizationInput", FIELDS, _InputOrganization, "What a create or an update sends.", with_id=False
 )
+
+
+_READABLE_NAMES = tuple(field.name for field in READABLE)
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _uuid_text(value: str) -> str:
+    """The contract's id is a UUID; the pages' addresses take one, written as Python writes it."""
+    return value if _CANONICAL_UUID.fullmatch(value) else str(UUID(value))
 
 
 def _text(data: Mapping, name: str) -> str:

@@ -233,33 +233,43 @@ def _mask_json(value: Any, scrub: Callable[[str], str], limit: int, depth: int =
     items' JSON reaches `limit` characters, and a text cut there, since the stored text is cut
     there anyway (a list of a thousand organizations is not masked whole); below
     MASK_MAX_DEPTH levels, a marker."""
+    return _masked(value, scrub, limit, depth)[0]
+
+
+def _masked(value: Any, scrub: Callable[[str], str], limit: int, depth: int) -> tuple[Any, int]:
+    """`_mask_json`'s work: the masked value, and a lower bound of the length of its compact JSON
+    (escapes only lengthen a text), counted as it is built instead of serialising each part again:
+    a part is masked while what comes before it is shorter than `limit`, so the stored text, cut
+    there, is all masked."""
     if depth >= MASK_MAX_DEPTH:
-        return TOO_DEEP
+        return TOO_DEEP, len(TOO_DEEP) + 2
     if isinstance(value, dict):
-        masked, length = {}, 0
+        masked, length = {}, 1  # "{", then each item and the comma or "}" after it
         for key, item in value.items():
             if length > limit:
                 break
             name = scrub(str(key))
             if key in SECRET_FIELDS:
-                masked[name] = SET if item else None
+                masked[name], size = (SET, len(SET) + 2) if item else (None, 4)
             elif key in RESPONSE_KEYS_KEPT:
-                masked[name] = _mask_json(item, scrub, limit, depth + 1)
+                masked[name], size = _masked(item, scrub, limit, depth + 1)
             else:
-                masked[name] = REDACTED
-            length += len(name) + len(_compact(masked[name])) + 4
-        return masked
+                masked[name], size = REDACTED, len(REDACTED) + 2
+            length += len(name) + size + 4
+        return masked, length
     if isinstance(value, list):
-        items, length = [], 0
+        items, length = [], 1
         for item in value:
             if length > limit:
                 break
-            items.append(_mask_json(item, scrub, limit, depth + 1))
-            length += len(_compact(items[-1])) + 1
-        return items
+            item, size = _masked(item, scrub, limit, depth + 1)
+            items.append(item)
+            length += size + 1
+        return items, length
     if isinstance(value, str):
-        return scrub(value)[: limit + 1]
-    return value
+        text = scrub(value)[: limit + 1]
+        return text, len(text) + 2
+    return value, len(_compact(value))
 
 
 def _compact(value: Any) -> str:

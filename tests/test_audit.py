@@ -10,6 +10,8 @@ import pytest
 import responses
 from django.db import connection, transaction
 from django.test import RequestFactory
+from hypothesis import given
+from hypothesis import strategies as st
 
 from orgadmin import selectors, services
 from orgadmin.models import AppendOnlyError, AuditEntry
@@ -187,6 +189,29 @@ class EntryContentTests:
         # The body the client already read is used as it is, not read again from the text.
         read = Answer(status=200, headers={}, text=text, json={"data": []}, is_json=True)
         assert mask_answer(read, scrub) == '{"data":[]}'
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=6)
+        | st.dictionaries(st.sampled_from(["data", "id", "name", "issuer", "client_secret", "x", 'é\\"']), children)
+    ),
+    max_leaves=40,
+)
+
+
+@given(value=JSON_VALUES, limit=st.integers(min_value=0, max_value=200))
+def test_what_is_masked_reaches_as_far_as_the_limit_whatever_the_json(value, limit):
+    """Masking stops once what is built is longer than the limit, counted without serialising:
+    the masked JSON, cut at the limit, is the same as the JSON of the value masked whole, cut
+    there (escaped and non-ASCII text, nesting, secrets included)."""
+
+    def compact(masked):
+        return json.dumps(masked, ensure_ascii=False, separators=(",", ":"))
+
+    scrub = scrubber(("secret-value",))
+    assert compact(_mask_json(value, scrub, limit))[:limit] == compact(_mask_json(value, scrub, 10**9))[:limit]
 
 
 class MaskingTests:

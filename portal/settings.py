@@ -200,7 +200,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTHENTICATION_BACKENDS = [
     # django-axes first, so a locked-out sign-in is refused before the password is checked.
     "axes.backends.AxesStandaloneBackend",
-    # Django's ModelBackend, with a user's permissions read in one query (orgadmin/backends.py).
+    # Django's ModelBackend, with the user and their permissions read by fixed queries (orgadmin/backends.py).
     "orgadmin.backends.ModelBackendOneQuery",
 ]
 LOGIN_URL = "account_login"
@@ -214,6 +214,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Django's database sessions, loaded with a fixed query (staff/sessions.py).
+SESSION_ENGINE = "staff.sessions"
 # Idle timeout: an active session's expiry keeps moving forward (see PORTAL_SESSION_REFRESH).
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_MINUTES", default=30) * 60
 # An active session's expiry is pushed back at most once a minute (SessionLifetimeMiddleware),

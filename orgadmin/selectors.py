@@ -63,13 +63,18 @@ class LastSent:
     sent_at: datetime
 
 
-def organization_last_sent_client_id(*, organization_id: UUID | str) -> LastSent | None:
+def organization_last_sent_client_id(organization: Organization) -> LastSent | None:
     """The OIDC client id the portal last sent for this organization in a successful create or
     update, from the audit log: Polytomic never returns it. A write's body is on its attempt;
-    the outcome says it succeeded, and names the organization (a create's attempt cannot)."""
+    the outcome says it succeeded, and names the organization (a create's attempt cannot).
+
+    None, without a query, for an organization without OIDC: nothing shows or compares its
+    client id then (the pages, the edit form and the edit guard all ask `has_oidc` first)."""
+    if not organization.has_oidc:
+        return None
     entry = (
         AuditEntry.objects.filter(
-            organization_id=str(organization_id),
+            organization_id=organization.id,
             action__in=[AuditEntry.Action.CREATE, AuditEntry.Action.UPDATE],
             outcome=AuditEntry.Outcome.OK,
         )

@@ -198,7 +198,7 @@ def organization_detail(request: HtmxHttpRequest, organization_id: UUID) -> Http
         {
             "organization": organization,
             "is_owner": organization.id == owner_id,
-            "last_client_id": selectors.organization_last_sent_client_id(organization_id=organization_id),
+            "last_client_id": selectors.organization_last_sent_client_id(organization),
             "audit_entries": tables.audit_rows(selectors.organization_recent_activity(organization_id=organization_id)),
         },
     )
@@ -241,7 +241,7 @@ def organization_edit(request: HtmxHttpRequest, organization_id: UUID) -> HttpRe
         return _redirect(request, reverse("orgadmin:organization-list"))
     except PolytomicError as exc:
         return _edit_without_a_fresh_read(request, exc, organization_id)
-    last_client_id = selectors.organization_last_sent_client_id(organization_id=organization_id)
+    last_client_id = selectors.organization_last_sent_client_id(organization)
     form = OrganizationEditForm(_submitted(request), organization=organization, last_client_id=last_client_id)
     page = {"organization": organization, "last_client_id": last_client_id}
     if request.method == "POST" and form.is_valid():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from devtools.sandbox import ACME_ID, FOREIGN_ID, GLOBEX_ID, INITECH_ID, OWNER_ID, StoredOrganization
@@ -477,6 +479,21 @@ class QueryCountTests:
             as_admin.get(detail_url(ACME_ID))  # thirty more audit entries for Acme
         with django_assert_num_queries(counted):
             assert as_admin.get(detail_url(ACME_ID)).status_code == 200
+
+    @pytest.mark.parametrize("url", [detail_url, edit_url])
+    def test_the_last_client_id_sent_is_looked_up_only_where_oidc_is_set(self, as_admin, url):
+        """Only an organization with OIDC shows or compares its client id: for one without, the
+        page reads no write's body from the audit log."""
+
+        def bodies_read(organization_id: str) -> list[str]:
+            as_admin.get(url(organization_id))  # warm
+            with CaptureQueriesContext(connection) as queries:
+                assert as_admin.get(url(organization_id)).status_code == 200
+            selects = [query["sql"] for query in queries.captured_queries if query["sql"].startswith("SELECT")]
+            return [sql for sql in selects if "request_body" in sql.split("FROM")[0]]
+
+        assert bodies_read(ACME_ID) == []  # SAML SSO only
+        assert len(bodies_read(GLOBEX_ID)) >= 1  # OIDC
 
     def test_list_page(self, as_admin, sandbox, django_assert_num_queries, django_assert_max_num_queries):
         as_admin.get(LIST)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +23,7 @@ from django.utils import timezone
 from orgadmin.audit_log import HASHED_FIELDS
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.client import Identity, client
-from orgadmin.polytomic.fields import REMEMBERED, Organization
+from orgadmin.polytomic.fields import REMEMBERED, Organization, Organizations
 from orgadmin.polytomic.members import Role, User
 from orgadmin.polytomic.recording import AuditContext
 
@@ -31,15 +31,16 @@ OWNER_CACHE_KEY = "orgadmin:owner-organization-id"
 RECENT_ACTIVITY = 10
 
 
-def organization_list(*, context: AuditContext) -> list[Organization]:
-    """All of the partner's organizations, the partner's own (owner) organization first."""
+def organization_list(*, context: AuditContext) -> Organizations:
+    """All of the partner's organizations, the partner's own (owner) organization first; each
+    read only when asked for (`Organizations`)."""
     organizations = client().list_organizations(context=context)
     if organizations:
         cache.set(OWNER_CACHE_KEY, owner_id(organizations), timeout=None)
     return organizations
 
 
-def owner_id(organizations: list[Organization]) -> str:
+def owner_id(organizations: Sequence[Organization]) -> str:
     """The partner's own (owner) organization's id: Polytomic lists it first."""
     return organizations[0].id if organizations else ""
 

@@ -239,6 +239,42 @@ class ReadingAnswersTests:
         assert organizations[1].has_saml_sso
         assert not organizations[1].has_oidc
 
+    def test_a_long_list_reads_as_each_organization_read_alone(self, api, audit_context):
+        items = [
+            {"id": str(uuid.UUID(int=n)).upper() if n % 7 == 0 else str(uuid.UUID(int=n)), "name": f"Org {n}",
+             "sso_domain": None if n % 2 else f"d{n}.example", "issuer": "https://i.example" if n % 5 == 0 else None}
+            for n in range(1, 301)
+        ]  # fmt: skip
+        answer(api, "list", json={"data": items})
+        organizations = selectors.organization_list(context=audit_context)
+        one_by_one = [Organization.from_api(item) for item in items]
+        assert len(organizations) == 300
+        assert organizations == one_by_one
+        assert organizations[-1] == one_by_one[-1]
+        assert organizations[25:50] == one_by_one[25:50]
+        assert organizations[::-100] == one_by_one[::-100]
+        assert organizations[6].id == str(uuid.UUID(int=7))  # an upper-case id as Python writes it
+        with pytest.raises(IndexError):
+            organizations[300]
+
+    @pytest.mark.parametrize(
+        "bad",
+        [
+            {"id": "not-a-uuid", "name": "x"},
+            {"id": 7, "name": "x"},
+            {"name": "no id"},
+            {"id": str(uuid.UUID(int=9)), "name": 42},
+            {"id": str(uuid.UUID(int=9)), "name": "x", "issuer": ["a"]},
+            "not an object",
+        ],
+    )
+    def test_one_bad_organization_anywhere_makes_the_whole_list_unreadable(self, api, audit_context, bad):
+        """The list is checked whole when it arrives, so no page can fail later on an item it shows."""
+        items = [{"id": str(uuid.UUID(int=n)), "name": f"Org {n}"} for n in range(1, 500)]
+        answer(api, "list", json={"data": [*items, bad]})
+        with pytest.raises(PolytomicUnavailable):
+            selectors.organization_list(context=audit_context)
+
     def test_null_data_is_an_empty_list(self, api, audit_context):
         answer(api, "list", json={"data": None})
         assert selectors.organization_list(context=audit_context) == []

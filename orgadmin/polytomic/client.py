@@ -32,7 +32,7 @@ from orgadmin.polytomic.errors import (
     too_slow,
     unreadable,
 )
-from orgadmin.polytomic.fields import SECRETS, Organization, OrganizationInput
+from orgadmin.polytomic.fields import SECRETS, Organization, OrganizationInput, Organizations
 from orgadmin.polytomic.members import ApiKey, Connection, Role, SharedConnection, User, many
 from orgadmin.polytomic.recording import AuditContext, CallRecord, NotRecorded, record_attempt, record_call
 from orgadmin.polytomic.text import shown_text_scrubber
@@ -110,7 +110,7 @@ class PolytomicClient:
     def get_identity(self, *, context: AuditContext) -> Identity:
         return self._call("GET", "/api/me", action=AuditEntry.Action.IDENTITY, context=context, parse=Identity.from_api)
 
-    def list_organizations(self, *, context: AuditContext) -> list[Organization]:
+    def list_organizations(self, *, context: AuditContext) -> Organizations:
         return self._call("GET", "/api/organizations", action=AuditEntry.Action.LIST, context=context, parse=_many)
 
     def get_organization(self, organization_id: UUID, *, context: AuditContext) -> Organization:
@@ -395,12 +395,12 @@ def _basic(user: str, password: str) -> str:
     return base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def _many(data: Any) -> list[Organization]:
+def _many(data: Any) -> Organizations:
     if data is None:  # "data": null is an empty list
-        return []
+        return Organizations([])
     if not isinstance(data, list):
         raise ValueError("data is not a list")
-    return [Organization.from_api(item) for item in data]
+    return Organizations(data)
 
 
 @cache

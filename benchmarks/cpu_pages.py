@@ -1,7 +1,7 @@
 """The portal's own CPU per page: median process CPU time of a request, in-process.
 
-    python benchmarks/cpu_pages.py measure --runs 30            # in a portal environment (bench.py)
-    python benchmarks/cpu_pages.py measure --runs 30 --profile detail
+    python benchmarks/cpu_pages.py measure --runs 30                   # the figures, as JSON
+    python benchmarks/cpu_pages.py measure --runs 100 --profile detail  # one page's SQL and cProfile
 
 Run as a child of `benchmarks/bench.py`, with the environment of its gunicorn (production
 settings, DEBUG off, the same database) and its sandbox answering at zero latency in its own
@@ -71,57 +71,69 @@ def _pages(client, acme_id: str):
     }
 
 
-def measure(runs: int, profile: str) -> None:
-    """In the child: the median CPU (ms) of each page, printed as JSON; or, with `profile`, the
-    cProfile of that page's runs, printed as text."""
+def _signed_in_pages():
+    """In the child: Django set up, an Admin signed in, and the pages to time."""
     import django
 
     django.setup()
-    import cProfile
-    import gc
-    import pstats
-
     from django.contrib.auth.models import User
-    from django.test import Client, override_settings
+    from django.test import Client
 
     from devtools.sandbox import ACME_ID
 
-    user = User.objects.get(username="bench-admin")
     client = Client(HTTP_USER_AGENT="portal-cpu-bench")
-    client.force_login(user)
+    client.force_login(User.objects.get(username="bench-admin"))
+    return _pages(client, ACME_ID)
+
+
+def measure(runs: int) -> None:
+    """In the child: the median and 90th percentile CPU (ms) of each page, printed as JSON."""
+    import gc
+
+    from django.test import override_settings
+
     results: dict[str, dict[str, float]] = {}
     with override_settings(ROOT_URLCONF="benchmarks.cpu_urls"):
-        for name, prepare in _pages(client, ACME_ID).items():
-            if profile and name != profile:
-                continue
+        for name, prepare in _signed_in_pages().items():
             for _ in range(WARM_UP):
                 prepare()()
-            profiler = cProfile.Profile() if profile else None
             times = []
             for _ in range(runs):
                 request = prepare()
                 gc.collect()
                 started = time.process_time()
-                if profiler:
-                    profiler.enable()
                 request()
-                if profiler:
-                    profiler.disable()
                 times.append((time.process_time() - started) * 1000)
-            if profile:
-                from django.db import connections
-                from django.test.utils import CaptureQueriesContext
-
-                with CaptureQueriesContext(connections["default"]) as default:
-                    prepare()()
-                for query in default.captured_queries:
-                    print(query["sql"][:300])
-            if profiler:
-                pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(60)
-                pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(40)
-                return
             results[name] = {"median_ms": statistics.median(times), "p90_ms": statistics.quantiles(times, n=10)[-1]}
     print(json.dumps(results))
+
+
+def profile(page: str, runs: int) -> None:
+    """In the child: the SQL of one request for `page`, then the cProfile of `runs` more."""
+    import cProfile
+    import pstats
+
+    from django.db import connection
+    from django.test import override_settings
+    from django.test.utils import CaptureQueriesContext
+
+    with override_settings(ROOT_URLCONF="benchmarks.cpu_urls"):
+        prepare = _signed_in_pages()[page]
+        for _ in range(WARM_UP):
+            prepare()()
+        with CaptureQueriesContext(connection) as queries:
+            prepare()()
+        for query in queries.captured_queries:
+            print(query["sql"][:300])
+        profiler = cProfile.Profile()
+        for _ in range(runs):
+            request = prepare()
+            profiler.enable()
+            request()
+            profiler.disable()
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    stats.sort_stats("cumulative").print_stats(60)
+    stats.sort_stats("tottime").print_stats(40)
 
 
 def main() -> None:
@@ -130,7 +142,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--profile", default="", choices=["", *PAGES])
     args = parser.parse_args()
-    measure(args.runs, args.profile)
+    if args.profile:
+        profile(args.profile, args.runs)
+    else:
+        measure(args.runs)
 
 
 if __name__ == "__main__":

@@ -92,9 +92,10 @@ def measure(runs: int) -> None:
 
     from django.test import override_settings
 
+    pages = _signed_in_pages()
     results: dict[str, dict[str, float]] = {}
     with override_settings(ROOT_URLCONF="benchmarks.cpu_urls"):
-        for name, prepare in _signed_in_pages().items():
+        for name, prepare in pages.items():
             for _ in range(WARM_UP):
                 prepare()()
             times = []
@@ -117,8 +118,8 @@ def profile(page: str, runs: int) -> None:
     from django.test import override_settings
     from django.test.utils import CaptureQueriesContext
 
+    prepare = _signed_in_pages()[page]
     with override_settings(ROOT_URLCONF="benchmarks.cpu_urls"):
-        prepare = _signed_in_pages()[page]
         for _ in range(WARM_UP):
             prepare()()
         with CaptureQueriesContext(connection) as queries:

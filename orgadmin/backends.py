@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.db import connections, router
 
 
@@ -24,6 +25,10 @@ class ModelBackendOneQuery(ModelBackend):
 
     def get_user(self, user_id):
         model = get_user_model()
+        try:
+            user_id = model._meta.pk.to_python(user_id)  # as the ORM's lookup would take it
+        except ValidationError:
+            return None
         user = next(iter(model._default_manager.raw(_user_sql(), [user_id])), None)
         return user if user is not None and self.user_can_authenticate(user) else None
 

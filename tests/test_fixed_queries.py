@@ -51,10 +51,12 @@ class UserTests:
             user.pk, "reader", "reader@example.com", "Rea", user.password,
         )  # fmt: skip
 
-    def test_an_inactive_or_missing_user_is_no_user(self):
+    def test_an_inactive_missing_or_malformed_user_is_no_user(self):
         inactive = make_user("gone", role="Viewer", is_active=False)
         assert ModelBackendOneQuery().get_user(inactive.pk) is None
         assert ModelBackendOneQuery().get_user(inactive.pk + 1000) is None
+        assert ModelBackendOneQuery().get_user("not-an-id") is None
+        assert ModelBackendOneQuery().get_user(str(make_user("texted").pk)).username == "texted"
 
     def test_permissions_of_several_groups_and_none(self):
         user = make_user("both", role="Viewer")

@@ -112,10 +112,8 @@ class _ReadOrganization(_OrganizationState):
     @classmethod
     def from_api(cls, data: Any) -> Organization:
         """Reads one organization, ignoring unknown fields; a missing or null field reads as blank.
-
-        A list answer holds every organization of the partner (10,000 and more), all read on each
-        list page: this stays lean (positional fields, an id already written as Python writes a
-        UUID kept as it is)."""
+        An id already written as Python writes a UUID is kept as it is (`Organizations` reads the
+        items of a list answer with this too, those shown or searched)."""
         if not isinstance(data, Mapping) or not isinstance(organization_id := data.get("id"), str):
             raise ValueError("not an organization")
         return cls(_uuid_text(organization_id), *[_text(data, name) for name in _READABLE_NAMES])

@@ -4,11 +4,15 @@ document.addEventListener("click", async (event) => {
   if (!button) return;
   const field = document.getElementById(button.dataset.copy);
   const said = document.querySelector(`[data-copied="${button.dataset.copy}"]`);
+  let copied = false;
   try {
     await navigator.clipboard.writeText(field.value);
+    copied = true;
   } catch {
-    field.select(); // no clipboard (plain HTTP, or refused): selected, for the keyboard's copy
-    return;
+    // No clipboard API here (plain HTTP), or it refused (the page had no focus): the older way,
+    // from the selected field, within the click's activation; selected for the keyboard if not.
+    field.select();
+    copied = document.execCommand("copy");
   }
-  if (said) said.hidden = false;
+  if (said) said.hidden = !copied;
 });

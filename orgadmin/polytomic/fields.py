@@ -8,15 +8,13 @@ whole SSO and OIDC configuration on every update, and never returns `client_id` 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, make_dataclass
 from dataclasses import field as dataclass_field
 from enum import StrEnum
 from typing import Any
-from uuid import UUID
 
-from orgadmin.polytomic.text import whole_characters
+from orgadmin.polytomic.text import text_field, uuid_text
 
 
 class Section(StrEnum):
@@ -116,7 +114,7 @@ class _ReadOrganization(_OrganizationState):
         items of a list answer with this too, those shown or searched)."""
         if not isinstance(data, Mapping) or not isinstance(organization_id := data.get("id"), str):
             raise ValueError("not an organization")
-        return cls(_uuid_text(organization_id), *[_text(data, name) for name in _READABLE_NAMES])
+        return cls(uuid_text(organization_id), *[text_field(data, name) for name in _READABLE_NAMES])
 
 
 class _InputOrganization(_OrganizationState):
@@ -157,12 +155,6 @@ OrganizationInput = _record(
 
 
 _READABLE_NAMES = tuple(field.name for field in READABLE)
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def _uuid_text(value: str) -> str:
-    """The contract's id is a UUID; the pages' addresses take one, written as Python writes it."""
-    return value if _CANONICAL_UUID.fullmatch(value) else str(UUID(value))
 
 
 class Organizations(Sequence):
@@ -214,16 +206,7 @@ def _check_organizations(items: list[Any]) -> None:
     if {value.__class__ for value in ids} - {str}:
         raise ValueError("an organization's id is not a string")
     for value in ids:
-        _uuid_text(value)  # ValueError if it is no UUID
+        uuid_text(value)  # ValueError if it is no UUID
     for name in _READABLE_NAMES:
         if {item.get(name).__class__ for item in items} - {str, type(None)}:
             raise ValueError(f"{name} is not a string")
-
-
-def _text(data: Mapping, name: str) -> str:
-    value = data.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ValueError(f"{name} is not a string")
-    return whole_characters(value)

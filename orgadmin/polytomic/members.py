@@ -7,9 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
 
-from orgadmin.polytomic.text import whole_characters
+from orgadmin.polytomic.text import text_field, uuid_text
 
 # What the audit log keeps of these bodies: the fields a request sends, and those of an answer.
 # Never the `value` of an API key (`recording` redacts every field it is not told to keep).
@@ -29,7 +28,8 @@ class Role:
     def from_api(cls, data: Any) -> Role:
         if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
             raise ValueError("not a role")
-        return cls(id=str(UUID(data["id"])), name=_text(data, "name") or data["id"], system=data.get("system") is True)
+        name = text_field(data, "name") or data["id"]
+        return cls(id=uuid_text(data["id"]), name=name, system=data.get("system") is True)
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class User:
         role_ids = data.get("role_ids") or ()
         if not isinstance(role_ids, list | tuple) or not all(isinstance(r, str) for r in role_ids):
             raise ValueError("role_ids is not a list of ids")
-        return cls(id=str(UUID(data["id"])), email=_text(data, "email"), role_ids=tuple(role_ids))
+        return cls(id=uuid_text(data["id"]), email=text_field(data, "email"), role_ids=tuple(role_ids))
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class Connection:
         if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
             raise ValueError("not a connection")
         kind = data.get("type") if isinstance(data.get("type"), Mapping) else {}
-        return cls(id=str(UUID(data["id"])), name=_text(data, "name"), type_name=_text(kind, "name"))
+        return cls(id=uuid_text(data["id"]), name=text_field(data, "name"), type_name=text_field(kind, "name"))
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class SharedConnection:
     def from_api(cls, data: Any) -> SharedConnection:
         if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
             raise ValueError("not a shared connection")
-        return cls(id=str(UUID(data["id"])))
+        return cls(id=uuid_text(data["id"]))
 
 
 def many(item: Any) -> Any:
@@ -101,12 +101,3 @@ def many(item: Any) -> Any:
         return [item(entry) for entry in data]
 
     return read
-
-
-def _text(data: Mapping, name: str) -> str:
-    value = data.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ValueError(f"{name} is not a string")
-    return whole_characters(value)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from uuid import UUID
 
 REDACTED = "[redacted]"
 SHORTEST_SECRET = 4  # a shorter value would redact ordinary words
@@ -18,6 +19,26 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Credentials after an authorization scheme, as an answer echoing the request's headers shows
 # them, whole or cut short.
 _CREDENTIALS = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+
+
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def text_field(data: Mapping, name: str) -> str:
+    """A text field of an object Polytomic sent: blank when missing or null, ValueError when it is
+    not text, lone surrogates replaced (`whole_characters`)."""
+    value = data.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} is not a string")
+    return whole_characters(value)
+
+
+def uuid_text(value: str) -> str:
+    """An id the contract says is a UUID, written as Python writes one (the pages' addresses take
+    it so); ValueError when it is none. One already written so is kept as it is."""
+    return value if _CANONICAL_UUID.fullmatch(value) else str(UUID(value))
 
 
 def whole_characters(text: str) -> str:

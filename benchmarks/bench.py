@@ -166,22 +166,7 @@ def page_overhead(
         (f"list page, {organizations:,} organizations", "/organizations/", "/api/organizations", 1.25),
     ]
     for label, page_path, api_path, target in pages:
-
-        def page(page_path: str = page_path) -> None:
-            expect(staff.send("GET", page_path), 200, page_path)
-
-        def call(api_path: str = api_path) -> None:
-            direct.get(api_path)
-
-        page()  # warm-up
-        call()
-        before = len(servers.sandbox_log()["requests"])
-        page_times, call_times = [], []
-        for _ in range(runs):
-            page_times.append(timed(page))
-            call_times.append(timed(call))
-        calls = (len(servers.sandbox_log()["requests"]) - before - runs) / runs
-        add_ratio(report, label, page_times, call_times, target, calls)
+        page_ratio(servers, staff, direct, label, page_path, api_path, target=target, runs=runs, report=report)
 
     edit_page_times, edit_call_times = [], []
     before = len(servers.sandbox_log()["requests"])
@@ -193,6 +178,37 @@ def page_overhead(
     # Per run: the form's read (untimed), the submit's read and write, and the direct three.
     calls = (len(servers.sandbox_log()["requests"]) - before) / (runs + 1) - 4
     add_ratio(report, "edit submit (read + write)", edit_page_times, edit_call_times, 1.10, calls)
+
+
+def page_ratio(
+    servers: PortalServers,
+    staff: StaffClient,
+    direct: Polytomic,
+    label: str,
+    page_path: str,
+    api_path: str,
+    *,
+    target: float,
+    runs: int,
+    report: Report,
+) -> None:
+    """A page against the Polytomic call it makes, timed in turns after one warm-up of each."""
+
+    def page() -> None:
+        expect(staff.send("GET", page_path), 200, page_path)
+
+    def call() -> None:
+        direct.get(api_path)
+
+    page()  # warm-up
+    call()
+    before = len(servers.sandbox_log()["requests"])
+    page_times, call_times = [], []
+    for _ in range(runs):
+        page_times.append(timed(page))
+        call_times.append(timed(call))
+    calls = (len(servers.sandbox_log()["requests"]) - before - runs) / runs
+    add_ratio(report, label, page_times, call_times, target, calls)
 
 
 def edit_once(staff: StaffClient, direct: Polytomic, name: str) -> tuple[float, float]:
@@ -225,18 +241,14 @@ def list_overhead(
     direct.faults(latency_ms=0)
     fill_up(direct, organizations)
     direct.faults(latency_ms=LATENCY_MS)
-    page_times, call_times = [], []
-    for run in range(runs + 1):
-        page_time = timed(lambda: expect(staff.send("GET", "/organizations/"), 200, "list page"))
-        call_time = timed(lambda: direct.get("/api/organizations"))
-        if run:  # the first is the warm-up
-            page_times.append(page_time)
-            call_times.append(call_time)
-    add_ratio(report, f"list page, {organizations:,} organizations", page_times, call_times, 1.40, 1)
+    label = f"list page, {organizations:,} organizations"
+    page_ratio(
+        servers, staff, direct, label, "/organizations/", "/api/organizations", target=1.40, runs=runs, report=report
+    )
 
 
 def fill_up(direct: Polytomic, organizations: int) -> None:
-    """Creates organizations in the sandbox until it holds `organizations`."""
+    """Creates organizations in the sandbox until it holds `organizations` (it starts with four)."""
     present = len(direct.get("/api/organizations").json()["data"])
     for n in range(present, organizations):
         direct.create(f"Bench organization {n:05d}")
@@ -487,8 +499,7 @@ def run(config: Config, progress: Callable[[str], None] = print) -> Report:
         )
         with servers:
             direct = Polytomic(servers.sandbox_url)
-            for n in range(config.organizations - 4):  # the sandbox starts with four
-                direct.create(f"Bench organization {n:05d}")
+            fill_up(direct, config.organizations)
             direct.faults(latency_ms=LATENCY_MS)
             staff = StaffClient(servers.portal_url, "bench-admin")
             if not staff.sign_in():

@@ -17,11 +17,14 @@ import jinja2
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from portal.environment import PortalEnv
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# FileAwareEnv also reads `<NAME>_FILE`, the path of a file holding the value (Docker and
-# Kubernetes secrets), which takes precedence over `<NAME>`.
-env = environ.FileAwareEnv()
+# django-environ's FileAwareEnv, which also reads `<NAME>_FILE`, the path of a file holding the
+# value (Docker and Kubernetes secrets) and taking precedence over `<NAME>`; strict about values,
+# so a typo stops start-up instead of switching a safeguard off (portal/environment.py).
+env = PortalEnv()
 environ.Env.read_env(BASE_DIR / ".env")
 
 
@@ -68,14 +71,14 @@ if DEBUG:
     POLYTOMIC_PARTNER_API_KEY = env.str("POLYTOMIC_PARTNER_API_KEY", default="").strip()
 else:
     POLYTOMIC_PARTNER_API_KEY = _required_secret("POLYTOMIC_PARTNER_API_KEY")
-POLYTOMIC_CONNECT_TIMEOUT = env.float("POLYTOMIC_CONNECT_TIMEOUT", default=3.05)
-POLYTOMIC_READ_TIMEOUT = env.float("POLYTOMIC_READ_TIMEOUT", default=15.0)
+POLYTOMIC_CONNECT_TIMEOUT = env.float("POLYTOMIC_CONNECT_TIMEOUT", default=3.05, positive=True)
+POLYTOMIC_READ_TIMEOUT = env.float("POLYTOMIC_READ_TIMEOUT", default=15.0, positive=True)
 # However slowly an answer trickles in, a call ends this many seconds after it started.
-POLYTOMIC_TOTAL_TIMEOUT = env.float("POLYTOMIC_TOTAL_TIMEOUT", default=20.0)
+POLYTOMIC_TOTAL_TIMEOUT = env.float("POLYTOMIC_TOTAL_TIMEOUT", default=20.0, positive=True)
 # The largest answer read (decompressed); a larger one is refused (10,000 organizations are ~2 MB).
-POLYTOMIC_MAX_RESPONSE_BYTES = env.int("POLYTOMIC_MAX_RESPONSE_BYTES", default=8 * 1024 * 1024)
+POLYTOMIC_MAX_RESPONSE_BYTES = env.int("POLYTOMIC_MAX_RESPONSE_BYTES", default=8 * 1024 * 1024, minimum=1)
 # Keep-alive connections to Polytomic kept per worker process: at least the gunicorn threads.
-POLYTOMIC_POOL_SIZE = env.int("POLYTOMIC_POOL_SIZE", default=16)
+POLYTOMIC_POOL_SIZE = env.int("POLYTOMIC_POOL_SIZE", default=16, minimum=1)
 # The issuer check (orgadmin/issuer_check.py) reaches public https addresses only; tests let it
 # reach a loopback server over http. Never on in production.
 PORTAL_ISSUER_CHECK_ALLOW_LOOPBACK = env.bool("ISSUER_CHECK_ALLOW_LOOPBACK", default=False)
@@ -85,11 +88,14 @@ PORTAL_ISSUER_CHECK_CA_FILE = env.str("ISSUER_CHECK_CA_FILE", default="") or Non
 # --- Four eyes: changes that can lock a customer out wait for a second person -------------------
 # Off, one person can remove or reroute a customer's single sign-on alone (README, "Four eyes").
 PORTAL_FOUR_EYES = env.bool("FOUR_EYES", default=not DEBUG)
-# What needs approval: removing SAML SSO or OIDC ("remove-sso"), changing where sign-in goes where
-# it is set ("change-sso": issuer, SSO domain, SSO organization id), deleting ("delete").
-PORTAL_APPROVAL_FOR = env.list("APPROVAL_FOR", default=["remove-sso", "change-sso", "delete"])
+# What needs approval: removing SAML SSO or OIDC ("remove-sso"), adding or changing where sign-in
+# goes on an organization that has single sign-on ("change-sso": SSO domain, SSO organization id,
+# issuer, client id), deleting ("delete"). Each value is checked: a misspelt one would otherwise
+# turn its approval off without a word.
+_approvals = ("remove-sso", "change-sso", "delete")
+PORTAL_APPROVAL_FOR = env.choices("APPROVAL_FOR", _approvals, default=_approvals)
 # A change request not decided within this many hours expires; its client secret is erased.
-PORTAL_CHANGE_REQUEST_HOURS = env.int("CHANGE_REQUEST_HOURS", default=24)
+PORTAL_CHANGE_REQUEST_HOURS = env.int("CHANGE_REQUEST_HOURS", default=24, minimum=1)
 
 # --- Application ---------------------------------------------------------------------------------
 
@@ -195,7 +201,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 # Connections are kept between requests (each thread has its own), not opened for every page.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60, minimum=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     # A second connection to the same database, used only to write an audit entry while the
@@ -226,16 +232,16 @@ AUTH_PASSWORD_VALIDATORS = [
 # Django's database sessions, loaded with a fixed query (staff/sessions.py).
 SESSION_ENGINE = "staff.sessions"
 # Idle timeout: an active session's expiry keeps moving forward (see PORTAL_SESSION_REFRESH).
-SESSION_COOKIE_AGE = env.int("SESSION_IDLE_MINUTES", default=30) * 60
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_MINUTES", default=30, minimum=1) * 60
 # An active session's expiry is pushed back at most once a minute (SessionLifetimeMiddleware),
 # not on every request: the idle timeout holds to within that minute.
 PORTAL_SESSION_REFRESH = 60
 # Absolute maximum, however active the session: enforced by SessionLifetimeMiddleware.
-PORTAL_SESSION_MAX_AGE = env.int("SESSION_MAX_HOURS", default=12) * 3600
+PORTAL_SESSION_MAX_AGE = env.int("SESSION_MAX_HOURS", default=12, minimum=1) * 3600
 
 # Reverse proxies in front of the portal that append to X-Forwarded-For and set X-Forwarded-Proto.
 # 0 means clients connect directly: forwarded headers are ignored, as anyone could send them.
-PORTAL_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+PORTAL_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0, minimum=0)
 # The addresses those proxies connect from: forwarded headers from anywhere else are dropped
 # (orgadmin.middleware.ForwardedHeadersMiddleware). Empty trusts any address: only safe when
 # nothing but the proxy can reach gunicorn, and `check --deploy` warns about it.
@@ -275,7 +281,7 @@ PORTAL_LOCAL_SIGNIN = env.bool("PORTAL_LOCAL_SIGNIN", default=True)
 # A local account must enrol a second factor before it sees anything else, and use it at every sign-in.
 PORTAL_REQUIRE_MFA = env.bool("PORTAL_REQUIRE_MFA", default=not DEBUG)
 # How recent a sign-in must be for a change that can lock a customer out (staff/recent.py).
-PORTAL_RECENT_AUTHENTICATION_SECONDS = env.int("RECENT_AUTHENTICATION_MINUTES", default=10) * 60
+PORTAL_RECENT_AUTHENTICATION_SECONDS = env.int("RECENT_AUTHENTICATION_MINUTES", default=10, minimum=1) * 60
 
 ACCOUNT_ADAPTER = "staff.adapters.StaffAccountAdapter"
 SOCIALACCOUNT_ADAPTER = "staff.adapters.StaffSocialAccountAdapter"
@@ -321,15 +327,15 @@ MFA_PASSKEY_LOGIN_ENABLED = False  # a security key is a second factor here, aft
 MFA_RECOVERY_CODES_SHOW_ONCE = True
 MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="Organization portal")
 # WebAuthn needs HTTPS, except on a developer's own machine.
-MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG or env.bool("MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN", default=False)
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = env.bool("MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN", default=False) or DEBUG
 USERSESSIONS_TRACK_ACTIVITY = False  # the session's own expiry already moves (SessionLifetimeMiddleware)
 
 # Failed sign-ins pause a username from one address, and from all addresses together except on
 # browsers its user signed in with before (orgadmin/throttle.py). Each pause ends by itself.
 AXES_HANDLER = "orgadmin.throttle.SignInThrottle"
-AXES_FAILURE_LIMIT = env.int("SIGNIN_FAILURE_LIMIT", default=5)
-PORTAL_SIGNIN_USERNAME_FAILURE_LIMIT = env.int("SIGNIN_USERNAME_FAILURE_LIMIT", default=20)
-AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGNIN_COOLOFF_MINUTES", default=15))
+AXES_FAILURE_LIMIT = env.int("SIGNIN_FAILURE_LIMIT", default=5, minimum=1)
+PORTAL_SIGNIN_USERNAME_FAILURE_LIMIT = env.int("SIGNIN_USERNAME_FAILURE_LIMIT", default=20, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGNIN_COOLOFF_MINUTES", default=15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
 # Failures during a pause are not counted, so nobody can keep a pause going by hammering.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
@@ -354,7 +360,7 @@ if not DEBUG:
     CSRF_COOKIE_NAME = "__Host-csrftoken"
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_REFERRER_POLICY = "same-origin"
@@ -393,11 +399,13 @@ STORAGES = {
 }
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+TIME_ZONE = env.time_zone("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
 # --- Logging -------------------------------------------------------------------------------------
+
+_log_levels = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 LOGGING = {
     "version": 1,
@@ -419,5 +427,5 @@ LOGGING = {
     "loggers": {
         "orgadmin.audit.stream": {"handlers": ["audit_stream"], "level": "INFO", "propagate": False},
     },
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": env.choice("LOG_LEVEL", _log_levels, default="INFO", ignore_case=True)},
 }

@@ -117,6 +117,35 @@ class GunicornTests:
         response = fetch(f"{base}/accounts/login/", {"Host": "evil.example", "X-Forwarded-Proto": "https"})
         assert response.status == 400
 
+    def test_gunicorn_refuses_to_start_on_an_unknown_approval(self, tmp_path):
+        """gunicorn runs no system checks: the settings themselves stop its workers from booting,
+        and gunicorn stops when a worker cannot boot, before it answers anything."""
+        port = free_port()
+        env = production_env(
+            ALLOWED_HOSTS="portal.example.com",
+            DATABASE_URL=f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+            APPROVAL_FOR="remove-sso, change_sso, delete",
+            PORT=str(port),
+            GUNICORN_BIND_HOST="127.0.0.1",
+            GUNICORN_WORKERS="2",
+        )
+        server = subprocess.run(
+            [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py", "portal.wsgi"],
+            cwd=BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert server.returncode != 0
+        assert "Worker failed to boot" in server.stderr
+        assert (
+            "APPROVAL_FOR='remove-sso, change_sso, delete' is not allowed: 'change_sso' is unknown; use a "
+            "comma-separated list of remove-sso, change-sso, delete." in server.stderr
+        )
+        assert healthcheck({"PATH": os.environ["PATH"], "PORT": str(port)}).returncode == 1
+
     def test_healthcheck_script_fails_when_nothing_listens(self):
         env = {"PATH": os.environ["PATH"], "PORT": str(free_port())}
         result = healthcheck(env)

@@ -6,6 +6,7 @@ environment it describes.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools.support import run_python
+from devtools.support import free_port, run_python
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -39,6 +40,13 @@ def read_setting(expression: str, env: dict[str, str]) -> subprocess.CompletedPr
         f"print(eval({expression!r}, {{}}, {{n: getattr(settings, n) for n in dir(settings) if n.isupper()}}))"
     )
     return run_code(code, env)
+
+
+def setting_value(expression: str, env: dict[str, str]) -> str:
+    """What `read_setting` prints, once the settings loaded."""
+    result = read_setting(expression, env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
 
 
 class RequiredSecretTests:
@@ -158,3 +166,143 @@ class EnvExampleTests:
         assert len(read) > 20  # the pattern still finds them
         listed = set(re.findall(r"^#? ?([A-Z_]+)=", (BASE_DIR / ".env.example").read_text(), flags=re.MULTILINE))
         assert read - listed == set()
+
+
+SETTINGS_SOURCE = (BASE_DIR / "portal" / "settings.py").read_text()
+# Every variable settings.py reads as a boolean, a number or one of a fixed set, with the rest of its call.
+STRICT_READS = re.findall(r'env\.(bool|int|float|choices?|time_zone)\(\s*"([A-Z_]+)"([^\n]*)', SETTINGS_SOURCE)
+
+LOAD_EACH = """
+import json, os, sys
+from django.core.exceptions import ImproperlyConfigured
+base = dict(os.environ)
+outcomes = {}
+for case, variables in json.loads(sys.argv[1]).items():
+    os.environ.clear()
+    os.environ.update(base | variables)
+    sys.modules.pop("portal.settings", None)
+    try:
+        import portal.settings
+    except ImproperlyConfigured as exc:
+        outcomes[case] = str(exc)
+    else:
+        outcomes[case] = "started"
+print(json.dumps(outcomes))
+"""
+
+
+def load_each(cases: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Loads the settings afresh once per case, in one new process, each time with exactly the
+    production environment and the case's variables; says for each what stopped it, or "started"."""
+    result = run_code(LOAD_EACH, PRODUCTION_ENV, json.dumps(cases))
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def bad_values(kind: str, name: str, rest: str) -> list[str]:
+    """Values the variable `name`, read by `env.<kind>(...<rest>`, must refuse."""
+    if kind == "bool":
+        return ["ture", "yes please", "2", "enabled"]
+    if kind == "int":
+        minimum = int(re.search(r"minimum=(\d+)", rest).group(1))
+        return [str(minimum - 1), "ten", "1.5", "3s"]
+    if kind == "float":
+        return ["0", "-1", "3s", "nan", "inf"]
+    return {
+        "APPROVAL_FOR": ["remove_sso", "remove-sso, change_sso", "remove-sso;delete", ",", "REMOVE-SSO"],
+        "LOG_LEVEL": ["verbose", "warn ing", "10"],
+        "TIME_ZONE": ["Mars/Olympus_Mons", "../etc/passwd", "CEST+1"],
+    }[name]
+
+
+class StrictValueTests:
+    """A value the portal does not understand stops start-up, naming the variable, the value and
+    what is allowed, instead of switching a safeguard off (`FOUR_EYES=ture` read as false)."""
+
+    def test_every_boolean_number_and_enumeration_is_read_strictly(self):
+        kinds = {kind for kind, _, _ in STRICT_READS}
+        assert kinds == {"bool", "int", "float", "choice", "choices", "time_zone"}  # the pattern still finds them
+        for kind, name, rest in STRICT_READS:
+            if kind == "int":
+                assert "minimum=" in rest, f"{name} is a number without a bound"
+            if kind == "float":
+                assert "positive=True" in rest, f"{name} is a number without a bound"
+        assert {name for kind, name, _ in STRICT_READS if kind.startswith("choice") or kind == "time_zone"} == {
+            "APPROVAL_FOR", "LOG_LEVEL", "TIME_ZONE"
+        }  # fmt: skip
+
+    def test_each_bad_value_stops_start_up_naming_variable_value_and_what_is_allowed(self):
+        cases = {
+            f"{name}={value}": {name: value}
+            for kind, name, rest in STRICT_READS
+            for value in bad_values(kind, name, rest)
+        }
+        outcomes = load_each(cases)
+        for case, variables in cases.items():
+            [(name, value)] = variables.items()
+            assert outcomes[case].startswith(f"{name}={value.strip()!r} is not allowed: "), (case, outcomes[case])
+            assert " use " in outcomes[case]  # and what is
+
+    @pytest.mark.parametrize(
+        ("variables", "fragment"),
+        [
+            ({"APPROVAL_FOR": "remove_sso"}, "'remove_sso' is unknown; use a comma-separated list of remove-sso, "
+                                             "change-sso, delete"),
+            ({"FOUR_EYES": "ture"}, "use true or false (also yes/no, on/off, 1/0, in any case)"),
+            ({"LOG_LEVEL": "verbose"}, "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+            ({"SESSION_IDLE_MINUTES": "0"}, "use a whole number of 1 or more"),
+            ({"TRUSTED_PROXY_COUNT": "-1"}, "use a whole number of 0 or more"),
+            ({"POLYTOMIC_READ_TIMEOUT": "0"}, "use a number above 0"),
+        ],
+    )  # fmt: skip
+    def test_the_message_says_what_is_allowed(self, variables, fragment):
+        assert fragment in load_each({"case": variables})["case"]
+
+    def test_spaces_around_values_are_trimmed_and_the_usual_spellings_accepted(self):
+        env = {
+            **PRODUCTION_ENV,
+            "APPROVAL_FOR": " remove-sso , change-sso,delete ",
+            "FOUR_EYES": " TRUE ",
+            "PORTAL_REQUIRE_MFA": "Yes",
+            "SECURE_HSTS_PRELOAD": "off",
+            "PORTAL_LOCAL_SIGNIN": "0",
+            "LOG_LEVEL": " warning ",
+            "SESSION_IDLE_MINUTES": " 45 ",
+            "POLYTOMIC_READ_TIMEOUT": "4.5",
+            "TIME_ZONE": " Europe/Berlin ",
+        }
+        expression = (
+            "(PORTAL_APPROVAL_FOR, PORTAL_FOUR_EYES, PORTAL_REQUIRE_MFA, SECURE_HSTS_PRELOAD, PORTAL_LOCAL_SIGNIN,"
+            " LOGGING['root']['level'], SESSION_COOKIE_AGE, POLYTOMIC_READ_TIMEOUT, TIME_ZONE)"
+        )
+        assert setting_value(expression, env) == (
+            "(['remove-sso', 'change-sso', 'delete'], True, True, False, False, 'WARNING', 2700, 4.5, 'Europe/Berlin')"
+        )
+
+    def test_an_empty_value_is_the_safe_default(self):
+        env = {**PRODUCTION_ENV, "APPROVAL_FOR": "", "FOUR_EYES": " ", "LOG_LEVEL": ""}
+        expression = "(PORTAL_APPROVAL_FOR, PORTAL_FOUR_EYES, LOGGING['root']['level'])"
+        assert setting_value(expression, env) == "(['remove-sso', 'change-sso', 'delete'], True, 'INFO')"
+
+    def test_a_subset_of_approvals_is_kept(self):
+        assert setting_value("PORTAL_APPROVAL_FOR", {**PRODUCTION_ENV, "APPROVAL_FOR": "delete,"}) == "['delete']"
+
+    @pytest.mark.parametrize(
+        "command",
+        [["check"], ["check", "--deploy"], ["migrate"], ["runserver", "--noreload"], ["check", "--skip-checks"]],
+    )
+    def test_manage_py_refuses_to_run(self, tmp_path, command):
+        database = tmp_path / "refused.sqlite3"
+        env = {**PRODUCTION_ENV, "APPROVAL_FOR": "remove_sso", "DATABASE_URL": f"sqlite:///{database}"}
+        args = [*command, f"127.0.0.1:{free_port()}"] if command[0] == "runserver" else command
+        result = run_code("", env, "manage.py", *args)
+        assert result.returncode != 0
+        assert (
+            result.stderr.strip()
+            .splitlines()[-1]
+            .endswith(
+                "APPROVAL_FOR='remove_sso' is not allowed: 'remove_sso' is unknown; use a comma-separated list of "
+                "remove-sso, change-sso, delete."
+            )
+        )
+        assert not database.exists()

@@ -27,6 +27,7 @@ from orgadmin.polytomic.fields import (
     MARKERS,
     READABLE,
     REMEMBERED,
+    ROUTING,
     Field,
     Organization,
     OrganizationInput,
@@ -78,6 +79,12 @@ class ChangeSummary:
     saml_removed: bool
     oidc_removed: bool
     oidc_credentials_sent: bool
+    # Before the save, something already decided where the customer's users sign in (a field of
+    # ROUTING was set): the organization has single sign-on.
+    had_single_sign_on: bool
+    # The client id sent to an organization with OIDC whose last client id the portal does not
+    # know (Polytomic never returns it): whether it changed cannot be told. Blank otherwise.
+    uncompared_client_id: str
 
     @property
     def changes_sso(self) -> bool:
@@ -91,18 +98,27 @@ class ChangeSummary:
         return self.changes_sso or self.saml_removed or self.oidc_removed or self.oidc_credentials_sent
 
     @property
+    def reroutes_sign_in(self) -> bool:
+        """Whether the save adds, changes or clears anything that decides where the customer's
+        users sign in (SSO domain, SSO organization id, issuer, client id) on an organization
+        that already has single sign-on, or sends it a client id that cannot be compared with
+        the one last sent. A second sign-in route added beside the first is a reroute too: it
+        can send the customer's users to someone else's identity provider. The first
+        configuration of an organization without single sign-on is not."""
+        if not self.had_single_sign_on:
+            return False
+        return bool(self.uncompared_client_id) or any(change.field.routes_sign_in for change in self.changes)
+
+    @property
     def needs_a_second_person(self) -> bool:
         """Whether the change waits for another person's approval (PORTAL_FOUR_EYES): it removes
-        SAML SSO or OIDC ("remove-sso"), or changes where sign-in goes, a field marked for it in
-        the table that is already set ("change-sso")."""
+        SAML SSO or OIDC ("remove-sso"), or reroutes sign-in ("change-sso", `reroutes_sign_in`).
+        README, "Four eyes", has the whole table."""
         if not settings.PORTAL_FOUR_EYES:
             return False
         policy = set(settings.PORTAL_APPROVAL_FOR)
         removes = "remove-sso" in policy and (self.saml_removed or self.oidc_removed)
-        reroutes = "change-sso" in policy and any(
-            change.field.approval_to_change and change.before for change in self.changes
-        )
-        return removes or reroutes
+        return removes or ("change-sso" in policy and self.reroutes_sign_in)
 
     def as_record(self) -> dict[str, Any]:
         """The summary as the requester confirmed it, to show the approver exactly that."""
@@ -114,6 +130,7 @@ class ChangeSummary:
             "saml_removed": self.saml_removed,
             "oidc_removed": self.oidc_removed,
             "oidc_credentials_sent": self.oidc_credentials_sent,
+            "uncompared_client_id": self.uncompared_client_id,
         }
 
     def fingerprint(self) -> str:
@@ -127,12 +144,14 @@ def summarise(*, before: Organization, after: OrganizationInput, last_client_id:
     known = before.values() | {REMEMBERED: last_client_id if before.has_oidc else ""}
     sent = after.body()
     changes = []
+    uncompared = ""
     for field in FIELDS:
         if field.secret:
             continue
         old, new = known.get(field.name, ""), sent.get(field.name, "")
         if not field.readable and not old and new and before.has_oidc:
-            continue  # unknown before: re-entering it is not a change that can be shown
+            uncompared = new  # unknown before: not a change that can be shown, nor known not to be one
+            continue
         if old != new:
             changes.append(Change(field=field, before=old, after=new))
     return ChangeSummary(
@@ -140,6 +159,8 @@ def summarise(*, before: Organization, after: OrganizationInput, last_client_id:
         saml_removed=_any_in(known, Section.SAML) and not _any_in(sent, Section.SAML),
         oidc_removed=before.has_oidc and not sent.get(MARKERS[Section.OIDC]),
         oidc_credentials_sent=any(sent.get(field.name) for field in FIELDS if field.secret),
+        had_single_sign_on=any(known.get(field.name) for field in ROUTING),
+        uncompared_client_id=uncompared,
     )
 
 

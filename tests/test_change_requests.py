@@ -16,7 +16,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from devtools.sandbox import ACME_ID, GLOBEX_ID
+from devtools.sandbox import ACME_ID, GLOBEX_ID, INITECH_ID
 from devtools.support import hidden_fields
 from orgadmin import change_requests
 from orgadmin.encryption import fernet
@@ -87,7 +87,7 @@ class PolicyTests:
 
         assert summary(remove_saml="on")  # removing SSO
         assert summary(sso_domain="acme-new.example")  # changing where sign-in goes, where it is set
-        assert not summary(issuer="https://acme.okta.example", client_id="c", client_secret="s")  # adding OIDC
+        assert summary(issuer="https://acme.okta.example", client_id="c", client_secret="s")  # OIDC beside SAML
         settings.PORTAL_APPROVAL_FOR = ["delete"]
         assert not summary(remove_saml="on")
         settings.PORTAL_FOUR_EYES = False
@@ -99,6 +99,71 @@ class PolicyTests:
         typed = {"name": "Acme Renamed", "sso_domain": "acme.example", "sso_org_id": "org_01ACME"}
         assert editor.post(url, typed | hidden(editor.get(url))).status_code == 302
         assert sandbox.sandbox.organizations[ACME_ID].name == "Acme Renamed"
+        assert not ChangeRequest.objects.exists()
+
+
+class SingleSignOnRoutingTests:
+    """On an organization with single sign-on, what decides where its users sign in changes only
+    with a second person: an Editor's save of it is a change request, never a PUT."""
+
+    GLOBEX_BLOCK = {"name": "Globex", "sso_domain": "globex.example", "issuer": "https://globex.okta.example",
+                    "client_id": "0oa-globex-client", "client_secret": NEW_SECRET}  # fmt: skip
+
+    def save(self, client, typed: dict[str, str], reason: str = "Asked by the customer (ticket 5150)"):
+        """Saves Globex's edit form as a person would: confirms the summary when shown one, and
+        gives a reason when asked for one. The last answer."""
+        url = reverse("orgadmin:organization-edit", args=[GLOBEX_ID])
+        answer = client.post(url, typed | hidden(client.get(url)))
+        for _ in range(2):
+            if answer.status_code == 302:
+                break
+            page = answer.content.decode()
+            extra = {"reason": reason} if "This change waits for a second person" in page else {}
+            answer = client.post(url, typed | hidden(answer) | extra)
+        return answer
+
+    def puts(self, sandbox) -> list[dict]:
+        return [r for r in writes(sandbox) if r["method"] == "PUT"]
+
+    def test_an_sso_organization_id_added_beside_oidc_is_requested_not_sent(self, editor, sandbox):
+        answer = self.save(editor, self.GLOBEX_BLOCK | {"sso_org_id": "org_01SOMEONEELSE"})
+        change = ChangeRequest.objects.get()
+        assert answer["Location"] == reverse("orgadmin:change-detail", args=[change.pk])
+        assert change.body["sso_org_id"] == "org_01SOMEONEELSE"
+        assert self.puts(sandbox) == []
+        assert sandbox.sandbox.organizations[GLOBEX_ID].sso_org_id is None
+
+    def test_a_client_id_is_compared_with_the_one_last_sent(self, editor, approver, sandbox):
+        """Globex's client id was never sent by the portal: even a rename, which must send it
+        again, waits once; approved, the portal knows it, and a rename goes alone while a new
+        client id waits."""
+        renamed = self.GLOBEX_BLOCK | {"name": "Globex Corporation"}
+        first = self.save(editor, renamed)
+        change = ChangeRequest.objects.get()
+        assert first["Location"] == reverse("orgadmin:change-detail", args=[change.pk])
+        detail = approver.get(first["Location"]).content.decode()
+        assert "“0oa-globex-client”, which cannot be compared with the one Polytomic has" in detail
+        assert self.puts(sandbox) == []
+        approver.post(reverse("orgadmin:change-decide", args=[change.pk]), {"decision": "approve", "comment": "ok"})
+        assert len(self.puts(sandbox)) == 1
+
+        again = self.save(editor, renamed | {"name": "Globex Inc"})
+        assert again["Location"] == reverse("orgadmin:organization-detail", args=[GLOBEX_ID])
+        assert sandbox.sandbox.organizations[GLOBEX_ID].name == "Globex Inc"
+        assert ChangeRequest.objects.count() == 1
+
+        swapped = self.save(editor, renamed | {"name": "Globex Inc", "client_id": "0oa-someone-elses-app"})
+        assert swapped["Location"] == reverse("orgadmin:change-detail", args=[ChangeRequest.objects.latest("pk").pk])
+        assert ChangeRequest.objects.count() == 2
+        assert len(self.puts(sandbox)) == 2
+
+    def test_the_first_single_sign_on_of_an_organization_goes_alone(self, editor, sandbox):
+        url = reverse("orgadmin:organization-edit", args=[INITECH_ID])
+        typed = {"name": "Initech", "issuer": "https://initech.okta.example", "client_id": "c", "client_secret": "s"}
+        summary = editor.post(url, typed | hidden(editor.get(url)))
+        assert "This change waits for a second person" not in summary.content.decode()
+        assert editor.post(url, typed | hidden(summary)).status_code == 302
+        assert sandbox.sandbox.organizations[INITECH_ID].issuer == "https://initech.okta.example"
         assert not ChangeRequest.objects.exists()
 
 

@@ -45,9 +45,10 @@ class Field:
     marks_section: bool = False  # its being set is Polytomic's only sign that its section is configured
     remembered: bool = False  # not returned, so the portal shows the one it last sent (from its audit log)
     searchable: bool = False  # the organizations list finds an organization by it
-    # Where it is set, changing or clearing it reroutes or ends the customer's sign-in: a second
-    # person approves it (orgadmin/change_requests.py, "change-sso" in PORTAL_APPROVAL_FOR).
-    approval_to_change: bool = False
+    # It decides where the customer's users sign in: on an organization that has single sign-on,
+    # adding, changing or clearing it waits for a second person ("change-sso" in
+    # PORTAL_APPROVAL_FOR; orgadmin/edit_guard.py, README "Four eyes").
+    routes_sign_in: bool = False
 
 
 FIELDS: tuple[Field, ...] = (
@@ -55,15 +56,15 @@ FIELDS: tuple[Field, ...] = (
           required=True, searchable=True),
     Field("sso_domain", "SSO domain", Section.SAML,
           "Email domain that sends this customer's users to their single sign-on, e.g. example.com.", 253,
-          kind=Kind.DOMAIN, searchable=True, approval_to_change=True),
+          kind=Kind.DOMAIN, searchable=True, routes_sign_in=True),
     Field("sso_org_id", "SSO organization id", Section.SAML,
           "WorkOS organization id of the customer's SAML connection, e.g. org_01H….", 255, marks_section=True,
-          approval_to_change=True),
+          routes_sign_in=True),
     Field("issuer", "Issuer URL", Section.OIDC,
           "The identity provider's OIDC issuer, an https:// URL, e.g. https://example.okta.com.", 2000,
-          kind=Kind.HTTPS_URL, marks_section=True, approval_to_change=True),
+          kind=Kind.HTTPS_URL, marks_section=True, routes_sign_in=True),
     Field("client_id", "Client id", Section.OIDC, "OIDC client id issued by the identity provider.", 255,
-          readable=False, remembered=True),
+          readable=False, remembered=True, routes_sign_in=True),
     Field("client_secret", "Client secret", Section.OIDC,
           "OIDC client secret. Write-only: Polytomic never shows it again.", 1000, readable=False, secret=True),
 )  # fmt: skip
@@ -74,6 +75,8 @@ SECRETS = tuple(field.name for field in FIELDS if field.secret)
 SEARCHABLE = tuple(field.name for field in FIELDS if field.searchable)
 # The one field the portal remembers as it last sent it (the OIDC client id).
 [REMEMBERED] = [field.name for field in FIELDS if field.remembered]
+# The fields that decide where the customer's users sign in.
+ROUTING = tuple(field for field in FIELDS if field.routes_sign_in)
 # Per section, the field whose being set says the section is configured.
 MARKERS: dict[Section, str] = {field.section: field.name for field in FIELDS if field.marks_section}
 

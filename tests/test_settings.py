@@ -199,8 +199,8 @@ def load_each(cases: dict[str, dict[str, str]]) -> dict[str, str]:
     return json.loads(result.stdout)
 
 
-def bad_values(kind: str, name: str, rest: str) -> list[str]:
-    """Values the variable `name`, read by `env.<kind>(...<rest>`, must refuse."""
+def bad_values(kind: str, rest: str) -> list[str]:
+    """Values a variable read by `env.<kind>(...<rest>` must refuse."""
     if kind == "bool":
         return ["ture", "yes please", "2", "enabled"]
     if kind == "int":
@@ -208,11 +208,9 @@ def bad_values(kind: str, name: str, rest: str) -> list[str]:
         return [str(minimum - 1), "ten", "1.5", "3s"]
     if kind == "float":
         return ["0", "-1", "3s", "nan", "inf"]
-    return {
-        "APPROVAL_FOR": ["remove_sso", "remove-sso, change_sso", "remove-sso;delete", ",", "REMOVE-SSO"],
-        "LOG_LEVEL": ["verbose", "warn ing", "10"],
-        "TIME_ZONE": ["Mars/Olympus_Mons", "../etc/passwd", "CEST+1"],
-    }[name]
+    if kind == "time_zone":
+        return ["Mars/Olympus_Mons", "../etc/passwd", "CEST+1"]
+    return ["no-such-value", "remove_sso", "remove-sso, change_sso", "remove-sso;delete", ",", "REMOVE-SSO", "10"]
 
 
 class StrictValueTests:
@@ -227,15 +225,13 @@ class StrictValueTests:
                 assert "minimum=" in rest, f"{name} is a number without a bound"
             if kind == "float":
                 assert "positive=True" in rest, f"{name} is a number without a bound"
-        assert {name for kind, name, _ in STRICT_READS if kind.startswith("choice") or kind == "time_zone"} == {
+        assert {name for kind, name, _ in STRICT_READS if kind.startswith("choice") or kind == "time_zone"} >= {
             "APPROVAL_FOR", "LOG_LEVEL", "TIME_ZONE"
         }  # fmt: skip
 
     def test_each_bad_value_stops_start_up_naming_variable_value_and_what_is_allowed(self):
         cases = {
-            f"{name}={value}": {name: value}
-            for kind, name, rest in STRICT_READS
-            for value in bad_values(kind, name, rest)
+            f"{name}={value}": {name: value} for kind, name, rest in STRICT_READS for value in bad_values(kind, rest)
         }
         outcomes = load_each(cases)
         for case, variables in cases.items():

@@ -355,3 +355,21 @@ class OnboardingTask(models.Model):
     def to_send(self) -> bool:
         """Not done and not left out: a retry of its step sends it."""
         return self.state in (self.State.PENDING, self.State.FAILED, self.State.UNKNOWN)
+
+
+class ApiKeyFormToken(models.Model):
+    """A single-use token of the API key form (`orgadmin.services.api_key_form_token`): handed out
+    with the form, and taken back by one guarded UPDATE when the form is posted, so that of posts
+    of one form that race each other exactly one mints and shows a key. Kept as a digest: the
+    table holds nothing that could be posted."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    issued_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"API key form token of {self.staff_id}, {'used' if self.used_at else 'unused'}"

@@ -63,8 +63,10 @@ def client_ip(request: HttpRequest) -> str:
     Each proxy appends the address it received the request from to X-Forwarded-For, so with N
     trusted proxies the client is the N-th entry from the right; anything further left was sent by
     the client itself and may be forged. Without trusted proxies the header is ignored (and
-    `ForwardedHeadersMiddleware` has dropped it). Used by the sign-in throttle
-    (AXES_CLIENT_IP_CALLABLE), the security log and the audit log.
+    `ForwardedHeadersMiddleware` has dropped it). The one reading of the address: django-axes
+    (AXES_CLIENT_IP_CALLABLE), django-allauth's rate limits and session list
+    (`staff.adapters.StaffAccountAdapter.get_client_ip`), the security log and the audit log all
+    take it from here, so that no limiter counts the proxy in place of its clients.
     """
     remote = request.META.get("REMOTE_ADDR", "")
     count = settings.PORTAL_TRUSTED_PROXY_COUNT

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import secrets
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -538,7 +537,9 @@ def user_key(request: HtmxHttpRequest, organization_id: UUID, user_id: UUID) -> 
     if instead is not None:
         return instead
     posted = request.method == "POST"
-    form = ApiKeyForm(request.POST if posted else None, once="" if posted else _hand_out_once(request))
+    form = ApiKeyForm(
+        request.POST if posted else None, once="" if posted else services.api_key_form_token(staff=request.user)
+    )
     page = {
         "people": people,
         "form": form,
@@ -546,7 +547,7 @@ def user_key(request: HtmxHttpRequest, organization_id: UUID, user_id: UUID) -> 
     }
     if request.method != "POST" or not form.is_valid():
         return render(request, "orgadmin/user_key.html", page, status=_form_status(form))
-    if not _take_back_once(request, form.cleaned_data["once"]):
+    if not services.api_key_form_token_take(staff=request.user, token=form.cleaned_data["once"]):
         return render(request, "orgadmin/user_key_used.html", page)
     try:
         key = services.user_create_api_key(
@@ -559,29 +560,9 @@ def user_key(request: HtmxHttpRequest, organization_id: UUID, user_id: UUID) -> 
     except PolytomicError as exc:
         form.add_upstream_error(exc)
         form.data = form.data.copy()
-        form.data["once"] = _hand_out_once(request)
+        form.data["once"] = services.api_key_form_token(staff=request.user)
         return render(request, "orgadmin/user_key.html", page, status=_form_status(form, exc))
     return render(request, "orgadmin/user_key_created.html", {**page, "key": key.value})
-
-
-KEY_FORMS_SESSION_KEY = "orgadmin.key_forms"
-KEY_FORMS_KEPT = 10
-
-
-def _hand_out_once(request: HttpRequest) -> str:
-    """A token for one key form: the session keeps the last few handed out."""
-    token = secrets.token_urlsafe(24)
-    request.session[KEY_FORMS_SESSION_KEY] = [*request.session.get(KEY_FORMS_SESSION_KEY, []), token][-KEY_FORMS_KEPT:]
-    return token
-
-
-def _take_back_once(request: HttpRequest, token: str) -> bool:
-    """Whether the token was handed out and not yet used; it is used up now."""
-    handed_out = request.session.get(KEY_FORMS_SESSION_KEY, [])
-    if token not in handed_out:
-        return False
-    request.session[KEY_FORMS_SESSION_KEY] = [t for t in handed_out if t != token]
-    return True
 
 
 # --- Change requests (four eyes) -------------------------------------------------------------------

@@ -343,6 +343,9 @@ PORTAL_DEVICE_COOKIE_NAME = "portal_device" if DEBUG else "__Host-portal_device"
 PORTAL_DEVICE_COOKIE_AGE = 90 * 24 * 3600
 # A sign-in clears only its own address's failures (orgadmin.throttle.SignInThrottle.user_logged_in).
 AXES_RESET_ON_SUCCESS = False
+# The client's address, read from TRUSTED_PROXY_COUNT and TRUSTED_PROXY_NETWORKS. django-allauth's
+# limits read the same function through its adapter (staff.adapters), so ALLAUTH_TRUSTED_PROXY_COUNT
+# and ALLAUTH_TRUSTED_CLIENT_IP_HEADER stay unset: a second reading could only disagree with this one.
 AXES_CLIENT_IP_CALLABLE = "orgadmin.proxies.client_ip"
 # allauth's sign-in form names its field "login", and hands authenticate() a "username".
 AXES_USERNAME_CALLABLE = "orgadmin.throttle.username_of"

@@ -10,6 +10,9 @@
 - Failed passwords are counted by django-axes (orgadmin/throttle.py), not by allauth as well: two
   counts of one thing would pause the owner of an account where django-axes, on purpose, does not.
   allauth's limit on second-factor codes stays (ACCOUNT_RATE_LIMITS).
+- allauth's limits by address, and the address it keeps of each session, take the client's
+  address from `orgadmin.proxies.client_ip`, as django-axes and the audit log do: behind the proxy
+  its own reading (ALLAUTH_TRUSTED_PROXY_COUNT, unset) would count every client as the proxy.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from allauth.socialaccount.models import SocialLogin
 from allauth.socialaccount.providers.base import AuthProcess
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -51,6 +55,15 @@ class StaffAccountAdapter(DefaultAccountAdapter):
 
     def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:
         """django-axes counts failed passwords (see the module's docstring)."""
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        """The address allauth's rate limits count and its session list shows: the portal's one
+        reading of it, from TRUSTED_PROXY_COUNT and TRUSTED_PROXY_NETWORKS (see the module's
+        docstring). Like allauth's own, it refuses a request without one."""
+        address = client_ip(request)
+        if not address:
+            raise PermissionDenied("Unable to determine client IP address")
+        return address
 
     def get_logout_redirect_url(self, request: HttpRequest) -> str:
         """After signing out here, out of the identity provider too, where it offers an end-session

@@ -6,22 +6,28 @@ HTTP is answered by `responses` (no network); behaviour that lives in urllib3's 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gzip
 import json
+import logging
 import re
 import socket
 import threading
 import types
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import responses
+from hypothesis import example, given
+from hypothesis import strategies as st
 from urllib3.response import HTTPResponse
 
 from devtools.support import free_port
 from orgadmin import selectors, services
+from orgadmin.models import AuditEntry
 from orgadmin.polytomic import transport
 from orgadmin.polytomic.errors import (
     PolytomicAuthenticationError,
@@ -33,6 +39,7 @@ from orgadmin.polytomic.errors import (
 )
 from orgadmin.polytomic.fields import Organization, OrganizationInput
 from orgadmin.polytomic.recording import AuditContext
+from orgadmin.polytomic.text import shown_text_scrubber
 from orgadmin.polytomic.transport import (
     _WATCHDOG,
     NO_RETRY,
@@ -776,3 +783,98 @@ class UpstreamIdTests:
         answer(api, "list", json={"data": [ORG, {"id": sent, "name": "Odd"}]})
         with pytest.raises(PolytomicUnavailable, match="could not read"):
             call("list", audit_context)
+
+
+# The partner key as an answer may echo it: a proxy's or a framework's error page repeating the
+# request's headers, URL or credentials in some encoding.
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _b64url(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+ENCODINGS = {
+    "as it is": lambda key, org: key,
+    "Bearer header": lambda key, org: f"Authorization: Bearer {key}",
+    "percent-encoded": lambda key, org: urllib.parse.quote(key, safe=""),
+    "percent-encoded in a form": lambda key, org: urllib.parse.quote_plus(key),
+    "every byte percent-encoded": lambda key, org: "".join(f"%{byte:02x}" for byte in key.encode()),
+    "every byte percent-encoded, upper case": lambda key, org: "".join(f"%{byte:02X}" for byte in key.encode()),
+    "base64": lambda key, org: _b64(key),
+    "base64 unpadded": lambda key, org: _b64(key).rstrip("="),
+    "base64url": lambda key, org: _b64url(key),
+    "base64url unpadded": lambda key, org: _b64url(key).rstrip("="),
+    "hex": lambda key, org: key.encode().hex(),
+    "hex, upper case": lambda key, org: key.encode().hex().upper(),
+    "Basic key:": lambda key, org: f"Basic {_b64(f'{key}:')}",
+    "Basic :key": lambda key, org: f"Basic {_b64(f':{key}')}",
+    "Basic id:key": lambda key, org: f"Basic {_b64(f'{org}:{key}')}",
+    "Basic id:key, base64url": lambda key, org: _b64url(f"{org}:{key}"),
+}
+BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]+")
+HEX_RUN = re.compile(r"[0-9A-Fa-f]+")
+
+
+def reveals(text: str, key: str) -> list[str]:
+    """The ways `text` gives the key away whole: as it is, percent-decoded, or decoded from any
+    run of base64 (either alphabet, from any character on) or of hex (from either digit)."""
+    found = [
+        way for way, decoded in (("as it is", text), ("percent", urllib.parse.unquote_plus(text))) if key in decoded
+    ]
+    data = key.encode()
+    for run in BASE64_RUN.findall(text):
+        run = run.translate(str.maketrans("-_", "+/"))
+        for start in range(4):
+            chars = run[start:]
+            chars = chars[:-1] if len(chars) % 4 == 1 else chars + "=" * (-len(chars) % 4)  # one char is no byte
+            if data in base64.b64decode(chars):
+                found.append(f"base64 {run!r}")
+    for run in HEX_RUN.findall(text):
+        for start in range(2):
+            digits = run[start:][: len(run[start:]) // 2 * 2]
+            if data in bytes.fromhex(digits):
+                found.append(f"hex {run!r}")
+    return found
+
+
+# Keys and secrets as Polytomic and identity providers make them (long, printable); "[" and "]"
+# are left out so that a key cannot be spelt across the "[redacted]" that replaces another.
+KEYS = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"), exclude_characters="[]"),
+    min_size=12,
+    max_size=48,
+)
+
+
+class EncodedKeyTests:
+    """No message shown to staff, logged or stored in the audit log holds the key in any encoding
+    an answer may echo it in: every such text passes through `shown_text_scrubber`."""
+
+    @given(
+        key=KEYS,
+        org=st.one_of(st.uuids().map(str), st.text(max_size=20)),
+        encoding=st.sampled_from(sorted(ENCODINGS)),
+        before=st.text(max_size=40),
+        after=st.text(max_size=40),
+    )
+    @example(key=PARTNER_KEY, org=str(ORG_ID), encoding="Basic id:key", before="", after="")
+    @example(key="key with spaces/+&=é€😀", org="o", encoding="percent-encoded in a form", before="%", after="+")
+    def test_no_encoding_of_the_key_survives_scrubbing(self, key, org, encoding, before, after):
+        echoed = ENCODINGS[encoding](key, org)
+        text = f"{before}{echoed}{after}"
+        scrubbed = shown_text_scrubber((key, "another-secret-value"))(text)
+        assert reveals(text, key)  # the test's own reading finds the key before scrubbing
+        assert reveals(scrubbed, key) == []
+        assert "[redacted]" in scrubbed
+
+    def test_an_answer_echoing_the_key_encoded_shows_logs_and_stores_none_of_it(self, api, audit_context, caplog):
+        echoes = [encode(PARTNER_KEY, str(ORG_ID)) for encode in ENCODINGS.values()]
+        answer(api, "create", status=400, json={"message": " | ".join(echoes), "headers": echoes})
+        with caplog.at_level(logging.DEBUG), pytest.raises(PolytomicError) as caught:
+            call("create", audit_context)
+        stored = json.dumps(list(AuditEntry.objects.values()), default=str)
+        for text in (caught.value.message, caplog.text, stored):
+            assert reveals(text, PARTNER_KEY) == []
+        assert "[redacted]" in caught.value.message

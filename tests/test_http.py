@@ -4,10 +4,19 @@ import ipaddress
 import logging
 
 import pytest
-from django.test import RequestFactory
+from allauth.account.adapter import get_adapter
+from allauth.core.internal.ratelimit import Rate, get_cache_key, truncate_ip
+from axes.helpers import get_client_ip_address
+from django.core.cache import cache
+from django.http import HttpResponse
+from django.test import Client, RequestFactory, override_settings
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from orgadmin.checks import trusted_proxies_are_named
-from orgadmin.proxies import client_ip
+from orgadmin.proxies import ForwardedHeadersMiddleware, client_ip
+from orgadmin.views import audit_context
+from tests.factories import PASSWORD, make_user
 
 
 def request_from(remote: str, forwarded: str | None = None):
@@ -94,3 +103,100 @@ class ForwardedHeaderTests:
         assert [warning.id for warning in trusted_proxies_are_named(None)] == ["orgadmin.W001"]
         settings.PORTAL_TRUSTED_PROXY_COUNT = 0
         assert trusted_proxies_are_named(None) == []
+
+
+PROXY = "10.0.0.5"  # the load balancer, in TRUSTED_PROXY_NETWORKS
+
+
+@pytest.mark.django_db
+class SignInBehindAProxyTests:
+    """Behind the documented proxy every request arrives from the proxy's address: each limiter
+    must count the client the proxy names, or failures from anywhere pause everyone."""
+
+    LOGIN = "/accounts/login/"
+
+    @pytest.fixture(autouse=True)
+    def behind_a_proxy(self, settings):
+        settings.PORTAL_TRUSTED_PROXY_COUNT = 1
+        settings.PORTAL_TRUSTED_PROXY_NETWORKS = [ipaddress.ip_network("10.0.0.0/8")]
+
+    def sign_in(self, client, username: str, password: str, forwarded_for: str):
+        return client.post(
+            self.LOGIN,
+            {"login": username, "password": password},
+            REMOTE_ADDR=PROXY,
+            HTTP_X_FORWARDED_FOR=forwarded_for,
+        )
+
+    def test_failures_from_other_addresses_do_not_keep_a_staff_member_out(self):
+        make_user("vera", role="Viewer")
+        attacker = Client()
+        for n in range(30):
+            response = self.sign_in(attacker, f"nobody-{n}", "guess", f"203.0.113.{n + 1}")
+            assert response.status_code == 200  # the form again, with its error
+        response = self.sign_in(Client(), "vera", PASSWORD, "198.51.100.20")
+        assert response.status_code == 302
+        assert response.wsgi_request.user.get_username() == "vera"
+
+    def test_the_limits_by_address_still_hold_for_one_client(self, settings):
+        """django-allauth's sign-in limit by address (30 a minute) and django-axes' pause of a
+        username at one address both count the forwarded client, as each did a client connecting
+        directly."""
+        make_user("vera", role="Viewer")
+        one = Client()
+        statuses = [self.sign_in(one, f"nobody-{n}", "guess", "203.0.113.7").status_code for n in range(31)]
+        assert statuses == [200] * 30 + [429]  # allauth's "login" limit, for this client alone
+        assert self.sign_in(Client(), "vera", PASSWORD, "203.0.113.8").status_code == 302
+        cache.clear()  # allauth's count gone: django-axes' own pause is what is left to see
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            paused = self.sign_in(Client(), "vera", "guess", "192.0.2.44")
+        assert paused.status_code == 429
+        assert "Sign-in paused" in paused.content.decode()
+        assert self.sign_in(Client(), "vera", PASSWORD, "192.0.2.45").status_code == 302
+
+
+addresses = st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6)).map(str)
+hops = st.one_of(
+    addresses,
+    addresses.map(lambda address: f" {address} "),
+    st.sampled_from(["", "unknown", "not-an-address", "10.0.0.300", "[2001:db8::1]:443", "1.2.3.4:80"]),
+    st.text(alphabet=st.characters(codec="latin-1", exclude_characters=","), max_size=12),
+)
+
+
+class EveryLimiterReadsOneAddressTests:
+    """django-axes, django-allauth's rate limits and the audit log take the client's address from
+    `client_ip`, each after ForwardedHeadersMiddleware has dropped what an untrusted sender said."""
+
+    @given(
+        count=st.integers(min_value=0, max_value=3),
+        networks=st.sampled_from([[], ["10.0.0.0/8"], ["10.0.0.0/8", "fd00::/8"]]),
+        remote=st.one_of(st.sampled_from(["10.0.0.5", "10.200.1.1", "fd00::7"]), addresses),
+        chain=st.one_of(st.none(), st.lists(hops, max_size=5).map(",".join)),
+    )
+    @example(count=1, networks=["10.0.0.0/8"], remote="10.0.0.5", chain="6.6.6.6, 203.0.113.7")
+    @example(count=2, networks=["10.0.0.0/8"], remote="10.0.0.5", chain="203.0.113.7")
+    @example(count=1, networks=["10.0.0.0/8"], remote="10.0.0.5", chain="2001:db8:1:2:3:4:5:6")
+    def test_each_limiter_sees_the_same_address(self, count, networks, remote, chain):
+        extra = {"REMOTE_ADDR": remote} | ({"HTTP_X_FORWARDED_FOR": chain} if chain is not None else {})
+        request = RequestFactory().post("/accounts/login/", **extra)
+        trusted = [ipaddress.ip_network(network) for network in networks]
+        with override_settings(PORTAL_TRUSTED_PROXY_COUNT=count, PORTAL_TRUSTED_PROXY_NETWORKS=trusted):
+            logging.disable(logging.WARNING)  # the middleware's notes of dropped headers
+            try:
+                ForwardedHeadersMiddleware(lambda request: HttpResponse())(request)
+            finally:
+                logging.disable(logging.NOTSET)
+            address = client_ip(request)
+            rate_limit_key = get_cache_key(request, app="allauth.account", action="login", rate=Rate(30, 60, "ip"))
+            seen = {
+                "django-axes": get_client_ip_address(request),
+                "allauth": get_adapter(request).get_client_ip(request),
+                "audit log": audit_context(request).client_ip,
+            }
+        assert seen == dict.fromkeys(seen, address)
+        # allauth counts an IPv6 client by its /64 (ALLAUTH_RATE_LIMIT_IPV6_PREFIX), as it should.
+        assert rate_limit_key == f"allauth:rl:allauth.account:login:30/60/ip:ip:{truncate_ip(address)}"
+        assert address == str(ipaddress.ip_address(address))
+        if not count or (networks and not any(ipaddress.ip_address(remote) in n for n in trusted)):
+            assert address == remote  # whatever the sender says it forwards

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import sys
+import urllib.parse
+from html import escape as html_escape
 
 import pytest
 import urllib3.connectionpool
@@ -242,3 +245,32 @@ def test_a_failure_below_the_client_shows_neither_the_key_nor_the_secret(
     for report in reports:
         assert PARTNER_KEY not in report
         assert SECRET not in report
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda key: f"Basic {base64.b64encode(f'{OWNER_ID}:{key}'.encode()).decode()}",
+        lambda key: base64.urlsafe_b64encode(key.encode()).decode(),
+        lambda key: f"https://polytomic.example/?key={urllib.parse.quote(key, safe='')}",
+        lambda key: key.encode().hex(),
+    ],
+    ids=["basic credentials", "base64url", "percent-encoded", "hex"],
+)
+def test_error_reports_hide_a_variable_holding_the_key_encoded(rf, encode):
+    """Code outside the client's sensitive frames (a library, a command) may hold the key
+    encoded, as HTTP Basic credentials do: the report hides such a variable too."""
+
+    def fail(credentials: str) -> None:
+        raise RuntimeError("the call failed")
+
+    try:
+        fail(encode(PARTNER_KEY))
+    except RuntimeError:
+        reporter = ExceptionReporter(rf.get("/"), *sys.exc_info())
+    text, html = reporter.get_traceback_text(), reporter.get_traceback_html()
+    assert "the call failed" in text
+    assert "credentials" in html  # the frame's variable is listed, its value hidden
+    for report in (text, html):
+        assert encode(PARTNER_KEY) not in report
+        assert html_escape(encode(PARTNER_KEY)) not in report

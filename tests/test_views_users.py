@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import uuid
+from datetime import timedelta
 
 import pytest
+import time_machine
+from django.db import connection
+from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from devtools.sandbox import ACME_ID, INITECH_ID
 from devtools.support import hidden_fields
-from orgadmin.models import AuditEntry
+from orgadmin import services
+from orgadmin.models import ApiKeyFormToken, AuditEntry
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -186,3 +193,63 @@ def test_an_organization_of_another_partner_is_refused(as_editor):
 
 def test_an_organization_without_users(as_editor, sandbox):
     assert "Invite a user" in as_editor.get(reverse("orgadmin:user-list", args=[INITECH_ID])).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_key_form_posted_four_times_at_once_shows_one_key(sandbox):
+    """A reload, a double click, or a script: posts of one form that race each other mint and
+    show one key, whichever arrives first (the form asks to replace a key, which Polytomic does
+    each time it is asked)."""
+    admin = Client()
+    admin.force_login(make_user("ada", role="Admin"))
+    analyst = acme_user(sandbox, "analyst@acme.example")
+    url = reverse("orgadmin:user-key", args=[ACME_ID, analyst.id])
+    form = hidden_fields(admin.get(url).content.decode()) | {"force": "on"}
+    browsers = []
+    for _ in range(4):  # one browser's tabs: the same session
+        browser = Client()
+        browser.cookies = admin.cookies
+        browsers.append(browser)
+    start = threading.Barrier(len(browsers))
+    answers: list[str] = []
+
+    def post(browser: Client) -> None:
+        try:
+            start.wait(timeout=10)
+            answers.append(browser.post(url, form).content.decode())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(browser,)) for browser in browsers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(answers) == len(browsers)
+    minted = [request for request in posted(sandbox, "POST") if request["path"].endswith("/keys")]
+    assert len(minted) == 1
+    assert sum(analyst.api_key in answer for answer in answers) == 1
+    assert sum("shown once, and is not shown again" in answer for answer in answers) == len(browsers) - 1
+
+
+class ApiKeyFormTokenTests:
+    """The API key form's token mints once, for the staff member it was handed to, while fresh."""
+
+    def test_a_token_is_taken_once_by_its_own_staff_member(self, settings):
+        ada, bea = make_user("ada", role="Admin"), make_user("bea", role="Admin")
+        token = services.api_key_form_token(staff=ada)
+        assert not services.api_key_form_token_take(staff=bea, token=token)
+        assert not services.api_key_form_token_take(staff=ada, token=token + "x")
+        assert services.api_key_form_token_take(staff=ada, token=token)
+        assert not services.api_key_form_token_take(staff=ada, token=token)
+        old = services.api_key_form_token(staff=ada)
+        later = timezone.now() + timedelta(seconds=settings.PORTAL_SESSION_MAX_AGE + 1)
+        with time_machine.travel(later):
+            assert not services.api_key_form_token_take(staff=ada, token=old)
+
+    def test_only_the_latest_forms_are_kept(self):
+        ada = make_user("ada", role="Admin")
+        tokens = [services.api_key_form_token(staff=ada) for _ in range(services.API_KEY_FORMS_KEPT + 3)]
+        assert ApiKeyFormToken.objects.filter(staff=ada).count() == services.API_KEY_FORMS_KEPT
+        assert not services.api_key_form_token_take(staff=ada, token=tokens[0])
+        assert services.api_key_form_token_take(staff=ada, token=tokens[-services.API_KEY_FORMS_KEPT])

@@ -284,11 +284,11 @@ class PolytomicClient:
             idempotency_key=idempotency_key,
             organization_id=organization_id,
             organization_name=organization_name,
+            # Scrubbed wherever they are echoed, encoded too (the Basic credentials of a call as an
+            # organization are the key in base64): orgadmin.polytomic.text.scrubber.
             secrets=(self._api_key, *((body or {}).get(name) or "" for name in SECRETS)),
             as_organization=as_organization,
         )
-        if as_organization:  # the header carries the key encoded: scrubbed in that form too
-            record.secrets = (*record.secrets, _basic(as_organization, self._api_key))
         if method != "GET":
             try:
                 record_attempt(record)  # committed before anything is sent, or nothing is

@@ -273,10 +273,15 @@ class QueueTests:
         with django_assert_max_num_queries(12) as few:
             approver.get(reverse("orgadmin:change-list"))
         change = ChangeRequest.objects.get()
+        decider = make_user("bea", role="Admin")
         for n in range(20):
+            unknown = (
+                {"status": "unknown", "decided_by": decider} if n % 2 else {}
+            )  # listed first, in a table of their own
             ChangeRequest.objects.create(
                 organization_id=change.organization_id, organization_name=f"Org {n}", kind="delete",
                 organization_state={}, reason="r", requested_by=change.requested_by, expires_at=change.expires_at,
+                **unknown,
             )  # fmt: skip
         with django_assert_max_num_queries(len(few.captured_queries)):
             assert approver.get(reverse("orgadmin:change-list")).status_code == 200

@@ -405,6 +405,18 @@ class OutcomeUnknownTests:
         assert (entry.request_body["found"], entry.request_body["status"]) == ("the change", "executed")
         assert len([r for r in writes(sandbox) if r["method"] == "PUT"]) == 1
 
+    def test_with_every_entry_after_the_send_refused_it_is_still_marked_unknown(self, editor, approver, sandbox):
+        change = request_a_new_issuer(editor)
+        with audit_refuses_inserts(action=("change.execute", "change.unknown")):
+            page = approve(approver, change, follow=True).content.decode()
+        assert "Polytomic answered that it is done, but the audit log could not record the outcome" in page
+        change.refresh_from_db()
+        assert (change.status, bool(change.secret)) == ("unknown", True)  # marked alone: not left executing
+        assert not AuditEntry.objects.filter(action__in=["change.execute", "change.unknown"]).exists()
+        check_at_polytomic(approver, change)
+        change.refresh_from_db()
+        assert (change.status, change.secret) == ("executed", "")
+
     def test_a_request_whose_worker_died_before_sending_is_checked_and_can_be_sent_again(
         self, editor, approver, sandbox
     ):

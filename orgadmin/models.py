@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -10,10 +11,10 @@ from django.utils import timezone
 # --- Text as Polytomic sent it ----------------------------------------------------------------
 #
 # Anything Polytomic returns may be stored: a name holding NUL (which PostgreSQL's text and jsonb
-# refuse) or a lone surrogate (json.loads of "\ud800" yields one; it is not UTF-8, so no
-# database takes it). The fields below store such a text as STORED_MARK followed by its Python
-# escapes (`unicode_escape`: ASCII, exact, where JSON's would join two halves of a surrogate pair
-# into one character), and read it back as it was, so that a value read back
+# refuse) or a lone surrogate (json.loads of "\ud800" yields one; it is not UTF-8, so no database
+# takes it). The fields below store such a text as STORED_MARK followed by its Python escapes
+# (`unicode_escape`: ASCII, and exact, where JSON's escapes would join the two halves of a
+# surrogate pair into one character), and read it back as it was, so that a value read back
 # compares equal to what Polytomic sends (a change request's `organization_state` decides whether
 # it is void). Ordinary text is stored as it is; one that starts with the mark is escaped too, so
 # that reading back is exact whatever the text. (The audit log's entries are hashed as stored and
@@ -32,7 +33,10 @@ def stored_text(value: str) -> str:
 def read_text(value: str) -> str:
     if not value.startswith(STORED_MARK):
         return value
-    return value[len(STORED_MARK) :].encode("ascii").decode("unicode_escape")
+    try:
+        return value[len(STORED_MARK) :].encode("ascii").decode("unicode_escape")
+    except UnicodeError:  # stored before these fields were: as it is
+        return value
 
 
 def _is_utf8(value: str) -> bool:
@@ -45,7 +49,7 @@ def _is_utf8(value: str) -> bool:
     return True
 
 
-def _each_text(value: Any, change) -> Any:
+def _each_text(value: Any, change: Callable[[str], str]) -> Any:
     """`value` (JSON: objects, lists, texts, numbers) with `change` applied to each text and key."""
     if isinstance(value, str):
         return change(value)

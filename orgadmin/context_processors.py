@@ -3,6 +3,7 @@ from __future__ import annotations
 import functools
 
 from django.conf import settings
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -28,12 +29,15 @@ def portal(request: HttpRequest) -> dict[str, object]:
 
 
 def _changes_waiting(user) -> int | None:
-    """For an approver, the change requests of others waiting for a decision (one query); None
-    for anyone else."""
+    """For an approver, the change requests of others waiting for a decision or a check at
+    Polytomic (one query); None for anyone else."""
     if user is None or not user.is_authenticated or not user.has_perm("orgadmin.approve_change_request"):
         return None
+    now = timezone.now()
     return (
-        ChangeRequest.objects.filter(status__in=ChangeRequest.OPEN, expires_at__gt=timezone.now())
+        ChangeRequest.objects.filter(
+            Q(status__in=ChangeRequest.OPEN, expires_at__gt=now) | ChangeRequest.outcome_unknown_q(now)
+        )
         .exclude(requested_by=user)
         .count()
     )

@@ -1,8 +1,85 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+# --- Text as Polytomic sent it ----------------------------------------------------------------
+#
+# Anything Polytomic returns may be stored: a name holding NUL (which PostgreSQL's text and jsonb
+# refuse) or a lone surrogate (json.loads of "\ud800" yields one; it is not UTF-8, so no database
+# takes it). The fields below store such a text as STORED_MARK followed by its Python escapes
+# (`unicode_escape`: ASCII, and exact, where JSON's escapes would join the two halves of a
+# surrogate pair into one character), and read it back as it was, so that a value read back
+# compares equal to what Polytomic sends (a change request's `organization_state` decides whether
+# it is void). Ordinary text is stored as it is; one that starts with the mark is escaped too, so
+# that reading back is exact whatever the text. (The audit log's entries are hashed as stored and
+# write these characters as visible escapes instead: audit_log.make_storable.)
+
+STORED_MARK = "\ue000"  # the first private-use character: no text Polytomic means to send begins with it
+
+
+def stored_text(value: str) -> str:
+    """`value` as both databases store it, exactly recoverable (`read_text`)."""
+    if value.startswith(STORED_MARK) or "\x00" in value or not _is_utf8(value):
+        return STORED_MARK + value.encode("unicode_escape").decode("ascii")
+    return value
+
+
+def read_text(value: str) -> str:
+    if not value.startswith(STORED_MARK):
+        return value
+    try:
+        return value[len(STORED_MARK) :].encode("ascii").decode("unicode_escape")
+    except UnicodeError:  # stored before these fields were: as it is
+        return value
+
+
+def _is_utf8(value: str) -> bool:
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
+def _each_text(value: Any, change: Callable[[str], str]) -> Any:
+    """`value` (JSON: objects, lists, texts, numbers) with `change` applied to each text and key."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, dict):
+        return {change(key) if isinstance(key, str) else key: _each_text(item, change) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_each_text(item, change) for item in value]
+    return value
+
+
+class StorableTextField(models.TextField):
+    """A text column that stores any Python text and reads it back unchanged (see STORED_MARK)."""
+
+    def get_prep_value(self, value: Any) -> Any:
+        value = super().get_prep_value(value)
+        return stored_text(value) if isinstance(value, str) else value
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        return read_text(value) if isinstance(value, str) else value
+
+
+class StorableJSONField(models.JSONField):
+    """A JSON column whose texts (and keys) may hold anything Python's JSON reads, NUL and lone
+    surrogates included: PostgreSQL's jsonb refuses both escapes (see STORED_MARK)."""
+
+    def get_prep_value(self, value: Any) -> Any:
+        return super().get_prep_value(_each_text(value, stored_text))
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        return _each_text(super().from_db_value(value, expression, connection), read_text)
 
 
 class PortalAccess(models.Model):
@@ -73,6 +150,10 @@ class AuditEntry(models.Model):
         CHANGE_EXPIRE = "change.expire", "A change request expired"
         CHANGE_VOID = "change.void", "A change request became void"
         CHANGE_EXECUTE = "change.execute", "Carry out an approved change"
+        # Sent, and what came of it not recorded (the audit log refused, the worker died): until
+        # someone checks at Polytomic, whose finding is a change.check entry.
+        CHANGE_UNKNOWN = "change.unknown", "A change was sent, its outcome not known"
+        CHANGE_CHECK = "change.check", "Check a change at Polytomic"
         # A customer organization's people (orgadmin/polytomic/members.py).
         USER_LIST = "user.list", "List an organization's users"
         USER_INVITE = "user.invite", "Invite a user"
@@ -206,7 +287,8 @@ class AuditEntry(models.Model):
 class ChangeRequest(models.Model):
     """A change that can lock a customer out, held for a second person's approval before it is
     sent (orgadmin/change_requests.py). What executes is exactly `body` (with the client secret,
-    kept encrypted until the request is decided, then erased)."""
+    kept encrypted until the request is decided, then erased). Its texts come from Polytomic, so
+    they are stored whatever they hold (`StorableTextField`, `StorableJSONField`)."""
 
     class Kind(models.TextChoices):
         UPDATE = "update", "Update"
@@ -214,7 +296,8 @@ class ChangeRequest(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting for approval"
-        EXECUTING = "executing", "Approved, being sent"
+        EXECUTING = "executing", "Approved, being sent"  # until its send_deadline; then as UNKNOWN
+        UNKNOWN = "unknown", "Sent — outcome not known"  # until someone checks at Polytomic
         EXECUTED = "executed", "Approved and done"
         FAILED = "failed", "Approved, Polytomic failed"  # the approver may send it again
         REJECTED = "rejected", "Rejected"
@@ -224,15 +307,15 @@ class ChangeRequest(models.Model):
     OPEN = (Status.PENDING, Status.FAILED)  # what an approver can still act on
 
     organization_id = models.CharField(max_length=64)
-    organization_name = models.CharField(max_length=255)
+    organization_name = StorableTextField()
     kind = models.CharField(max_length=8, choices=Kind.choices)
     # The body a PUT sends, without the secret; empty for a delete.
-    body = models.JSONField(default=dict, blank=True)
+    body = StorableJSONField(default=dict, blank=True)
     # The organization as it was when the change was asked: approving a request on anything else voids it.
-    organization_state = models.JSONField()
+    organization_state = StorableJSONField()
     # The change summary as the requester confirmed it (edit_guard.ChangeSummary.as_record()).
-    summary = models.JSONField(default=dict, blank=True)
-    reason = models.TextField()
+    summary = StorableJSONField(default=dict, blank=True)
+    reason = StorableTextField()
     # The typed client secret, encrypted (orgadmin/encryption.py), until the request is decided.
     secret = models.TextField(blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -243,11 +326,15 @@ class ChangeRequest(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
-    comment = models.TextField(blank=True)
+    comment = StorableTextField(blank=True)
     # Times it was sent: each send has an Idempotency-Key of its own, so a retry after Polytomic
     # failed is not answered with the replay of that failure.
     sends = models.PositiveSmallIntegerField(default=0)
-    result = models.TextField(blank=True, help_text="What Polytomic answered, or why the request is void.")
+    result = StorableTextField(blank=True, help_text="What Polytomic answered, or why the request is void.")
+    # While executing: the latest a live sender can still be at work (a read and a write, each
+    # within the client's total timeout, and a margin). Past it the sender is gone (a killed
+    # worker) and the request is shown, listed and resolved as UNKNOWN.
+    send_deadline = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-requested_at", "-id"]
@@ -263,6 +350,26 @@ class ChangeRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Change request {self.pk}: {self.get_kind_display().lower()} {self.organization_name}"
+
+    @classmethod
+    def outcome_unknown_q(cls, now: datetime | None = None) -> models.Q:
+        """The requests sent whose outcome is not known: marked so, or executing past the deadline."""
+        return models.Q(status=cls.Status.UNKNOWN) | models.Q(
+            status=cls.Status.EXECUTING, send_deadline__lte=now or timezone.now()
+        )
+
+    @property
+    def outcome_unknown(self) -> bool:
+        return self.status == self.Status.UNKNOWN or (
+            self.status == self.Status.EXECUTING
+            and self.send_deadline is not None
+            and self.send_deadline <= timezone.now()
+        )
+
+    @property
+    def status_shown(self) -> str:
+        """The status in words: one executing past its deadline is not being sent any more."""
+        return self.Status.UNKNOWN.label if self.outcome_unknown else self.get_status_display()
 
 
 class Onboarding(models.Model):
@@ -295,12 +402,12 @@ class Onboarding(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     # The organization as typed, without the client secret, which is never stored: shown again
     # when the step is retried, with the secret to be typed again.
-    organization_input = models.JSONField(default=dict)
+    organization_input = StorableJSONField(default=dict)
     # The last issuer check of the typed issuer (orgadmin/issuer_check.py), and whether the
     # operator chose to save despite a failed one.
-    issuer_check = models.JSONField(null=True, blank=True)
+    issuer_check = StorableJSONField(null=True, blank=True)
     organization_id = models.CharField(max_length=64, blank=True)
-    organization_name = models.CharField(max_length=255, blank=True)
+    organization_name = StorableTextField(blank=True)
     # Set once the operator chose which connections to share (possibly none).
     connections_chosen = models.BooleanField(default=False)
     # A step being run, and by whom: one operator at a time (orgadmin/onboarding.py, `claimed`).
@@ -331,14 +438,14 @@ class OnboardingTask(models.Model):
     onboarding = models.ForeignKey(Onboarding, on_delete=models.CASCADE, related_name="tasks")
     step = models.CharField(max_length=16, choices=Onboarding.Step.choices)
     # What the task is about: "" for the organization, the connection's id, the invitee's email.
-    target = models.CharField(max_length=255, blank=True)
-    label = models.CharField(max_length=255)
+    target = StorableTextField(blank=True)
+    label = StorableTextField()
     # An invitation's roles: {"role_ids": [...], "role_names": [...]}.
-    detail = models.JSONField(default=dict, blank=True)
+    detail = StorableJSONField(default=dict, blank=True)
     state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
     attempt = models.PositiveSmallIntegerField(default=0)
-    polytomic_id = models.CharField(max_length=64, blank=True)
-    error = models.TextField(blank=True)
+    polytomic_id = StorableTextField(blank=True)
+    error = StorableTextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

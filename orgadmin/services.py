@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from orgadmin.models import ApiKeyFormToken, AuditEntry
 from orgadmin.polytomic.client import client
+from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
 from orgadmin.polytomic.fields import Organization, OrganizationInput
 from orgadmin.polytomic.members import ApiKey, User
 from orgadmin.polytomic.recording import AuditContext
@@ -41,8 +42,21 @@ def organization_update(
 
 def organization_delete(*, context: AuditContext, organization_id: UUID, organization_name: str = "") -> None:
     """Deletes the organization. No Idempotency-Key: Polytomic's guide sets none on DELETE, and a
-    repeated delete answers 404, which the pages read as "already deleted"."""
-    client().delete_organization(organization_id, context=context, organization_name=organization_name)
+    repeated delete answers 404, which the pages read as "already deleted" (PolytomicNotFound) once a
+    fresh read answers 404 too: a 404 to a DELETE of an organization Polytomic still has deleted
+    nothing, and raises PolytomicError saying so."""
+    try:
+        client().delete_organization(organization_id, context=context, organization_name=organization_name)
+    except PolytomicNotFound as not_found:
+        try:
+            client().get_organization(organization_id, context=context)
+        except PolytomicNotFound:
+            raise not_found from None
+        raise PolytomicError(
+            "Polytomic answered the delete with “not found”, yet still has the organization: nothing was deleted. "
+            "Try again in a moment.",
+            status=not_found.status,
+        ) from None
 
 
 # A customer organization's people -----------------------------------------------------------------

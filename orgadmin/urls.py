@@ -38,6 +38,7 @@ urlpatterns = [
     path("changes/", views.change_list, name="change-list"),
     path("changes/<int:change_id>/", views.change_detail, name="change-detail"),
     path("changes/<int:change_id>/decide/", views.change_decide, name="change-decide"),
+    path("changes/<int:change_id>/check/", views.change_check, name="change-check"),
     path("audit/", views.audit_list, name="audit-list"),
     path("audit/export.csv", views.audit_export, name="audit-export"),
     path("audit/<int:entry_id>/", views.audit_detail, name="audit-detail"),

@@ -572,15 +572,18 @@ def user_key(request: HtmxHttpRequest, organization_id: UUID, user_id: UUID) -> 
 @permission_required("orgadmin.change_organization", raise_exception=True)
 @never_cache
 def change_list(request: HttpRequest) -> HttpResponse:
-    """The queue: requests waiting for a decision, then the last decided ones."""
+    """The queue: requests sent whose outcome is not known (to check first), requests waiting for a
+    decision, then the last decided ones."""
     change_requests.expire_due()
     changes = ChangeRequest.objects.select_related("requested_by", "decided_by")
+    unknown = ChangeRequest.outcome_unknown_q()
     return render(
         request,
         "orgadmin/change_list.html",
         {
+            "unknown": list(changes.filter(unknown).order_by("decided_at")),
             "open": list(changes.filter(status__in=ChangeRequest.OPEN).order_by("expires_at")),
-            "decided": list(changes.exclude(status__in=ChangeRequest.OPEN)[:CHANGES_DECIDED_SHOWN]),
+            "decided": list(changes.exclude(status__in=ChangeRequest.OPEN).exclude(unknown)[:CHANGES_DECIDED_SHOWN]),
         },
     )
 
@@ -623,21 +626,35 @@ def change_decide(request: HttpRequest, change_id: int) -> HttpResponse:
         )
     except change_requests.ChangeRequestClosed as exc:
         messages.error(request, exc.message)
-    except AuditUnavailable as exc:
+    except AuditUnavailable as exc:  # nothing was sent, or (OutcomeNotRecorded) what was sent
         messages.error(request, exc.message)
     else:
-        messages.info(request, f"{change.get_status_display()}.")
+        messages.info(request, f"{change.status_shown}.")
+    return redirect("orgadmin:change-detail", change_id)
+
+
+@require_POST
+@permission_required("orgadmin.approve_change_request", raise_exception=True)
+def change_check(request: HttpRequest, change_id: int) -> HttpResponse:
+    """Finds out at Polytomic what became of a request sent whose outcome is not known."""
+    get_object_or_404(ChangeRequest, pk=change_id)
+    try:
+        change = change_requests.check(context=audit_context(request), change_request_id=change_id)
+    except change_requests.ChangeRequestClosed as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.info(request, f"{change.status_shown}: {change.result}")
     return redirect("orgadmin:change-detail", change_id)
 
 
 def _change_page(request, change, *, form, current=None, error=None, status=200) -> HttpResponse:
     user = request.user
-    can_decide = (
-        change.status in ChangeRequest.OPEN
-        and user.has_perm("orgadmin.approve_change_request")
-        and (change.requested_by_id != user.pk)
-    )
-    context = {"change": change, "current": current, "error": error, "form": form, "can_decide": can_decide}
+    may_decide = user.has_perm("orgadmin.approve_change_request") and change.requested_by_id != user.pk
+    context = {
+        "change": change, "current": current, "error": error, "form": form,
+        "can_decide": may_decide and change.status in ChangeRequest.OPEN,
+        "can_check": may_decide and change.outcome_unknown,
+    }  # fmt: skip
     return render(request, "orgadmin/change_detail.html", context, status=status)
 
 

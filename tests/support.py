@@ -111,10 +111,11 @@ def guard_lifted(using: str = "default"):
 
 
 @contextlib.contextmanager
-def audit_refuses_inserts(phase: str = "", action: str = ""):
-    """The audit table refuses new entries (of one phase, or one action, only when given), until
-    the block ends. The trigger is the test's own, dropped afterwards."""
-    when = f"NEW.phase = '{phase}'" if phase else f"NEW.action = '{action}'" if action else "TRUE"
+def audit_refuses_inserts(phase: str = "", action: str | tuple[str, ...] = ""):
+    """The audit table refuses new entries (of one phase, or of one or more actions, only when
+    given), until the block ends. The trigger is the test's own, dropped afterwards."""
+    actions = ", ".join(f"'{name}'" for name in ((action,) if isinstance(action, str) else action))
+    when = f"NEW.phase = '{phase}'" if phase else f"NEW.action IN ({actions})" if action else "TRUE"
     from django.db import connection
 
     with connection.cursor() as cursor:

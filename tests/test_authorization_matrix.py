@@ -98,6 +98,9 @@ POLICY = {
     "orgadmin:change-list": {"GET": (SIGN_IN, 403, 200, 200), "POST": SIGNED_IN_405},
     "orgadmin:change-detail": {"GET": (SIGN_IN, 403, 200, 200), "POST": SIGNED_IN_405},
     "orgadmin:change-decide": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, 403, 422)},
+    # A check at Polytomic of a request whose outcome is not known: who may decide (the sample request
+    # is pending, so there is nothing to check, and the Admin is led back to it).
+    "orgadmin:change-check": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, 403, R)},
     # Onboarding: Editors and Admins (the sample flow is at its connections step, so the forms of
     # the other steps send nothing and lead back to it; an empty connections form shares none).
     "orgadmin:onboarding-list": {"GET": (SIGN_IN, 403, 200, 200), "POST": SIGNED_IN_405},

@@ -338,10 +338,15 @@ class QueueTests:
         with django_assert_max_num_queries(12) as few:
             approver.get(reverse("orgadmin:change-list"))
         change = ChangeRequest.objects.get()
+        decider = make_user("bea", role="Admin")
         for n in range(20):
+            unknown = (
+                {"status": "unknown", "decided_by": decider} if n % 2 else {}
+            )  # listed first, in a table of their own
             ChangeRequest.objects.create(
                 organization_id=change.organization_id, organization_name=f"Org {n}", kind="delete",
                 organization_state={}, reason="r", requested_by=change.requested_by, expires_at=change.expires_at,
+                **unknown,
             )  # fmt: skip
         with django_assert_max_num_queries(len(few.captured_queries)):
             assert approver.get(reverse("orgadmin:change-list")).status_code == 200
@@ -399,3 +404,225 @@ def test_the_command_expires_what_is_due_and_erases_its_secret(client, sandbox):
     assert (change.status, change.secret) == ("expired", "")
     [entry] = AuditEntry.objects.filter(action="change.expire")
     assert (entry.actor_username, entry.request_body["requested_by"]) == ("portal", "ed")
+
+
+# --- A send whose outcome is not known ------------------------------------------------------------
+
+NEW_ISSUER = "https://globex.entra.example"
+
+
+def approve(browser: Client, change: ChangeRequest, **options):
+    return browser.post(reverse("orgadmin:change-decide", args=[change.pk]), {"decision": "approve"}, **options)
+
+
+def check_at_polytomic(browser: Client, change: ChangeRequest):
+    return browser.post(reverse("orgadmin:change-check", args=[change.pk]), follow=True)
+
+
+def detail(browser: Client, change: ChangeRequest) -> str:
+    return browser.get(reverse("orgadmin:change-detail", args=[change.pk])).content.decode()
+
+
+def as_a_killed_worker_leaves_it(change: ChangeRequest, decider, *, deadline_passed: bool = True) -> None:
+    """The request as a worker killed while sending it leaves it in the database: taken (executing,
+    decided, counted as sent) with its secret, and nothing after."""
+    now = timezone.now()
+    ChangeRequest.objects.filter(pk=change.pk).update(
+        status="executing", decided_by=decider, decided_at=now - timedelta(minutes=5), sends=1,
+        send_deadline=now + timedelta(seconds=-1 if deadline_passed else 60),
+    )  # fmt: skip
+
+
+def polytomic_made_the_change(sandbox) -> None:
+    organization = sandbox.sandbox.organizations[GLOBEX_ID]
+    organization.issuer, organization.client_id, organization.client_secret = NEW_ISSUER, "entra-client", NEW_SECRET
+
+
+def check_entries(change: ChangeRequest) -> list[AuditEntry]:
+    return list(AuditEntry.objects.filter(action="change.check", change_request_id=change.pk))
+
+
+class OutcomeUnknownTests:
+    def test_with_the_execute_entry_refused_the_page_says_it_was_sent_and_a_check_ends_it(
+        self, editor, approver, sandbox
+    ):
+        change = request_a_new_issuer(editor)
+        with audit_refuses_inserts(action="change.execute"):
+            page = approve(approver, change, follow=True).content.decode()
+        assert sandbox.sandbox.organizations[GLOBEX_ID].issuer == NEW_ISSUER  # the PUT reached Polytomic
+        assert "nothing was sent" not in page
+        assert "Polytomic answered that it is done, but the audit log could not record the outcome" in page
+        assert "Sent — outcome not known" in page
+        assert "Check at Polytomic" in page
+        change.refresh_from_db()
+        assert change.status == "unknown"
+        assert change.secret  # kept until the check
+        assert AuditEntry.objects.filter(action="change.unknown", change_request_id=change.pk).exists()
+
+        checked = check_at_polytomic(approver, change).content.decode()
+        assert "Approved and done: Polytomic shows the organization as the change sets it" in checked
+        change.refresh_from_db()
+        assert (change.status, change.secret) == ("executed", "")
+        [entry] = check_entries(change)
+        assert (entry.actor_username, entry.request_body["requested_by"], entry.request_body["decided_by"]) == (
+            "ada", "ed", "ada",
+        )  # fmt: skip
+        assert (entry.request_body["found"], entry.request_body["status"]) == ("the change", "executed")
+        assert len([r for r in writes(sandbox) if r["method"] == "PUT"]) == 1
+
+    def test_with_every_entry_after_the_send_refused_it_is_still_marked_unknown(self, editor, approver, sandbox):
+        change = request_a_new_issuer(editor)
+        with audit_refuses_inserts(action=("change.execute", "change.unknown")):
+            page = approve(approver, change, follow=True).content.decode()
+        assert "Polytomic answered that it is done, but the audit log could not record the outcome" in page
+        change.refresh_from_db()
+        assert (change.status, bool(change.secret)) == ("unknown", True)  # marked alone: not left executing
+        assert not AuditEntry.objects.filter(action__in=["change.execute", "change.unknown"]).exists()
+        check_at_polytomic(approver, change)
+        change.refresh_from_db()
+        assert (change.status, change.secret) == ("executed", "")
+
+    def test_a_request_whose_worker_died_before_sending_is_checked_and_can_be_sent_again(
+        self, editor, approver, sandbox
+    ):
+        change = request_a_new_issuer(editor)
+        as_a_killed_worker_leaves_it(change, make_user("bea", role="Admin"))
+        page = detail(approver, change)
+        assert "Sent — outcome not known" in page
+        assert "Approved, being sent" not in page
+        assert "Check at Polytomic" in page
+        queue = approver.get(reverse("orgadmin:change-list")).content.decode()
+        assert queue.index(f"#{change.pk}") < queue.index("Waiting for a decision")  # listed first
+
+        checked = check_at_polytomic(approver, change).content.decode()
+        assert "the change did not take effect" in checked
+        change.refresh_from_db()
+        assert change.status == "failed"
+        assert change.secret  # to be sent again
+        assert check_entries(change)[0].request_body["found"] == "as before"
+        approve(approver, change)
+        change.refresh_from_db()
+        assert (change.status, change.secret, change.sends) == ("executed", "", 2)
+        assert sandbox.sandbox.organizations[GLOBEX_ID].client_secret == NEW_SECRET
+
+    def test_a_request_whose_worker_died_after_sending_is_found_done(self, editor, approver, sandbox):
+        change = request_a_new_issuer(editor)
+        as_a_killed_worker_leaves_it(change, make_user("bea", role="Admin"))
+        polytomic_made_the_change(sandbox)
+        check_at_polytomic(approver, change)
+        change.refresh_from_db()
+        assert (change.status, change.secret) == ("executed", "")
+        assert not writes(sandbox)
+
+    def test_something_else_found_voids_it_saying_what(self, editor, approver, sandbox):
+        change = request_a_new_issuer(editor)
+        as_a_killed_worker_leaves_it(change, make_user("bea", role="Admin"))
+        sandbox.sandbox.organizations[GLOBEX_ID].issuer = "https://globex.auth0.example"
+        check_at_polytomic(approver, change)
+        change.refresh_from_db()
+        assert (change.status, change.secret) == ("void", "")
+        assert "Issuer URL is “https://globex.auth0.example”" in change.result
+
+    def test_a_request_still_being_sent_is_not_checked(self, editor, approver, sandbox):
+        change = request_a_new_issuer(editor)
+        as_a_killed_worker_leaves_it(change, make_user("bea", role="Admin"), deadline_passed=False)
+        page = detail(approver, change)
+        assert "Approved, being sent" in page
+        assert "Check at Polytomic" not in page
+        assert "There is nothing to check" in check_at_polytomic(approver, change).content.decode()
+        call_command("expire_change_requests", stdout=io.StringIO())
+        change.refresh_from_db()
+        assert change.status == "executing"
+        assert not check_entries(change)
+
+    def test_the_requester_does_not_check_it(self, editor, sandbox):
+        change = request_a_new_issuer(editor)
+        as_a_killed_worker_leaves_it(change, make_user("bea", role="Admin"))
+        assert "Check at Polytomic" not in detail(editor, change)
+        assert check_at_polytomic(editor, change).status_code == 403  # Editors do not decide
+        change.refresh_from_db()
+        assert change.status == "executing"
+
+    @pytest.mark.parametrize("sent", [True, False])
+    def test_the_command_resolves_what_a_whole_portal_kill_left_and_erases_its_secret(self, editor, sandbox, sent):
+        change = request_a_new_issuer(editor)
+        as_a_killed_worker_leaves_it(change, make_user("bea", role="Admin"))
+        if sent:
+            polytomic_made_the_change(sandbox)
+        out = io.StringIO()
+        call_command("verify_audit", "--no-checkpoint", stdout=out)
+        assert f"change request {change.pk}  update Globex  requested by ed  approved by bea" in out.getvalue()
+        with time_machine.travel(timezone.now() + timedelta(hours=25)):  # and the request's time is up
+            call_command("expire_change_requests", stdout=out)
+        change.refresh_from_db()
+        assert change.secret == ""
+        assert change.status == ("executed" if sent else "expired")
+        assert f"change request {change.pk}  update Globex  " in out.getvalue()
+        [entry] = check_entries(change)
+        assert (entry.actor_username, entry.request_body["decided_by"]) == ("portal", "bea")
+        out = io.StringIO()
+        call_command("verify_audit", "--no-checkpoint", stdout=out)
+        assert "Change requests sent with outcome unknown: none." in out.getvalue()
+
+    def test_with_polytomic_unreadable_it_stays_unknown_and_says_so(self, editor, approver, sandbox):
+        change = request_a_new_issuer(editor)
+        as_a_killed_worker_leaves_it(change, make_user("bea", role="Admin"))
+        sandbox.sandbox.faults.queue.extend(  # a read is tried three times
+            [{"method": "GET", "path": f"/api/organizations/{GLOBEX_ID}", "fault": "status:503"}] * 3
+        )
+        page = check_at_polytomic(approver, change).content.decode()
+        assert "Polytomic could not be read to find out what came of it" in page
+        change.refresh_from_db()
+        assert (change.status, bool(change.secret)) == ("unknown", True)
+        check_at_polytomic(approver, change)
+        change.refresh_from_db()
+        assert change.status == "failed"
+
+    def test_a_lost_answer_is_found_out_at_once(self, editor, approver, sandbox):
+        """The PUT is made and its answer lost: the portal reads the organization and finds the change."""
+        change = request_a_new_issuer(editor)
+        sandbox.sandbox.faults.queue.append(
+            {"method": "PUT", "path": f"/api/organizations/{GLOBEX_ID}", "fault": "drop"}
+        )
+        page = approve(approver, change, follow=True).content.decode()
+        assert "Approved and done" in page
+        change.refresh_from_db()
+        assert (change.status, change.secret) == ("executed", "")
+        assert "The update was sent; what came of it is not known" in change.result
+
+
+class DeleteAnsweredNotFoundTests:
+    def request_acme_delete(self, sandbox) -> ChangeRequest:
+        requester = Client()
+        requester.force_login(make_user("root", role="Admin"))
+        url = reverse("orgadmin:organization-delete", args=[ACME_ID])
+        requester.post(url, {"confirm_name": "Acme Corporation", "reason": "Customer left"})
+        return ChangeRequest.objects.get()
+
+    def test_a_404_to_the_delete_of_an_organization_still_there_is_not_done(self, approver, sandbox):
+        change = self.request_acme_delete(sandbox)
+        sandbox.sandbox.faults.queue.append(
+            {"method": "DELETE", "path": f"/api/organizations/{ACME_ID}", "fault": "status:404"}
+        )
+        page = approve(approver, change, follow=True).content.decode()
+        assert ACME_ID in sandbox.sandbox.organizations
+        assert "Approved and done" not in page
+        assert "Polytomic answered the delete with “not found”" in page
+        assert "nothing was deleted" in page
+        change.refresh_from_db()
+        assert change.status == "failed"
+        approve(approver, change)  # sent again, now deleted
+        change.refresh_from_db()
+        assert change.status == "executed"
+        assert ACME_ID not in sandbox.sandbox.organizations
+
+    def test_a_delete_whose_answer_was_lost_is_done_once_a_read_finds_it_gone(self, approver, sandbox):
+        change = self.request_acme_delete(sandbox)
+        sandbox.sandbox.faults.queue.append(
+            {"method": "DELETE", "path": f"/api/organizations/{ACME_ID}", "fault": "drop"}
+        )
+        approve(approver, change)
+        change.refresh_from_db()
+        assert change.status == "executed"
+        assert ACME_ID not in sandbox.sandbox.organizations
+        assert check_entries(change)[0].request_body["found"] == "gone"

@@ -16,10 +16,11 @@ from django.test import Client
 from django.views.debug import ExceptionReporter
 
 from devtools.sandbox import ACME_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY
-from devtools.support import hidden_field
+from devtools.support import hidden_field, hidden_fields
 from orgadmin import edit_guard, onboarding, services
-from orgadmin.models import AuditEntry, Onboarding, OnboardingTask
+from orgadmin.models import AuditEntry, ChangeRequest, Onboarding, OnboardingTask
 from tests.factories import make_user
+from tests.support import audit_refuses_inserts
 
 SECRET = "oidc-secret-LEAKCHECK-7q2w9e"
 
@@ -118,6 +119,27 @@ def mint_a_key_and_visit_the_people_pages(client: Client, record: Recorder, sand
     return analyst.api_key
 
 
+def request_approve_and_check_a_change(client: Client, record: Recorder, settings) -> None:
+    """Four eyes: a new OIDC secret waits in a change request; its approval is sent and the entry
+    that ends it refused (sent, outcome not known); a check at Polytomic ends it. Every page recorded."""
+    settings.PORTAL_FOUR_EYES = True
+    url = f"/organizations/{GLOBEX_ID}/edit/"
+    typed = {"name": "Globex", "sso_domain": "globex.example", "issuer": "https://moved.okta.example",
+             "client_id": "moved-client", "client_secret": SECRET}  # fmt: skip
+    summary = client.post(url, typed | hidden_fields(client.get(url).content.decode()))
+    record(summary)
+    record(client.post(url, typed | hidden_fields(summary.content.decode()) | {"reason": "Moves"}, follow=True))
+    change = ChangeRequest.objects.get(organization_id=GLOBEX_ID)
+    approver = Client()
+    approver.force_login(make_user("approver", role="Admin"))
+    with audit_refuses_inserts(action="change.execute"):
+        record(approver.post(f"/changes/{change.pk}/decide/", {"decision": "approve"}, follow=True))
+    record(approver.get("/changes/"))
+    record(approver.post(f"/changes/{change.pk}/check/", follow=True))
+    change.refresh_from_db()
+    assert change.status == "executed"
+
+
 @pytest.mark.django_db
 def test_no_page_header_log_or_audit_column_holds_a_secret(
     client, sandbox, caplog, settings, audit_stream, django_capture_on_commit_callbacks
@@ -128,6 +150,7 @@ def test_no_page_header_log_or_audit_column_holds_a_secret(
     with caplog.at_level(logging.DEBUG), django_capture_on_commit_callbacks(execute=True):
         drive_every_page(client, record, sandbox)
         minted = mint_a_key_and_visit_the_people_pages(client, record, sandbox)
+        request_approve_and_check_a_change(client, record, settings)
 
     assert sandbox.sandbox.received, "the pages called Polytomic"
     assert any(r["body"] and r["body"].get("client_secret") == SECRET for r in sandbox.sandbox.received), (
@@ -136,8 +159,10 @@ def test_no_page_header_log_or_audit_column_holds_a_secret(
     seen = "\n".join(record.seen)
     logs = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     columns = json.dumps(
-        [*AuditEntry.objects.values(), *Onboarding.objects.values(), *OnboardingTask.objects.values()], default=str
-    )
+        [*AuditEntry.objects.values(), *Onboarding.objects.values(), *OnboardingTask.objects.values(),
+         *ChangeRequest.objects.values()],
+        default=str,
+    )  # fmt: skip
     streamed = "\n".join(audit_stream)
     assert len(audit_stream) == AuditEntry.objects.count()
     session = json.dumps(dict(client.session.items()), default=str)

@@ -449,6 +449,17 @@ class DeleteTests:
         response = as_admin.post(delete_url(ACME_ID), {"confirm_name": "Acme Corporation"}, follow=True)
         assert "already deleted" in response.content.decode()
 
+    def test_a_404_to_the_delete_of_an_organization_still_there_is_not_called_deleted(self, as_admin, sandbox):
+        """A 404 is "already deleted" only once a fresh read finds the organization gone too."""
+        sandbox.sandbox.faults.queue.append(
+            {"method": "DELETE", "path": f"/api/organizations/{ACME_ID}", "fault": "status:404"}
+        )
+        response = as_admin.post(delete_url(ACME_ID), {"confirm_name": "Acme Corporation"}, follow=True)
+        page = response.content.decode()
+        assert "already deleted" not in page
+        assert "yet still has the organization: nothing was deleted" in page
+        assert ACME_ID in sandbox.sandbox.organizations
+
     @pytest.mark.parametrize("role_fixture", ["as_viewer", "as_editor"])
     def test_only_admins_delete(self, request, db, role_fixture, sandbox):
         client = request.getfixturevalue(role_fixture)

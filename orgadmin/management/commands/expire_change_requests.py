@@ -1,5 +1,7 @@
-"""Expires the change requests past their time, erasing their client secrets. The queue does it
-as it is opened; schedule this (hourly) so that secrets do not outlive their request unseen."""
+"""Checks at Polytomic the change requests sent whose outcome is not known (their sender's audit
+entry refused, or their worker gone past its deadline), then expires those past their time,
+erasing their client secrets. The queue expires as it is opened; schedule this (hourly) so that no
+request stays unknown, and no secret outlives its request, unseen."""
 
 from __future__ import annotations
 
@@ -8,11 +10,24 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from orgadmin import change_requests
+from orgadmin.models import ChangeRequest
 
 
 class Command(BaseCommand):
-    help = "Expire the change requests past their time, and erase their client secrets."
+    help = (
+        "Check at Polytomic the change requests sent whose outcome is not known, then expire the change requests "
+        "past their time, and erase their client secrets."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        checked = change_requests.resolve_unknown()
+        if checked:
+            self.stdout.write(f"Checked {len(checked)} change request(s) whose outcome was not known:")
+            for change in checked:
+                still = " (still not known)" if change.status == ChangeRequest.Status.UNKNOWN else ""
+                self.stdout.write(
+                    f"  change request {change.pk}  {change.get_kind_display().lower()} {change.organization_name}"
+                    f"  {change.status_shown.lower()}{still}: {change.result}"
+                )
         expired = change_requests.expire_due()
         self.stdout.write(f"Expired {expired} change request(s).")

@@ -11,13 +11,16 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
+import time_machine
 import urllib3.util.connection
 from django.core.cache import caches
 from django.core.management import call_command
 from django.db import connections
 from django.urls import reverse
+from django.utils import timezone
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -547,6 +550,19 @@ class ConcurrencyCapTests:
             release.set()
             running.join()
         assert check_issuer(f"{sandbox.url}/_idp/good", context=al).passed
+
+    def test_the_slots_of_a_worker_that_died_expire_by_themselves(self, slots_cache, sandbox, loopback_allowed):
+        ed = AuditContext(actor=make_user("ed"))
+        # Two checks that took their slots, in a worker killed before it gave them back (kept
+        # referenced: a generator collected would run its `finally`, which a killed process does not).
+        killed = [issuer_check._running_check(ed) for _ in range(2)]
+        for running in killed:
+            running.__enter__()
+        self.refused_at_once(f"{sandbox.url}/_idp/good", ed, "You already have 2 issuer checks running")
+        with time_machine.travel(timezone.now() + timedelta(seconds=issuer_check.SLOT_SECONDS + 1)):
+            assert check_issuer(f"{sandbox.url}/_idp/good", context=ed).passed
+        for running in killed:  # ended here, while the test's cache is still the one configured
+            running.__exit__(None, None, None)
 
 
 # --- Whatever is typed or sent: a message and one audit entry, never an exception ----------------------

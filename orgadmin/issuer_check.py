@@ -276,7 +276,7 @@ def loopback_origins() -> frozenset[str]:
             scheme, host = parts.scheme.lower(), parts.hostname or ""
             address = _address(host)
             port = parts.port or _DEFAULT_PORTS.get(scheme, 0)
-            origins.add(f"{scheme}://{_netloc(str(address) if address else host, port, default=None)}")
+            origins.add(f"{scheme}://{_netloc(str(address) if address is not None else host, port, default=None)}")
     return frozenset(origins)
 
 

@@ -25,12 +25,15 @@ def trusted_proxies_are_named(app_configs: Any, **kwargs: Any) -> list[Warning]:
 
 @register(deploy=True)
 def issuer_check_stays_on_the_internet(app_configs: Any, **kwargs: Any) -> list[Warning]:
-    if settings.PORTAL_ISSUER_CHECK_ALLOW_LOOPBACK:
+    if settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS:
+        origins = ", ".join(settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS)
         return [
             Warning(
-                "ISSUER_CHECK_ALLOW_LOOPBACK is on: the OIDC issuer check may fetch from this host's own "
-                "services (and over plain http), which an operator's typed URL must never reach.",
-                hint="Unset ISSUER_CHECK_ALLOW_LOOPBACK: it is for the tests' loopback identity provider.",
+                f"ISSUER_CHECK_LOOPBACK_ORIGINS is set ({origins}): the OIDC issuer check may fetch from "
+                "these services of this host (over plain http, if so named), which an operator's typed URL "
+                "must never reach.",
+                hint="Unset ISSUER_CHECK_LOOPBACK_ORIGINS: it is for the tests' and the demo's loopback identity "
+                "providers.",
                 id="orgadmin.W002",
             )
         ]

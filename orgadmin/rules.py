@@ -12,6 +12,7 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
+from orgadmin import issuer_check
 from orgadmin.polytomic.fields import Kind, Section, in_section
 
 OIDC_FIELDS = tuple(field.name for field in in_section(Section.OIDC))
@@ -38,14 +39,19 @@ def is_bare_domain(value: str) -> bool:
 
 def is_https_url(value: str) -> bool:
     """An `https://` URL with a host, no credentials, and no white space or control character
-    anywhere (urlsplit would quietly drop a tab, and the value sent would still hold it)."""
+    anywhere (urlsplit would quietly drop a tab, and the value sent would still hold it); its
+    port, if any, a number from 1 to 65535 and its host one a resolver takes, as the issuer
+    check reads them."""
     if any(char.isspace() or unicodedata.category(char) == "Cc" for char in value):
         return False
     try:
         parts = urlsplit(value)
-        return parts.scheme == "https" and bool(parts.hostname) and parts.username is None
-    except ValueError:
+        if parts.scheme != "https" or not parts.hostname or parts.username is not None:
+            return False
+        issuer_check.target(value)
+    except (ValueError, issuer_check.Refused):
         return False
+    return True
 
 
 def missing_oidc_fields(values: dict[str, str | None]) -> list[str]:

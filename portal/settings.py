@@ -79,9 +79,14 @@ POLYTOMIC_TOTAL_TIMEOUT = env.float("POLYTOMIC_TOTAL_TIMEOUT", default=20.0, pos
 POLYTOMIC_MAX_RESPONSE_BYTES = env.int("POLYTOMIC_MAX_RESPONSE_BYTES", default=8 * 1024 * 1024, minimum=1)
 # Keep-alive connections to Polytomic kept per worker process: at least the gunicorn threads.
 POLYTOMIC_POOL_SIZE = env.int("POLYTOMIC_POOL_SIZE", default=16, minimum=1)
-# The issuer check (orgadmin/issuer_check.py) reaches public https addresses only; tests let it
-# reach a loopback server over http. Never on in production.
-PORTAL_ISSUER_CHECK_ALLOW_LOOPBACK = env.bool("ISSUER_CHECK_ALLOW_LOOPBACK", default=False)
+# The issuer check (orgadmin/issuer_check.py) reaches public https addresses only; the tests and
+# the demo name here the loopback origins (scheme://host:port) of their own identity providers,
+# which it may then reach (over http too, if so named). Never set in production.
+PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = env.list("ISSUER_CHECK_LOOPBACK_ORIGINS", default=[])
+# Issuer checks running at once, for one user and in the whole portal (every worker and instance
+# sharing the cache); one more is refused at once, so that checks never hold the threads pages need.
+PORTAL_ISSUER_CHECK_MAX_PER_USER = env.int("ISSUER_CHECK_MAX_PER_USER", default=2, minimum=1)
+PORTAL_ISSUER_CHECK_MAX_TOTAL = env.int("ISSUER_CHECK_MAX_TOTAL", default=4, minimum=1)
 # The certificate authorities the issuer check trusts, instead of the system's (a PEM file).
 PORTAL_ISSUER_CHECK_CA_FILE = env.str("ISSUER_CHECK_CA_FILE", default="") or None
 

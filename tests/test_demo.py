@@ -122,6 +122,18 @@ class DemoTests:
                     timeout=10,
                 )
                 assert "The issuer answers as expected" in checked.text
+                # That origin alone: not the sandbox's plain http, not another service on loopback.
+                for elsewhere, says in (
+                    (f"{sandbox_url}/_idp/good", "must be an https:// URL"),
+                    (f"https://127.0.0.1:{port}", "not a public address"),
+                ):
+                    refused = browser.post(
+                        f"{portal}/organizations/check-issuer/",
+                        data={"issuer": elsewhere},
+                        headers={"X-CSRFToken": browser.cookies["csrftoken"], "Referer": f"{portal}/onboarding/new/"},
+                        timeout=10,
+                    )
+                    assert says in refused.text
         finally:
             returncode = demo.stop()
         assert returncode == 0, "".join(demo.output)

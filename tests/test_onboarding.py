@@ -135,8 +135,7 @@ class IssuerCheckTests:
     @pytest.fixture(autouse=True)
     def _loopback(self, settings, sandbox):
         """The sandbox's identity provider, over https on loopback, trusted through its own certificate."""
-        sandbox.serve_tls()
-        settings.PORTAL_ISSUER_CHECK_ALLOW_LOOPBACK = True
+        settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = [sandbox.serve_tls()]
         settings.PORTAL_ISSUER_CHECK_CA_FILE = sandbox.ca_file
 
     def oidc(self, sandbox, tenant: str) -> dict[str, str]:
@@ -170,7 +169,8 @@ class IssuerCheckTests:
         assert {e.correlation_id for e in checks} == {flow.correlation_id}
         assert checks.count() == 2
 
-    def test_an_unreachable_issuer_warns(self, as_editor, sandbox):
+    def test_an_unreachable_issuer_warns(self, as_editor, sandbox, settings):
+        settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = ["https://127.0.0.1:9"]  # nothing listens there
         fields = organization_form(as_editor, issuer="https://127.0.0.1:9", client_id="c", client_secret="s")
         held = as_editor.post(NEW, fields).content.decode()
         assert "could not be reached" in held

@@ -141,7 +141,7 @@ class DeployCheckTests:
             ({"OIDC_ISSUER": "http://idp.example", "OIDC_CLIENT_ID": "p", "OIDC_CLIENT_SECRET": "s",
               "OIDC_VIEWER_GROUPS": "staff"}, "staff.E001"),
             ({"OIDC_ISSUER": "https://idp.example", "OIDC_CLIENT_ID": "p", "OIDC_CLIENT_SECRET": "s"}, "staff.W002"),
-            ({"ISSUER_CHECK_ALLOW_LOOPBACK": "true"}, "orgadmin.W002"),
+            ({"ISSUER_CHECK_LOOPBACK_ORIGINS": "https://127.0.0.1:8443"}, "orgadmin.W002"),
         ],
     )  # fmt: skip
     def test_the_deploy_check_catches_weak_staff_sign_in(self, tmp_path, variables, problem):

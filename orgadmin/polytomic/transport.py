@@ -177,13 +177,19 @@ _WATCHDOG = _Watchdog()
 _current_deadline: ContextVar[_Deadline | None] = ContextVar("polytomic_deadline", default=None)
 
 
+def watch(connection: Any) -> None:
+    """Puts `connection` (anything whose `sock` is its socket) under the deadline of the block it
+    is used in, if any: from then on the deadline shuts its socket down, wherever it waits."""
+    deadline = _current_deadline.get()
+    if deadline is not None:
+        _WATCHDOG.attach(deadline, connection)
+
+
 class _WatchedConnectionMixin:
     """A urllib3 connection that puts itself under the deadline of the call it is sending for."""
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        deadline = _current_deadline.get()
-        if deadline is not None:
-            _WATCHDOG.attach(deadline, self)
+        watch(self)
         super().request(*args, **kwargs)
 
 

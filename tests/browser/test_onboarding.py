@@ -13,12 +13,14 @@ from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+UNREACHABLE = "https://127.0.0.1:9"  # the discard port: nothing listens there
+
 
 @pytest.fixture(autouse=True)
 def _identity_provider(sandbox, settings):
-    """The customer's identity provider: the sandbox's documents, over https on loopback."""
-    sandbox.serve_tls()
-    settings.PORTAL_ISSUER_CHECK_ALLOW_LOOPBACK = True
+    """The customer's identity provider: the sandbox's documents, over https on loopback; and a
+    loopback port where nothing listens, for an unreachable one."""
+    settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = [sandbox.serve_tls(), UNREACHABLE]
     settings.PORTAL_ISSUER_CHECK_CA_FILE = sandbox.ca_file
 
 
@@ -81,7 +83,7 @@ def test_the_issuer_check_says_what_it_found_and_never_blocks(page: Page, sandbo
     make_user("ed", role="Editor")
     sign_in(page, "ed")
     start(page, "Hooli")
-    url = "https://127.0.0.1:9" if issuer == "unreachable" else f"{sandbox.tls_url}/_idp/{issuer}"
+    url = UNREACHABLE if issuer == "unreachable" else f"{sandbox.tls_url}/_idp/{issuer}"
     page.get_by_label("Issuer URL").fill(url)
     page.get_by_label("Client id").fill("hooli-portal")
     page.get_by_label("Client secret").fill("a-client-secret")

@@ -45,9 +45,9 @@ class Command(BaseCommand):
             settings.POLYTOMIC_PARTNER_API_KEY = PARTNER_KEY
             # Four eyes, as in production, with one request waiting so that the queue shows.
             settings.PORTAL_FOUR_EYES = True
-            # The sandbox's identity provider, over https on loopback, for the OIDC issuer check.
-            sandbox.serve_tls()
-            settings.PORTAL_ISSUER_CHECK_ALLOW_LOOPBACK = True
+            # The sandbox's identity provider, over https on loopback, for the OIDC issuer check:
+            # that origin alone, so that a demo Editor reaches no other service of this machine.
+            settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = [sandbox.serve_tls()]
             settings.PORTAL_ISSUER_CHECK_CA_FILE = sandbox.ca_file
             client.cache_clear()
             self._waiting_change_request(sandbox)

@@ -138,8 +138,8 @@ def _portal_uses_the_sandbox(sandbox, settings) -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _empty_cache(request: pytest.FixtureRequest) -> None:
     """Every test starts with an empty cache (sign-in limits, used codes). The portal's cache is a
-    table of the database unless CACHE_URL names another (settings, "Cache"): it is emptied once the
-    test's database is open, in tests that open one; a test without the database cannot reach it."""
+    table of the database unless CACHE_URL names another (settings, "Cache"); that table is emptied
+    once the test's database is open, in the tests that open one (the others cannot reach it)."""
     uses_database = request.node.get_closest_marker("django_db") or {"db", "transactional_db", "live_server"} & set(
         request.fixturenames
     )

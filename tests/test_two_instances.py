@@ -4,13 +4,14 @@ SQLite file, or PostgreSQL), the cache as configured (the database's table by de
 this once more with CACHE_URL naming Redis).
 
 Signed in over HTTP as a browser is, with a password and an authenticator app: a code accepted
-by one portal is refused by the other; wrong codes sent to each of the four workers in turn are
-counted together, so that the sixth try is refused even with the right code; and after both
-portals restart, it still is.
+by one portal is refused by the other, also when both receive it at the same moment; wrong codes
+sent to each of the four workers in turn are counted together, so that the sixth try is refused
+even with the right code; and after both portals restart, it still is.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -132,3 +133,22 @@ def test_a_code_is_accepted_once_and_wrong_codes_are_counted_together_through_a_
         still = again.send("POST", SECOND_STEP, {"code": totp(SECRET)})
         assert still.status_code == 200
         assert PAUSED in still.text
+
+
+def test_one_code_sent_to_both_portals_at_once_is_accepted_once(portals):
+    browsers = {A: at_second_step(portals, A, "ed"), B: at_second_step(portals, B, "ed")}
+    code = code_with_time_left()
+    together = threading.Barrier(len(browsers))
+    answers: dict[int, int] = {}
+
+    def send(instance: int) -> None:
+        together.wait(timeout=SECONDS)
+        answers[instance] = browsers[instance].send("POST", SECOND_STEP, {"code": code}).status_code
+
+    threads = [threading.Thread(target=send, args=(instance,)) for instance in browsers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=SECONDS)
+    assert totp(SECRET) == code  # still current: one was refused for its use by the other
+    assert sorted(answers.values()) == [200, 302]

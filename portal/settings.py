@@ -213,7 +213,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PORTAL_CACHE_TABLE = "portal_cache"
 _cache_url = env.str("CACHE_URL", default="") or f"dbcache://{PORTAL_CACHE_TABLE}"
 # Django's own Redis backend, which django-environ picks only when django-redis is not installed.
-_redis = "django.core.cache.backends.redis.RedisCache" if urlsplit(_cache_url).scheme in {"redis", "rediss"} else None
+_redis = (
+    "django.core.cache.backends.redis.RedisCache"
+    if urlsplit(_cache_url).scheme in {"redis", "rediss", "rediscache"}
+    else None
+)
 _cache = env.cache_url_config(_cache_url, backend=_redis)
 # django-environ lower-cases `?key_prefix=` (or `timeout`, `version`) for Django's Redis backend,
 # where Django reads them in capitals.

@@ -105,7 +105,8 @@ class PortalServers:
     """The sandbox (`manage.py sandbox`) and gunicorn (`deploy/gunicorn.conf.py`), on loopback.
 
     On entering: the database is migrated, static files collected and one account made per
-    (username, role) given; then both servers start. On leaving, both are stopped.
+    (username, role) given; then the sandbox and `instances` portals start (each a gunicorn master
+    with its workers, on a port of its own, all on the one database). On leaving, all are stopped.
     """
 
     def __init__(
@@ -119,11 +120,15 @@ class PortalServers:
         latency_ms: float = 0,
         fault_rate: float = 0,
         gunicorn_env: dict[str, str] | None = None,
+        instances: int = 1,
     ) -> None:
         self.workdir = workdir
-        self.sandbox_port, self.portal_port = free_port(), free_port()
+        self.sandbox_port = free_port()
+        self.portal_ports = [free_port() for _ in range(instances)]
+        self.portal_port = self.portal_ports[0]
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
-        self.portal_url = f"http://127.0.0.1:{self.portal_port}"
+        self.portal_urls = [f"http://127.0.0.1:{port}" for port in self.portal_ports]
+        self.portal_url = self.portal_urls[0]
         self.env = portal_environment(
             database_url,
             workdir,
@@ -137,7 +142,7 @@ class PortalServers:
         self.latency_ms = latency_ms
         self.fault_rate = fault_rate
         self.processes: list[subprocess.Popen] = []
-        self.gunicorn: subprocess.Popen | None = None
+        self.gunicorns: list[subprocess.Popen] = []
         self.sandbox: subprocess.Popen | None = None
         self.log_path = Path(workdir, "gunicorn.log")
         self.stream_path = Path(workdir, "gunicorn.out")  # standard output: the audit stream
@@ -172,32 +177,71 @@ class PortalServers:
         self.processes.append(self.sandbox)
         if not wait_until_listening(f"{self.sandbox_url}/_sandbox/requests"):
             sys.exit("the sandbox did not start")
-        with self.log_path.open("w") as log, self.stream_path.open("w") as stream:
-            self.gunicorn = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py", "portal.wsgi"],
-                cwd=BASE_DIR, env=self.env, stdout=stream, stderr=log,
-            )  # fmt: skip
-        self.processes.append(self.gunicorn)
-        if not wait_until_listening(f"{self.portal_url}/healthz"):
-            sys.exit(f"gunicorn did not start: {self.log_path.read_text()[-2000:]}")
+        self.start_portals()
 
-    def workers(self) -> list[int]:
-        """The process ids of gunicorn's workers: its master's children."""
-        if self.gunicorn is None:
+    def start_portals(self) -> None:
+        """Starts the portals (gunicorn masters), each on its port, and waits until each answers."""
+        for instance, port in enumerate(self.portal_ports):
+            with self.output(instance, "log").open("a") as log, self.output(instance, "out").open("a") as stream:
+                gunicorn = subprocess.Popen(
+                    [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py", "portal.wsgi"],
+                    cwd=BASE_DIR, env={**self.env, "PORT": str(port)}, stdout=stream, stderr=log,
+                )  # fmt: skip
+            self.gunicorns.append(gunicorn)
+            self.processes.append(gunicorn)
+        for instance, url in enumerate(self.portal_urls):
+            if not wait_until_listening(f"{url}/healthz"):
+                sys.exit(f"gunicorn did not start: {self.output(instance, 'log').read_text()[-2000:]}")
+
+    def output(self, instance: int, kind: str) -> Path:
+        """Where a portal's gunicorn writes its standard error ("log") or output ("out"): the first
+        one's are `log_path` and `stream_path`."""
+        return Path(self.workdir, f"gunicorn{f'-{instance + 1}' if instance else ''}.{kind}")
+
+    def stop_portals(self) -> None:
+        """Stops the portals (not the sandbox), as a deploy or a crash of every instance would."""
+        for gunicorn in self.gunicorns:
+            self.processes.remove(gunicorn)
+        self._stop(self.gunicorns)
+        self.gunicorns.clear()
+
+    @property
+    def gunicorn(self) -> subprocess.Popen | None:
+        """The first portal's gunicorn master."""
+        return self.gunicorns[0] if self.gunicorns else None
+
+    def workers(self, instance: int = 0) -> list[int]:
+        """The process ids of a portal's gunicorn workers: its master's children."""
+        if len(self.gunicorns) <= instance:
             return []
-        children = Path(f"/proc/{self.gunicorn.pid}/task/{self.gunicorn.pid}/children").read_text()
+        master = self.gunicorns[instance].pid
+        children = Path(f"/proc/{master}/task/{master}/children").read_text()
         return [int(pid) for pid in children.split()]
 
     def worker_connected_from(self, port: int) -> int | None:
         """The worker whose TCP connection has the local `port` (to find who sent a request the
-        sandbox logged, with its peer port): matched through the socket inodes in /proc."""
+        sandbox logged, with its peer port)."""
+        return self._worker_with_socket(lambda local, remote: local == port, self.workers())
+
+    def worker_serving(self, client_port: int, instance: int = 0) -> int | None:
+        """The worker of portal `instance` that holds the connection a client opened from
+        `client_port` (which worker a keep-alive connection reaches is the kernel's choice)."""
+        portal_port = self.portal_ports[instance]
+        return self._worker_with_socket(
+            lambda local, remote: (local, remote) == (portal_port, client_port), self.workers(instance)
+        )
+
+    @staticmethod
+    def _worker_with_socket(matches, workers: list[int]) -> int | None:
+        """The worker holding a TCP socket whose (local port, remote port) `matches`: found
+        through the socket inodes in /proc."""
         inodes = {}
         for table in ("/proc/net/tcp", "/proc/net/tcp6"):
             for line in Path(table).read_text().splitlines()[1:]:
                 fields = line.split()
-                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                if matches(int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16)):
                     inodes[fields[9]] = True
-        for pid in self.workers():
+        for pid in workers:
             for fd in Path(f"/proc/{pid}/fd").iterdir():
                 with contextlib.suppress(OSError):
                     target = str(fd.readlink())
@@ -214,16 +258,21 @@ class PortalServers:
         return requests.get(f"{self.sandbox_url}/_sandbox/requests", timeout=30).json()
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
+        self._stop(self.processes)
+        self.processes.clear()
+        self.gunicorns.clear()
+
+    @staticmethod
+    def _stop(processes: list[subprocess.Popen]) -> None:
+        for process in reversed(processes):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in self.processes:
+        for process in processes:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        self.processes.clear()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
@@ -243,14 +292,16 @@ class StaffClient:
         self.cookies: dict[str, str] = {}
         self.http = requests.Session()
 
-    def send(self, method: str, path: str, data: dict | None = None) -> requests.Response:
+    def send(self, method: str, path: str, data: dict | None = None, *, stream: bool = False) -> requests.Response:
+        """The answer, its cookies kept; with `stream`, its body is left to read, and its
+        connection (`.raw.connection`) is held open until it is read."""
         # Behind the pretend TLS proxy, Django checks the Referer of a POST against https://host:port.
         headers = {"X-Forwarded-Proto": "https", "Referer": self.base.replace("http://", "https://", 1) + path}
         if "__Host-csrftoken" in self.cookies:
             headers["X-CSRFToken"] = self.cookies["__Host-csrftoken"]
         response = self.http.request(
             method, self.base + path, data=data, headers=headers, cookies=self.cookies,
-            allow_redirects=False, timeout=30,
+            allow_redirects=False, timeout=30, stream=stream,
         )  # fmt: skip
         self.cookies.update(response.cookies.get_dict())
         return response

@@ -46,6 +46,8 @@ def wait_until_listening(url: str, seconds: float = 30) -> bool:
             return True
         except requests.ConnectionError:
             time.sleep(0.2)
+        except requests.Timeout:  # accepted by the listening socket, while no worker is ready yet
+            pass
     return False
 
 

@@ -10,33 +10,38 @@ from __future__ import annotations
 
 import heapq
 import re
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.core.cache import cache
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from orgadmin.audit_log import HASHED_FIELDS
 from orgadmin.models import AuditEntry
-from orgadmin.polytomic.client import Identity, client
+from orgadmin.polytomic.client import Identity, PolytomicClient, client
 from orgadmin.polytomic.fields import REMEMBERED, Organization, Organizations
 from orgadmin.polytomic.members import Role, User
 from orgadmin.polytomic.recording import AuditContext
 
-OWNER_CACHE_KEY = "orgadmin:owner-organization-id"
 RECENT_ACTIVITY = 10
+
+# The owner organization's id, by client (one per process, per Polytomic and partner key): it
+# never changes, so each process keeps it once it has read it, without asking a shared cache
+# (with the database cache, a query on every page for a value that cannot go stale).
+_owner_ids: weakref.WeakKeyDictionary[PolytomicClient, str] = weakref.WeakKeyDictionary()
 
 
 def organization_list(*, context: AuditContext) -> Organizations:
     """All of the partner's organizations, the partner's own (owner) organization first; each
     read only when asked for (`Organizations`)."""
-    organizations = client().list_organizations(context=context)
+    polytomic = client()
+    organizations = polytomic.list_organizations(context=context)
     if organizations:
-        cache.set(OWNER_CACHE_KEY, owner_id(organizations), timeout=None)
+        _owner_ids[polytomic] = owner_id(organizations)
     return organizations
 
 
@@ -50,10 +55,9 @@ def organization_get(*, context: AuditContext, organization_id: UUID) -> Organiz
 
 
 def organization_owner_id(*, context: AuditContext) -> str:
-    """The owner organization's id. It never changes, so it is cached after the first list;
-    only a cold cache costs a call."""
-    cached = cache.get(OWNER_CACHE_KEY)
-    return cached if cached is not None else owner_id(organization_list(context=context))
+    """The owner organization's id: only the process's first asking costs a call."""
+    known = _owner_ids.get(client())
+    return known if known is not None else owner_id(organization_list(context=context))
 
 
 @dataclass(frozen=True)

@@ -215,6 +215,32 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Cache: the sign-in protections' shared state -----------------------------------------------
+# django-allauth keeps its limits on second-factor codes, the codes already used and the ID tokens
+# already seen in Django's cache. Every worker of every instance must see the same ones, or each
+# worker would allow its own five tries and accept a used code again (README, "Staff sign-in").
+# Default: a table of the default database (made by `migrate`, staff/migrations/0002), so nothing
+# more runs; a deployment with Redis sets CACHE_URL=redis://host:6379/0 (or rediss://).
+PORTAL_CACHE_TABLE = "portal_cache"
+_cache_url = env.str("CACHE_URL", default="") or f"dbcache://{PORTAL_CACHE_TABLE}"
+# Django's own Redis backend, which django-environ picks only when django-redis is not installed.
+_redis = (
+    "django.core.cache.backends.redis.RedisCache"
+    if urlsplit(_cache_url).scheme in {"redis", "rediss", "rediscache"}
+    else None
+)
+_cache = env.cache_url_config(_cache_url, backend=_redis)
+# django-environ lower-cases `?key_prefix=` (or `timeout`, `version`) for Django's Redis backend,
+# where Django reads them in capitals.
+_cache.update({name.upper(): _cache.pop(name) for name in ("timeout", "key_prefix", "version") if name in _cache})
+# A name of the portal's own in a Redis others share (allauth's keys carry none); `?key_prefix=`
+# gives another, e.g. to two deployments on one Redis database.
+CACHES = {"default": {"KEY_PREFIX": "portal", **_cache}}
+if _cache["BACKEND"] == "django.core.cache.backends.db.DatabaseCache":
+    # Django's default of 300 entries would let a burst of sign-in attempts from many addresses cull
+    # (delete) the counts and used codes that matter; the expired entries go first.
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 100_000)
+
 # --- Sign-in, sessions and throttling ------------------------------------------------------------
 
 AUTHENTICATION_BACKENDS = [

@@ -39,3 +39,28 @@ def sign_in_is_strong(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
             )
         )
     return problems
+
+
+# Caches whose entries live in one process (or one machine's files): each gunicorn worker, or each
+# instance, would keep its own count of wrong second-factor codes and its own list of used ones.
+UNSHARED_CACHES = {
+    "django.core.cache.backends.locmem.LocMemCache": "each worker process's memory",
+    "django.core.cache.backends.dummy.DummyCache": "nowhere (it keeps nothing)",
+    "django.core.cache.backends.filebased.FileBasedCache": "one machine's files",
+}
+
+
+@register(deploy=True)
+def sign_in_protections_are_shared(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    backend = settings.CACHES["default"]["BACKEND"]
+    if settings.DEBUG or backend not in UNSHARED_CACHES:
+        return []
+    return [
+        Warning(
+            f"CACHE_URL keeps the cache in {UNSHARED_CACHES[backend]}: the limit on wrong second-factor codes "
+            "counts per worker and restarts at zero with it, and a used authenticator-app code is accepted again "
+            "by another worker.",
+            hint="Unset CACHE_URL (a table of the database, the default) or point it at Redis (redis://...).",
+            id="staff.W003",
+        )
+    ]

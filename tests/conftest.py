@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.db import BaseDatabaseCache
 from django.core.management import call_command
 from django.core.signals import setting_changed
 from django.db.backends.base.operations import BaseDatabaseOperations
@@ -129,10 +130,23 @@ def _portal_uses_the_sandbox(sandbox, settings) -> Iterator[None]:
     sandbox.sandbox.reset()
     settings.POLYTOMIC_API_URL = sandbox.url
     settings.POLYTOMIC_PARTNER_API_KEY = PARTNER_KEY
-    cache.clear()
     yield
     broken = contract.problems(sandbox.sandbox.received)
     assert not broken, "Polytomic's contract was broken:\n" + "\n".join(broken)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache(request: pytest.FixtureRequest) -> None:
+    """Every test starts with an empty cache (sign-in limits, used codes). The portal's cache is a
+    table of the database unless CACHE_URL names another (settings, "Cache"); that table is emptied
+    once the test's database is open, in the tests that open one (the others cannot reach it)."""
+    uses_database = request.node.get_closest_marker("django_db") or {"db", "transactional_db", "live_server"} & set(
+        request.fixturenames
+    )
+    if uses_database:
+        request.getfixturevalue("db")  # the database as the test has it, transactional or not
+    if uses_database or not isinstance(caches["default"], BaseDatabaseCache):
+        cache.clear()
 
 
 @pytest.fixture(autouse=True)

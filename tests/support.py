@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import hmac
 import os
+import struct
+import time
 from pathlib import Path
 
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -143,3 +148,11 @@ def audit_refuses_inserts(phase: str = "", action: str | tuple[str, ...] = ""):
         finally:
             for statement in drop:
                 cursor.execute(statement)
+
+
+def totp(secret: str, at: float | None = None) -> str:
+    """The six-digit code of RFC 6238 (SHA-1, 30-second steps) for a base32 secret."""
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", int((time.time() if at is None else at) // 30)), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    return f"{(struct.unpack('>I', digest[offset : offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"

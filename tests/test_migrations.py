@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
@@ -70,3 +71,20 @@ class KeyedChainMigrationTests:
     def test_an_empty_log_stays_empty(self, before_keying):
         key_the_chain()
         assert AuditEntry.objects.count() == 0
+
+
+class CacheTableMigrationTests:
+    """The cache's table (the sign-in protections' shared state) is made by `migrate`, not by hand."""
+
+    def test_migrate_makes_the_cache_table_and_the_cache_keeps_its_entries_there(self, transactional_db):
+        executor = MigrationExecutor(connection)
+        executor.migrate([("staff", "0001_staff_sessions_permission")])
+        assert "portal_cache" not in connection.introspection.table_names()
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+        assert "portal_cache" in connection.introspection.table_names()
+        assert cache.add("allauth.mfa.totp.used?user=1&code=123456", "y", timeout=30)
+        assert not cache.add("allauth.mfa.totp.used?user=1&code=123456", "y", timeout=30)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM portal_cache")
+            assert cursor.fetchone()[0] == 1

@@ -142,6 +142,8 @@ class DeployCheckTests:
               "OIDC_VIEWER_GROUPS": "staff"}, "staff.E001"),
             ({"OIDC_ISSUER": "https://idp.example", "OIDC_CLIENT_ID": "p", "OIDC_CLIENT_SECRET": "s"}, "staff.W002"),
             ({"ISSUER_CHECK_LOOPBACK_ORIGINS": "https://127.0.0.1:8443"}, "orgadmin.W002"),
+            ({"CACHE_URL": "locmemcache://"}, "staff.W003"),
+            ({"CACHE_URL": "dummycache://"}, "staff.W003"),
         ],
     )  # fmt: skip
     def test_the_deploy_check_catches_weak_staff_sign_in(self, tmp_path, variables, problem):
@@ -155,6 +157,32 @@ class DeployCheckTests:
         result = run_code("", env, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
         assert result.returncode != 0
         assert "security.W018" in result.stderr
+
+
+class CacheTests:
+    """Where the sign-in protections' shared state lives (settings, "Cache")."""
+
+    SHOWN = "(CACHES['default']['BACKEND'], CACHES['default']['LOCATION'], CACHES['default']['KEY_PREFIX'])"
+
+    def test_the_default_is_a_table_of_the_database(self):
+        result = read_setting(self.SHOWN, PRODUCTION_ENV)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == str(("django.core.cache.backends.db.DatabaseCache", "portal_cache", "portal"))
+
+    @pytest.mark.parametrize(
+        ("url", "location", "prefix"),
+        [
+            ("redis://cache.internal:6379/2", "redis://cache.internal:6379/2", "portal"),
+            ("rediss://cache.internal:6380/0?key_prefix=staging", "rediss://cache.internal:6380/0", "staging"),
+        ],
+    )
+    def test_a_redis_url_takes_djangos_own_backend(self, url, location, prefix, tmp_path):
+        # Even where django-redis is installed, which django-environ would pick instead.
+        (tmp_path / "django_redis").mkdir()
+        (tmp_path / "django_redis" / "__init__.py").write_text("")
+        result = read_setting(self.SHOWN, {**PRODUCTION_ENV, "CACHE_URL": url, "PYTHONPATH": str(tmp_path)})
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == str(("django.core.cache.backends.redis.RedisCache", location, prefix))
 
 
 class EnvExampleTests:

@@ -2,17 +2,13 @@
 the authenticator app at every sign-in, recovery codes once each, the sign-in throttles of both
 factors, and the fresh check before a change that can lock a customer out.
 
-Codes are computed here with RFC 6238 written out, apart from allauth's own implementation."""
+Codes are computed with RFC 6238 written out (tests/support.py), apart from allauth's own implementation."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import logging
 import re
-import struct
 import time
 from datetime import timedelta
 
@@ -28,6 +24,7 @@ from devtools.support import hidden_fields
 from orgadmin.models import AuditEntry
 from staff.adapters import StaffMFAAdapter
 from tests.factories import PASSWORD, make_user
+from tests.support import totp
 
 pytestmark = pytest.mark.django_db
 
@@ -48,14 +45,6 @@ PORTAL_PAGES = [
 @pytest.fixture(autouse=True)
 def _mfa_required(settings):
     settings.PORTAL_REQUIRE_MFA = True
-
-
-def totp(secret: str, at: float | None = None) -> str:
-    """The six-digit code of RFC 6238 (SHA-1, 30-second steps) for a base32 secret."""
-    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
-    digest = hmac.new(key, struct.pack(">Q", int((time.time() if at is None else at) // 30)), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    return f"{(struct.unpack('>I', digest[offset : offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
 
 
 def password_sign_in(client, username: str, **extra):

@@ -50,7 +50,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError
 from requests.utils import requote_uri
-from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connection import HTTPConnection
 from urllib3.exceptions import HTTPError
 
 from orgadmin import audit_log
@@ -383,41 +383,26 @@ def _resolve(found: Target, deadline: float) -> list[ipaddress.IPv4Address | ipa
     return addresses
 
 
-class _Watched:
-    """What the deadline shuts down: a duplicate of the connection's socket, its own file
-    descriptor for the same socket. The connection's own socket object is no hold: TLS detaches
-    it to wrap it, and http.client lets go of it when an answer will close the connection."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock.dup()
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 class _CheckedConnectionMixin:
-    """A connection that puts its socket under the fetch's deadline the moment it exists (the TLS
-    handshake included), and checks the address it actually connected to before anything is
-    sent."""
+    """A connection of the Polytomic client's kind (transport.WatchedHTTPConnection: under the
+    fetch's deadline from the moment its socket exists, the TLS handshake included) that also
+    checks the address it actually connected to before anything is sent."""
 
     target: Target
-    watched: _Watched | None = None
 
     def _new_conn(self) -> socket.socket:
         self.sock = sock = super()._new_conn()  # so that close() closes it if this raises
-        self.watched = _Watched(sock)
-        transport.watch(self.watched)
         peer = ipaddress.ip_address(sock.getpeername()[0])
         if peer != ipaddress.ip_address(self.host) or not _allowed(self.target, peer):
             raise Refused("The issuer's host connected to an address that is not public.")
         return sock
 
 
-class _CheckedHTTPConnection(_CheckedConnectionMixin, HTTPConnection):
+class _CheckedHTTPConnection(_CheckedConnectionMixin, transport.WatchedHTTPConnection):
     pass
 
 
-class _CheckedHTTPSConnection(_CheckedConnectionMixin, HTTPSConnection):
+class _CheckedHTTPSConnection(_CheckedConnectionMixin, transport.WatchedHTTPSConnection):
     pass
 
 
@@ -447,8 +432,6 @@ def _get(found: Target, address: ipaddress.IPv4Address | ipaddress.IPv6Address, 
         return response.status, body
     finally:
         connection.close()
-        if connection.watched is not None:
-            connection.watched.close()
 
 
 # --- How many checks run at once -----------------------------------------------------------------

@@ -7,8 +7,12 @@ import contextlib
 import hashlib
 import hmac
 import os
+import socket
+import ssl
 import struct
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -156,3 +160,136 @@ def totp(secret: str, at: float | None = None) -> str:
     digest = hmac.new(key, struct.pack(">Q", int((time.time() if at is None else at) // 30)), hashlib.sha1).digest()
     offset = digest[-1] & 0x0F
     return f"{(struct.unpack('>I', digest[offset : offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+# --- A peer on loopback that behaves as told ---------------------------------------------------------
+
+
+class Peer:
+    """A TCP server on 127.0.0.1 that hands each connection to `behaviour(connection, peer)`, in a
+    thread of its own. It counts the connections it accepted (`accepted`, with `changed` notified)
+    and keeps what each sent it (`received`)."""
+
+    def __init__(self, behaviour: Callable[[socket.socket, Peer], None]) -> None:
+        self.behaviour = behaviour
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.stopping = threading.Event()
+        self.changed = threading.Condition()
+        self.accepted = 0
+        self.received: list[bytes] = []
+        self.sent = 0  # bytes trickled, by every connection together
+        self.script = b""  # what `scripted` answers
+        self.handlers: list[threading.Thread] = []
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
+
+    def origin(self, scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:  # the listener was closed: stop
+                return
+            with self.changed:
+                self.accepted += 1
+                self.changed.notify_all()
+            handler = threading.Thread(target=self._handle, args=(connection,), daemon=True)
+            self.handlers.append(handler)
+            handler.start()
+
+    def _handle(self, connection: socket.socket) -> None:
+        with connection, contextlib.suppress(OSError):
+            connection.settimeout(30)
+            self.behaviour(connection, self)
+
+    def wait_for_connections(self, count: int) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: self.accepted >= count, timeout=30), self.accepted
+
+    def request_head(self, connection: socket.socket) -> bytes:
+        """Reads the request up to its blank line (what follows, a body, is left unread)."""
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 65536:
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        with self.changed:
+            self.received.append(head)
+        return head
+
+    def trickle(self, connection: socket.socket, data: bytes, *, interval: float = 1.0) -> None:
+        """Sends `data` a byte at a time, `interval` seconds apart (bounded: it ends when the data
+        does, or when the peer stops)."""
+        for byte in data:
+            if self.stopping.wait(interval):
+                return
+            connection.sendall(bytes([byte]))
+            with self.changed:
+                self.sent += 1
+
+    def stop(self) -> None:
+        self.stopping.set()
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept (closing does not)
+        self.listener.close()
+        self.acceptor.join(timeout=10)
+        for handler in self.handlers:
+            handler.join(timeout=10)
+
+
+@contextlib.contextmanager
+def peers() -> Iterator[Callable[[Callable[[socket.socket, Peer], None]], Peer]]:
+    """Starts peers with the behaviour given, within the block; stops them at its end."""
+    started: list[Peer] = []
+
+    def start(behaviour: Callable[[socket.socket, Peer], None]) -> Peer:
+        started.append(Peer(behaviour))
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for peer in started:
+            peer.stop()
+
+
+def trickling(
+    head: bytes, drip: bytes, *, interval: float = 1.0, tls: ssl.SSLContext | None = None
+) -> Callable[[socket.socket, Peer], None]:
+    """A peer that reads the request, sends `head` at once, then `drip` a byte every `interval`
+    seconds; over TLS when given a server context (`tls`), its handshake at full speed."""
+
+    def behaviour(connection: socket.socket, peer: Peer) -> None:
+        answering = tls.wrap_socket(connection, server_side=True) if tls is not None else connection
+        with answering:
+            peer.request_head(answering)
+            answering.sendall(head)
+            peer.trickle(answering, drip, interval=interval)
+
+    return behaviour
+
+
+def trickling_tls(*, interval: float = 1.0) -> Callable[[socket.socket, Peer], None]:
+    """A peer that takes the TLS greeting and answers with a handshake record a byte every
+    `interval` seconds."""
+
+    def behaviour(connection: socket.socket, peer: Peer) -> None:
+        peer.received.append(connection.recv(65536))
+        peer.trickle(connection, b"\x16\x03\x03\x40\x00" + b"\x00" * 100, interval=interval)
+
+    return behaviour
+
+
+def tls_server_context(directory: Path) -> tuple[ssl.SSLContext, str]:
+    """A TLS server context for 127.0.0.1, its certificate made in `directory` and trusted by no
+    one; and the path of that certificate, for a client to trust."""
+    from devtools import tls
+
+    certificate_file, key_file = tls.self_signed("127.0.0.1", directory)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate_file, key_file)
+    return context, certificate_file

@@ -13,7 +13,9 @@ import json
 import logging
 import re
 import socket
+import ssl
 import threading
+import time
 import types
 import urllib.parse
 import uuid
@@ -50,7 +52,7 @@ from orgadmin.polytomic.transport import (
     deadline,
 )
 from tests.factories import make_user
-from tests.support import only_call_entry
+from tests.support import only_call_entry, peers, tls_server_context, trickling, trickling_tls
 
 API = "https://polytomic.test"
 PARTNER_KEY = "pk-test-7d1c0e4b9a"
@@ -668,6 +670,77 @@ class BoundedAnswerTests:
             call("list", audit_context)
 
 
+# Each way an answer can come slowly: what is sent at once, then what is trickled after it, a
+# byte every TRICKLE_SECONDS (5 s for the whole drip, when nothing cuts it off).
+TRICKLE_SECONDS = 0.05
+DRIP = b'{"data": ' + b" " * 100
+JSON_200 = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+TRICKLED_ANSWERS = {
+    "status-line": (b"", b"HTTP/1.1 200 OK\r\n" + b"X-Slow: " + b"y" * 100),
+    "headers": (JSON_200, b"X-Slow: " + b"y" * 100),
+    "chunked-body": (JSON_200 + b"Transfer-Encoding: chunked\r\n\r\n400\r\n", DRIP),
+    "declared-body": (JSON_200 + b"Content-Length: 1000\r\n\r\n", DRIP),
+    "declared-body-then-close": (JSON_200 + b"Content-Length: 1000\r\nConnection: close\r\n\r\n", DRIP),
+    "body-until-close": (JSON_200 + b"\r\n", DRIP),  # no length: the body ends when the connection does
+}
+
+
+@pytest.fixture(scope="module")
+def tls_peer(tmp_path_factory) -> tuple[ssl.SSLContext, str]:
+    """A TLS server context for peers on 127.0.0.1, and the certificate file that trusts it."""
+    return tls_server_context(tmp_path_factory.mktemp("tls"))
+
+
+class DeadlineTests:
+    """However slowly Polytomic answers, over http or https, a call ends at its deadline
+    (POLYTOMIC_TOTAL_TIMEOUT): a read as one that did not finish in time, a write as one that may
+    have happened."""
+
+    TOTAL_SECONDS = 1.0
+    BOUND = TOTAL_SECONDS + 1.0  # the slack a loaded test machine is given to notice
+
+    @pytest.fixture
+    def serve(self, settings, monkeypatch, tls_peer) -> Iterator:
+        """Starts a peer, and points the client at it, over `scheme`."""
+        settings.POLYTOMIC_TOTAL_TIMEOUT = self.TOTAL_SECONDS
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls_peer[1])  # read as the client is made, below
+
+        with peers() as start:
+
+            def serving(behaviour, scheme: str):
+                peer = start(behaviour)
+                settings.POLYTOMIC_API_URL = peer.origin(scheme)
+                return peer
+
+            yield serving
+
+    def fails_at_the_deadline(self, operation: str, audit_context: AuditContext) -> None:
+        started = time.monotonic()
+        with pytest.raises(PolytomicUnavailable, match="did not finish answering within 1 seconds") as caught:
+            call(operation, audit_context)
+        took = time.monotonic() - started
+        assert took < self.BOUND, took
+        assert ("may still have done what was asked" in caught.value.message) == (operation != "get")
+        entry = only_call_entry()
+        assert (entry.outcome, entry.attempts) == ("failed", 1)
+
+    @pytest.mark.parametrize("scheme", ["http", "https"])
+    @pytest.mark.parametrize("shape", TRICKLED_ANSWERS)
+    @pytest.mark.parametrize("operation", ["get", "update"])
+    def test_a_trickled_answer(self, audit_context, serve, tls_peer, operation, shape, scheme):
+        head, drip = TRICKLED_ANSWERS[shape]
+        tls = tls_peer[0] if scheme == "https" else None
+        peer = serve(trickling(head, drip, interval=TRICKLE_SECONDS, tls=tls), scheme)
+        self.fails_at_the_deadline(operation, audit_context)
+        assert peer.sent >= 2  # it was trickling, not stuck or closed
+
+    @pytest.mark.parametrize("operation", ["get", "update"])
+    def test_a_trickled_tls_handshake(self, audit_context, serve, operation):
+        peer = serve(trickling_tls(interval=TRICKLE_SECONDS), "https")
+        self.fails_at_the_deadline(operation, audit_context)
+        assert peer.sent >= 2
+
+
 class TransportTests:
     @pytest.mark.parametrize(("operation", "attempts"), [("list", 3), ("get", 3), ("create", 1), ("delete", 1)])
     def test_refused_connection(self, settings, audit_context, operation, attempts):
@@ -719,29 +792,57 @@ class DeadlineOwnershipTests:
 
     def connection(self):
         left, right = socket.socketpair()
+        for end in (left, right):
+            end.settimeout(5)  # what the deadline fails to do ends the test, not the run
         return types.SimpleNamespace(sock=left), right
 
     def test_the_deadline_breaks_the_connection_its_call_still_holds(self):
         held, other_end = self.connection()
         deadline = _WATCHDOG.start(0.05)
-        _WATCHDOG.attach(deadline, held)
+        _WATCHDOG.attach(deadline, held, held.sock)
         assert deadline.expired.wait(timeout=5)
         assert held.sock.recv(1) == b""  # shut down: a read blocked on it returns at once
         other_end.close()
         _WATCHDOG.finish(deadline)
+        held.sock.close()
+
+    def test_it_breaks_the_socket_even_once_the_connection_has_let_go_of_it(self):
+        """As http.client does when an answer ends by closing the connection, and TLS when it wraps
+        the socket: the deadline holds the socket itself, not the connection's attribute."""
+        held, other_end = self.connection()
+        deadline = _WATCHDOG.start(0.05)
+        _WATCHDOG.attach(deadline, held, held.sock)
+        reading, held.sock = held.sock, None
+        assert deadline.expired.wait(timeout=5)
+        assert reading.recv(1) == b""
+        other_end.close()
+        _WATCHDOG.finish(deadline)
+        reading.close()
+
+    def test_once_the_call_ends_closing_the_connection_closes_it(self):
+        """The deadline's hold on a socket ends with the call: it keeps no connection open."""
+        held, other_end = self.connection()
+        deadline = _WATCHDOG.start(30)
+        _WATCHDOG.attach(deadline, held, held.sock)
+        _WATCHDOG.finish(deadline)
+        held.sock.close()
+        assert other_end.recv(1) == b""  # the peer sees the connection end
+        other_end.close()
 
     def test_it_never_breaks_one_another_call_has_taken_since(self):
         shared, other_end = self.connection()
         first = _WATCHDOG.start(0.05)
-        _WATCHDOG.attach(first, shared)
+        _WATCHDOG.attach(first, shared, shared.sock)
         _WATCHDOG.release(shared)  # back in its pool, as urllib3 returns it before a retry's wait
         second = _WATCHDOG.start(30)
-        _WATCHDOG.attach(second, shared)  # taken by another call
+        _WATCHDOG.attach(second, shared, shared.sock)  # taken by another call
         assert first.expired.wait(timeout=5)
         other_end.sendall(b"x")
         assert shared.sock.recv(1) == b"x"  # still open for the second call
         _WATCHDOG.finish(second)
         _WATCHDOG.finish(first)
+        shared.sock.close()
+        other_end.close()
 
     def test_the_pool_takes_its_connections_back_from_the_deadline(self):
         pool = WATCHED_POOLS["http"]("127.0.0.1", free_port())

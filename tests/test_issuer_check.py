@@ -4,7 +4,6 @@ without a message and its audit entry."""
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import socket
@@ -31,6 +30,7 @@ from orgadmin.issuer_check import TIMEOUT_SECONDS, TOO_LONG, Refused, check_issu
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.recording import AuditContext
 from tests.factories import make_user
+from tests.support import Peer, peers, tls_server_context, trickling, trickling_tls
 
 pytestmark = pytest.mark.django_db
 
@@ -79,97 +79,11 @@ def check_entries() -> int:
     return AuditEntry.objects.filter(action="issuer.check").count()
 
 
-# --- A peer on loopback that behaves as told ---------------------------------------------------------
-
-
-class Peer:
-    """A TCP server on 127.0.0.1 that hands each connection to `behaviour(connection, peer)`, in a
-    thread of its own. It counts the connections it accepted (`accepted`, with `changed` notified)
-    and keeps what each sent it (`received`)."""
-
-    def __init__(self, behaviour: Callable[[socket.socket, Peer], None]) -> None:
-        self.behaviour = behaviour
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.stopping = threading.Event()
-        self.changed = threading.Condition()
-        self.accepted = 0
-        self.received: list[bytes] = []
-        self.sent = 0  # bytes trickled, by every connection together
-        self.script = b""  # what `scripted` answers
-        self.handlers: list[threading.Thread] = []
-        self.acceptor = threading.Thread(target=self._accept, daemon=True)
-        self.acceptor.start()
-
-    def origin(self, scheme: str = "http") -> str:
-        return f"{scheme}://127.0.0.1:{self.port}"
-
-    def _accept(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:  # the listener was closed: stop
-                return
-            with self.changed:
-                self.accepted += 1
-                self.changed.notify_all()
-            handler = threading.Thread(target=self._handle, args=(connection,), daemon=True)
-            self.handlers.append(handler)
-            handler.start()
-
-    def _handle(self, connection: socket.socket) -> None:
-        with connection, contextlib.suppress(OSError):
-            connection.settimeout(30)
-            self.behaviour(connection, self)
-
-    def wait_for_connections(self, count: int) -> None:
-        with self.changed:
-            assert self.changed.wait_for(lambda: self.accepted >= count, timeout=30), self.accepted
-
-    def request_head(self, connection: socket.socket) -> bytes:
-        """Reads the request up to its blank line (the check sends no body)."""
-        head = b""
-        while b"\r\n\r\n" not in head and len(head) < 65536:
-            chunk = connection.recv(4096)
-            if not chunk:
-                break
-            head += chunk
-        with self.changed:
-            self.received.append(head)
-        return head
-
-    def trickle(self, connection: socket.socket, data: bytes, *, interval: float = 1.0) -> None:
-        """Sends `data` a byte at a time, `interval` seconds apart (bounded: it ends when the data
-        does, or when the peer stops)."""
-        for byte in data:
-            if self.stopping.wait(interval):
-                return
-            connection.sendall(bytes([byte]))
-            with self.changed:
-                self.sent += 1
-
-    def stop(self) -> None:
-        self.stopping.set()
-        with contextlib.suppress(OSError):
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept (closing does not)
-        self.listener.close()
-        self.acceptor.join(timeout=10)
-        for handler in self.handlers:
-            handler.join(timeout=10)
-
-
 @pytest.fixture
 def serve() -> Iterator[Callable[..., Peer]]:
     """Starts peers with the behaviour given; stops them after the test."""
-    started: list[Peer] = []
-
-    def start(behaviour: Callable[[socket.socket, Peer], None]) -> Peer:
-        started.append(Peer(behaviour))
-        return started[-1]
-
-    yield start
-    for peer in started:
-        peer.stop()
+    with peers() as start:
+        yield start
 
 
 def scripted(connection: socket.socket, peer: Peer) -> None:
@@ -384,23 +298,6 @@ class TlsTests:
 # --- One deadline over the whole check --------------------------------------------------------------
 
 
-def trickling(head: bytes, drip: bytes) -> Callable[[socket.socket, Peer], None]:
-    """A peer that reads the request, sends `head` at once, then `drip` a byte a second."""
-
-    def behaviour(connection: socket.socket, peer: Peer) -> None:
-        peer.request_head(connection)
-        connection.sendall(head)
-        peer.trickle(connection, drip)
-
-    return behaviour
-
-
-def trickling_tls(connection: socket.socket, peer: Peer) -> None:
-    """A peer that takes the TLS greeting and answers with a handshake record a byte a second."""
-    peer.received.append(connection.recv(65536))
-    peer.trickle(connection, b"\x16\x03\x03\x40\x00" + b"\x00" * 40)
-
-
 class DeadlineTests:
     """However slowly the peer answers (each byte well within any socket timeout), the check ends
     by TIMEOUT_SECONDS with a message and its audit entry."""
@@ -431,8 +328,20 @@ class DeadlineTests:
         settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = [peer.origin()]
         self.ends_in_time(peer.origin(), checker, peer)
 
+    @pytest.mark.parametrize(
+        "head",
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"],
+        ids=["body", "body-until-closed"],
+    )
+    def test_a_body_trickled_over_tls(self, settings, checker, serve, tmp_path, head):
+        tls, certificate_file = tls_server_context(tmp_path)
+        peer = serve(trickling(head, b"{" + b" " * 40, tls=tls))
+        settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = [peer.origin("https")]
+        settings.PORTAL_ISSUER_CHECK_CA_FILE = certificate_file
+        self.ends_in_time(peer.origin("https"), checker, peer)
+
     def test_a_trickled_tls_handshake(self, settings, checker, serve):
-        peer = serve(trickling_tls)
+        peer = serve(trickling_tls())
         settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = [peer.origin("https")]
         self.ends_in_time(peer.origin("https"), checker, peer)
 

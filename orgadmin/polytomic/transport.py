@@ -88,17 +88,25 @@ NO_RETRY = _CountingRetry(total=0, connect=0, read=False, status=0, other=0, red
 #
 # Socket timeouts bound one wait for bytes, not a call: an answer trickled a byte every ten
 # seconds never trips a 15 s read timeout. Each call therefore has a deadline, and one thread per
-# process shuts down the connections of any call that outlives it; the blocked read then fails
-# at once, wherever it was (status line, headers or body).
+# process shuts down the sockets of any call that outlives it; the blocked read then ends at once,
+# wherever it was (TLS handshake, status line, headers or body).
+#
+# What the deadline shuts down is its own duplicate of each socket (another file descriptor for
+# the same connection), taken as the socket is made or as a call takes a kept-alive connection from
+# its pool. The connection's socket object is no hold: TLS detaches the plain socket it wraps (and
+# shakes hands before urllib3 keeps the wrapped one), and http.client lets go of the connection's
+# socket (`sock = None`) once the headers say the answer ends by closing the connection (no length
+# given, or `Connection: close`), the body then being read through a file object of the answer's.
 
 
 @dataclass(eq=False)
 class _Deadline:
-    """One call's deadline, and the connections it has sent on (a retry may use another). A
-    connection is the deadline's only while it is out of its pool (`owner`)."""
+    """One call's deadline, and the sockets it holds, each with its connection (a retry may use
+    another). A connection is the deadline's only while it is out of its pool
+    (`polytomic_deadline`): the deadline breaks no socket of one the pool has taken back."""
 
     at: float
-    connections: list[Any] = field(default_factory=list)
+    held: list[tuple[Any, socket.socket]] = field(default_factory=list)
     passed: bool = False
     finished: bool = False
     expired: threading.Event = field(default_factory=threading.Event)  # set when it passes
@@ -123,14 +131,16 @@ class _Watchdog:
                 self._condition.notify()
         return deadline
 
-    def attach(self, deadline: _Deadline, connection: Any) -> None:
-        """Puts the connection under the deadline, as its call is about to send on it; past the
-        deadline, nothing more is sent (a retry included)."""
+    def attach(self, deadline: _Deadline, connection: Any, sock: socket.socket | None = None) -> None:
+        """Puts the connection under the deadline, as its call is about to use it, and holds `sock`
+        (its socket, when it has one) until the deadline ends; past the deadline, nothing more is
+        connected or sent (a retry included)."""
         with self._condition:
             if deadline.passed:
                 raise TimeoutError("the call's deadline has passed")
             connection.polytomic_deadline = deadline
-            deadline.connections.append(connection)
+            if sock is not None and sock.fileno() != -1:
+                deadline.held.append((connection, socket.fromfd(sock.fileno(), sock.family, sock.type, sock.proto)))
 
     def release(self, connection: Any) -> None:
         """The connection is back in its pool, free for another call: no deadline may break it."""
@@ -140,7 +150,9 @@ class _Watchdog:
     def finish(self, deadline: _Deadline) -> None:
         with self._condition:
             deadline.finished = True
-            deadline.connections.clear()
+            held, deadline.held = deadline.held, []
+        for _, sock in held:  # the duplicates only: the connections' own sockets stay as they are
+            sock.close()
 
     def _run(self) -> None:
         with self._condition:
@@ -156,20 +168,13 @@ class _Watchdog:
                     continue
                 deadline = heapq.heappop(self._due)[2]
                 deadline.passed = True
-                for connection in deadline.connections:
+                for connection, sock in deadline.held:
                     if getattr(connection, "polytomic_deadline", None) is deadline:
-                        _break(connection)
-                deadline.connections.clear()
+                        # A duplicate is a plain socket, of a TLS connection too: its shutdown
+                        # leaves the TLS state of the thread reading alone.
+                        with contextlib.suppress(OSError):
+                            sock.shutdown(socket.SHUT_RDWR)
                 deadline.expired.set()
-
-
-def _break(connection: Any) -> None:
-    """Shuts the connection's socket down, so that a read blocked on it returns at once. The
-    plain socket's shutdown is used on TLS sockets too: it leaves their TLS state alone."""
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 _WATCHDOG = _Watchdog()
@@ -177,27 +182,43 @@ _WATCHDOG = _Watchdog()
 _current_deadline: ContextVar[_Deadline | None] = ContextVar("polytomic_deadline", default=None)
 
 
-def watch(connection: Any) -> None:
-    """Puts `connection` (anything whose `sock` is its socket) under the deadline of the block it
-    is used in, if any: from then on the deadline shuts its socket down, wherever it waits."""
+def watch(connection: Any, sock: socket.socket | None = None) -> None:
+    """Puts `connection` under the deadline of the block it is used in, if any, holding `sock`,
+    its socket: from then on the deadline shuts that socket down, wherever it waits. Raises
+    TimeoutError once the deadline has passed."""
     deadline = _current_deadline.get()
     if deadline is not None:
-        _WATCHDOG.attach(deadline, connection)
+        _WATCHDOG.attach(deadline, connection, sock)
 
 
 class _WatchedConnectionMixin:
-    """A urllib3 connection that puts itself under the deadline of the call it is sending for."""
+    """A urllib3 connection under the deadline of the call it is used for: its socket is held
+    from the moment it exists (before any TLS handshake), or, kept alive from an earlier call,
+    from the moment this call sends on it."""
+
+    sock: socket.socket | None
+
+    def _new_conn(self) -> socket.socket:
+        watch(self)  # past the deadline, nothing more is connected
+        sock = super()._new_conn()
+        try:
+            watch(self, sock)
+        except TimeoutError:
+            sock.close()
+            raise
+        return sock
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        watch(self)
+        held = getattr(self, "polytomic_deadline", None) is _current_deadline.get()  # connected in this call
+        watch(self, None if held else self.sock)
         super().request(*args, **kwargs)
 
 
-class _WatchedHTTPConnection(_WatchedConnectionMixin, urllib3.connection.HTTPConnection):
+class WatchedHTTPConnection(_WatchedConnectionMixin, urllib3.connection.HTTPConnection):
     pass
 
 
-class _WatchedHTTPSConnection(_WatchedConnectionMixin, urllib3.connection.HTTPSConnection):
+class WatchedHTTPSConnection(_WatchedConnectionMixin, urllib3.connection.HTTPSConnection):
     pass
 
 
@@ -211,11 +232,11 @@ class _WatchedPoolMixin:
 
 
 class _WatchedHTTPConnectionPool(_WatchedPoolMixin, urllib3.connectionpool.HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
+    ConnectionCls = WatchedHTTPConnection
 
 
 class _WatchedHTTPSConnectionPool(_WatchedPoolMixin, urllib3.connectionpool.HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
+    ConnectionCls = WatchedHTTPSConnection
 
 
 WATCHED_POOLS = {"http": _WatchedHTTPConnectionPool, "https": _WatchedHTTPSConnectionPool}

@@ -316,7 +316,7 @@ class ChangeRequest(models.Model):
     # The change summary as the requester confirmed it (edit_guard.ChangeSummary.as_record()).
     summary = StorableJSONField(default=dict, blank=True)
     reason = StorableTextField()
-    # The typed client secret, encrypted (orgadmin/encryption.py), until the request is decided.
+    # The typed client secret, encrypted (staff/encryption.py), until the request is decided.
     secret = models.TextField(blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     requested_at = models.DateTimeField(default=timezone.now)

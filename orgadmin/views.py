@@ -53,8 +53,8 @@ from orgadmin.polytomic.errors import AuditUnavailable, PolytomicError, Polytomi
 from orgadmin.polytomic.fields import SEARCHABLE, SECRETS, Organization
 from orgadmin.polytomic.members import Role, User
 from orgadmin.polytomic.recording import USER_AGENT_MAX_CHARS, AuditContext
-from orgadmin.proxies import client_ip
-from staff import recent, signin
+from staff import recent_sign_in, signin
+from staff.forwarded_headers import client_ip
 
 ORGANIZATIONS_PER_PAGE = 25
 CHANGES_DECIDED_SHOWN = 20
@@ -247,8 +247,8 @@ def organization_edit(request: HtmxHttpRequest, organization_id: UUID) -> HttpRe
         decision = form.decide()
         if decision.go and decision.summary.needs_a_second_person:
             return _request_update(request, form, decision, page)
-        if decision.go and decision.summary.can_lock_out and not recent.is_recent(request):
-            return recent.ask(request, data=request.POST, back=request.path)
+        if decision.go and decision.summary.can_lock_out and not recent_sign_in.is_recent(request):
+            return recent_sign_in.ask(request, data=request.POST, secrets=SECRETS, back=request.path)
         if decision.go:
             return _save(request, form, organization, page)
         form.hold(decision)
@@ -279,7 +279,7 @@ def _request_update(request: HtmxHttpRequest, form: OrganizationEditForm, decisi
 def _submitted(request: HtmxHttpRequest) -> QueryDict | None:
     """What a form page shows: what was posted, or what was kept across a sign-in check (its
     secret to be typed again), or nothing."""
-    return request.POST if request.method == "POST" else recent.resume(request, request.path)
+    return request.POST if request.method == "POST" else recent_sign_in.resume(request, request.path)
 
 
 def _save(request: HtmxHttpRequest, form: OrganizationEditForm, organization: Organization, page: dict) -> HttpResponse:
@@ -351,8 +351,8 @@ def organization_delete(request: HtmxHttpRequest, organization_id: UUID) -> Http
                 return render(request, "orgadmin/organization_delete.html", page)
             messages.success(request, "Requested. An Admin other than you must approve the delete before it is sent.")
             return _redirect(request, reverse("orgadmin:change-detail", args=[change.pk]))
-        if not recent.is_recent(request):
-            return recent.ask(request, data=request.POST, back=request.path)
+        if not recent_sign_in.is_recent(request):
+            return recent_sign_in.ask(request, data=request.POST, secrets=SECRETS, back=request.path)
         return _delete(request, form, page)
     return render(request, "orgadmin/organization_delete.html", page, status=_form_status(form))
 
@@ -604,7 +604,11 @@ def change_detail(request: HttpRequest, change_id: int) -> HttpResponse:
         except PolytomicError as exc:
             error = exc
     return _change_page(
-        request, change, current=current, error=error, form=ChangeDecisionForm(recent.resume(request, request.path))
+        request,
+        change,
+        current=current,
+        error=error,
+        form=ChangeDecisionForm(recent_sign_in.resume(request, request.path)),
     )
 
 
@@ -617,8 +621,10 @@ def change_decide(request: HttpRequest, change_id: int) -> HttpResponse:
     change = get_object_or_404(ChangeRequest, pk=change_id)
     if not form.is_valid():
         return _change_page(request, change, form=form, status=422)
-    if approving and not recent.is_recent(request):
-        return recent.ask(request, data=request.POST, back=reverse("orgadmin:change-detail", args=[change_id]))
+    if approving and not recent_sign_in.is_recent(request):
+        return recent_sign_in.ask(
+            request, data=request.POST, secrets=(), back=reverse("orgadmin:change-detail", args=[change_id])
+        )
     decide = change_requests.approve if approving else change_requests.reject
     try:
         change = decide(

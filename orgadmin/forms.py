@@ -14,7 +14,7 @@ from django import forms
 from django.core.validators import RegexValidator, validate_email
 from django.utils.html import format_html
 
-from orgadmin import edit_guard, rules
+from orgadmin import edit_guard, field_rules
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import (
@@ -124,13 +124,13 @@ class OrganizationForm(HiddenFieldErrorsMixin, UpstreamErrorsMixin, Organization
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        for field in FIELDS:  # each field checked as its kind is (rules.checked)
+        for field in FIELDS:  # each field checked as its kind is (field_rules.checked)
             if cleaned.get(field.name):
-                cleaned[field.name], problem = rules.checked(field.kind, cleaned[field.name])
+                cleaned[field.name], problem = field_rules.checked(field.kind, cleaned[field.name])
                 if problem:
                     self.add_error(field.name, problem)
         if self._oidc_is_optional():
-            for name in rules.missing_oidc_fields(cleaned):
+            for name in field_rules.missing_oidc_fields(cleaned):
                 if name not in self.errors:
                     self.add_error(name, OIDC_TOGETHER)
         return cleaned

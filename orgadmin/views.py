@@ -35,7 +35,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from orgadmin import change_requests, edit_guard, selectors, services, tables
+from orgadmin import change_requests, edit_guard, selectors, services
 from orgadmin.forms import (
     ApiKeyForm,
     AuditFilterForm,
@@ -53,6 +53,7 @@ from orgadmin.polytomic.errors import AuditUnavailable, PolytomicError, Polytomi
 from orgadmin.polytomic.fields import SEARCHABLE, SECRETS, Organization
 from orgadmin.polytomic.members import Role, User
 from orgadmin.polytomic.recording import USER_AGENT_MAX_CHARS, AuditContext
+from orgadmin.rows import Outcome, audit_rows, organization_rows
 from staff import recent_sign_in, signin
 from staff.forwarded_headers import client_ip
 
@@ -167,7 +168,7 @@ def organization_list(request: HtmxHttpRequest) -> HttpResponse:
     if folded := query.casefold():
         matching = [organization for organization in organizations if _matches(organization, folded)]
     page = Paginator(matching, ORGANIZATIONS_PER_PAGE).get_page(request.GET.get("page"))
-    rows = tables.organization_rows(page.object_list, owner_id=selectors.owner_id(organizations))
+    rows = organization_rows(page.object_list, owner_id=selectors.owner_id(organizations))
     context = {"page": page, "rows": rows, "query": query, "error": error}
     template = "orgadmin/_organization_results.html" if request.htmx else "orgadmin/organization_list.html"
     return render(request, template, context)
@@ -198,7 +199,7 @@ def organization_detail(request: HtmxHttpRequest, organization_id: UUID) -> Http
             "organization": organization,
             "is_owner": organization.id == owner_id,
             "last_client_id": selectors.organization_last_sent_client_id(organization),
-            "audit_entries": tables.audit_rows(selectors.organization_recent_activity(organization_id=organization_id)),
+            "audit_entries": audit_rows(selectors.organization_recent_activity(organization_id=organization_id)),
         },
     )
 
@@ -680,7 +681,7 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
     filters = request.GET.copy()
     for key in ("before", "after"):
         filters.pop(key, None)
-    context = {"form": form, "page": page, "rows": tables.audit_rows(page.entries), "filters": filters.urlencode()}
+    context = {"form": form, "page": page, "rows": audit_rows(page.entries), "filters": filters.urlencode()}
     template = "orgadmin/_audit_results.html" if request.htmx else "orgadmin/audit_list.html"
     return render(request, template, context)
 
@@ -706,7 +707,7 @@ def audit_detail(request: HttpRequest, entry_id: int) -> HttpResponse:
         "orgadmin/audit_detail.html",
         {
             "entry": entry,
-            "outcome": tables.Outcome.of(entry.outcome),
+            "outcome": Outcome.of(entry.outcome),
             "other_half": other_half,
             "unresolved": entry.phase == AuditEntry.Phase.ATTEMPT and other_half is None,
             "organization_url": organization_url,

@@ -180,7 +180,7 @@ TEMPLATES = [
         },
     },
     {
-        # The rows of the long tables only (`{% table_rows %}`, orgadmin/tables.py): Jinja2 renders
+        # The rows of the long tables only (`{% table_rows %}`, orgadmin/rows.py): Jinja2 renders
         # a row in a tenth of the time. Templates in an app's jinja2/ folder.
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "NAME": "jinja2",

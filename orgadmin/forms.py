@@ -16,6 +16,7 @@ from django.utils.html import format_html
 
 from orgadmin import edit_guard, field_rules
 from orgadmin.models import AuditEntry
+from orgadmin.polytomic.connections import Connection
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import (
     FIELDS,
@@ -27,7 +28,7 @@ from orgadmin.polytomic.fields import (
     Section,
     in_section,
 )
-from orgadmin.polytomic.members import Connection, Role, User
+from orgadmin.polytomic.people import Role, User
 from orgadmin.selectors import LastSent
 
 DAMAGED = "This form is damaged: reload the page."

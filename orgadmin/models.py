@@ -154,7 +154,7 @@ class AuditEntry(models.Model):
         # someone checks at Polytomic, whose finding is a change.check entry.
         CHANGE_UNKNOWN = "change.unknown", "A change was sent, its outcome not known"
         CHANGE_CHECK = "change.check", "Check a change at Polytomic"
-        # A customer organization's people (orgadmin/polytomic/members.py).
+        # A customer organization's people (orgadmin/polytomic/people.py).
         USER_LIST = "user.list", "List an organization's users"
         USER_INVITE = "user.invite", "Invite a user"
         USER_UPDATE = "user.update", "Change a user's roles"

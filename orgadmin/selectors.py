@@ -24,7 +24,7 @@ from orgadmin.audit_log import HASHED_FIELDS
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.client import Identity, PolytomicClient, client
 from orgadmin.polytomic.fields import REMEMBERED, Organization, Organizations
-from orgadmin.polytomic.members import Role, User
+from orgadmin.polytomic.people import Role, User
 from orgadmin.polytomic.recording import AuditContext
 
 RECENT_ACTIVITY = 10

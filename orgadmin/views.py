@@ -51,7 +51,7 @@ from orgadmin.issuer_check import check_issuer
 from orgadmin.models import AuditEntry, ChangeRequest
 from orgadmin.polytomic.errors import AuditUnavailable, PolytomicError, PolytomicNotFound, PolytomicValidationError
 from orgadmin.polytomic.fields import SEARCHABLE, SECRETS, Organization
-from orgadmin.polytomic.members import Role, User
+from orgadmin.polytomic.people import Role, User
 from orgadmin.polytomic.recording import USER_AGENT_MAX_CHARS, AuditContext
 from orgadmin.rows import Outcome, audit_rows, organization_rows
 from staff import recent_sign_in, signin

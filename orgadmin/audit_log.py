@@ -26,8 +26,8 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
+from orgadmin.audit_worker_pool import worker_pool
 from orgadmin.models import AuditEntry
-from orgadmin.processes import worker_pool
 
 # Every stored entry, one JSON line each, for the company's log pipeline (README, "Audit log").
 stream_log = logging.getLogger("orgadmin.audit.stream")
@@ -332,7 +332,7 @@ def walk_chain(
     then a prune record must name that hash, or entries were removed some other way. Rows are
     read plain, not as model instances, in chunks. A log of `parallel_from` entries or more is cut
     into `jobs` stretches of ids (by default one per core), each walked by a process of its own
-    (`orgadmin.processes`), and their ends then linked here: not inside a transaction, whose
+    (`orgadmin.audit_worker_pool`), and their ends then linked here: not inside a transaction, whose
     entries the processes, on connections of their own, could not see. The entries appended
     meanwhile are the next walk's.
     """

@@ -3,7 +3,7 @@ person before it is sent.
 
 1. `request_update` / `request_delete`: instead of sending, the portal records a `ChangeRequest`:
    the exact body, the change summary as the requester confirmed it, the organization as it was,
-   who asked and why, and when it expires; the typed client secret encrypted (`encryption`).
+   who asked and why, and when it expires; the typed client secret encrypted (`staff.encryption`).
 2. `approve`, by anyone who may approve but the requester (the database refuses a requester as
    decider, `change_request_decided_by_another`): a guarded UPDATE takes the request from open
    to executing, with a deadline (`send_deadline`), so two approvers at once send it once. The
@@ -44,13 +44,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from orgadmin import audit_log
-from orgadmin.encryption import fernet
 from orgadmin.models import AuditEntry, ChangeRequest
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.errors import AuditUnavailable, PolytomicError, PolytomicNotFound
 from orgadmin.polytomic.fields import BY_NAME, READABLE, SECRETS, Organization, OrganizationInput
 from orgadmin.polytomic.recording import AuditContext, mask_request_body
 from orgadmin.services import idempotency_key
+from staff.encryption import fernet
 
 ENCRYPTION_PURPOSE = "orgadmin.change-request-secret"
 logger = logging.getLogger(__name__)

@@ -9,21 +9,6 @@ from django.core.checks import Warning, register
 
 
 @register(deploy=True)
-def trusted_proxies_are_named(app_configs: Any, **kwargs: Any) -> list[Warning]:
-    if settings.PORTAL_TRUSTED_PROXY_COUNT > 0 and not settings.PORTAL_TRUSTED_PROXY_NETWORKS:
-        return [
-            Warning(
-                "TRUSTED_PROXY_COUNT is set but TRUSTED_PROXY_NETWORKS is empty: anyone who reaches gunicorn "
-                "directly can set X-Forwarded-For (the address sign-in throttling and the audit log see) and "
-                "X-Request-ID.",
-                hint="Set TRUSTED_PROXY_NETWORKS to the addresses the load balancer connects from.",
-                id="orgadmin.W001",
-            )
-        ]
-    return []
-
-
-@register(deploy=True)
 def issuer_check_stays_on_the_internet(app_configs: Any, **kwargs: Any) -> list[Warning]:
     if settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS:
         origins = ", ".join(settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS)

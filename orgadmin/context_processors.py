@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from orgadmin import __version__
 from orgadmin.models import ChangeRequest
-from orgadmin.roles import role_of
+from staff.roles import role_of
 
 
 def portal(request: HttpRequest) -> dict[str, object]:

@@ -94,7 +94,7 @@ class ChangeSummary:
     def can_lock_out(self) -> bool:
         """Whether the save could leave the customer unable to sign in: it changes or removes
         single sign-on, or sends OIDC credentials (which a typo would break), so it goes only
-        after a recent sign-in check (staff.recent)."""
+        after a recent sign-in check (staff.recent_sign_in)."""
         return self.changes_sso or self.saml_removed or self.oidc_removed or self.oidc_credentials_sent
 
     @property

@@ -14,8 +14,9 @@ from django import forms
 from django.core.validators import RegexValidator, validate_email
 from django.utils.html import format_html
 
-from orgadmin import edit_guard, rules
+from orgadmin import edit_guard, field_rules
 from orgadmin.models import AuditEntry
+from orgadmin.polytomic.connections import Connection
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import (
     FIELDS,
@@ -27,7 +28,7 @@ from orgadmin.polytomic.fields import (
     Section,
     in_section,
 )
-from orgadmin.polytomic.members import Connection, Role, User
+from orgadmin.polytomic.people import Role, User
 from orgadmin.selectors import LastSent
 
 DAMAGED = "This form is damaged: reload the page."
@@ -124,13 +125,13 @@ class OrganizationForm(HiddenFieldErrorsMixin, UpstreamErrorsMixin, Organization
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        for field in FIELDS:  # each field checked as its kind is (rules.checked)
+        for field in FIELDS:  # each field checked as its kind is (field_rules.checked)
             if cleaned.get(field.name):
-                cleaned[field.name], problem = rules.checked(field.kind, cleaned[field.name])
+                cleaned[field.name], problem = field_rules.checked(field.kind, cleaned[field.name])
                 if problem:
                     self.add_error(field.name, problem)
         if self._oidc_is_optional():
-            for name in rules.missing_oidc_fields(cleaned):
+            for name in field_rules.missing_oidc_fields(cleaned):
                 if name not in self.errors:
                     self.add_error(name, OIDC_TOGETHER)
         return cleaned

@@ -154,7 +154,7 @@ class AuditEntry(models.Model):
         # someone checks at Polytomic, whose finding is a change.check entry.
         CHANGE_UNKNOWN = "change.unknown", "A change was sent, its outcome not known"
         CHANGE_CHECK = "change.check", "Check a change at Polytomic"
-        # A customer organization's people (orgadmin/polytomic/members.py).
+        # A customer organization's people (orgadmin/polytomic/people.py).
         USER_LIST = "user.list", "List an organization's users"
         USER_INVITE = "user.invite", "Invite a user"
         USER_UPDATE = "user.update", "Change a user's roles"
@@ -316,7 +316,7 @@ class ChangeRequest(models.Model):
     # The change summary as the requester confirmed it (edit_guard.ChangeSummary.as_record()).
     summary = StorableJSONField(default=dict, blank=True)
     reason = StorableTextField()
-    # The typed client secret, encrypted (orgadmin/encryption.py), until the request is decided.
+    # The typed client secret, encrypted (staff/encryption.py), until the request is decided.
     secret = models.TextField(blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     requested_at = models.DateTimeField(default=timezone.now)

@@ -35,9 +35,10 @@ from orgadmin import services
 from orgadmin.issuer_check import IssuerCheck
 from orgadmin.models import AuditEntry, Onboarding, OnboardingTask
 from orgadmin.polytomic.client import client
+from orgadmin.polytomic.connections import Connection
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import SECRETS, Organization, OrganizationInput
-from orgadmin.polytomic.members import Connection, Role
+from orgadmin.polytomic.people import Role
 from orgadmin.polytomic.recording import AuditContext
 
 Step = Onboarding.Step

@@ -24,13 +24,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from orgadmin import onboarding, selectors, tables
+from orgadmin import onboarding, selectors
 from orgadmin.forms import DAMAGED, AdministratorsForm, ConnectionsForm, OnboardingOrganizationForm
 from orgadmin.issuer_check import check_issuer
 from orgadmin.models import AuditEntry, Onboarding, OnboardingTask
 from orgadmin.onboarding import Step
 from orgadmin.polytomic.errors import AuditUnavailable, PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import SECRETS
+from orgadmin.rows import audit_rows
 from orgadmin.views import audit_context
 
 FLOW_TOKEN_SALT = "orgadmin.onboarding.flow"  # noqa: S105 (a signing salt, not a secret)
@@ -258,9 +259,7 @@ def _detail_context(page: FlowPage) -> dict:
     return {
         "page": page,
         "flow": page.flow,
-        "activity": tables.audit_rows(
-            selectors.flow_activity(correlation_id=page.flow.correlation_id, size=ACTIVITY_SHOWN)
-        ),
+        "activity": audit_rows(selectors.flow_activity(correlation_id=page.flow.correlation_id, size=ACTIVITY_SHOWN)),
     }
 
 

@@ -24,7 +24,7 @@ from orgadmin.audit_log import HASHED_FIELDS
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.client import Identity, PolytomicClient, client
 from orgadmin.polytomic.fields import REMEMBERED, Organization, Organizations
-from orgadmin.polytomic.members import Role, User
+from orgadmin.polytomic.people import Role, User
 from orgadmin.polytomic.recording import AuditContext
 
 RECENT_ACTIVITY = 10
@@ -189,7 +189,7 @@ class AuditCursor:
         return cls(created_at=entry.created_at, id=entry.id)
 
 
-# What a table of entries shows of each (orgadmin/tables.py), and its place in the page's order.
+# What a table of entries shows of each (orgadmin/rows.py), and its place in the page's order.
 SHOWN_COLUMNS = (
     "id",
     "created_at",
@@ -212,7 +212,7 @@ class AuditRows:
     unresolved: QuerySet[AuditEntry] | None
 
     def shown(self) -> AuditRows:
-        """Only the columns a table of entries shows (orgadmin/tables.py): the bodies and user
+        """Only the columns a table of entries shows (orgadmin/rows.py): the bodies and user
         agents stay in the database."""
         unresolved = self.unresolved.only(*SHOWN_COLUMNS) if self.unresolved is not None else None
         return AuditRows(recorded=self.recorded.only(*SHOWN_COLUMNS), unresolved=unresolved)

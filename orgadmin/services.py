@@ -21,7 +21,7 @@ from orgadmin.models import ApiKeyFormToken, AuditEntry
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
 from orgadmin.polytomic.fields import Organization, OrganizationInput
-from orgadmin.polytomic.members import ApiKey, User
+from orgadmin.polytomic.people import ApiKey, User
 from orgadmin.polytomic.recording import AuditContext
 
 

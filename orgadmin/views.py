@@ -35,7 +35,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from orgadmin import change_requests, edit_guard, selectors, services, tables
+from orgadmin import change_requests, edit_guard, selectors, services
 from orgadmin.forms import (
     ApiKeyForm,
     AuditFilterForm,
@@ -51,10 +51,11 @@ from orgadmin.issuer_check import check_issuer
 from orgadmin.models import AuditEntry, ChangeRequest
 from orgadmin.polytomic.errors import AuditUnavailable, PolytomicError, PolytomicNotFound, PolytomicValidationError
 from orgadmin.polytomic.fields import SEARCHABLE, SECRETS, Organization
-from orgadmin.polytomic.members import Role, User
+from orgadmin.polytomic.people import Role, User
 from orgadmin.polytomic.recording import USER_AGENT_MAX_CHARS, AuditContext
-from orgadmin.proxies import client_ip
-from staff import recent, signin
+from orgadmin.rows import Outcome, audit_rows, organization_rows
+from staff import recent_sign_in, signin
+from staff.forwarded_headers import client_ip
 
 ORGANIZATIONS_PER_PAGE = 25
 CHANGES_DECIDED_SHOWN = 20
@@ -167,7 +168,7 @@ def organization_list(request: HtmxHttpRequest) -> HttpResponse:
     if folded := query.casefold():
         matching = [organization for organization in organizations if _matches(organization, folded)]
     page = Paginator(matching, ORGANIZATIONS_PER_PAGE).get_page(request.GET.get("page"))
-    rows = tables.organization_rows(page.object_list, owner_id=selectors.owner_id(organizations))
+    rows = organization_rows(page.object_list, owner_id=selectors.owner_id(organizations))
     context = {"page": page, "rows": rows, "query": query, "error": error}
     template = "orgadmin/_organization_results.html" if request.htmx else "orgadmin/organization_list.html"
     return render(request, template, context)
@@ -198,7 +199,7 @@ def organization_detail(request: HtmxHttpRequest, organization_id: UUID) -> Http
             "organization": organization,
             "is_owner": organization.id == owner_id,
             "last_client_id": selectors.organization_last_sent_client_id(organization),
-            "audit_entries": tables.audit_rows(selectors.organization_recent_activity(organization_id=organization_id)),
+            "audit_entries": audit_rows(selectors.organization_recent_activity(organization_id=organization_id)),
         },
     )
 
@@ -247,8 +248,8 @@ def organization_edit(request: HtmxHttpRequest, organization_id: UUID) -> HttpRe
         decision = form.decide()
         if decision.go and decision.summary.needs_a_second_person:
             return _request_update(request, form, decision, page)
-        if decision.go and decision.summary.can_lock_out and not recent.is_recent(request):
-            return recent.ask(request, data=request.POST, back=request.path)
+        if decision.go and decision.summary.can_lock_out and not recent_sign_in.is_recent(request):
+            return recent_sign_in.ask(request, data=request.POST, secrets=SECRETS, back=request.path)
         if decision.go:
             return _save(request, form, organization, page)
         form.hold(decision)
@@ -279,7 +280,7 @@ def _request_update(request: HtmxHttpRequest, form: OrganizationEditForm, decisi
 def _submitted(request: HtmxHttpRequest) -> QueryDict | None:
     """What a form page shows: what was posted, or what was kept across a sign-in check (its
     secret to be typed again), or nothing."""
-    return request.POST if request.method == "POST" else recent.resume(request, request.path)
+    return request.POST if request.method == "POST" else recent_sign_in.resume(request, request.path)
 
 
 def _save(request: HtmxHttpRequest, form: OrganizationEditForm, organization: Organization, page: dict) -> HttpResponse:
@@ -351,8 +352,8 @@ def organization_delete(request: HtmxHttpRequest, organization_id: UUID) -> Http
                 return render(request, "orgadmin/organization_delete.html", page)
             messages.success(request, "Requested. An Admin other than you must approve the delete before it is sent.")
             return _redirect(request, reverse("orgadmin:change-detail", args=[change.pk]))
-        if not recent.is_recent(request):
-            return recent.ask(request, data=request.POST, back=request.path)
+        if not recent_sign_in.is_recent(request):
+            return recent_sign_in.ask(request, data=request.POST, secrets=SECRETS, back=request.path)
         return _delete(request, form, page)
     return render(request, "orgadmin/organization_delete.html", page, status=_form_status(form))
 
@@ -604,7 +605,11 @@ def change_detail(request: HttpRequest, change_id: int) -> HttpResponse:
         except PolytomicError as exc:
             error = exc
     return _change_page(
-        request, change, current=current, error=error, form=ChangeDecisionForm(recent.resume(request, request.path))
+        request,
+        change,
+        current=current,
+        error=error,
+        form=ChangeDecisionForm(recent_sign_in.resume(request, request.path)),
     )
 
 
@@ -617,8 +622,10 @@ def change_decide(request: HttpRequest, change_id: int) -> HttpResponse:
     change = get_object_or_404(ChangeRequest, pk=change_id)
     if not form.is_valid():
         return _change_page(request, change, form=form, status=422)
-    if approving and not recent.is_recent(request):
-        return recent.ask(request, data=request.POST, back=reverse("orgadmin:change-detail", args=[change_id]))
+    if approving and not recent_sign_in.is_recent(request):
+        return recent_sign_in.ask(
+            request, data=request.POST, secrets=(), back=reverse("orgadmin:change-detail", args=[change_id])
+        )
     decide = change_requests.approve if approving else change_requests.reject
     try:
         change = decide(
@@ -674,7 +681,7 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
     filters = request.GET.copy()
     for key in ("before", "after"):
         filters.pop(key, None)
-    context = {"form": form, "page": page, "rows": tables.audit_rows(page.entries), "filters": filters.urlencode()}
+    context = {"form": form, "page": page, "rows": audit_rows(page.entries), "filters": filters.urlencode()}
     template = "orgadmin/_audit_results.html" if request.htmx else "orgadmin/audit_list.html"
     return render(request, template, context)
 
@@ -700,7 +707,7 @@ def audit_detail(request: HttpRequest, entry_id: int) -> HttpResponse:
         "orgadmin/audit_detail.html",
         {
             "entry": entry,
-            "outcome": tables.Outcome.of(entry.outcome),
+            "outcome": Outcome.of(entry.outcome),
             "other_half": other_half,
             "unresolved": entry.phase == AuditEntry.Phase.ATTEMPT and other_half is None,
             "organization_url": organization_url,

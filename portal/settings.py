@@ -132,7 +132,7 @@ MIDDLEWARE = [
     # First: answers /healthz before host validation, HTTPS redirect and sign-in (see its docstring).
     "orgadmin.middleware.HealthCheckMiddleware",
     # Before anything reads the client's address, the scheme or the request id.
-    "orgadmin.proxies.ForwardedHeadersMiddleware",
+    "staff.forwarded_headers.ForwardedHeadersMiddleware",
     "orgadmin.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -143,7 +143,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "orgadmin.middleware.SessionLifetimeMiddleware",
+    "staff.middleware.SessionLifetimeMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     # A local account without a second factor sees nothing but its enrolment (PORTAL_REQUIRE_MFA).
     "staff.middleware.SecondFactorRequiredMiddleware",
@@ -180,7 +180,7 @@ TEMPLATES = [
         },
     },
     {
-        # The rows of the long tables only (`{% table_rows %}`, orgadmin/tables.py): Jinja2 renders
+        # The rows of the long tables only (`{% table_rows %}`, orgadmin/rows.py): Jinja2 renders
         # a row in a tenth of the time. Templates in an app's jinja2/ folder.
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "NAME": "jinja2",
@@ -246,8 +246,8 @@ if _cache["BACKEND"] == "django.core.cache.backends.db.DatabaseCache":
 AUTHENTICATION_BACKENDS = [
     # django-axes first, so a locked-out sign-in is refused before the password is checked.
     "axes.backends.AxesStandaloneBackend",
-    # Django's ModelBackend, with the user and their permissions read by fixed queries (orgadmin/backends.py).
-    "orgadmin.backends.ModelBackendOneQuery",
+    # Django's ModelBackend, with the user and their permissions read by fixed queries (staff/backends.py).
+    "staff.backends.ModelBackendOneQuery",
 ]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
@@ -311,7 +311,7 @@ PORTAL_ACCESS_CONTACT = env.str("PORTAL_ACCESS_CONTACT", default="your IT servic
 PORTAL_LOCAL_SIGNIN = env.bool("PORTAL_LOCAL_SIGNIN", default=True)
 # A local account must enrol a second factor before it sees anything else, and use it at every sign-in.
 PORTAL_REQUIRE_MFA = env.bool("PORTAL_REQUIRE_MFA", default=not DEBUG)
-# How recent a sign-in must be for a change that can lock a customer out (staff/recent.py).
+# How recent a sign-in must be for a change that can lock a customer out (staff/recent_sign_in.py).
 PORTAL_RECENT_AUTHENTICATION_SECONDS = env.int("RECENT_AUTHENTICATION_MINUTES", default=10, minimum=1) * 60
 
 ACCOUNT_ADAPTER = "staff.adapters.StaffAccountAdapter"
@@ -324,7 +324,7 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_SESSION_REMEMBER = True  # the cookie lives as long as the session: SESSION_IDLE_MINUTES, SESSION_MAX_HOURS
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_REAUTHENTICATION_TIMEOUT = PORTAL_RECENT_AUTHENTICATION_SECONDS
-# Failed passwords are counted by django-axes (orgadmin/throttle.py); allauth's own count of them
+# Failed passwords are counted by django-axes (staff/throttle.py); allauth's own count of them
 # is off (staff.adapters), and its limit on second-factor codes stays.
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/300s/key"}
 SOCIALACCOUNT_ONLY = not PORTAL_LOCAL_SIGNIN
@@ -362,8 +362,8 @@ MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = env.bool("MFA_WEBAUTHN_ALLOW_INSECURE_ORIGI
 USERSESSIONS_TRACK_ACTIVITY = False  # the session's own expiry already moves (SessionLifetimeMiddleware)
 
 # Failed sign-ins pause a username from one address, and from all addresses together except on
-# browsers its user signed in with before (orgadmin/throttle.py). Each pause ends by itself.
-AXES_HANDLER = "orgadmin.throttle.SignInThrottle"
+# browsers its user signed in with before (staff/throttle.py). Each pause ends by itself.
+AXES_HANDLER = "staff.throttle.SignInThrottle"
 AXES_FAILURE_LIMIT = env.int("SIGNIN_FAILURE_LIMIT", default=5, minimum=1)
 PORTAL_SIGNIN_USERNAME_FAILURE_LIMIT = env.int("SIGNIN_USERNAME_FAILURE_LIMIT", default=20, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGNIN_COOLOFF_MINUTES", default=15, minimum=1))
@@ -372,14 +372,14 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 PORTAL_DEVICE_COOKIE_NAME = "portal_device" if DEBUG else "__Host-portal_device"
 PORTAL_DEVICE_COOKIE_AGE = 90 * 24 * 3600
-# A sign-in clears only its own address's failures (orgadmin.throttle.SignInThrottle.user_logged_in).
+# A sign-in clears only its own address's failures (staff.throttle.SignInThrottle.user_logged_in).
 AXES_RESET_ON_SUCCESS = False
 # The client's address, read from TRUSTED_PROXY_COUNT and TRUSTED_PROXY_NETWORKS. django-allauth's
 # limits read the same function through its adapter (staff.adapters), so ALLAUTH_TRUSTED_PROXY_COUNT
 # and ALLAUTH_TRUSTED_CLIENT_IP_HEADER stay unset: a second reading could only disagree with this one.
-AXES_CLIENT_IP_CALLABLE = "orgadmin.proxies.client_ip"
+AXES_CLIENT_IP_CALLABLE = "staff.forwarded_headers.client_ip"
 # allauth's sign-in form names its field "login", and hands authenticate() a "username".
-AXES_USERNAME_CALLABLE = "orgadmin.throttle.username_of"
+AXES_USERNAME_CALLABLE = "staff.throttle.username_of"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 

@@ -7,11 +7,11 @@
   group the sign-in ends on a page that says whom to ask, with no session.
 - The ID token must carry back the nonce its sign-in sent (`staff.identity`), and a sign-in asked
   for a fresh check (`max_age`) must be a fresh one of the same staff member (`auth_time`).
-- Failed passwords are counted by django-axes (orgadmin/throttle.py), not by allauth as well: two
+- Failed passwords are counted by django-axes (staff/throttle.py), not by allauth as well: two
   counts of one thing would pause the owner of an account where django-axes, on purpose, does not.
   allauth's limit on second-factor codes stays (ACCOUNT_RATE_LIMITS).
 - allauth's limits by address, and the address it keeps of each session, take the client's
-  address from `orgadmin.proxies.client_ip`, as django-axes and the audit log do: behind the proxy
+  address from `staff.forwarded_headers.client_ip`, as django-axes and the audit log do: behind the proxy
   its own reading (ALLAUTH_TRUSTED_PROXY_COUNT, unset) would count every client as the proxy.
 """
 
@@ -35,10 +35,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from orgadmin.encryption import fernet
-from orgadmin.proxies import client_ip
-from orgadmin.roles import ROLES
-from staff.recent import IDP_AUTH_TIME_KEY
+from staff.encryption import fernet
+from staff.forwarded_headers import client_ip
+from staff.recent_sign_in import IDP_AUTH_TIME_KEY
+from staff.roles import ROLES
 
 # The session key of the ID token of the staff member's sign-in at the identity provider.
 ID_TOKEN_KEY = "staff.id_token"  # noqa: S105 (a session key's name)
@@ -202,7 +202,7 @@ MFA_SECRETS = "staff.mfa-secrets"  # the purpose the encryption key is derived f
 
 class StaffMFAAdapter(DefaultMFAAdapter):
     """Second-factor secrets (authenticator-app keys, the seed of recovery codes) are stored
-    encrypted (`orgadmin.encryption`): a copy of the database alone does not give anyone the codes,
+    encrypted (`staff.encryption`): a copy of the database alone does not give anyone the codes,
     and rotating SECRET_KEY as Django documents keeps them."""
 
     def encrypt(self, text: str) -> str:

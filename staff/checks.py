@@ -64,3 +64,18 @@ def sign_in_protections_are_shared(app_configs: Any, **kwargs: Any) -> list[Chec
             id="staff.W003",
         )
     ]
+
+
+@register(deploy=True)
+def trusted_proxies_are_named(app_configs: Any, **kwargs: Any) -> list[Warning]:
+    if settings.PORTAL_TRUSTED_PROXY_COUNT > 0 and not settings.PORTAL_TRUSTED_PROXY_NETWORKS:
+        return [
+            Warning(
+                "TRUSTED_PROXY_COUNT is set but TRUSTED_PROXY_NETWORKS is empty: anyone who reaches gunicorn "
+                "directly can set X-Forwarded-For (the address sign-in throttling and the audit log see) and "
+                "X-Request-ID.",
+                hint="Set TRUSTED_PROXY_NETWORKS to the addresses the load balancer connects from.",
+                id="staff.W004",
+            )
+        ]
+    return []

@@ -9,7 +9,7 @@ audience and expiry. On top of it, here:
   the token came some other way than straight from the token endpoint;
 - an account is the issuer and the subject together (`extract_uid`), never an email;
 - a fresh check of a signed-in staff member (allauth's "redirect" process: nobody is signed in
-  again, `staff.recent`) asks the provider to authenticate them anew (`prompt=login`,
+  again, `staff.recent_sign_in`) asks the provider to authenticate them anew (`prompt=login`,
   `max_age=0`) and records when it asked, for the adapter to hold the ID token's `auth_time` to it.
 """
 

@@ -15,7 +15,7 @@ from django.urls import path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from orgadmin.roles import ROLES
+from staff.roles import ROLES
 from staff.signals import end_sessions
 
 app_name = "staff"

@@ -73,7 +73,7 @@ def _flush_through_the_audit_guard() -> Iterator[None]:
 def _force_login_is_a_password_sign_in_just_now(monkeypatch) -> None:
     """Tests sign staff in with the test client's force_login: it stands for a local account's
     password sign-in just now, recorded in the session as django-allauth records one, so that the
-    rules that read how and when someone signed in (staff.signin, staff.recent) see a sign-in.
+    rules that read how and when someone signed in (staff.signin, staff.recent_sign_in) see a sign-in.
     The tests of those rules record their own (tests/test_staff_*.py)."""
     sign_in = Client.force_login
 

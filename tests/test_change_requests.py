@@ -19,8 +19,8 @@ from django.utils import timezone
 from devtools.sandbox import ACME_ID, GLOBEX_ID, INITECH_ID
 from devtools.support import hidden_fields
 from orgadmin import change_requests
-from orgadmin.encryption import fernet
 from orgadmin.models import AuditEntry, ChangeRequest
+from staff.encryption import fernet
 from tests.factories import make_user
 from tests.support import audit_refuses_inserts
 

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
-from orgadmin.backends import ModelBackendOneQuery
+from staff.backends import ModelBackendOneQuery
 from staff.sessions import SessionStore
 from tests.factories import make_user
 

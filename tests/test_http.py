@@ -13,9 +13,9 @@ from django.test import Client, RequestFactory, override_settings
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from orgadmin.checks import trusted_proxies_are_named
-from orgadmin.proxies import ForwardedHeadersMiddleware, client_ip
 from orgadmin.views import audit_context
+from staff.checks import trusted_proxies_are_named
+from staff.forwarded_headers import ForwardedHeadersMiddleware, client_ip
 from tests.factories import PASSWORD, make_user
 
 
@@ -100,7 +100,7 @@ class ForwardedHeaderTests:
     def test_check_deploy_warns_when_any_address_is_trusted(self, settings):
         assert trusted_proxies_are_named(None) == []
         settings.PORTAL_TRUSTED_PROXY_NETWORKS = []
-        assert [warning.id for warning in trusted_proxies_are_named(None)] == ["orgadmin.W001"]
+        assert [warning.id for warning in trusted_proxies_are_named(None)] == ["staff.W004"]
         settings.PORTAL_TRUSTED_PROXY_COUNT = 0
         assert trusted_proxies_are_named(None) == []
 

@@ -23,6 +23,7 @@ from devtools.sandbox import ACME_ID, GLOBEX_ID
 from devtools.support import hidden_fields
 from orgadmin.models import AuditEntry
 from staff.adapters import StaffMFAAdapter
+from staff.recent_sign_in import PENDING_KEY
 from tests.factories import PASSWORD, make_user
 from tests.support import totp
 
@@ -172,6 +173,28 @@ class FreshCheckTests:
             assert 'value="Globex"' in resumed  # what was typed, kept
             assert client.post(url, {"confirm_name": "Globex"}).status_code == 302
         assert GLOBEX_ID not in sandbox.sandbox.organizations
+
+    def test_the_client_secret_typed_is_not_kept_across_the_check(self, client, sandbox):
+        """The organization views name their secret fields to the check, which knows no form of
+        its own: the rest of what was typed is kept in the session, the client secret never."""
+        make_user("ed", role="Editor")
+        enrol_an_authenticator_app(client, "ed")
+        url = reverse("orgadmin:organization-edit", args=[GLOBEX_ID])
+        with time_machine.travel(timezone.now() + timedelta(minutes=11)):
+            typed = {
+                "name": "Globex",
+                "sso_domain": "globex.example",
+                "issuer": "https://login.globex.example",
+                "client_id": "globex-portal",
+                "client_secret": "typed-secret-4f2a",
+            }
+            summary = client.post(url, typed | hidden(client.get(url)))
+            asked = client.post(url, typed | hidden(summary))
+            assert "Confirm it is you" in asked.content.decode()
+            kept = client.session[PENDING_KEY]["data"]
+            assert kept["client_id"] == ["globex-portal"]
+            assert "client_secret" not in kept
+            assert "typed-secret-4f2a" not in json.dumps(dict(client.session))
 
     def test_removing_oidc_asks_again_and_the_form_comes_back_as_it_was_confirmed(self, client, sandbox):
         make_user("ed", role="Editor")

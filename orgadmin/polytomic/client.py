@@ -23,6 +23,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from orgadmin import __version__
 from orgadmin.models import AuditEntry
+from orgadmin.polytomic.connections import Connection, SharedConnection
 from orgadmin.polytomic.errors import (
     AuditUnavailable,
     PolytomicError,
@@ -33,7 +34,7 @@ from orgadmin.polytomic.errors import (
     unreadable,
 )
 from orgadmin.polytomic.fields import SECRETS, Organization, OrganizationInput, Organizations
-from orgadmin.polytomic.members import ApiKey, Connection, Role, SharedConnection, User, many
+from orgadmin.polytomic.people import ApiKey, Role, User
 from orgadmin.polytomic.recording import AuditContext, CallRecord, NotRecorded, record_attempt, record_call
 from orgadmin.polytomic.text import shown_text_scrubber
 from orgadmin.polytomic.transport import (
@@ -157,7 +158,7 @@ class PolytomicClient:
     def list_users(self, organization_id: UUID, *, context: AuditContext) -> list[User]:
         return self._call(
             "GET", f"/api/organizations/{organization_id}/users", action=AuditEntry.Action.USER_LIST,
-            context=context, organization_id=str(organization_id), parse=many(User.from_api),
+            context=context, organization_id=str(organization_id), parse=_list_of(User.from_api),
         )  # fmt: skip
 
     def list_roles(self, organization_id: UUID, *, context: AuditContext) -> list[Role]:
@@ -165,7 +166,7 @@ class PolytomicClient:
         organization (its id, and the partner key), as Polytomic's Terraform provider asks."""
         return self._call(
             "GET", "/api/permissions/roles", action=AuditEntry.Action.ROLE_LIST, context=context,
-            organization_id=str(organization_id), as_organization=str(organization_id), parse=many(Role.from_api),
+            organization_id=str(organization_id), as_organization=str(organization_id), parse=_list_of(Role.from_api),
         )  # fmt: skip
 
     def invite_user(
@@ -213,7 +214,7 @@ class PolytomicClient:
         """The partner's own connections: asked as its owner organization (HTTP Basic)."""
         return self._call(
             "GET", "/api/connections", action=AuditEntry.Action.CONNECTION_LIST, context=context,
-            organization_id=str(owner_id), as_organization=str(owner_id), parse=many(Connection.from_api),
+            organization_id=str(owner_id), as_organization=str(owner_id), parse=_list_of(Connection.from_api),
         )  # fmt: skip
 
     def share_connection(
@@ -401,6 +402,19 @@ def _many(data: Any) -> Organizations:
     if not isinstance(data, list):
         raise ValueError("data is not a list")
     return Organizations(data)
+
+
+def _list_of(item: Any) -> Any:
+    """A reader of a list of `item`s: `data` null is an empty list."""
+
+    def read(data: Any) -> list:
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            raise ValueError("data is not a list")
+        return [item(entry) for entry in data]
+
+    return read
 
 
 @cache

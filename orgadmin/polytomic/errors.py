@@ -13,7 +13,7 @@ from typing import Any
 import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError
 
-from orgadmin.polytomic import members
+from orgadmin.polytomic import people
 from orgadmin.polytomic.fields import BY_NAME
 from orgadmin.polytomic.text import whole_characters
 from orgadmin.polytomic.transport import Answer
@@ -163,8 +163,8 @@ def failure_for_answer(answer: Answer, *, idempotency_key: str, scrub: Callable[
     )
 
 
-# The fields a 422's metadata may name: an organization's, and a user's (members.py).
-FIELD_NAMES = frozenset(BY_NAME) | members.REQUEST_FIELDS
+# The fields a 422's metadata may name: an organization's, and a user's (people.py).
+FIELD_NAMES = frozenset(BY_NAME) | people.REQUEST_FIELDS
 
 # (guess) Nothing public says how the idempotency-in-flight 409 reads; these words are how such
 # answers are usually phrased. A 409 that mentions none of them is taken to be about the name.

@@ -24,7 +24,7 @@ class Section(StrEnum):
 
 
 class Kind(StrEnum):
-    """What a field holds, for the portal's checks of it (`orgadmin.rules`)."""
+    """What a field holds, for the portal's checks of it (`orgadmin.field_rules`)."""
 
     TEXT = "text"
     DOMAIN = "domain"  # a bare domain, compared and sent lower-cased

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from orgadmin import audit_log
 from orgadmin.models import AuditEntry
-from orgadmin.polytomic import members
+from orgadmin.polytomic import connections, people
 from orgadmin.polytomic.fields import FIELDS
 from orgadmin.polytomic.text import REDACTED, shown_text_scrubber
 
@@ -39,10 +39,12 @@ USER_AGENT_MAX_CHARS = 512
 
 SECRET_FIELDS = frozenset(f.name for f in FIELDS if f.secret)
 # Request fields stored as sent; any other is redacted, and a secret one is stored as "[set]".
-REQUEST_FIELDS_KEPT = frozenset(f.name for f in FIELDS if not f.secret) | members.REQUEST_FIELDS | members.SHARE_FIELDS
+REQUEST_FIELDS_KEPT = (
+    frozenset(f.name for f in FIELDS if not f.secret) | people.REQUEST_FIELDS | connections.SHARE_FIELDS
+)
 # Keys kept, at any depth, in answers: the envelope, the organization's id and fields, and the
 # keys of Polytomic's error shapes (ApiError, and the older 401 and 422 shapes).
-RESPONSE_KEYS_KEPT = REQUEST_FIELDS_KEPT | members.ANSWER_FIELDS | {"data", "id"} | {
+RESPONSE_KEYS_KEPT = REQUEST_FIELDS_KEPT | people.ANSWER_FIELDS | connections.ANSWER_FIELDS | {"data", "id"} | {
     "status", "message", "key", "metadata", "error", "code", "context", "field", "path"
 }  # fmt: skip
 

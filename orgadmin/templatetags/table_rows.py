@@ -1,4 +1,4 @@
-"""`{% table_rows %}`: a table's rows, rendered by Jinja2 (orgadmin/tables.py says why)."""
+"""`{% table_rows %}`: a table's rows, rendered by Jinja2 (orgadmin/rows.py says why)."""
 
 from __future__ import annotations
 

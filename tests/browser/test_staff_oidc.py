@@ -18,8 +18,8 @@ from playwright.sync_api import Page, Route, expect
 
 from devtools.sandbox import GLOBEX_ID
 from orgadmin.models import AuditEntry
-from orgadmin.roles import ROLES
-from staff.recent import IDP_AUTH_TIME_KEY
+from staff.recent_sign_in import IDP_AUTH_TIME_KEY
+from staff.roles import ROLES
 from tests.browser.openid_provider import CLIENT_SECRET, OpenIDProvider
 from tests.factories import ensure_roles
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from django.test import SimpleTestCase, override_settings
 from django.urls import resolve
 
-from orgadmin import tables
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.fields import Organization
+from orgadmin.rows import audit_rows, organization_rows
 
 ORG_ID = "7a1f0c2e-0000-4000-8000-000000000002"
 
@@ -31,26 +31,26 @@ def entry(**fields) -> AuditEntry:
 
 class AuditRowTests(SimpleTestCase):
     def test_a_row_shows_each_cell_ready_to_print(self):
-        (row,) = tables.audit_rows([entry()])
+        (row,) = audit_rows([entry()])
         assert row.when == "2026-03-04 05:06:07"
         assert (row.who, row.action, row.organization) == ("ed", "Update organization", "Acme & Co")
         assert (row.status, row.duration_ms) == ("200", 52)
         assert (row.outcome.label, row.outcome.badge, row.outcome.title) == ("OK", "badge--ok", "")
 
     def test_each_row_links_to_its_own_entry(self):
-        rows = tables.audit_rows([entry(id=7), entry(id=123456789)])
+        rows = audit_rows([entry(id=7), entry(id=123456789)])
         for row, entry_id in zip(rows, (7, 123456789), strict=True):
             match = resolve(row.url)
             assert (match.view_name, match.kwargs) == ("orgadmin:audit-detail", {"entry_id": entry_id})
 
     @override_settings(TIME_ZONE="America/New_York")
     def test_the_time_is_in_utc_as_the_column_says_whatever_the_portal_time_zone(self):
-        (row,) = tables.audit_rows([entry()])
+        (row,) = audit_rows([entry()])
         assert row.when == "2026-03-04 05:06:07"
 
     def test_an_unknown_outcome_says_what_it_means_and_others_have_their_badges(self):
         badges = {
-            outcome: tables.audit_rows([entry(outcome=outcome)])[0].outcome
+            outcome: audit_rows([entry(outcome=outcome)])[0].outcome
             for outcome in ("ok", "rejected", "failed", "unknown")
         }
         assert {outcome: shown.badge for outcome, shown in badges.items()} == {
@@ -63,13 +63,13 @@ class AuditRowTests(SimpleTestCase):
         assert badges["unknown"].label == "Unknown"
 
     def test_blank_cells_show_a_dash_and_a_call_about_no_organization_has_no_link(self):
-        (row,) = tables.audit_rows(
+        (row,) = audit_rows(
             [entry(actor_username="", response_status=None, organization_id="", organization_name="Named only")]
         )
         assert (row.who, row.status, row.organization) == ("—", "—", "")
 
     def test_the_organization_filter_is_quoted_and_falls_back_to_the_id(self):
-        (row,) = tables.audit_rows([entry(organization_id="a b&c", organization_name="")])
+        (row,) = audit_rows([entry(organization_id="a b&c", organization_name="")])
         assert (row.organization, row.organization_filter) == ("a b&c", "?organization=a%20b%26c")
 
 
@@ -78,7 +78,7 @@ class OrganizationRowTests(SimpleTestCase):
         owner = Organization(id=ORG_ID, name="Northwind")
         other = Organization(id="0b0b0b0b-0000-4000-8000-00000000000f", name="Globex", sso_domain="globex.example",
                              sso_org_id="org_1", issuer="https://globex.example")  # fmt: skip
-        rows = tables.organization_rows([owner, other], owner_id=ORG_ID)
+        rows = organization_rows([owner, other], owner_id=ORG_ID)
         assert [row.is_owner for row in rows] == [True, False]
         assert [str(resolve(row.url).kwargs["organization_id"]) for row in rows] == [owner.id, other.id]
         assert (rows[0].sso_domain, rows[1].sso_domain) == ("—", "globex.example")

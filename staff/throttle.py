@@ -26,6 +26,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 
+# The salt keeps the module's old name: a new one would void every browser's mark at once.
 DEVICE_SALT = "orgadmin.throttle.known-device"
 DEVICE_USERS_KEPT = 5  # staff who share a browser: the most recent few are remembered
 

@@ -7,12 +7,14 @@ since, through allauth's `mfa_reauthenticate`), or its password where it has no 
 development setup without PORTAL_REQUIRE_MFA); an account of the identity provider at the
 provider itself, with `max_age=0` and `prompt=login`, its ID token's `auth_time` checked
 (`staff.adapters`). Otherwise the form's input is kept in the session, the secret left out, the
-staff member checks again, and comes back to the form with it filled in.
+staff member checks again, and comes back to the form with it filled in. The feature names its
+form's secret fields (`ask(..., secrets=...)`): this module knows no feature's form.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,7 +25,6 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 
-from orgadmin.polytomic.fields import SECRETS
 from staff import signin
 
 PENDING_KEY = "staff.pending_form"
@@ -32,7 +33,8 @@ IDP_AUTH_TIME_KEY = "staff.idp_auth_time"
 RESUME = "resume"
 # What a form keeps across the check, at most this long.
 PENDING_SECONDS = 15 * 60
-NOT_KEPT = ("csrfmiddlewaretoken", *SECRETS)
+# Never kept, whatever the form: the token is the session's own, and a new one comes with the page.
+NOT_KEPT = frozenset({"csrfmiddlewaretoken"})
 
 
 def is_recent(request: HttpRequest) -> bool:
@@ -45,10 +47,11 @@ def is_recent(request: HttpRequest) -> bool:
     return proved_at is not None and time.time() - proved_at < settings.PORTAL_RECENT_AUTHENTICATION_SECONDS
 
 
-def ask(request: HttpRequest, *, data: QueryDict, back: str) -> HttpResponse:
-    """Keeps the posted form (its secrets left out) and shows how to check again; the check
-    leads back to `back`, where `resume` gives the form its input again."""
-    kept = {name: data.getlist(name) for name in data if name not in NOT_KEPT}
+def ask(request: HttpRequest, *, data: QueryDict, secrets: Collection[str], back: str) -> HttpResponse:
+    """Keeps the posted form, its `secrets` (the names of its secret fields) left out, and shows
+    how to check again; the check leads back to `back`, where `resume` gives the form its input
+    again. `secrets` has no default: a caller must say which of its fields never reach the session."""
+    kept = {name: data.getlist(name) for name in data if name not in NOT_KEPT and name not in secrets}
     request.session[PENDING_KEY] = {"path": back, "data": kept, "at": time.time()}
     return_to = f"{back}?{RESUME}=1"
     context: dict[str, Any] = {"return_to": return_to, "minutes": settings.PORTAL_RECENT_AUTHENTICATION_SECONDS // 60}

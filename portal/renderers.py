@@ -1,9 +1,9 @@
 """How forms and their widgets are rendered.
 
 Django ships each of its form and widget templates twice, for its own engine and for Jinja2, and
-renders them the same. Rendered by Jinja2 they cost a fraction of the time: the audit page's
-filters (ten fields, two long selects) took about 7 ms of a page's CPU with Django's engine and
-about 1.5 ms with Jinja2 (`python manage.py bench`, "CPU per page"). The pages themselves stay
+renders them the same. Rendered by Jinja2 they cost a fraction of the time, which the audit
+page's filters (ten fields, two long selects) show most (docs/performance.md; `python manage.py
+bench`, "CPU per page"). The pages themselves stay
 Django templates; only `{{ field }}`, `{{ field.as_field_group }}` and the like go through here.
 """
 

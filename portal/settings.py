@@ -181,7 +181,7 @@ TEMPLATES = [
     },
     {
         # The rows of the long tables only (`{% table_rows %}`, orgadmin/rows.py): Jinja2 renders
-        # a row in a tenth of the time. Templates in an app's jinja2/ folder.
+        # a row in a fraction of the time (docs/performance.md). Templates in an app's jinja2/ folder.
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "NAME": "jinja2",
         "APP_DIRS": True,
@@ -274,7 +274,7 @@ PORTAL_SESSION_MAX_AGE = env.int("SESSION_MAX_HOURS", default=12, minimum=1) * 3
 # 0 means clients connect directly: forwarded headers are ignored, as anyone could send them.
 PORTAL_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0, minimum=0)
 # The addresses those proxies connect from: forwarded headers from anywhere else are dropped
-# (orgadmin.middleware.ForwardedHeadersMiddleware). Empty trusts any address: only safe when
+# (staff.forwarded_headers.ForwardedHeadersMiddleware). Empty trusts any address: only safe when
 # nothing but the proxy can reach gunicorn, and `check --deploy` warns about it.
 try:
     PORTAL_TRUSTED_PROXY_NETWORKS = [

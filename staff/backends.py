@@ -1,9 +1,9 @@
 """The portal's authentication backend.
 
 Every request of a signed-in member of staff reads their user and their permissions before
-anything else. Through the ORM those two reads cost about 1 ms of CPU on PostgreSQL (building
-and compiling the queries, joins included, each time); with their SQL written once here, about
-0.3 ms (`python manage.py bench`, "CPU of a signed-in request that renders nothing"). The SQL
+anything else. Through the ORM those two reads build and compile their queries, joins included,
+each time; with their SQL written once here they cost a fraction of that (docs/performance.md,
+and `python manage.py bench`, "CPU of a signed-in request that renders nothing"). The SQL
 is plain enough for SQLite and PostgreSQL alike, and names its tables from the models.
 """
 

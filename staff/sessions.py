@@ -1,8 +1,8 @@
 """The session store: Django's database sessions, loaded with a fixed query.
 
 Every request of a signed-in member of staff loads its session first. Django's store builds and
-compiles an ORM query for it each time (about 0.3 ms of CPU on PostgreSQL, a tenth of a request
-that renders nothing); the same SELECT written once costs a third of that. Everything else (saving,
+compiles an ORM query for it each time; the same SELECT written once costs a fraction of that
+(docs/performance.md has the figures). Everything else (saving,
 expiry, sign-out everywhere, `allauth.usersessions`) is Django's own.
 """
 

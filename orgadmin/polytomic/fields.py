@@ -164,7 +164,7 @@ class Organizations(Sequence):
     """Every organization of a list answer, each read as an `Organization` only when asked for.
 
     A partner has 10,000 organizations and more, all in one answer, and a list page shows 25:
-    reading each into a record took more CPU than the rest of the page (20 ms at 10,000). The
+    reading each into a record took more CPU than the rest of the page (docs/performance.md). The
     answer is checked whole when it arrives (each item an object whose id is a UUID and whose
     fields are text or null), so that reading any item later cannot fail; only the items shown,
     searched or compared are read.

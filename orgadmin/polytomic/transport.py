@@ -300,7 +300,7 @@ class PolytomicSession(requests.Session):
 
     Cookies are refused, so nothing per-caller is kept on the shared session. The environment's
     proxy and CA bundle settings are read once, here: requests would otherwise read the whole
-    environment again on every call (a tenth of a detail page's time, profiled).
+    environment again on every call (docs/performance.md).
     """
 
     def __init__(self, *, base_url: str, timeout: tuple[float, float], retries: Retry, pool_size: int) -> None:

@@ -4,8 +4,8 @@ A table's cells are plain values, ready to print: labels looked up, times format
 Django's template engine costs several microseconds for each variable, filter, `{% url %}` and
 `{% include %}` it meets, and a table multiplies them by its rows; Jinja2 prints the same rows for
 a fraction of that (docs/performance.md has the figures). So the rows alone are Jinja2 templates
-(`orgadmin/jinja2/orgadmin/_*_rows.html`), printed by `{% table_rows %}` inside the Django templates that hold the rest of each table; they
-have no logic but the choice of a badge. Jinja2 escapes every value as Django does (the markup
+(`orgadmin/jinja2/orgadmin/_*_rows.html`), printed by `{% table_rows %}` inside the Django
+templates that hold the rest of each table; they have no logic but the choice of a badge. Jinja2 escapes every value as Django does (the markup
 scan, tests/test_markup.py, covers them).
 """
 

@@ -5,8 +5,8 @@ Django's template engine costs several microseconds for each variable, filter, `
 `{% include %}` it meets, and a table multiplies them by its rows; Jinja2 prints the same rows for
 a fraction of that (docs/performance.md has the figures). So the rows alone are Jinja2 templates
 (`orgadmin/jinja2/orgadmin/_*_rows.html`), printed by `{% table_rows %}` inside the Django
-templates that hold the rest of each table; they have no logic but the choice of a badge. Jinja2 escapes every value as Django does (the markup
-scan, tests/test_markup.py, covers them).
+templates that hold the rest of each table; they have no logic but the choice of a badge. Jinja2
+escapes every value as Django does (the markup scan, tests/test_markup.py, covers them).
 """
 
 from __future__ import annotations

@@ -1,0 +1,135 @@
+"""The docs against the code they describe, so that neither can drift from the other unnoticed.
+
+docs/architecture.md against import-linter's contracts (pyproject.toml) and the tree; the README's
+configuration table against `.env.example`; the product's docstrings and comments against figures
+that go stale (they belong in docs/performance.md, beside the run they come from).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+ARCHITECTURE = (BASE_DIR / "docs" / "architecture.md").read_text()
+CONTRACTS = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["tool"]["importlinter"]
+ROOTS = tuple(CONTRACTS["root_packages"])
+# What the document names in backticks: `orgadmin.audit_log`, `selectors.audit_rows`, `orgadmin/views.py`.
+NAMED = re.findall(r"`([^`\s]+)`", ARCHITECTURE)
+# Packages whose modules the document may name without the package (`selectors.audit_rows`).
+SHORT_NAMES_FROM = ("orgadmin", "orgadmin.polytomic", "staff")
+FILE_ROOTS = (*ROOTS, "benchmarks", "tests", "deploy", "templates", "docs")
+
+
+def contract_modules() -> set[str]:
+    """Every module of the portal's own that a contract names: layers, sources and forbidden ones."""
+    modules = set(ROOTS)
+    for contract in CONTRACTS["contracts"]:
+        for layer in contract.get("layers", []):
+            modules |= {name.strip() for name in re.split(r"[:|]", layer)}
+        modules |= set(contract.get("source_modules", [])) | set(contract.get("forbidden_modules", []))
+    return {module for module in modules if module.split(".")[0] in ROOTS}
+
+
+def module_file(dotted: str) -> Path | None:
+    path = BASE_DIR.joinpath(*dotted.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def resolves(dotted: str) -> bool:
+    """A module, or an attribute of one (`orgadmin.views.audit_context`)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        if module_file(".".join(parts[:cut])) is not None:
+            target = importlib.import_module(".".join(parts[:cut]))
+            for name in parts[cut:]:
+                if not hasattr(target, name):
+                    return False
+                target = getattr(target, name)
+            return True
+    return False
+
+
+def full_name(token: str) -> str | None:
+    """The dotted name a backticked token stands for, or None when it names nothing of the portal's
+    (`requests`, `check --deploy`, `ID:HASH`)."""
+    if not re.fullmatch(r"[A-Za-z_]\w*(\.\w+)+", token):
+        return None
+    first = token.split(".")[0]
+    if first in ROOTS:
+        return token
+    for package in SHORT_NAMES_FROM:
+        if module_file(f"{package}.{first}") is not None:
+            return f"{package}.{token}"
+    return None
+
+
+class ArchitectureDocTests:
+    def test_quotes_every_contract_by_name(self):
+        text = " ".join(ARCHITECTURE.split())
+        missing = [contract["name"] for contract in CONTRACTS["contracts"] if contract["name"] not in text]
+        assert missing == []
+
+    def test_names_every_module_a_contract_names(self):
+        modules = contract_modules()
+        assert {"orgadmin.views", "orgadmin.audit_log", "orgadmin.polytomic.text", "staff"} <= modules
+        assert sorted(module for module in modules if module not in NAMED) == []
+
+    def test_every_module_it_names_exists(self):
+        names = {full_name(token) for token in NAMED} - {None}
+        assert len(names) > 40  # the pattern still finds them
+        assert sorted(name for name in names if not resolves(name)) == []
+
+    def test_every_file_it_names_exists(self):
+        paths = [token for token in NAMED if "/" in token and token.split("/")[0] in FILE_ROOTS]
+        assert len(paths) > 20
+        assert [path for path in paths if not list(BASE_DIR.glob(path.rstrip("/")))] == []
+
+    def test_names_the_middleware_in_its_order(self):
+        from django.conf import settings
+
+        named = [name for name in settings.MIDDLEWARE if name.startswith(ROOTS)]
+        positions = [ARCHITECTURE.find(f"`{name}`") for name in named]
+        assert -1 not in positions, named
+        assert positions == sorted(positions)
+
+
+class ReadmeTests:
+    README = (BASE_DIR / "README.md").read_text()
+
+    def test_the_configuration_table_names_every_variable(self):
+        listed = set(re.findall(r"^#? ?([A-Z_]+)=", (BASE_DIR / ".env.example").read_text(), flags=re.MULTILINE))
+        table = self.README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+        in_table = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
+        assert len(listed) > 40
+        # Any variable may be read from a file named by its name and `_FILE` (the table says so once).
+        assert sorted(name for name in listed - in_table if name.removesuffix("_FILE") not in in_table) == []
+
+    def test_holds_no_benchmark_run(self):
+        assert not re.search(r"\bat commit [0-9a-f]{7}", self.README)
+        assert "Portal benchmark:" not in self.README  # the first line of a run's output
+        assert "docs/performance.md" in self.README
+
+
+# A measured time or speed-up: "0.3 ms", "7 µs", "a tenth of", "3x faster".
+FIGURE = re.compile(r"\d(?:[.,]\d+)? ?(?:ms|µs|us)\b|a tenth of|\d ?[×x] (?:faster|slower)|times faster")
+
+
+@pytest.mark.parametrize("package", ["orgadmin", "staff", "portal"])
+class ProductSourceTests:
+    def test_quotes_no_timing(self, package):
+        found = [
+            f"{path.relative_to(BASE_DIR)}:{number}: {line.strip()}"
+            for path in sorted((BASE_DIR / package).rglob("*.py"))
+            if "migrations" not in path.parts
+            for number, line in enumerate(path.read_text().splitlines(), start=1)
+            if FIGURE.search(line)
+        ]
+        assert found == []

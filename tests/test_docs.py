@@ -118,6 +118,29 @@ class ReadmeTests:
         assert "docs/performance.md" in self.README
 
 
+DOCUMENTS = ["README.md", "orgadmin/README.md", "staff/README.md", "docs/architecture.md", "docs/performance.md"]
+
+
+def heading_anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+class LinkTests:
+    def test_every_link_leads_somewhere(self, document):
+        path = BASE_DIR / document
+        text = path.read_text()
+        anchors = {heading_anchor(heading) for heading in re.findall(r"^#+ (.+)$", text, flags=re.MULTILINE)}
+        broken = [f"#{anchor}" for anchor in re.findall(r"\]\(#([^)]+)\)", text) if anchor not in anchors]
+        broken += [
+            target
+            for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", text)
+            if not (path.parent / target).exists()
+        ]
+        assert broken == []
+
+
 # A measured time or speed-up: "0.3 ms", "7 µs", "a tenth of", "3x faster".
 FIGURE = re.compile(r"\d(?:[.,]\d+)? ?(?:ms|µs|us)\b|a tenth of|\d ?[×x] (?:faster|slower)|times faster")
 

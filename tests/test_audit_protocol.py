@@ -14,8 +14,9 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from devtools.sandbox import ACME_ID, GLOBEX_ID
+from devtools.support import hidden_fields
 from orgadmin.audit_protocol import USER_AGENT_MAX_CHARS, AuditContext, AuditUnavailable, record
-from orgadmin.models import AuditEntry, ChangeRequest
+from orgadmin.models import AuditEntry, ChangeRequest, OnboardingTask
 from orgadmin.polytomic.errors import PolytomicError
 from tests.factories import make_user
 from tests.support import audit_refuses_inserts
@@ -163,6 +164,18 @@ class NoPageFailsWhenTheLogRefusesTests:
         assert change.status == ChangeRequest.Status.FAILED
         assert "could not be read first, so nothing was sent" in change.result
         assert not [r for r in sandbox.sandbox.received if r["method"] == "PUT"]
+
+    def test_an_onboarding_step_whose_attempt_cannot_be_recorded_failed_and_sent_nothing(self, client, sandbox):
+        client.force_login(make_user("ed", role="Editor"))
+        new = reverse("orgadmin:onboarding-new")
+        form = {**hidden_fields(client.get(new).content.decode()), "name": "Hooli"}
+        with audit_refuses_inserts(phase=AuditEntry.Phase.ATTEMPT):
+            response = client.post(new, form)
+        assert response.status_code == 200
+        assert "nothing was sent to Polytomic" in response.content.decode()
+        [task] = OnboardingTask.objects.all()
+        assert task.state == OnboardingTask.State.FAILED  # not "unknown": nothing went out
+        assert not [r for r in sandbox.sandbox.received if r["method"] == "POST"]
 
     def test_the_deploy_check_says_the_log_refused(self, sandbox):
         with audit_refuses_inserts(), pytest.raises(CommandError, match="audit log is unavailable"):

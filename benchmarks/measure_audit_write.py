@@ -30,7 +30,8 @@ def main(writes: int) -> None:
     from django.contrib.auth.models import User
 
     from devtools.sandbox import ACME_ID, seeded_organizations
-    from orgadmin.polytomic.recording import AuditContext, CallRecord, record_attempt, record_call
+    from orgadmin.audit_protocol import AuditContext
+    from orgadmin.polytomic.recording import CallRecord, record_attempt, record_call
     from orgadmin.polytomic.transport import Answer
 
     actor = User.objects.order_by("id").first()

@@ -43,18 +43,18 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from orgadmin import audit_log
+from orgadmin import audit_protocol
+from orgadmin.audit_protocol import AuditContext, AuditUnavailable
 from orgadmin.models import AuditEntry, ChangeRequest
 from orgadmin.polytomic.client import client
-from orgadmin.polytomic.errors import AuditUnavailable, PolytomicError, PolytomicNotFound
+from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
 from orgadmin.polytomic.fields import BY_NAME, READABLE, SECRETS, Organization, OrganizationInput
-from orgadmin.polytomic.recording import AuditContext, mask_request_body
+from orgadmin.polytomic.recording import mask_request_body
 from orgadmin.services import idempotency_key
 from staff.encryption import fernet
 
 ENCRYPTION_PURPOSE = "orgadmin.change-request-secret"
 logger = logging.getLogger(__name__)
-security_log = logging.getLogger("orgadmin.security")
 Status = ChangeRequest.Status
 # The longest a live sender takes after taking a request: the fresh read and the write, each
 # within the client's total timeout (POLYTOMIC_TOTAL_TIMEOUT), and this margin for the database.
@@ -84,8 +84,7 @@ class OutcomeNotRecorded(AuditUnavailable):
     of it: the request is marked unknown, to be checked at Polytomic. Never "nothing was sent"."""
 
     def __init__(self, message: str) -> None:
-        PolytomicError.__init__(self, message)
-        self.nothing_sent = False
+        super().__init__(message, nothing_sent=False)
 
 
 def request_update(
@@ -121,7 +120,7 @@ def _request(*, context: AuditContext, organization: Organization, kind: str, bo
             requested_by=context.actor,
             expires_at=timezone.now() + timedelta(hours=settings.PORTAL_CHANGE_REQUEST_HOURS),
         )
-        _record(context, change, AuditEntry.Action.CHANGE_REQUEST, body={**_masked(change), "reason": reason})
+        _record_step(context, change, AuditEntry.Action.CHANGE_REQUEST, body={**_masked(change), "reason": reason})
     return change
 
 
@@ -144,7 +143,7 @@ def approve(*, context: AuditContext, change_request_id: int, comment: str) -> C
         if not taken:
             raise ChangeRequestClosed(_why_closed(change_request_id, context))
         change = ChangeRequest.objects.get(pk=change_request_id)
-        _record(context, change, AuditEntry.Action.CHANGE_APPROVE, body={"comment": comment})
+        _record_step(context, change, AuditEntry.Action.CHANGE_APPROVE, body={"comment": comment})
     return _execute(context, change)
 
 
@@ -160,7 +159,7 @@ def reject(*, context: AuditContext, change_request_id: int, comment: str) -> Ch
         if not taken:
             raise ChangeRequestClosed(_why_closed(change_request_id, context))
         change = ChangeRequest.objects.get(pk=change_request_id)
-        _record(context, change, AuditEntry.Action.CHANGE_REJECT, body={"comment": comment})
+        _record_step(context, change, AuditEntry.Action.CHANGE_REJECT, body={"comment": comment})
     return change
 
 
@@ -176,7 +175,7 @@ def expire_due(*, context: AuditContext | None = None) -> int:
             if ChangeRequest.objects.filter(pk=change_id, status__in=ChangeRequest.OPEN).update(
                 status=Status.EXPIRED, secret=""
             ):
-                _record(context, ChangeRequest.objects.get(pk=change_id), AuditEntry.Action.CHANGE_EXPIRE, body={})
+                _record_step(context, ChangeRequest.objects.get(pk=change_id), AuditEntry.Action.CHANGE_EXPIRE, body={})
                 expired += 1
     return expired
 
@@ -234,7 +233,7 @@ def _execute(context: AuditContext, change: ChangeRequest) -> ChangeRequest:
         current = client().get_organization(organization_id, context=calls)
     except PolytomicNotFound:
         return _void(context, change, "The organization was deleted at Polytomic since the request.")
-    except PolytomicError as exc:
+    except (PolytomicError, AuditUnavailable) as exc:  # the log refusing the read: nothing sent either
         return _failed(context, change, f"The organization could not be read first, so nothing was sent. {exc.message}")
     if current.values() != change.organization_state:
         return _void(context, change, "The organization changed at Polytomic since the request: nothing was sent.")
@@ -256,18 +255,19 @@ def _execute(context: AuditContext, change: ChangeRequest) -> ChangeRequest:
 
 
 def _after_a_failure(
-    context: AuditContext, change: ChangeRequest, exc: PolytomicError
+    context: AuditContext, change: ChangeRequest, exc: PolytomicError | AuditUnavailable
 ) -> tuple[Callable[[], ChangeRequest], str]:
     """The step that ends a send Polytomic did not answer with a success, and what it answered.
     A refusal (4xx) took no effect. No answer, a 5xx or an answer that cannot be read may have
     come after Polytomic made the change; and a 404 to a DELETE is "already gone" only if a read
     says so (it has answered 404 to a DELETE of an organization it still had): these are found out
     by reading."""
-    if exc.status is not None and 400 <= exc.status < 500 and exc.status != 404:
+    status = exc.status if isinstance(exc, PolytomicError) else None  # the log's refusal: no answer known
+    if status is not None and 400 <= status < 500 and status != 404:
         return partial(_failed, context, change, exc.message), f"Polytomic refused it: {exc.message}"
     answered = (
         f"Polytomic answered the {change.kind} with “not found”"
-        if exc.status == 404
+        if status == 404
         else f"The {change.kind} was sent; what came of it is not known ({exc.message})"
     )
     return partial(_resolve, context, change, taken=SENDING, answered=answered), answered
@@ -313,10 +313,10 @@ def _mark_unknown(context: AuditContext, change: ChangeRequest, why: str, *, tak
             change.refresh_from_db()
             try:
                 with transaction.atomic():
-                    _record(context, change, AuditEntry.Action.CHANGE_UNKNOWN, body={"why": why},
+                    _record_step(context, change, AuditEntry.Action.CHANGE_UNKNOWN, body={"why": why},
                             outcome=AuditEntry.Outcome.UNKNOWN)  # fmt: skip
             except AuditUnavailable:
-                pass  # logged by _record
+                pass  # logged by audit_protocol.record
     except DatabaseError:  # the database itself is gone: the deadline marks it (outcome_unknown_q)
         logger.exception("Change request %s could not be marked as of unknown outcome", change.pk)
     return change
@@ -331,7 +331,7 @@ def _resolve(context: AuditContext, change: ChangeRequest, *, taken: Q, answered
         current = client().get_organization(UUID(change.organization_id), context=calls)
     except PolytomicNotFound:
         current = None
-    except PolytomicError as exc:
+    except (PolytomicError, AuditUnavailable) as exc:  # the log refusing the read: its answer unused
         why = f"{lead}Polytomic could not be read to find out what came of it: {exc.message}"
         if change.status == Status.UNKNOWN:  # marked already: nothing new to record
             raise StillUnknown(f"Still not known: {why}") from None
@@ -425,7 +425,7 @@ def _ended(
         if not ChangeRequest.objects.filter(taken, pk=change.pk).update(status=status, result=result, **kept):
             raise ChangeRequestClosed(_why_closed(change.pk, context))
         change.refresh_from_db()
-        _record(context, change, action, body=body, outcome=outcome)
+        _record_step(context, change, action, body=body, outcome=outcome)
     return change
 
 
@@ -442,7 +442,7 @@ def _why_closed(change_request_id: int, context: AuditContext) -> str:
     return f"This change request is already decided: {change.get_status_display().lower()}."
 
 
-def _record(
+def _record_step(
     context: AuditContext,
     change: ChangeRequest,
     action: str,
@@ -450,14 +450,15 @@ def _record(
     body: dict[str, Any],
     outcome: str = AuditEntry.Outcome.OK,
 ) -> None:
-    """An entry of the request's life, naming the requester and (when decided) the decider."""
-    entry = AuditEntry(
-        actor=context.actor,
-        actor_username=context.actor_username,
-        actor_signin=context.actor_signin or None,
+    """The entry of a step of the request's life, naming the requester and (when decided) the
+    decider. On the step's own connection, in its transaction: the step and its entry commit
+    together, or neither (the caller's transaction rolls back on AuditUnavailable)."""
+    audit_protocol.record(
+        context,
         action=action,
-        method="",
-        path="",
+        nothing_sent=True,
+        what=f"{action} of change request {change.pk}",
+        using=DEFAULT_DB_ALIAS,
         organization_id=change.organization_id,
         organization_name=change.organization_name,
         request_body={
@@ -468,24 +469,9 @@ def _record(
             **body,
         },
         outcome=outcome,
-        duration_ms=0,
         attempts=0,
-        request_id=context.request_id,
-        client_ip=context.client_ip,
-        user_agent=context.user_agent,
         change_request_id=change.pk,
     )
-    try:
-        # On the step's own connection, in its transaction: the step and its entry commit
-        # together, or neither (the caller's transaction rolls back on AuditUnavailable).
-        audit_log.append(entry, using=DEFAULT_DB_ALIAS)
-    except DatabaseError as exc:
-        logger.exception("Audit entry of change request %s (%s) could not be written", change.pk, action)
-        security_log.error(
-            "The audit log could not record %s of change request %s by %s: %s",
-            action, change.pk, context.actor_username or "-", type(exc).__name__,
-        )  # fmt: skip
-        raise AuditUnavailable(nothing_sent=True) from exc
 
 
 def _masked(change: ChangeRequest) -> dict[str, Any]:

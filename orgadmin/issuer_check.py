@@ -48,16 +48,14 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError
 from requests.utils import requote_uri
 from urllib3.connection import HTTPConnection
 from urllib3.exceptions import HTTPError
 
-from orgadmin import audit_log
+from orgadmin import audit_protocol
+from orgadmin.audit_protocol import AuditContext
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic import transport
-from orgadmin.polytomic.errors import AuditUnavailable
-from orgadmin.polytomic.recording import AuditContext
 
 logger = logging.getLogger(__name__)
 security_log = logging.getLogger("orgadmin.security")
@@ -109,7 +107,22 @@ def check_issuer(issuer: str, *, context: AuditContext) -> IssuerCheck:
         result = _read(issuer, status, body)
     except Refused as exc:
         result = IssuerCheck(issuer=issuer, problem=exc.message)
-    _record(context, url, result, duration_ms=int((time.monotonic() - started) * 1000))
+    # As for a read of Polytomic's: no result is shown that no entry covers (AuditUnavailable).
+    audit_protocol.record(
+        context,
+        action=AuditEntry.Action.ISSUER_CHECK,
+        nothing_sent=False,
+        what=f"the issuer check of {url}",
+        method="GET",
+        path=url[:500],
+        request_body=None,
+        response_status=None,
+        response_body=_findings(result),
+        outcome=AuditEntry.Outcome.OK if result.passed else AuditEntry.Outcome.FAILED,
+        error_message=result.problem,
+        duration_ms=int((time.monotonic() - started) * 1000),
+        attempts=1,
+    )
     return result
 
 
@@ -495,35 +508,13 @@ def _release(keys: list[str]) -> None:
 # --- The record ----------------------------------------------------------------------------------
 
 
-def _record(context: AuditContext, url: str, result: IssuerCheck, *, duration_ms: int) -> None:
-    entry = AuditEntry(
-        actor=context.actor,
-        actor_username=context.actor_username,
-        actor_signin=context.actor_signin or None,
-        correlation_id=context.correlation_id,
-        action=AuditEntry.Action.ISSUER_CHECK,
-        method="GET",
-        path=url[:500],
-        request_body=None,
-        response_status=None,
-        response_body=json.dumps(
-            {
-                "reachable": result.reachable,
-                "valid_json": result.valid_json,
-                "issuer_matches": result.issuer_matches,
-                "authorization_host": result.authorization_host,
-            },
-        ),
-        outcome=AuditEntry.Outcome.OK if result.passed else AuditEntry.Outcome.FAILED,
-        error_message=result.problem,
-        duration_ms=duration_ms,
-        request_id=context.request_id,
-        client_ip=context.client_ip,
-        user_agent=context.user_agent,
+def _findings(result: IssuerCheck) -> str:
+    """What the check found, as its entry keeps it."""
+    return json.dumps(
+        {
+            "reachable": result.reachable,
+            "valid_json": result.valid_json,
+            "issuer_matches": result.issuer_matches,
+            "authorization_host": result.authorization_host,
+        },
     )
-    try:
-        audit_log.append(entry)
-    except DatabaseError as exc:  # as for a read: no result shown that no record covers
-        logger.exception("The audit entry of an issuer check could not be written")
-        security_log.error("The audit log could not record the issuer check of %s by %s", url, context.actor_username)
-        raise AuditUnavailable(nothing_sent=False) from exc

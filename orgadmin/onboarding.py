@@ -32,6 +32,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from orgadmin import services
+from orgadmin.audit_protocol import AuditContext, AuditUnavailable
 from orgadmin.issuer_check import IssuerCheck
 from orgadmin.models import AuditEntry, Onboarding, OnboardingTask
 from orgadmin.polytomic.client import client
@@ -39,7 +40,6 @@ from orgadmin.polytomic.connections import Connection
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import SECRETS, Organization, OrganizationInput
 from orgadmin.polytomic.people import Role
-from orgadmin.polytomic.recording import AuditContext
 
 Step = Onboarding.Step
 State = OnboardingTask.State
@@ -268,14 +268,15 @@ def _run(task: OnboardingTask, call):
     """Runs the task's call and records its outcome on the task; re-raises a failure."""
     try:
         result = call()
-    except PolytomicError as exc:
+    except (PolytomicError, AuditUnavailable) as exc:
         # Polytomic answered, and not with a success it could not read (which may well have been done).
         answered = (
-            exc.status is not None
+            isinstance(exc, PolytomicError)
+            and exc.status is not None
             and not 200 <= exc.status < 300
             and not (isinstance(exc, PolytomicValidationError) and exc.in_flight)
         )
-        nothing_sent = getattr(exc, "nothing_sent", False)
+        nothing_sent = isinstance(exc, AuditUnavailable) and exc.nothing_sent
         if answered:  # a retry must not be answered with the replay of this answer
             task.attempt += 1
         task.state = State.FAILED if answered or nothing_sent else State.UNKNOWN

@@ -25,14 +25,14 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orgadmin import onboarding, selectors
+from orgadmin.audit_protocol import AuditContext, AuditUnavailable
 from orgadmin.forms import DAMAGED, AdministratorsForm, ConnectionsForm, OnboardingOrganizationForm
 from orgadmin.issuer_check import check_issuer
 from orgadmin.models import AuditEntry, Onboarding, OnboardingTask
 from orgadmin.onboarding import Step
-from orgadmin.polytomic.errors import AuditUnavailable, PolytomicError, PolytomicValidationError
+from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import SECRETS
 from orgadmin.rows import audit_rows
-from orgadmin.views import audit_context
 
 FLOW_TOKEN_SALT = "orgadmin.onboarding.flow"  # noqa: S105 (a signing salt, not a secret)
 CLOSED_SHOWN = 20
@@ -121,7 +121,7 @@ def onboarding_new(request: HttpRequest) -> HttpResponse:
         return _organization_page(request, form, token=_flow_token(), status=422)
     if request.method != "POST" or not form.is_valid():
         return _organization_page(request, form, token=token, status=422 if form.is_bound else 200)
-    context = onboarding.flow_context(audit_context(request), correlation_id)
+    context = onboarding.flow_context(AuditContext.from_request(request), correlation_id)
     held = _check_before_saving(form, context)
     if held:
         return _organization_page(request, form, token=token, status=200)
@@ -164,7 +164,7 @@ def onboarding_organization(request: HttpRequest, flow_id: int) -> HttpResponse:
     form = _organization_form(page, request.POST)
     if not form.is_valid():
         return _organization_page(request, form, page=page, status=422)
-    context = onboarding.flow_context(audit_context(request), page.flow)
+    context = onboarding.flow_context(AuditContext.from_request(request), page.flow)
     if _check_before_saving(form, context):
         return _organization_page(request, form, page=page, status=200)
     return _send_organization(request, form, page.flow)
@@ -199,12 +199,15 @@ def _send_organization(request: HttpRequest, form: OnboardingOrganizationForm, f
     """Creates the organization; on a failure, the step's form again, with Polytomic's refusal on its fields."""
     try:
         organization = onboarding.create_organization(
-            flow, context=audit_context(request), data=form.organization_input(), issuer_check=form.issuer_check
+            flow,
+            context=AuditContext.from_request(request),
+            data=form.organization_input(),
+            issuer_check=form.issuer_check,
         )
     except (onboarding.StepBusy, onboarding.FlowClosed, onboarding.AlreadyDone) as exc:
         messages.warning(request, exc.message)
         return redirect("orgadmin:onboarding-detail", flow.pk)
-    except PolytomicError as exc:
+    except (PolytomicError, AuditUnavailable) as exc:
         form.add_upstream_error(exc)
         page = _flow(flow.pk)
         return _organization_page(
@@ -270,7 +273,7 @@ def _connections_page(
     if form is None and not page.flow.connections_chosen:
         try:
             form = ConnectionsForm(connections=_partner_connections(request, page.flow))
-        except PolytomicError as exc:
+        except (PolytomicError, AuditUnavailable) as exc:
             error = exc
     return render(
         request,
@@ -281,7 +284,7 @@ def _connections_page(
 
 
 def _partner_connections(request: HttpRequest, flow: Onboarding):
-    context = onboarding.flow_context(audit_context(request), flow)
+    context = onboarding.flow_context(AuditContext.from_request(request), flow)
     owner_id = selectors.organization_owner_id(context=context)
     return onboarding.partner_connections(context=context, owner_id=owner_id)
 
@@ -294,7 +297,7 @@ def onboarding_connections(request: HttpRequest, flow_id: int) -> HttpResponse:
     page = _flow(flow_id)
     if page.current != Step.CONNECTIONS or page.flow.status != Onboarding.Status.OPEN:
         return _not_this_step(request, page)
-    context = onboarding.flow_context(audit_context(request), page.flow)
+    context = onboarding.flow_context(AuditContext.from_request(request), page.flow)
     try:
         owner_id = selectors.organization_owner_id(context=context)
         if not page.flow.connections_chosen:
@@ -306,10 +309,12 @@ def onboarding_connections(request: HttpRequest, flow_id: int) -> HttpResponse:
             chosen = form.chosen()
         else:
             chosen = None
-        onboarding.share_connections(page.flow, context=audit_context(request), owner_id=owner_id, chosen=chosen)
+        onboarding.share_connections(
+            page.flow, context=AuditContext.from_request(request), owner_id=owner_id, chosen=chosen
+        )
     except (onboarding.StepBusy, onboarding.FlowClosed) as exc:
         messages.warning(request, exc.message)
-    except PolytomicError as exc:
+    except (PolytomicError, AuditUnavailable) as exc:
         messages.error(request, f"The connections step stopped: {exc.message}")
     return redirect("orgadmin:onboarding-detail", page.flow.pk)
 
@@ -320,9 +325,9 @@ def _administrators_page(
     error = None
     if form is None:
         try:
-            form = AdministratorsForm(roles=onboarding.organization_roles(page.flow, context=audit_context(request)),
-                                      most=onboarding.MAX_ADMINISTRATORS)  # fmt: skip
-        except PolytomicError as exc:
+            roles = onboarding.organization_roles(page.flow, context=AuditContext.from_request(request))
+            form = AdministratorsForm(roles=roles, most=onboarding.MAX_ADMINISTRATORS)
+        except (PolytomicError, AuditUnavailable) as exc:
             error = exc
     return render(
         request,
@@ -345,16 +350,18 @@ def onboarding_administrators(request: HttpRequest, flow_id: int) -> HttpRespons
         if "emails" in request.POST:
             form = AdministratorsForm(
                 request.POST,
-                roles=onboarding.organization_roles(page.flow, context=audit_context(request)),
+                roles=onboarding.organization_roles(page.flow, context=AuditContext.from_request(request)),
                 most=onboarding.MAX_ADMINISTRATORS,
             )
             if not form.is_valid():
                 return _administrators_page(request, page, form, status=422)
             emails, roles = form.cleaned_data["emails"], form.chosen_roles()
-        onboarding.invite_administrators(page.flow, context=audit_context(request), emails=emails, roles=roles)
+        onboarding.invite_administrators(
+            page.flow, context=AuditContext.from_request(request), emails=emails, roles=roles
+        )
     except (onboarding.StepBusy, onboarding.FlowClosed) as exc:
         messages.warning(request, exc.message)
-    except PolytomicError as exc:
+    except (PolytomicError, AuditUnavailable) as exc:
         messages.error(request, f"The administrators step stopped: {exc.message}")
     else:
         if onboarding.current_step(page.flow, list(page.flow.tasks.all())) == Step.DONE:

@@ -21,11 +21,11 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from orgadmin.audit_log import HASHED_FIELDS
+from orgadmin.audit_protocol import AuditContext
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.client import Identity, PolytomicClient, client
 from orgadmin.polytomic.fields import REMEMBERED, Organization, Organizations
 from orgadmin.polytomic.people import Role, User
-from orgadmin.polytomic.recording import AuditContext
 
 RECENT_ACTIVITY = 10
 

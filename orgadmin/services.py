@@ -17,12 +17,12 @@ from uuid import UUID
 from django.conf import settings
 from django.utils import timezone
 
+from orgadmin.audit_protocol import AuditContext
 from orgadmin.models import ApiKeyFormToken, AuditEntry
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
 from orgadmin.polytomic.fields import Organization, OrganizationInput
 from orgadmin.polytomic.people import ApiKey, User
-from orgadmin.polytomic.recording import AuditContext
 
 
 def organization_create(*, context: AuditContext, data: OrganizationInput, form_key: str) -> Organization:

@@ -36,6 +36,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from orgadmin import change_requests, edit_guard, selectors, services
+from orgadmin.audit_protocol import AuditContext, AuditUnavailable
 from orgadmin.forms import (
     ApiKeyForm,
     AuditFilterForm,
@@ -49,12 +50,11 @@ from orgadmin.forms import (
 )
 from orgadmin.issuer_check import check_issuer
 from orgadmin.models import AuditEntry, ChangeRequest
-from orgadmin.polytomic.errors import AuditUnavailable, PolytomicError, PolytomicNotFound, PolytomicValidationError
+from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound, PolytomicValidationError
 from orgadmin.polytomic.fields import SEARCHABLE, SECRETS, Organization
 from orgadmin.polytomic.people import Role, User
-from orgadmin.polytomic.recording import USER_AGENT_MAX_CHARS, AuditContext
 from orgadmin.rows import Outcome, audit_rows, organization_rows
-from staff import recent_sign_in, signin
+from staff import recent_sign_in
 from staff.forwarded_headers import client_ip
 
 ORGANIZATIONS_PER_PAGE = 25
@@ -68,29 +68,17 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-def audit_context(request: HttpRequest) -> AuditContext:
-    """Who is asking and from where, for the audit entries of the calls this request makes."""
-    user = getattr(request, "user", None)
-    return AuditContext(
-        actor=user if user is not None and user.is_authenticated else None,
-        request_id=getattr(request, "request_id", ""),
-        client_ip=client_ip(request) or None,
-        user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_MAX_CHARS],
-        actor_signin=signin.method(request),
-    )
-
-
 def _redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
     """A redirect that htmx follows as a full page load, and a plain one without JavaScript."""
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
-def _upstream_error_page(request: HttpRequest, error: PolytomicError, *, title: str) -> HttpResponse:
+def _upstream_error_page(request: HttpRequest, error: PolytomicError | AuditUnavailable, *, title: str) -> HttpResponse:
     """Polytomic failed, or the audit log could not record the call: the page says so plainly. A
     form posted here is kept, to be sent again as it was (the client secret excepted)."""
     kept = []
     if request.method == "POST":
-        if error.audit_unavailable:  # a read before the write: its answer unused, and no write sent
+        if isinstance(error, AuditUnavailable):  # a read before the write: its answer unused, and no write sent
             error = AuditUnavailable(nothing_sent=True)
         kept = [
             (name, value)
@@ -101,7 +89,7 @@ def _upstream_error_page(request: HttpRequest, error: PolytomicError, *, title: 
     return render(request, "orgadmin/upstream_error.html", {"error": error, "title": title, "kept": kept})
 
 
-def _form_status(form: Form, error: PolytomicError | None = None) -> int:
+def _form_status(form: Form, error: PolytomicError | AuditUnavailable | None = None) -> int:
     """422 for input the operator must correct (Polytomic's refusal of it included); otherwise
     200, a failure of Polytomic's or of the audit log shown on the form."""
     if error is not None and not isinstance(error, PolytomicValidationError):
@@ -161,8 +149,8 @@ def organization_list(request: HtmxHttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:200]
     error, organizations = None, []
     try:
-        organizations = selectors.organization_list(context=audit_context(request))
-    except PolytomicError as exc:
+        organizations = selectors.organization_list(context=AuditContext.from_request(request))
+    except (PolytomicError, AuditUnavailable) as exc:
         error = exc
     matching = organizations
     if folded := query.casefold():
@@ -183,14 +171,14 @@ def _matches(organization: Organization, folded: str) -> bool:
 @permission_required("orgadmin.view_organization", raise_exception=True)
 @never_cache
 def organization_detail(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
-    context = audit_context(request)
+    context = AuditContext.from_request(request)
     try:
         organization = selectors.organization_get(context=context, organization_id=organization_id)
         owner_id = selectors.organization_owner_id(context=context)
     except PolytomicNotFound:
         messages.warning(request, "That organization does not exist at Polytomic (it may have been deleted).")
         return redirect("orgadmin:organization-list")
-    except PolytomicError as exc:
+    except (PolytomicError, AuditUnavailable) as exc:
         return _upstream_error_page(request, exc, title="Organization")
     return render(
         request,
@@ -217,9 +205,11 @@ def organization_create(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             organization = services.organization_create(
-                context=audit_context(request), data=form.organization_input(), form_key=form.cleaned_data["form_key"]
+                context=AuditContext.from_request(request),
+                data=form.organization_input(),
+                form_key=form.cleaned_data["form_key"],
             )
-        except PolytomicError as exc:
+        except (PolytomicError, AuditUnavailable) as exc:
             form.add_upstream_error(error := exc)
         else:
             messages.success(request, f"Created {organization.name}.")
@@ -235,11 +225,13 @@ def organization_create(request: HtmxHttpRequest) -> HttpResponse:
 def organization_edit(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
     # A fresh read every time: the form is filled from it, and the edit guard checks against it.
     try:
-        organization = selectors.organization_get(context=audit_context(request), organization_id=organization_id)
+        organization = selectors.organization_get(
+            context=AuditContext.from_request(request), organization_id=organization_id
+        )
     except PolytomicNotFound:
         messages.warning(request, "That organization no longer exists at Polytomic (it may have been deleted).")
         return _redirect(request, reverse("orgadmin:organization-list"))
-    except PolytomicError as exc:
+    except (PolytomicError, AuditUnavailable) as exc:
         return _edit_without_a_fresh_read(request, exc, organization_id)
     last_client_id = selectors.organization_last_sent_client_id(organization)
     form = OrganizationEditForm(_submitted(request), organization=organization, last_client_id=last_client_id)
@@ -263,7 +255,7 @@ def _request_update(request: HtmxHttpRequest, form: OrganizationEditForm, decisi
         return _form_page(request, form, page, status=422)
     try:
         change = change_requests.request_update(
-            context=audit_context(request),
+            context=AuditContext.from_request(request),
             organization=form.organization,
             data=form.organization_input(),
             summary=decision.summary.as_record(),
@@ -286,19 +278,21 @@ def _submitted(request: HtmxHttpRequest) -> QueryDict | None:
 def _save(request: HtmxHttpRequest, form: OrganizationEditForm, organization: Organization, page: dict) -> HttpResponse:
     try:
         updated = services.organization_update(
-            context=audit_context(request),
+            context=AuditContext.from_request(request),
             organization_id=UUID(organization.id),
             data=form.organization_input(),
             form_key=form.cleaned_data["form_key"],
         )
-    except PolytomicError as exc:
+    except (PolytomicError, AuditUnavailable) as exc:
         form.add_upstream_error(exc)
         return _form_page(request, form, page, status=_form_status(form, exc))
     messages.success(request, f"Saved {updated.name}.")
     return _redirect(request, reverse("orgadmin:organization-detail", args=[updated.id]))
 
 
-def _edit_without_a_fresh_read(request: HtmxHttpRequest, error: PolytomicError, organization_id: UUID) -> HttpResponse:
+def _edit_without_a_fresh_read(
+    request: HtmxHttpRequest, error: PolytomicError | AuditUnavailable, organization_id: UUID
+) -> HttpResponse:
     """The organization could not be read before saving: nothing is sent, and what was typed is
     shown again on the state the form was opened with (or, without one, the failure alone)."""
     if request.method != "POST":
@@ -308,7 +302,7 @@ def _edit_without_a_fresh_read(request: HtmxHttpRequest, error: PolytomicError, 
         return _upstream_error_page(request, error, title="Edit organization")
     form = OrganizationEditForm(request.POST, organization=opened)
     form.is_valid()
-    if error.audit_unavailable:  # the read went out, its answer unrecorded and unused; no write did
+    if isinstance(error, AuditUnavailable):  # the read went out, its answer unrecorded and unused; no write did
         form.add_error(None, AuditUnavailable(nothing_sent=True).message)
     else:
         form.add_error(None, f"Nothing was saved: the current settings could not be read first. {error.message}")
@@ -326,14 +320,14 @@ def _form_page(request: HtmxHttpRequest, form: Form, context: dict, *, status: i
 @permission_required("orgadmin.delete_organization", raise_exception=True)
 @never_cache
 def organization_delete(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
-    context = audit_context(request)
+    context = AuditContext.from_request(request)
     try:
         organization = selectors.organization_get(context=context, organization_id=organization_id)
         is_owner = organization.id == selectors.organization_owner_id(context=context)
     except PolytomicNotFound:
         messages.info(request, "That organization was already deleted.")
         return _redirect(request, reverse("orgadmin:organization-list"))
-    except PolytomicError as exc:
+    except (PolytomicError, AuditUnavailable) as exc:
         return _upstream_error_page(request, exc, title="Delete organization")
     if is_owner and request.method == "POST":
         raise PermissionDenied("This is your partner account's own organization: Polytomic does not allow deleting it.")
@@ -366,11 +360,13 @@ def _delete(request: HtmxHttpRequest, form: OrganizationDeleteForm, page: dict) 
     organization = form.organization
     try:
         services.organization_delete(
-            context=audit_context(request), organization_id=UUID(organization.id), organization_name=organization.name
+            context=AuditContext.from_request(request),
+            organization_id=UUID(organization.id),
+            organization_name=organization.name,
         )
     except PolytomicNotFound:
         messages.info(request, f"{organization.name} was already deleted.")
-    except PolytomicError as exc:
+    except (PolytomicError, AuditUnavailable) as exc:
         form.add_error(None, exc.message)
         return render(request, "orgadmin/organization_delete.html", page, status=_form_status(form, exc))
     else:
@@ -389,7 +385,7 @@ def issuer_check(request: HtmxHttpRequest) -> HttpResponse:
         error = "Enter the issuer URL first."
     else:
         try:
-            result = check_issuer(issuer, context=audit_context(request))
+            result = check_issuer(issuer, context=AuditContext.from_request(request))
         except AuditUnavailable as exc:
             error = exc.message
     return render(request, "orgadmin/_issuer_check.html", {"result": result, "error": error})
@@ -413,14 +409,14 @@ class People:
 
 def _people(request: HtmxHttpRequest, organization_id: UUID, user_id: UUID | None = None):
     """The organization's people, fresh, or the page to show instead (it is gone, or Polytomic failed)."""
-    context = audit_context(request)
+    context = AuditContext.from_request(request)
     try:
         organization = selectors.organization_get(context=context, organization_id=organization_id)
         users, roles = selectors.organization_people(context=context, organization_id=organization_id)
     except PolytomicNotFound:
         messages.warning(request, "That organization does not exist at Polytomic (it may have been deleted).")
         return None, _redirect(request, reverse("orgadmin:organization-list"))
-    except PolytomicError as exc:
+    except (PolytomicError, AuditUnavailable) as exc:
         return None, _upstream_error_page(request, exc, title="Users")
     user = next((u for u in users if u.id == str(user_id)), None)
     if user_id is not None and user is None:
@@ -455,13 +451,13 @@ def user_invite(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse
         data = form.cleaned_data
         try:
             user = services.user_invite(
-                context=audit_context(request),
+                context=AuditContext.from_request(request),
                 organization_id=organization_id,
                 email=data["email"],
                 role_ids=data["role_ids"],
                 form_key=data["form_key"],
             )
-        except PolytomicError as exc:
+        except (PolytomicError, AuditUnavailable) as exc:
             form.add_upstream_error(error := exc)
         else:
             messages.success(request, f"Invited {user.email}: Polytomic sends them an invitation email.")
@@ -487,14 +483,14 @@ def user_roles(request: HtmxHttpRequest, organization_id: UUID, user_id: UUID) -
         data = form.cleaned_data
         try:
             services.user_update_roles(
-                context=audit_context(request),
+                context=AuditContext.from_request(request),
                 organization_id=organization_id,
                 user_id=user_id,
                 email=people.user.email,
                 role_ids=data["role_ids"],
                 form_key=data["form_key"],
             )
-        except PolytomicError as exc:
+        except (PolytomicError, AuditUnavailable) as exc:
             form.add_upstream_error(error := exc)
         else:
             messages.success(request, f"Changed the roles of {people.user.email}.")
@@ -514,10 +510,12 @@ def user_remove(request: HtmxHttpRequest, organization_id: UUID, user_id: UUID) 
     form = UserRemoveForm(request.POST if request.method == "POST" else None, user=people.user)
     if request.method == "POST" and form.is_valid():
         try:
-            services.user_remove(context=audit_context(request), organization_id=organization_id, user_id=user_id)
+            services.user_remove(
+                context=AuditContext.from_request(request), organization_id=organization_id, user_id=user_id
+            )
         except PolytomicNotFound:
             messages.info(request, f"{people.user.email} was already removed.")
-        except PolytomicError as exc:
+        except (PolytomicError, AuditUnavailable) as exc:
             form.add_error(None, exc.message)
             return render(
                 request, "orgadmin/user_remove.html", {"people": people, "form": form}, status=_form_status(form, exc)
@@ -552,13 +550,13 @@ def user_key(request: HtmxHttpRequest, organization_id: UUID, user_id: UUID) -> 
         return render(request, "orgadmin/user_key_used.html", page)
     try:
         key = services.user_create_api_key(
-            context=audit_context(request),
+            context=AuditContext.from_request(request),
             organization_id=organization_id,
             user_id=user_id,
             force=form.cleaned_data["force"],
             form_key=form.cleaned_data["form_key"],
         )
-    except PolytomicError as exc:
+    except (PolytomicError, AuditUnavailable) as exc:
         form.add_upstream_error(exc)
         form.data = form.data.copy()
         form.data["once"] = services.api_key_form_token(staff=request.user)
@@ -600,9 +598,9 @@ def change_detail(request: HttpRequest, change_id: int) -> HttpResponse:
     if change.status in ChangeRequest.OPEN:
         try:
             current = selectors.organization_get(
-                context=audit_context(request), organization_id=UUID(change.organization_id)
+                context=AuditContext.from_request(request), organization_id=UUID(change.organization_id)
             )
-        except PolytomicError as exc:
+        except (PolytomicError, AuditUnavailable) as exc:
             error = exc
     return _change_page(
         request,
@@ -629,7 +627,9 @@ def change_decide(request: HttpRequest, change_id: int) -> HttpResponse:
     decide = change_requests.approve if approving else change_requests.reject
     try:
         change = decide(
-            context=audit_context(request), change_request_id=change_id, comment=form.cleaned_data["comment"]
+            context=AuditContext.from_request(request),
+            change_request_id=change_id,
+            comment=form.cleaned_data["comment"],
         )
     except change_requests.ChangeRequestClosed as exc:
         messages.error(request, exc.message)
@@ -646,7 +646,7 @@ def change_check(request: HttpRequest, change_id: int) -> HttpResponse:
     """Finds out at Polytomic what became of a request sent whose outcome is not known."""
     get_object_or_404(ChangeRequest, pk=change_id)
     try:
-        change = change_requests.check(context=audit_context(request), change_request_id=change_id)
+        change = change_requests.check(context=AuditContext.from_request(request), change_request_id=change_id)
     except change_requests.ChangeRequestClosed as exc:
         messages.error(request, exc.message)
     else:

@@ -14,19 +14,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orgadmin import selectors, services
+from orgadmin.audit_protocol import AuditContext
 from orgadmin.models import AppendOnlyError, AuditEntry
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import OrganizationInput
 from orgadmin.polytomic.recording import (
     RESPONSE_BODY_MAX_CHARS,
-    AuditContext,
     _mask_json,
     mask_answer,
     mask_request_body,
 )
 from orgadmin.polytomic.text import scrubber
 from orgadmin.polytomic.transport import Answer
-from orgadmin.views import audit_context
 from tests.factories import make_user
 from tests.support import attempt_of, only_call_entry
 
@@ -359,7 +358,7 @@ class ContextTests:
         )
         request.user = viewer
         request.request_id = "req-from-middleware"
-        context = audit_context(request)
+        context = AuditContext.from_request(request)
         assert (context.actor, context.actor_username) == (viewer, "vera")
         assert (context.client_ip, context.request_id) == ("203.0.113.7", "req-from-middleware")
         assert len(context.user_agent) == 512

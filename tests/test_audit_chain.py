@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from orgadmin import selectors
 from orgadmin.audit_log import append, canonical_content, entry_hash, verify_chain
+from orgadmin.audit_protocol import AuditContext
 from orgadmin.models import AuditEntry
-from orgadmin.polytomic.recording import AuditContext
 from tests.support import guard_lifted
 
 

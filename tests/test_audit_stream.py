@@ -11,9 +11,9 @@ from django.db import connection, transaction
 from devtools.sandbox import GLOBEX_ID, PARTNER_KEY
 from orgadmin import selectors, services
 from orgadmin.audit_log import append_many
+from orgadmin.audit_protocol import AuditContext
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.fields import OrganizationInput
-from orgadmin.polytomic.recording import AuditContext
 from tests.factories import make_user
 
 SECRET = "oidc-secret-STREAMCHECK-4u8i"

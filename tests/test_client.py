@@ -29,6 +29,7 @@ from urllib3.response import HTTPResponse
 
 from devtools.support import free_port
 from orgadmin import selectors, services
+from orgadmin.audit_protocol import AuditContext
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic import transport
 from orgadmin.polytomic.errors import (
@@ -40,7 +41,6 @@ from orgadmin.polytomic.errors import (
     PolytomicValidationError,
 )
 from orgadmin.polytomic.fields import Organization, OrganizationInput
-from orgadmin.polytomic.recording import AuditContext
 from orgadmin.polytomic.text import shown_text_scrubber
 from orgadmin.polytomic.transport import (
     _WATCHDOG,

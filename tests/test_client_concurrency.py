@@ -14,8 +14,8 @@ import pytest
 from django.db import connection
 
 from orgadmin import selectors
+from orgadmin.audit_protocol import AuditContext
 from orgadmin.models import AuditEntry
-from orgadmin.polytomic.recording import AuditContext
 
 THREADS = 8
 CALLS_PER_THREAD = 10

@@ -8,10 +8,10 @@ import uuid
 import pytest
 
 from devtools.sandbox import ACME_ID, FOREIGN_ID, GLOBEX_ID, OWNER_ID
+from orgadmin.audit_protocol import AuditContext
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.errors import PolytomicError, PolytomicForbidden, PolytomicNotFound, PolytomicValidationError
-from orgadmin.polytomic.recording import AuditContext
 
 ACME = uuid.UUID(ACME_ID)
 OWNER = uuid.UUID(OWNER_ID)

@@ -11,6 +11,7 @@ from django.db import connection
 
 from devtools.sandbox import FOREIGN_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY
 from orgadmin import selectors, services
+from orgadmin.audit_protocol import AuditContext
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.errors import (
     PolytomicAuthenticationError,
@@ -20,7 +21,6 @@ from orgadmin.polytomic.errors import (
     PolytomicValidationError,
 )
 from orgadmin.polytomic.fields import OrganizationInput
-from orgadmin.polytomic.recording import AuditContext
 from tests.support import call_entries
 
 

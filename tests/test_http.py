@@ -13,7 +13,7 @@ from django.test import Client, RequestFactory, override_settings
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from orgadmin.views import audit_context
+from orgadmin.audit_protocol import AuditContext
 from staff.checks import trusted_proxies_are_named
 from staff.forwarded_headers import ForwardedHeadersMiddleware, client_ip
 from tests.factories import PASSWORD, make_user
@@ -192,7 +192,7 @@ class EveryLimiterReadsOneAddressTests:
             seen = {
                 "django-axes": get_client_ip_address(request),
                 "allauth": get_adapter(request).get_client_ip(request),
-                "audit log": audit_context(request).client_ip,
+                "audit log": AuditContext.from_request(request).client_ip,
             }
         assert seen == dict.fromkeys(seen, address)
         # allauth counts an IPv6 client by its /64 (ALLAUTH_RATE_LIMIT_IPV6_PREFIX), as it should.

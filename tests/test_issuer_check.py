@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from devtools.sandbox import GLOBEX_ID
 from devtools.support import hidden_fields
 from orgadmin import issuer_check
+from orgadmin.audit_protocol import AuditContext
 from orgadmin.issuer_check import TIMEOUT_SECONDS, TOO_LONG, Refused, check_issuer, fetch, is_public
 from orgadmin.models import AuditEntry
-from orgadmin.polytomic.recording import AuditContext
 from tests.factories import make_user
 from tests.support import Peer, peers, tls_server_context, trickling, trickling_tls
 

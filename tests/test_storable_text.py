@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 
 from devtools.sandbox import ACME_ID, GLOBEX_ID
 from orgadmin import change_requests
+from orgadmin.audit_protocol import AuditContext
 from orgadmin.forms import confirmation_phrase
 from orgadmin.models import STORED_MARK, AuditEntry, ChangeRequest, Onboarding, OnboardingTask, read_text, stored_text
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.fields import OrganizationInput
-from orgadmin.polytomic.recording import AuditContext
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db

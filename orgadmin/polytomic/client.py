@@ -22,10 +22,10 @@ from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
 from orgadmin import __version__
+from orgadmin.audit_protocol import AuditContext, AuditUnavailable
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.connections import Connection, SharedConnection
 from orgadmin.polytomic.errors import (
-    AuditUnavailable,
     PolytomicError,
     failure_for_answer,
     failure_for_transport,
@@ -35,7 +35,7 @@ from orgadmin.polytomic.errors import (
 )
 from orgadmin.polytomic.fields import SECRETS, Organization, OrganizationInput, Organizations
 from orgadmin.polytomic.people import ApiKey, Role, User
-from orgadmin.polytomic.recording import AuditContext, CallRecord, NotRecorded, record_attempt, record_call
+from orgadmin.polytomic.recording import CallRecord, record_attempt, record_call
 from orgadmin.polytomic.text import shown_text_scrubber
 from orgadmin.polytomic.transport import (
     NO_RETRY,
@@ -291,10 +291,7 @@ class PolytomicClient:
             as_organization=as_organization,
         )
         if method != "GET":
-            try:
-                record_attempt(record)  # committed before anything is sent, or nothing is
-            except NotRecorded:
-                raise AuditUnavailable(nothing_sent=True) from None
+            record_attempt(record)  # committed before anything is sent, or nothing is (AuditUnavailable)
         started = time.monotonic()
         try:
             answer = self._exchange(method, path, body=body, record=record)
@@ -323,13 +320,13 @@ class PolytomicClient:
     def _record(record: CallRecord, started: float) -> None:
         """Records the call's end. A read whose entry cannot be written raises AuditUnavailable:
         its answer is not shown, as no record covers it. A write's outcome that cannot be written
-        is logged (by `record_call`) and not raised: the write happened, its attempt is in the log
-        with the outcome unknown, and hiding its result would invite a repeat."""
+        is logged (by `audit_protocol.record`) and not raised: the write happened, its attempt is in
+        the log with the outcome unknown, and hiding its result would invite a repeat."""
         try:
             record_call(record, duration_ms=(time.monotonic() - started) * 1000)
-        except NotRecorded:
+        except AuditUnavailable:
             if record.attempt_id is None:
-                raise AuditUnavailable(nothing_sent=False) from None
+                raise
 
     def _exchange(self, method: str, path: str, *, body: dict[str, Any] | None, record: CallRecord) -> Answer:
         """Sends the request and reads the answer, within the call's deadline and size limit;

@@ -24,27 +24,14 @@ MESSAGE_MAX_LENGTH = 300
 class PolytomicError(Exception):
     """A call to Polytomic did not succeed. `message` is safe to show to staff."""
 
-    audit_unavailable = False  # True for AuditUnavailable: the portal's log failed, not Polytomic
+    # Read by the pages that show a failure, which may also be the portal's own log's
+    # (orgadmin.audit_protocol.AuditUnavailable, where it is True).
+    audit_unavailable = False
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
-
-
-class AuditUnavailable(PolytomicError):
-    """The audit log could not record the call, so it was not made (a write), or its answer is not
-    shown (a read): every call to Polytomic is recorded, or it does not happen."""
-
-    audit_unavailable = True
-
-    def __init__(self, *, nothing_sent: bool) -> None:
-        self.nothing_sent = nothing_sent
-        super().__init__(
-            "The audit log is unavailable, so nothing was sent to Polytomic. Try again in a moment."
-            if nothing_sent
-            else "The audit log is unavailable, so Polytomic's answer is not shown. Try again in a moment."
-        )
 
 
 class PolytomicUnavailable(PolytomicError):

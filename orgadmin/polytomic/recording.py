@@ -13,29 +13,25 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
-from orgadmin import audit_log
+from orgadmin import audit_protocol
+from orgadmin.audit_protocol import AuditContext
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic import connections, people
 from orgadmin.polytomic.fields import FIELDS
 from orgadmin.polytomic.text import REDACTED, shown_text_scrubber
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
-
     from orgadmin.polytomic.errors import PolytomicError
     from orgadmin.polytomic.transport import Answer
 
 logger = logging.getLogger(__name__)
-security_log = logging.getLogger("orgadmin.security")
 
 SET = "[set]"
 RESPONSE_BODY_MAX_CHARS = 8000
 # Levels of a JSON answer that are masked and kept; deeper ones are stored as TOO_DEEP.
 MASK_MAX_DEPTH = 32
 TOO_DEEP = "[nested too deep]"
-USER_AGENT_MAX_CHARS = 512
 
 SECRET_FIELDS = frozenset(f.name for f in FIELDS if f.secret)
 # Request fields stored as sent; any other is redacted, and a secret one is stored as "[set]".
@@ -47,28 +43,6 @@ REQUEST_FIELDS_KEPT = (
 RESPONSE_KEYS_KEPT = REQUEST_FIELDS_KEPT | people.ANSWER_FIELDS | connections.ANSWER_FIELDS | {"data", "id"} | {
     "status", "message", "key", "metadata", "error", "code", "context", "field", "path"
 }  # fmt: skip
-
-
-@dataclass(frozen=True)
-class AuditContext:
-    """Who is calling and from where, passed explicitly from the view through the service."""
-
-    actor: AbstractBaseUser | None
-    request_id: str = ""
-    client_ip: str | None = None
-    user_agent: str = ""
-    # For calls made by the portal itself (commands), what to record as the actor.
-    actor_label: str = ""
-    # How the actor signed in (staff.signin.method): the identity provider, or which second factor.
-    actor_signin: str = ""
-    # The change request the call carries out, if any (orgadmin/change_requests.py).
-    change_request_id: int | None = None
-    # The onboarding flow the call is part of, if any (orgadmin/onboarding.py).
-    correlation_id: UUID | None = None
-
-    @property
-    def actor_username(self) -> str:
-        return self.actor.get_username() if self.actor is not None else self.actor_label
 
 
 @dataclass
@@ -116,86 +90,72 @@ class CallRecord:
         return AuditEntry.Outcome.FAILED
 
 
-class NotRecorded(Exception):
-    """The audit log could not record a call (the database refused or could not be reached)."""
-
-
 def record_attempt(record: CallRecord) -> None:
     """Writes and commits the attempt of a write before it is sent: who, what, to what, the masked
-    body, the idempotency key and the request id. Raises NotRecorded if it cannot: then the
-    write must not be sent (the client does not send it)."""
-    entry = _entry(record, scrubber=shown_text_scrubber(record.secrets), phase=AuditEntry.Phase.ATTEMPT)
-    entry.attempts = 0  # none made yet: the outcome counts them
-    _append(entry, record, "attempt")
+    body, the idempotency key and the request id. Raises AuditUnavailable (nothing sent) if it
+    cannot: then the write must not be sent (the client does not send it)."""
+    fields = _fields(record, scrubber=shown_text_scrubber(record.secrets))
+    fields["attempts"] = 0  # none made yet: the outcome counts them
+    entry = _record(record, AuditEntry.Phase.ATTEMPT, fields, nothing_sent=True)
     record.attempt_id = entry.id
 
 
 def record_call(record: CallRecord, *, duration_ms: float) -> None:
     """Writes the entry of a call once it is over: a read's one entry, or a write's outcome, which
-    names its attempt. Raises NotRecorded if it cannot: a read's answer is then not shown (no
-    record would cover it); after a write it is logged by the caller, the attempt standing in the
-    log with its outcome unknown."""
+    names its attempt. Raises AuditUnavailable if it cannot: a read's answer is then not shown (no
+    record would cover it); after a write the client lets it pass, the attempt standing in the log
+    with its outcome unknown."""
     scrub = shown_text_scrubber(record.secrets)  # as for the messages shown to staff: Admins read these
     phase = AuditEntry.Phase.OUTCOME if record.attempt_id is not None else AuditEntry.Phase.CALL
-    entry = _entry(record, scrubber=scrub, phase=phase)
+    fields = _fields(record, scrubber=scrub)
     try:
-        entry.response_body = mask_answer(record.answer, scrub) if record.answer is not None else ""
+        fields["response_body"] = mask_answer(record.answer, scrub) if record.answer is not None else ""
     except Exception as exc:  # whatever Polytomic sent, the call is still recorded
         logger.exception("Audit entry of %s %s: the answer could not be masked", record.method, record.path)
-        entry.response_body = f"[not recorded: {type(exc).__name__}]"
-    entry.response_status = record.status
-    entry.outcome = record.outcome
-    entry.error_message = scrub(record.error.message) if record.error is not None else ""
-    entry.duration_ms = max(0, round(duration_ms))
-    entry.attempts = record.attempts
-    entry.api_version = record.api_version
-    entry.upstream_request_id = scrub(record.upstream_request_id)
+        fields["response_body"] = f"[not recorded: {type(exc).__name__}]"
+    fields.update(
+        response_status=record.status,
+        outcome=record.outcome,
+        error_message=scrub(record.error.message) if record.error is not None else "",
+        duration_ms=max(0, round(duration_ms)),
+        attempts=record.attempts,
+        api_version=record.api_version,
+        upstream_request_id=scrub(record.upstream_request_id),
+    )
     if phase == AuditEntry.Phase.OUTCOME:
-        entry.attempt_id = record.attempt_id
-        entry.request_body = None  # it is the attempt's
-    _append(entry, record, phase)
+        fields.update(attempt_id=record.attempt_id, request_body=None)  # the body is the attempt's
+    _record(record, phase, fields, nothing_sent=False)
 
 
-def _entry(record: CallRecord, *, scrubber: Callable[[str], str], phase: str) -> AuditEntry:
-    """The entry's who, what and to what, which an attempt and its outcome both carry."""
+def _fields(record: CallRecord, *, scrubber: Callable[[str], str]) -> dict[str, Any]:
+    """The entry's what and to what, which an attempt and its outcome both carry (the who is the
+    context's, which `audit_protocol.entry` fills in)."""
     try:
         request_body = mask_request_body(record.request_body)
     except Exception as exc:
         logger.exception("Audit entry of %s %s: the request could not be masked", record.method, record.path)
         request_body = {"not_recorded": type(exc).__name__}
-    actor = record.context.actor
-    return AuditEntry(
-        phase=phase,
-        actor_id=actor.pk if actor is not None else None,
-        actor_username=record.context.actor_username,
-        actor_signin=record.context.actor_signin or None,
-        change_request_id=record.context.change_request_id,
-        correlation_id=record.context.correlation_id,
+    return {
+        "method": record.method,
+        "path": record.path,
+        "organization_id": record.organization_id,
+        "organization_name": scrubber(record.organization_name),
+        "request_body": request_body,
+        "outcome": AuditEntry.Outcome.UNKNOWN,
+        "idempotency_key": record.idempotency_key,
+        "user_agent": scrubber(record.context.user_agent),
+    }
+
+
+def _record(record: CallRecord, phase: str, fields: dict[str, Any], *, nothing_sent: bool) -> AuditEntry:
+    return audit_protocol.record(
+        record.context,
         action=record.action,
-        method=record.method,
-        path=record.path,
-        organization_id=record.organization_id,
-        organization_name=scrubber(record.organization_name),
-        request_body=request_body,
-        outcome=AuditEntry.Outcome.UNKNOWN,
-        duration_ms=0,
-        idempotency_key=record.idempotency_key,
-        request_id=record.context.request_id,
-        client_ip=record.context.client_ip,
-        user_agent=scrubber(record.context.user_agent),
+        phase=phase,
+        nothing_sent=nothing_sent,
+        what=f"the {phase} of {record.method} {record.path}",
+        **fields,
     )
-
-
-def _append(entry: AuditEntry, record: CallRecord, what: str) -> None:
-    try:
-        audit_log.append(entry)  # texts are made storable and cut to their columns there
-    except Exception as exc:
-        logger.exception("Audit %s could not be written: %s %s %s", what, record.action, record.method, record.path)
-        security_log.error(
-            "The audit log could not record the %s of %s %s by %s: %s",
-            what, record.method, record.path, record.context.actor_username or "-", type(exc).__name__,
-        )  # fmt: skip
-        raise NotRecorded(what) from exc
 
 
 # --- Masking -----------------------------------------------------------------------------------------

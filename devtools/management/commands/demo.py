@@ -13,10 +13,10 @@ from django.db import connection, transaction
 from devtools.management.commands.sandbox import is_loopback
 from devtools.sandbox import GLOBEX_ID, PARTNER_KEY, RunningSandbox
 from orgadmin import change_requests, edit_guard
+from orgadmin.audit_protocol import AuditContext
 from orgadmin.models import ChangeRequest
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.fields import READABLE, Organization, OrganizationInput, Section, in_section
-from orgadmin.polytomic.recording import AuditContext
 
 DEMO_ACCOUNTS = (
     ("demo-viewer", "Viewer", "view and search organizations"),

@@ -4,8 +4,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from orgadmin import selectors
+from orgadmin.audit_protocol import AuditContext, AuditUnavailable
 from orgadmin.polytomic.errors import PolytomicError
-from orgadmin.polytomic.recording import AuditContext
 
 
 class Command(BaseCommand):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
         where = f"Polytomic at {settings.POLYTOMIC_API_URL}"
         try:
             identity = selectors.partner_identity(context=context)
-        except PolytomicError as exc:
+        except (PolytomicError, AuditUnavailable) as exc:
             raise CommandError(f"{where} did not confirm the key: {exc.message}") from None
         if not identity.is_partner:
             raise CommandError(

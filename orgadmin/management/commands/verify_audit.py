@@ -7,8 +7,9 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from orgadmin import selectors
-from orgadmin.audit_log import append, entry_hash, guard_in_place, walk_chain
+from orgadmin import audit_protocol, selectors
+from orgadmin.audit_log import entry_hash, guard_in_place, walk_chain
+from orgadmin.audit_protocol import AuditContext, AuditUnavailable
 from orgadmin.models import AuditEntry, ChangeRequest
 
 # Where the head of each verified chain goes: the application log, which the log pipeline ships
@@ -114,22 +115,23 @@ class Command(BaseCommand):
     def _record_checkpoint(
         self, checked: int, head_id: int, head_hash: str, after: tuple[int, str] | None, seconds: float
     ) -> AuditEntry:
-        checkpoint = AuditEntry(
-            actor_username=CHECKPOINT_ACTOR,
-            action=AuditEntry.Action.CHECKPOINT,
-            method="",
-            path="",
-            request_body={
-                "verified_up_to_id": head_id,
-                "verified_up_to_hash": head_hash,
-                "entries": checked,
-                "from_entry_id": after[0] if after is not None else None,
-            },
-            outcome=AuditEntry.Outcome.OK,
-            duration_ms=round(seconds * 1000),
-        )
-        append(checkpoint)
-        return checkpoint
+        try:
+            return audit_protocol.record(
+                AuditContext(actor=None, actor_label=CHECKPOINT_ACTOR),
+                action=AuditEntry.Action.CHECKPOINT,
+                nothing_sent=True,
+                what="the checkpoint of verify_audit",
+                request_body={
+                    "verified_up_to_id": head_id,
+                    "verified_up_to_hash": head_hash,
+                    "entries": checked,
+                    "from_entry_id": after[0] if after is not None else None,
+                },
+                duration_ms=round(seconds * 1000),
+                attempts=1,
+            )
+        except AuditUnavailable:
+            raise CommandError("The chain verified, but the audit log could not record the checkpoint.") from None
 
     def _check_anchor(self, entry_id: int, entry_hash: str) -> None:
         if AuditEntry.objects.filter(id=entry_id, entry_hash=entry_hash).exists():

@@ -408,12 +408,6 @@ def _linked(stretches: list[_Stretch], after: tuple[int, str] | None, using: str
     return Walk(checked, head_id, head_hash, None)
 
 
-def verify_chain(*, using: str = DEFAULT_DB_ALIAS) -> tuple[int, ChainBreak | None]:
-    """The whole chain walked: the number of entries checked, and the first break if any."""
-    walk = walk_chain(using=using)
-    return walk.checked, walk.broken
-
-
 def _pruned_up_to(hash_value: str, *, using: str) -> bool:
     return (
         AuditEntry.objects.using(using)

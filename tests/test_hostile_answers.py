@@ -10,11 +10,10 @@ import json
 import pytest
 
 from devtools.sandbox import ACME_ID, StoredOrganization
-from orgadmin.audit_log import verify_chain
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.recording import MASK_MAX_DEPTH, RESPONSE_BODY_MAX_CHARS, TOO_DEEP, mask_answer
 from orgadmin.polytomic.transport import Answer
-from tests.support import call_entries
+from tests.support import call_entries, verify_chain
 
 DEEP = "[" * 5000 + "]" * 5000
 NUL_ID = "7a1f0c2e-0000-4000-8000-0000000000a0"

@@ -124,7 +124,7 @@ class AuditEntryQuerySet(models.QuerySet):
     def delete(self):
         raise AppendOnlyError("Audit entries are deleted only by the retention command (prune_audit).")
 
-    # _raw_delete() is left for the retention command.
+    # Django's own QuerySet.delete() is left for the retention command (audit_log.prune).
 
 
 class AuditEntry(models.Model):

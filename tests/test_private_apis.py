@@ -1,6 +1,7 @@
-"""The product uses its libraries' public APIs: no private attribute of Django, requests or any
-other library is read, written or overridden outside `staff/allauth_internals.py` (allauth's
-internals, which have no public equivalent, held to the library by tests/test_allauth_internals.py)."""
+"""The product and its development tools use their libraries' public APIs: no private attribute of
+Django, requests or any other library is read, written or overridden outside
+`staff/allauth_internals.py` (allauth's internals, which have no public equivalent, held to the
+library by tests/test_allauth_internals.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from types import FunctionType
 
 from tests.support import BASE_DIR
 
-PRODUCT = ("orgadmin", "staff", "portal")
+PRODUCT = ("orgadmin", "staff", "portal", "devtools")
 ADAPTER = "staff/allauth_internals.py"
 # Underscored, yet Django's documented API: the model's options, its default manager, an
 # instance's state (https://docs.djangoproject.com/en/5.2/ref/models/meta/,

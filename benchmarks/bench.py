@@ -1,6 +1,6 @@
 """The portal's benchmark: one table of ratios and shares, each against its target.
 
-Run it as `python manage.py bench` (see `orgadmin/management/commands/bench.py` for the options).
+Run it as `python manage.py bench` (see `benchmarks/management/commands/bench.py` for the options).
 Everything runs on loopback on throwaway databases and is stopped at the end:
 
 1. Page overhead: the sandbox with 50 ms of added latency, gunicorn (2 workers x 8 threads) in

@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import Max, Min
+from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 
 from orgadmin.audit_worker_pool import worker_pool
@@ -44,11 +44,17 @@ def database_for_entry() -> str:
     caller opened, PostgreSQL gets the entry through a second connection to the same database,
     committed on its own. SQLite allows one writer at a time, so a second connection would wait
     on the caller's own transaction: there the entry shares that transaction's fate.
-    Django's test-case wrapper transactions do not count as the caller's, as for durable blocks.
+
+    Whether the caller holds a transaction is Django's to say: a durable atomic block cannot open
+    inside one, and Django's test-case wrapper transactions do not count as the caller's. Opened
+    without a savepoint, the probe sends nothing to the database.
     """
-    blocks = connections[DEFAULT_DB_ALIAS].atomic_blocks
-    in_callers_transaction = bool(blocks) and not blocks[-1]._from_testcase
-    if in_callers_transaction and AUDIT_DB_ALIAS in connections.settings:
+    if AUDIT_DB_ALIAS not in connections.settings or transaction.get_autocommit(using=DEFAULT_DB_ALIAS):
+        return DEFAULT_DB_ALIAS
+    try:
+        with transaction.atomic(using=DEFAULT_DB_ALIAS, durable=True, savepoint=False):
+            pass
+    except RuntimeError:  # "A durable atomic block cannot be nested within another atomic block."
         return AUDIT_DB_ALIAS
     return DEFAULT_DB_ALIAS
 
@@ -408,12 +414,6 @@ def _linked(stretches: list[_Stretch], after: tuple[int, str] | None, using: str
     return Walk(checked, head_id, head_hash, None)
 
 
-def verify_chain(*, using: str = DEFAULT_DB_ALIAS) -> tuple[int, ChainBreak | None]:
-    """The whole chain walked: the number of entries checked, and the first break if any."""
-    walk = walk_chain(using=using)
-    return walk.checked, walk.broken
-
-
 def _pruned_up_to(hash_value: str, *, using: str) -> bool:
     return (
         AuditEntry.objects.using(using)
@@ -528,8 +528,10 @@ def prune(*, older_than_days: int, dry_run: bool = False, batch_size: int = 5000
                 .order_by("id")
                 .values_list("id", flat=True)[:batch_size]
             ):
-                # The queryset's delete() refuses, as the log is append-only: this is the one exception.
-                deleted += AuditEntry.objects.filter(id__in=ids)._raw_delete(AuditEntry.objects.db)
+                # The model's queryset refuses delete(), as the log is append-only: this is the one
+                # exception, through Django's own QuerySet.delete() (nothing refers to an entry, so
+                # it is one DELETE statement per batch).
+                deleted += QuerySet.delete(AuditEntry.objects.filter(id__in=ids))[0]
                 batches += 1
         count = total if dry_run else deleted
         append(

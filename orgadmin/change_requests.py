@@ -130,7 +130,7 @@ def approve(*, context: AuditContext, change_request_id: int, comment: str) -> C
     now = timezone.now()
     with transaction.atomic():
         taken = (
-            ChangeRequest.objects.filter(pk=change_request_id, status__in=ChangeRequest.OPEN, expires_at__gt=now)
+            ChangeRequest.objects.filter(ChangeRequest.waiting_q(now), pk=change_request_id)
             .exclude(requested_by=context.actor)
             .update(
                 status=Status.EXECUTING,
@@ -148,9 +148,10 @@ def approve(*, context: AuditContext, change_request_id: int, comment: str) -> C
 
 
 def reject(*, context: AuditContext, change_request_id: int, comment: str) -> ChangeRequest:
+    """Rejects a request still waiting; one past its time is expired (by `expire_due`), not rejected."""
     with transaction.atomic():
         taken = (
-            ChangeRequest.objects.filter(pk=change_request_id, status__in=ChangeRequest.OPEN)
+            ChangeRequest.objects.filter(ChangeRequest.waiting_q(), pk=change_request_id)
             .exclude(requested_by=context.actor)
             .update(
                 status=Status.REJECTED, decided_by=context.actor, decided_at=timezone.now(), comment=comment, secret=""

@@ -3,7 +3,6 @@ from __future__ import annotations
 import functools
 
 from django.conf import settings
-from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -35,9 +34,7 @@ def _changes_waiting(user) -> int | None:
         return None
     now = timezone.now()
     return (
-        ChangeRequest.objects.filter(
-            Q(status__in=ChangeRequest.OPEN, expires_at__gt=now) | ChangeRequest.outcome_unknown_q(now)
-        )
+        ChangeRequest.objects.filter(ChangeRequest.waiting_q(now) | ChangeRequest.outcome_unknown_q(now))
         .exclude(requested_by=user)
         .count()
     )

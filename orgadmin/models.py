@@ -124,7 +124,7 @@ class AuditEntryQuerySet(models.QuerySet):
     def delete(self):
         raise AppendOnlyError("Audit entries are deleted only by the retention command (prune_audit).")
 
-    # _raw_delete() is left for the retention command.
+    # Django's own QuerySet.delete() is left for the retention command (audit_log.prune).
 
 
 class AuditEntry(models.Model):
@@ -358,6 +358,16 @@ class ChangeRequest(models.Model):
             status=cls.Status.EXECUTING, send_deadline__lte=now or timezone.now()
         )
 
+    @classmethod
+    def waiting_q(cls, now: datetime | None = None) -> models.Q:
+        """The requests an approver can still decide: open and not past their time, whether or not
+        `expire_change_requests` has recorded the expiry yet."""
+        return models.Q(status__in=cls.OPEN, expires_at__gt=now or timezone.now())
+
+    @property
+    def waiting(self) -> bool:
+        return self.status in self.OPEN and self.expires_at > timezone.now()
+
     @property
     def outcome_unknown(self) -> bool:
         return self.status == self.Status.UNKNOWN or (
@@ -368,8 +378,13 @@ class ChangeRequest(models.Model):
 
     @property
     def status_shown(self) -> str:
-        """The status in words: one executing past its deadline is not being sent any more."""
-        return self.Status.UNKNOWN.label if self.outcome_unknown else self.get_status_display()
+        """The status in words: one executing past its deadline is not being sent any more, and
+        an open one past its time is expired, before `expire_change_requests` records it so."""
+        if self.outcome_unknown:
+            return self.Status.UNKNOWN.label
+        if self.status in self.OPEN and not self.waiting:
+            return self.Status.EXPIRED.label
+        return self.get_status_display()
 
 
 class Onboarding(models.Model):

@@ -572,17 +572,18 @@ def user_key(request: HtmxHttpRequest, organization_id: UUID, user_id: UUID) -> 
 @never_cache
 def change_list(request: HttpRequest) -> HttpResponse:
     """The queue: requests sent whose outcome is not known (to check first), requests waiting for a
-    decision, then the last decided ones."""
-    change_requests.expire_due()
+    decision, then the last decided ones, those past their time among them as expired. A GET
+    writes nothing: `expire_change_requests` records the expiries (cron), the page shows them at once."""
     changes = ChangeRequest.objects.select_related("requested_by", "decided_by")
-    unknown = ChangeRequest.outcome_unknown_q()
+    now = timezone.now()
+    unknown, waiting = ChangeRequest.outcome_unknown_q(now), ChangeRequest.waiting_q(now)
     return render(
         request,
         "orgadmin/change_list.html",
         {
             "unknown": list(changes.filter(unknown).order_by("decided_at")),
-            "open": list(changes.filter(status__in=ChangeRequest.OPEN).order_by("expires_at")),
-            "decided": list(changes.exclude(status__in=ChangeRequest.OPEN).exclude(unknown)[:CHANGES_DECIDED_SHOWN]),
+            "open": list(changes.filter(waiting).order_by("expires_at")),
+            "decided": list(changes.exclude(waiting).exclude(unknown)[:CHANGES_DECIDED_SHOWN]),
         },
     )
 
@@ -595,7 +596,7 @@ def change_detail(request: HttpRequest, change_id: int) -> HttpResponse:
     the request is open), and the approver's decision."""
     change = get_object_or_404(ChangeRequest.objects.select_related("requested_by", "decided_by"), pk=change_id)
     current, error = None, None
-    if change.status in ChangeRequest.OPEN:
+    if change.waiting:
         try:
             current = selectors.organization_get(
                 context=AuditContext.from_request(request), organization_id=UUID(change.organization_id)
@@ -659,7 +660,7 @@ def _change_page(request, change, *, form, current=None, error=None, status=200)
     may_decide = user.has_perm("orgadmin.approve_change_request") and change.requested_by_id != user.pk
     context = {
         "change": change, "current": current, "error": error, "form": form,
-        "can_decide": may_decide and change.status in ChangeRequest.OPEN,
+        "can_decide": may_decide and change.waiting,
         "can_check": may_decide and change.outcome_unknown,
     }  # fmt: skip
     return render(request, "orgadmin/change_detail.html", context, status=status)

@@ -154,11 +154,11 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-# Development tools (devtools/: the sandbox, demo, bench, seed_audit) exist only in a checkout,
-# never in the production image.
+# Development tools (devtools/: the sandbox, demo, seed_audit) and the benchmark that uses them
+# (benchmarks/: bench) exist only in a checkout, never in the production image.
 PORTAL_DEVTOOLS = env.bool("PORTAL_DEVTOOLS", default=DEBUG)
 if PORTAL_DEVTOOLS:
-    INSTALLED_APPS.append("devtools")
+    INSTALLED_APPS += ["devtools", "benchmarks"]
 
 ROOT_URLCONF = "portal.urls"
 # Error reports (the DEBUG page included) never show the partner key or a client secret.

@@ -35,15 +35,16 @@ class ModelBackendOneQuery(ModelBackend):
     def get_all_permissions(self, user_obj, obj=None) -> set[str]:
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
-        if not hasattr(user_obj, "_perm_cache"):
+        # Kept on the user object for the request, as ModelBackend keeps its own (under a name of ours).
+        if not hasattr(user_obj, "_portal_permissions"):
             if user_obj.is_superuser:
                 names = Permission.objects.values_list("content_type__app_label", "codename").order_by()
             else:
                 with connections[router.db_for_read(Permission)].cursor() as cursor:
                     cursor.execute(_permissions_sql(), [user_obj.pk, user_obj.pk])
                     names = cursor.fetchall()
-            user_obj._perm_cache = {f"{app_label}.{codename}" for app_label, codename in names}
-        return user_obj._perm_cache
+            user_obj._portal_permissions = {f"{app_label}.{codename}" for app_label, codename in names}
+        return user_obj._portal_permissions
 
 
 @cache

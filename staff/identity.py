@@ -6,7 +6,7 @@ audience and expiry. On top of it, here:
 - a `nonce` is sent with each sign-in and kept with its `state`; `adapters.StaffSocialAccountAdapter`
   refuses an ID token that does not carry it back (OpenID Connect Core 1.0, 3.1.2.1 and 3.1.3.7);
 - the ID token's signature is checked against the provider's published keys always, not only when
-  the token came some other way than straight from the token endpoint;
+  the token came some other way than straight from the token endpoint (`staff.allauth_internals`);
 - an account is the issuer and the subject together (`extract_uid`), never an email;
 - a fresh check of a signed-in staff member (allauth's "redirect" process: nobody is signed in
   again, `staff.recent_sign_in`) asks the provider to authenticate them anew (`prompt=login`,
@@ -21,33 +21,23 @@ import time
 from typing import Any
 
 from allauth.socialaccount import app_settings as socialaccount_settings
-from allauth.socialaccount.internal import jwtkit
 from allauth.socialaccount.models import SocialApp
 from allauth.socialaccount.providers.base import AuthProcess
 from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
 from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
-from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse
 
+from staff.allauth_internals import SignatureCheckingAdapter
 
-class CompanyIdentityAdapter(OpenIDConnectOAuth2Adapter):
+
+class CompanyIdentityAdapter(SignatureCheckingAdapter):
     def complete_login(self, request: HttpRequest, app: Any, token: Any, **kwargs: Any) -> Any:
         login = super().complete_login(request, app, token, **kwargs)
         # Kept for signing out at the provider too (its end-session endpoint takes it as a hint).
         login.id_token = kwargs["response"].get("id_token", "")
         return login
-
-    def _decode_id_token(self, app: Any, id_token: str) -> dict:
-        return jwtkit.verify_and_decode(
-            credential=id_token,
-            keys_url=self.openid_config["jwks_uri"],
-            issuer=self.openid_config["issuer"],
-            audience=app.client_id,
-            lookup_kid=jwtkit.lookup_kid_jwk,
-            verify_signature=True,
-        )
 
 
 class CompanyIdentityProvider(OpenIDConnectProvider):

@@ -17,20 +17,18 @@ from django.utils import timezone
 
 
 class SessionStore(db.SessionStore):
-    def _get_session_from_db(self) -> Session | None:
-        """The unexpired session with this key; None, and the key dropped, as Django's own does,
-        when there is none (a malformed key is None already: Django checks it when it is set)."""
-        row = None
-        if self.session_key is not None:
-            connection = connections[router.db_for_read(Session)]
-            now = connection.ops.adapt_datetimefield_value(timezone.now())
-            with connection.cursor() as cursor:
-                cursor.execute(_session_sql(), [self.session_key, now])
-                row = cursor.fetchone()
-        if row is None:
-            self._session_key = None
-            return None
-        return Session(session_key=self.session_key, session_data=row[0])
+    def load(self) -> dict:
+        """The data of the unexpired session with this key (a malformed key is None already:
+        Django checks it when it is set). When there is none, Django's own `load()` answers, and
+        drops the key, as it does: a stale cookie costs its ORM query, a live session does not."""
+        if self.session_key is None:
+            return {}
+        connection = connections[router.db_for_read(Session)]
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        with connection.cursor() as cursor:
+            cursor.execute(_session_sql(), [self.session_key, now])
+            row = cursor.fetchone()
+        return self.decode(row[0]) if row is not None else super().load()
 
 
 @cache

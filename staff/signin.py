@@ -3,8 +3,9 @@ authentication steps (password, second factor, identity provider)."""
 
 from __future__ import annotations
 
-from allauth.account.internal.flows.login import get_authentication_records
 from django.http import HttpRequest
+
+from staff.allauth_internals import authentication_records
 
 IDENTITY_PROVIDER = "socialaccount"
 PASSWORD = "password"  # noqa: S105 (allauth's name for the method)
@@ -15,7 +16,7 @@ def records(request: HttpRequest) -> list[dict]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not hasattr(request, "session"):
         return []
-    return get_authentication_records(request, user)
+    return authentication_records(request, user)
 
 
 def method(request: HttpRequest) -> str:

@@ -47,6 +47,14 @@ def named_url_patterns(patterns=None, namespace: str = ""):
 ATTEMPT_CARRIES = ("actor_username", "action", "method", "path", "idempotency_key", "request_id", "client_ip")
 
 
+def verify_chain(*, using: str = "default") -> tuple:
+    """The whole chain walked, as `verify_audit` walks it: the entries checked, and the first break."""
+    from orgadmin.audit_log import walk_chain
+
+    walk = walk_chain(using=using)
+    return walk.checked, walk.broken
+
+
 def call_entries(**filters) -> list:
     """The audit entries of finished calls matching `filters`, oldest first, one per call: a read's
     entry, and a write's outcome, whose attempt is checked to stand before it in the log, for the

@@ -16,10 +16,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orgadmin import selectors
-from orgadmin.audit_log import append, canonical_content, entry_hash, verify_chain
+from orgadmin.audit_log import append, canonical_content, entry_hash
 from orgadmin.audit_protocol import AuditContext
 from orgadmin.models import AuditEntry
-from tests.support import guard_lifted
+from tests.support import guard_lifted, verify_chain
 
 
 def add_entry(created_at=None, **fields) -> AuditEntry:

@@ -23,9 +23,9 @@ from django.utils import timezone
 from devtools.sandbox import ACME_ID, GLOBEX_ID
 from devtools.support import hidden_field
 from orgadmin import audit_log
-from orgadmin.audit_log import append, verify_chain
+from orgadmin.audit_log import append
 from orgadmin.models import AuditEntry
-from tests.support import audit_refuses_inserts, guard_lifted
+from tests.support import audit_refuses_inserts, guard_lifted, verify_chain
 
 NOTHING_SENT = "The audit log is unavailable, so nothing was sent to Polytomic."
 WRITES = ("POST", "PUT", "DELETE")

@@ -310,15 +310,32 @@ class ApprovalTests:
         assert (change.status, change.secret, change.comment) == ("rejected", "", "Not before the customer confirms")
         assert not [r for r in writes(sandbox) if r["method"] == "PUT"]
 
-    def test_an_expired_request_cannot_be_approved(self, editor, approver, sandbox):
+    def test_an_expired_request_cannot_be_decided(self, editor, approver, sandbox):
+        """Past its time, a request is expired at once, before the command records it: the queue
+        shows it so, its page offers no decision, and approving or rejecting it is refused, sending nothing."""
         change = request_a_new_issuer(editor)
         with time_machine.travel(timezone.now() + timedelta(hours=25)):
             approver.force_login(make_user("ada2", role="Admin"))  # a fresh sign-in, a day later
-            assert approver.get(reverse("orgadmin:change-list")).status_code == 200  # expires what is due
+            queue = approver.get(reverse("orgadmin:change-list")).content.decode()
+            detail = approver.get(reverse("orgadmin:change-detail", args=[change.pk])).content.decode()
             refused = approver.post(
                 reverse("orgadmin:change-decide", args=[change.pk]), {"decision": "approve"}, follow=True
             )
-        assert "already decided: expired" in refused.content.decode()
+            not_rejected = approver.post(
+                reverse("orgadmin:change-decide", args=[change.pk]),
+                {"decision": "reject", "comment": "Too late"},
+                follow=True,
+            )
+            change.refresh_from_db()
+            assert change.status == "pending"  # recorded by the command, not by a page
+            call_command("expire_change_requests", stdout=io.StringIO())
+        assert re.search(rf"#{change.pk}</a></td>(?:\s*<td>[^<]*</td>){{4}}\s*<td>Expired</td>", queue)
+        assert "No change is waiting." in queue
+        assert "Your decision" not in detail
+        assert "<strong>Expired</strong>" in detail
+        assert "This change request has expired." in refused.content.decode()
+        assert "This change request has expired." in not_rejected.content.decode()
+        assert not [r for r in writes(sandbox) if r["method"] == "PUT"]
         change.refresh_from_db()
         assert (change.status, change.secret) == ("expired", "")
         assert AuditEntry.objects.filter(action="change.expire", change_request_id=change.pk).exists()
@@ -335,21 +352,22 @@ class QueueTests:
         self, editor, approver, sandbox, django_assert_max_num_queries
     ):
         request_a_new_issuer(editor)
-        with django_assert_max_num_queries(12) as few:
+        with django_assert_max_num_queries(10) as few:
             approver.get(reverse("orgadmin:change-list"))
         change = ChangeRequest.objects.get()
         decider = make_user("bea", role="Admin")
-        for n in range(20):
-            unknown = (
-                {"status": "unknown", "decided_by": decider} if n % 2 else {}
-            )  # listed first, in a table of their own
+        for n in range(30):
+            # Unknown ones are listed first, in a table of their own; past-due ones among the decided.
+            shown = [{}, {"status": "unknown", "decided_by": decider}, {"expires_at": timezone.now()}][n % 3]
             ChangeRequest.objects.create(
                 organization_id=change.organization_id, organization_name=f"Org {n}", kind="delete",
-                organization_state={}, reason="r", requested_by=change.requested_by, expires_at=change.expires_at,
-                **unknown,
+                organization_state={}, reason="r", requested_by=change.requested_by,
+                **{"expires_at": change.expires_at, **shown},
             )  # fmt: skip
-        with django_assert_max_num_queries(len(few.captured_queries)):
+        with django_assert_max_num_queries(len(few.captured_queries)) as many:
             assert approver.get(reverse("orgadmin:change-list")).status_code == 200
+        # A GET writes nothing: the expiries are the command's to record.
+        assert not [q["sql"] for q in many.captured_queries if not q["sql"].lstrip().upper().startswith("SELECT")]
 
     def test_the_audit_log_filters_by_change_request(self, editor, approver, sandbox):
         change = request_a_new_issuer(editor)

@@ -5,16 +5,17 @@ databases."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
+import requests
 
 from devtools.sandbox import ACME_ID, StoredOrganization
-from orgadmin.audit_log import verify_chain
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.recording import MASK_MAX_DEPTH, RESPONSE_BODY_MAX_CHARS, TOO_DEEP, mask_answer
-from orgadmin.polytomic.transport import Answer
-from tests.support import call_entries
+from orgadmin.polytomic.transport import Answer, decoded
+from tests.support import call_entries, verify_chain
 
 DEEP = "[" * 5000 + "]" * 5000
 NUL_ID = "7a1f0c2e-0000-4000-8000-0000000000a0"
@@ -134,3 +135,25 @@ class UnstorableTextTests:
         assert failed.outcome == "failed"
         assert "broken\\x00message \ufffd" in failed.error_message
         assert verify_chain()[1] is None
+
+
+class DecodingTests:
+    """A body read in chunks is decoded as requests decodes a body it read itself."""
+
+    @pytest.mark.parametrize(
+        ("body", "content_type"),
+        [
+            ('{"name": "Zürich"}'.encode(), "application/json"),
+            ("Zürich".encode("latin-1"), "text/plain; charset=ISO-8859-1"),
+            ("Zürich, Ørsted, Łódź".encode(), "text/html"),  # no charset: requests says ISO-8859-1
+            ("Zürich, Ørsted, Łódź".encode(), "application/octet-stream"),  # none at all: guessed
+            (b"\xff\xfe\xfd not text", "application/json"),
+            ("Zürich".encode(), "text/plain; charset=no-such-charset"),
+            (b"", "application/json"),
+        ],
+    )
+    def test_as_requests_decodes_it(self, body, content_type):
+        response = requests.models.Response()
+        response.raw, response.headers["Content-Type"] = io.BytesIO(body), content_type
+        response.encoding = requests.utils.get_encoding_from_headers(response.headers)
+        assert decoded(body, response.encoding) == response.text

@@ -9,8 +9,9 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from orgadmin.audit_log import canonical_content, verify_chain
+from orgadmin.audit_log import canonical_content
 from orgadmin.models import AuditEntry
+from tests.support import verify_chain
 
 BEFORE_KEYING = ("orgadmin", "0005_audit_page_order_indexes")
 KEYING = ("orgadmin", "0006_keyed_chain")

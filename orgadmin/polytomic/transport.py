@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+import charset_normalizer
 import requests
 import urllib3.connection
 import urllib3.connectionpool
@@ -335,6 +336,17 @@ class Answer:
     is_json: bool = False
 
 
+def decoded(body: bytes, encoding: str | None) -> str:
+    """The body as text, as requests' `Response.text` decodes one: in the charset the answer
+    declares, else the one its bytes look like, any byte that does not decode replaced."""
+    if not body:
+        return ""
+    try:
+        return str(body, encoding or charset_normalizer.detect(body)["encoding"] or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return str(body, "utf-8", errors="replace")
+
+
 def read_answer(response: requests.Response, *, max_bytes: int) -> Answer:
     """Reads the streamed body (decompressed), stopping at `max_bytes`: a declared length over it
     is refused unread, and a body that grows past it is cut off and its connection closed.
@@ -350,10 +362,7 @@ def read_answer(response: requests.Response, *, max_bytes: int) -> Answer:
             response.close()
             raise AnswerTooLarge
         chunks.append(chunk)
-    # requests keeps a body it read here (as its own `content` does), so that `text` decodes it.
-    response._content = b"".join(chunks)
-    response._content_consumed = True
-    text = response.text
+    text = decoded(b"".join(chunks), response.encoding)
     try:
         document, is_json = json.loads(text), True
     # Not JSON, or nested deeper than Python parses, which is no more readable.

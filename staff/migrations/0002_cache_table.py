@@ -9,15 +9,17 @@ deployment that later drops Redis finds its table in place. Running it again is 
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.cache import caches
 from django.core.cache.backends.db import BaseDatabaseCache
 from django.core.management import call_command
 from django.db import migrations
+from django.utils.module_loading import import_string
 
 
 def cache_tables() -> list[str]:
     configured = [
-        cache._table for cache in map(caches.__getitem__, settings.CACHES) if isinstance(cache, BaseDatabaseCache)
+        config["LOCATION"]  # a database cache's table (Django's documented setting)
+        for config in settings.CACHES.values()
+        if issubclass(import_string(config["BACKEND"]), BaseDatabaseCache)
     ]
     return list(dict.fromkeys([settings.PORTAL_CACHE_TABLE, *configured]))
 

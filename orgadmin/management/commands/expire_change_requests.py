@@ -1,7 +1,8 @@
 """Checks at Polytomic the change requests sent whose outcome is not known (their sender's audit
 entry refused, or their worker gone past its deadline), then expires those past their time,
-erasing their client secrets. The queue expires as it is opened; schedule this (hourly) so that no
-request stays unknown, and no secret outlives its request, unseen."""
+erasing their client secrets. The one place an expiry is recorded: the queue shows a request past
+its time as expired at once, writing nothing. Schedule this (hourly, cron) so that no request stays
+unknown, and no secret outlives its request."""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from benchmarks.bench import Config, run
+
 
 class Command(BaseCommand):
     help = (
@@ -31,13 +33,6 @@ class Command(BaseCommand):
         parser.add_argument("--strict", action="store_true", help="Exit non-zero when a row misses its target.")
 
     def handle(self, *args: object, **options) -> None:
-        try:
-            from benchmarks.bench import Config, run
-        except ImportError as exc:  # benchmarks/ is left out of the production image, as devtools/ is
-            raise CommandError(
-                f"The benchmark runs from a checkout of the source, with its benchmarks/ folder ({exc})."
-            ) from None
-
         if options["quick"]:
             config = Config(organizations=200, runs=3, duration=3, audit_sizes=(200, 2_000), audit_runs=2,
                             portal_backend=options["portal_database"], audit_writes=50, cpu_runs=5,

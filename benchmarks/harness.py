@@ -250,7 +250,7 @@ class PortalServers:
         return None
 
     def set_faults(self, **faults: object) -> None:
-        """The sandbox's faults from now on (`POST /_sandbox/faults`, devtools/sandbox.py)."""
+        """The sandbox's faults from now on (`POST /_sandbox/faults`, devtools/sandbox/faults.py)."""
         requests.post(f"{self.sandbox_url}/_sandbox/faults", json=faults, timeout=30).raise_for_status()
 
     def sandbox_log(self) -> dict:

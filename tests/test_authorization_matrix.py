@@ -21,7 +21,7 @@ from tests.factories import make_user
 from tests.support import named_url_patterns
 
 ROLES = (None, "Viewer", "Editor", "Admin")
-# A user of Acme's in the sandbox (devtools/sandbox_people.py seeds it with this id).
+# A user of Acme's in the sandbox (devtools/sandbox/people.py seeds it with this id).
 ANALYST_ID = str(uuid.uuid5(uuid.UUID(ACME_ID), "user-1"))
 SIGN_IN = 302  # anonymous: sent to sign in
 R = 302  # a redirect for a signed-in user

@@ -188,8 +188,7 @@ def test_no_page_or_fragment_turns_hostile_text_into_markup(client, sandbox):
     visit("deleted", client.post(f"/organizations/{victim.id}/delete/", confirm, follow=True))
 
     # Onboarding: a hostile name refused and then created, hostile connections, a hostile failure.
-    from devtools.sandbox import OWNER_ID
-    from devtools.sandbox_connections import StoredConnection
+    from devtools.sandbox import OWNER_ID, StoredConnection
 
     with sandbox.sandbox.lock:
         for n, payload in enumerate(HOSTILE[:3]):

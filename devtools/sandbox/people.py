@@ -121,7 +121,7 @@ def basic_credentials(authorization: str) -> tuple[str, str] | None:
 
 
 class PeopleApi:
-    """The users, roles and keys endpoints, mixed into `Sandbox` (which holds the state and lock)."""
+    """The users, roles and keys endpoints, mixed into `SandboxState` (which holds the store and lock)."""
 
     roles: dict[str, StoredRole]
     users: dict[str, StoredUser]

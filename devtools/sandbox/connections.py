@@ -52,7 +52,7 @@ def seeded_connections(organizations: list[Any]) -> dict[str, StoredConnection]:
 
 
 class ConnectionsApi:
-    """Mixed into `Sandbox`, which holds the state, the lock and the organizations."""
+    """Mixed into `SandboxState`, which holds the store, the lock and the organizations."""
 
     stored_connections: dict[str, StoredConnection]
 

@@ -10,6 +10,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from devtools.sandbox.answers import Response, error
+
 CONNECTIONS_PATH = "/api/connections"
 SHARED_PATH = re.compile(r"^/api/organizations/(?P<org>[^/]+)/connections/(?P<connection>[^/]+)/shared$")
 SEEDED = (("Analytics warehouse", "Snowflake"), ("Sales CRM", "Salesforce"), ("Marketing", "HubSpot"))
@@ -56,12 +58,12 @@ class ConnectionsApi:
 
     stored_connections: dict[str, StoredConnection]
 
-    def _list_connections(self, organization_id: str, response: Any) -> Any:
+    def _list_connections(self, organization_id: str) -> Response:
         with self.lock:
             mine = [c.public() for c in self.stored_connections.values() if c.organization_id == organization_id]
-        return response(200, {"data": mine})
+        return Response(200, {"data": mine})
 
-    def _shared(self, method: str, match: re.Match, partner: str, body: bytes, error: Any, response: Any) -> Any:
+    def _shared(self, method: str, match: re.Match, partner: str, body: bytes) -> Response:
         refusal = self._organization_refusal(match["org"], partner)
         if refusal is not None:
             return refusal
@@ -72,7 +74,7 @@ class ConnectionsApi:
         if method == "GET":
             with self.lock:
                 copies = [c.public() for c in self.stored_connections.values() if c.parent_id == original.id]
-            return response(200, {"data": copies})
+            return Response(200, {"data": copies})
         if method != "POST":
             return self._not_allowed_here(method)
         try:
@@ -89,4 +91,4 @@ class ConnectionsApi:
         copy = StoredConnection(str(uuid.uuid4()), child, name, original.type_name, parent_id=original.id)
         with self.lock:
             self.stored_connections[copy.id] = copy
-        return response(200, {"data": {"id": copy.id}})
+        return Response(200, {"data": {"id": copy.id}})

@@ -16,6 +16,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from devtools.sandbox.answers import Response, error
+
 USERS_PATH = re.compile(r"^/api/organizations/(?P<org>[^/]+)/users$")
 USER_PATH = re.compile(r"^/api/organizations/(?P<org>[^/]+)/users/(?P<user>[^/]+)$")
 KEYS_PATH = re.compile(r"^/api/organizations/(?P<org>[^/]+)/users/(?P<user>[^/]+)/keys$")
@@ -126,24 +128,21 @@ class PeopleApi:
     roles: dict[str, StoredRole]
     users: dict[str, StoredUser]
 
-    def _people(
-        self, method: str, path: str, partner: str, body: bytes, query: dict[str, str], error: Any, response: Any
-    ) -> Any:
-        """The answer to a people request, or None when the path is not one of theirs. `error` and
-        `response` build answers as the rest of the sandbox does."""
+    def _people(self, method: str, path: str, partner: str, body: bytes, query: dict[str, str]) -> Response | None:
+        """The answer to a people request, or None when the path is not one of theirs."""
         if keys := KEYS_PATH.match(path):
             if method != "POST":
                 return self._not_allowed_here(method)
-            return self._with_user(keys, partner, error, lambda user: self._new_key(user, query, error, response))
+            return self._with_user(keys, partner, lambda user: self._new_key(user, query))
         if one := USER_PATH.match(path):
             handlers = {
-                "GET": lambda user: response(200, {"data": user.public(self.roles)}),
-                "PUT": lambda user: self._update_user(user, body, error, response),
-                "DELETE": lambda user: self._delete_user(user, response),
+                "GET": lambda user: Response(200, {"data": user.public(self.roles)}),
+                "PUT": lambda user: self._update_user(user, body),
+                "DELETE": lambda user: self._delete_user(user),
             }
             if method not in handlers:
                 return self._not_allowed_here(method)
-            return self._with_user(one, partner, error, handlers[method])
+            return self._with_user(one, partner, handlers[method])
         if many := USERS_PATH.match(path):
             refusal = self._organization_refusal(many["org"], partner)
             if refusal is not None:
@@ -151,21 +150,21 @@ class PeopleApi:
             if method == "GET":
                 with self.lock:
                     mine = [u.public(self.roles) for u in self.users.values() if u.organization_id == many["org"]]
-                return response(200, {"data": mine})
+                return Response(200, {"data": mine})
             if method == "POST":
-                return self._create_user(many["org"], body, error, response)
+                return self._create_user(many["org"], body)
             return self._not_allowed_here(method)
         return None
 
-    def _roles(self, method: str, organization_id: str, response: Any, error: Any) -> Any:
+    def _roles(self, method: str, organization_id: str) -> Response:
         """`GET /api/permissions/roles` as the organization named by Basic auth."""
         if method != "GET":
             return self._not_allowed_here(method)
         with self.lock:
             mine = [r.public() for r in self.roles.values() if r.organization_id == organization_id]
-        return response(200, {"data": mine})
+        return Response(200, {"data": mine})
 
-    def _with_user(self, match: re.Match, partner: str, error: Any, handle: Any) -> Any:
+    def _with_user(self, match: re.Match, partner: str, handle: Any) -> Response:
         refusal = self._organization_refusal(match["org"], partner)
         if refusal is not None:
             return refusal
@@ -175,8 +174,8 @@ class PeopleApi:
             return error(404, PeopleGuess.NO_SUCH_USER)
         return handle(user)
 
-    def _create_user(self, organization_id: str, body: bytes, error: Any, response: Any) -> Any:
-        payload, refusal = self._user_payload(organization_id, body, error)
+    def _create_user(self, organization_id: str, body: bytes) -> Response:
+        payload, refusal = self._user_payload(organization_id, body)
         if refusal is not None:
             return refusal
         with self.lock:
@@ -184,32 +183,32 @@ class PeopleApi:
                 return error(422, PeopleGuess.EMAIL_TAKEN, metadata={"email": PeopleGuess.EMAIL_TAKEN[0]})
             user = StoredUser(str(uuid.uuid4()), organization_id, payload["email"], payload["role_ids"])
             self.users[user.id] = user
-            return response(200, {"data": user.public(self.roles)})
+            return Response(200, {"data": user.public(self.roles)})
 
-    def _update_user(self, user: StoredUser, body: bytes, error: Any, response: Any) -> Any:
-        payload, refusal = self._user_payload(user.organization_id, body, error)
+    def _update_user(self, user: StoredUser, body: bytes) -> Response:
+        payload, refusal = self._user_payload(user.organization_id, body)
         if refusal is not None:
             return refusal
         if payload["email"] != user.email:
             return error(422, PeopleGuess.EMAIL_CHANGED, metadata={"email": PeopleGuess.EMAIL_CHANGED[0]})
         with self.lock:
             user.role_ids = payload["role_ids"]
-            return response(200, {"data": user.public(self.roles)})
+            return Response(200, {"data": user.public(self.roles)})
 
-    def _delete_user(self, user: StoredUser, response: Any) -> Any:
+    def _delete_user(self, user: StoredUser) -> Response:
         with self.lock:
             self.users.pop(user.id, None)
-            return response(200, {"data": user.public(self.roles)})  # the deleted user, as users.yml has it
+            return Response(200, {"data": user.public(self.roles)})  # the deleted user, as users.yml has it
 
-    def _new_key(self, user: StoredUser, query: dict[str, str], error: Any, response: Any) -> Any:
+    def _new_key(self, user: StoredUser, query: dict[str, str]) -> Response:
         force = query.get("force", "").lower() == "true"
         with self.lock:
             if user.api_key is not None and not force:
                 return error(PeopleGuess.HAS_KEY_STATUS, PeopleGuess.HAS_KEY)
             user.api_key = "pk_" + secrets.token_urlsafe(24)
-            return response(200, {"data": {"value": user.api_key}})
+            return Response(200, {"data": {"value": user.api_key}})
 
-    def _user_payload(self, organization_id: str, body: bytes, error: Any) -> tuple[dict[str, Any], Any]:
+    def _user_payload(self, organization_id: str, body: bytes) -> tuple[dict[str, Any], Response | None]:
         """The request's email (lower-cased, as Polytomic does) and roles, or a refusal."""
         try:
             payload = json.loads(body or b"null")

@@ -107,8 +107,8 @@ class SandboxState(PeopleApi, ConnectionsApi):
             return refusal
         delay()
         if path == CONNECTIONS_PATH:
-            return self._list_connections(organization_id, Response) if method == "GET" else _not_allowed(method)
-        return self._roles(method, organization_id, Response, error)
+            return self._list_connections(organization_id) if method == "GET" else _not_allowed(method)
+        return self._roles(method, organization_id)
 
     def _organization_refusal(self, organization_id: str, partner: str) -> Response | None:
         """Why the partner may not reach this organization (404, or 403 for another's), or None."""
@@ -126,11 +126,11 @@ class SandboxState(PeopleApi, ConnectionsApi):
     # --- The Organizations API ---------------------------------------------------------------
 
     def _route(self, method: str, path: str, partner: str, body: bytes, query: dict[str, str]) -> Response:
-        people = self._people(method, path, partner, body, query, error, Response)
+        people = self._people(method, path, partner, body, query)
         if people is not None:
             return people
         if shared := SHARED_PATH.match(path):
-            return self._shared(method, shared, partner, body, error, Response)
+            return self._shared(method, shared, partner, body)
         if path == "/api/me":
             return self._identity(partner) if method == "GET" else _not_allowed(method)
         if path == "/api/organizations":

@@ -43,8 +43,8 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from orgadmin import audit_protocol
-from orgadmin.audit_protocol import AuditContext, AuditUnavailable
+from audit import protocol as audit_protocol
+from audit.protocol import AuditContext, AuditUnavailable
 from orgadmin.models import AuditEntry, ChangeRequest
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
@@ -317,7 +317,7 @@ def _mark_unknown(context: AuditContext, change: ChangeRequest, why: str, *, tak
                     _record_step(context, change, AuditEntry.Action.CHANGE_UNKNOWN, body={"why": why},
                             outcome=AuditEntry.Outcome.UNKNOWN)  # fmt: skip
             except AuditUnavailable:
-                pass  # logged by audit_protocol.record
+                pass  # logged by audit.protocol.record
     except DatabaseError:  # the database itself is gone: the deadline marks it (outcome_unknown_q)
         logger.exception("Change request %s could not be marked as of unknown outcome", change.pk)
     return change

@@ -52,8 +52,8 @@ from requests.utils import requote_uri
 from urllib3.connection import HTTPConnection
 from urllib3.exceptions import HTTPError
 
-from orgadmin import audit_protocol
-from orgadmin.audit_protocol import AuditContext
+from audit import protocol as audit_protocol
+from audit.protocol import AuditContext
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic import transport
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 # compares equal to what Polytomic sends (a change request's `organization_state` decides whether
 # it is void). Ordinary text is stored as it is; one that starts with the mark is escaped too, so
 # that reading back is exact whatever the text. (The audit log's entries are hashed as stored and
-# write these characters as visible escapes instead: audit_log.make_storable.)
+# write these characters as visible escapes instead: audit.store.make_storable.)
 
 STORED_MARK = "\ue000"  # the first private-use character: no text Polytomic means to send begins with it
 
@@ -124,13 +124,13 @@ class AuditEntryQuerySet(models.QuerySet):
     def delete(self):
         raise AppendOnlyError("Audit entries are deleted only by the retention command (prune_audit).")
 
-    # Django's own QuerySet.delete() is left for the retention command (audit_log.prune).
+    # Django's own QuerySet.delete() is left for the retention command (audit.retention.prune).
 
 
 class AuditEntry(models.Model):
     """One call to Polytomic (who, what, when, with what outcome), written by the client through
     `orgadmin.polytomic.recording`; or one of the log's own records (a prune, the keying of the
-    chain). Appended only through `orgadmin.audit_log`."""
+    chain). Appended only through `audit.store`."""
 
     class Action(models.TextChoices):
         LIST = "organization.list", "List organizations"
@@ -226,7 +226,7 @@ class AuditEntry(models.Model):
         help_text="How the actor signed in: idp:<provider>, or password+<second factor> (staff/signin.py).",
     )
     # Tamper evidence: SHA-256 over this entry's canonical content and the previous entry's hash
-    # (orgadmin/audit_log.py). `verify_audit` walks the chain.
+    # (audit/store.py). `verify_audit` walks the chain.
     previous_hash = models.CharField(max_length=64, blank=True)
     entry_hash = models.CharField(max_length=64, blank=True)
 

@@ -31,8 +31,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.protocol import AuditContext, AuditUnavailable
 from orgadmin import services
-from orgadmin.audit_protocol import AuditContext, AuditUnavailable
 from orgadmin.issuer_check import IssuerCheck
 from orgadmin.models import AuditEntry, Onboarding, OnboardingTask
 from orgadmin.polytomic.client import client

@@ -20,8 +20,8 @@ from uuid import UUID
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from orgadmin.audit_log import HASHED_FIELDS
-from orgadmin.audit_protocol import AuditContext
+from audit.protocol import AuditContext
+from audit.store import HASHED_FIELDS
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.client import Identity, PolytomicClient, client
 from orgadmin.polytomic.fields import REMEMBERED, Organization, Organizations

@@ -17,7 +17,7 @@ from uuid import UUID
 from django.conf import settings
 from django.utils import timezone
 
-from orgadmin.audit_protocol import AuditContext
+from audit.protocol import AuditContext
 from orgadmin.models import ApiKeyFormToken, AuditEntry
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound

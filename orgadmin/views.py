@@ -35,8 +35,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
+from audit.protocol import AuditContext, AuditUnavailable
 from orgadmin import change_requests, edit_guard, selectors, services
-from orgadmin.audit_protocol import AuditContext, AuditUnavailable
 from orgadmin.forms import (
     ApiKeyForm,
     AuditFilterForm,

@@ -49,7 +49,7 @@ ATTEMPT_CARRIES = ("actor_username", "action", "method", "path", "idempotency_ke
 
 def verify_chain(*, using: str = "default") -> tuple:
     """The whole chain walked, as `verify_audit` walks it: the entries checked, and the first break."""
-    from orgadmin.audit_log import walk_chain
+    from audit.verification import walk_chain
 
     walk = walk_chain(using=using)
     return walk.checked, walk.broken

@@ -13,8 +13,8 @@ from django.test import RequestFactory
 from hypothesis import given
 from hypothesis import strategies as st
 
+from audit.protocol import AuditContext
 from orgadmin import selectors, services
-from orgadmin.audit_protocol import AuditContext
 from orgadmin.models import AppendOnlyError, AuditEntry
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import OrganizationInput

@@ -14,8 +14,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.store import append
 from devtools.sandbox import ACME_ID
-from orgadmin.audit_log import append
 from orgadmin.models import AuditEntry, ChangeRequest, Onboarding
 from tests.factories import make_user
 from tests.support import named_url_patterns

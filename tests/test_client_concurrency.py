@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.db import connection
 
+from audit.protocol import AuditContext
 from orgadmin import selectors
-from orgadmin.audit_protocol import AuditContext
 from orgadmin.models import AuditEntry
 
 THREADS = 8

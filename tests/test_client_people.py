@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
+from audit.protocol import AuditContext
 from devtools.sandbox import ACME_ID, FOREIGN_ID, GLOBEX_ID, OWNER_ID
-from orgadmin.audit_protocol import AuditContext
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.errors import PolytomicError, PolytomicForbidden, PolytomicNotFound, PolytomicValidationError

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orgadmin import audit_log, selectors
+from audit import store
+from orgadmin import selectors
 from orgadmin.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +34,7 @@ class Log:
         entry = AuditEntry(**{**values, **fields})
         # An onboarding's calls carry its correlation id, attempts and outcomes alike: here, every call about ORG.
         entry.correlation_id = FLOW if about == ORG else None
-        audit_log.append(entry)
+        store.append(entry)
         return entry
 
     def read(self, organization_id: str) -> AuditEntry:

@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from orgadmin.audit_log import canonical_content
+from audit.store import canonical_content
 from orgadmin.models import AuditEntry
 from tests.support import verify_chain
 

@@ -14,8 +14,8 @@ from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from audit.store import append
 from orgadmin import selectors
-from orgadmin.audit_log import append
 from orgadmin.models import AuditEntry
 
 AUDIT = reverse("orgadmin:audit-list")

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orgadmin import audit_protocol
-from orgadmin.audit_protocol import AuditContext
+from audit import protocol as audit_protocol
+from audit.protocol import AuditContext
 from orgadmin.models import AuditEntry
 from orgadmin.polytomic import connections, people
 from orgadmin.polytomic.fields import FIELDS

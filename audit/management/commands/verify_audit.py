@@ -7,9 +7,12 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from orgadmin import audit_protocol, selectors
-from orgadmin.audit_log import entry_hash, guard_in_place, walk_chain
-from orgadmin.audit_protocol import AuditContext, AuditUnavailable
+from audit import protocol as audit_protocol
+from audit.guard import guard_in_place
+from audit.protocol import AuditContext, AuditUnavailable
+from audit.store import entry_hash
+from audit.verification import walk_chain
+from orgadmin import selectors
 from orgadmin.models import AuditEntry, ChangeRequest
 
 # Where the head of each verified chain goes: the application log, which the log pipeline ships

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from orgadmin.models import AuditEntry
+from audit.models import AuditEntry
 
 # --- The database's guard ------------------------------------------------------------------------
 #

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from audit import store
-from orgadmin.models import AuditEntry
+from audit.models import AuditEntry
 from staff import signin
 from staff.forwarded_headers import client_ip
 

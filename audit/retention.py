@@ -13,8 +13,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit.guard import deleting
+from audit.models import AuditEntry
 from audit.store import append
-from orgadmin.models import AuditEntry
 
 # --- Retention ---------------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from orgadmin.models import AuditEntry
+from audit.models import AuditEntry
 
 # Every stored entry, one JSON line each, for the company's log pipeline (README, "Audit log").
 stream_log = logging.getLogger("orgadmin.audit.stream")

@@ -11,9 +11,9 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Max, Min
 
+from audit.models import AuditEntry
 from audit.store import HASHED_FIELDS, LATER_HASHED_FIELDS, canonical_of, chain_key_hmac, link_hash
 from audit.worker_pool import worker_pool
-from orgadmin.models import AuditEntry
 
 
 @dataclass(frozen=True)

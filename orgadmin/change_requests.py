@@ -44,8 +44,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from audit import protocol as audit_protocol
+from audit.models import AuditEntry
 from audit.protocol import AuditContext, AuditUnavailable
-from orgadmin.models import AuditEntry, ChangeRequest
+from orgadmin.models import ChangeRequest
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
 from orgadmin.polytomic.fields import BY_NAME, READABLE, SECRETS, Organization, OrganizationInput

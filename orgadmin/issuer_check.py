@@ -53,8 +53,8 @@ from urllib3.connection import HTTPConnection
 from urllib3.exceptions import HTTPError
 
 from audit import protocol as audit_protocol
+from audit.models import AuditEntry
 from audit.protocol import AuditContext
-from orgadmin.models import AuditEntry
 from orgadmin.polytomic import transport
 
 logger = logging.getLogger(__name__)

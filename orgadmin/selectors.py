@@ -20,9 +20,9 @@ from uuid import UUID
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from audit.models import AuditEntry
 from audit.protocol import AuditContext
 from audit.store import HASHED_FIELDS
-from orgadmin.models import AuditEntry
 from orgadmin.polytomic.client import Identity, PolytomicClient, client
 from orgadmin.polytomic.fields import REMEMBERED, Organization, Organizations
 from orgadmin.polytomic.people import Role, User

@@ -35,6 +35,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
+from audit.models import AuditEntry
 from audit.protocol import AuditContext, AuditUnavailable
 from orgadmin import change_requests, edit_guard, selectors, services
 from orgadmin.forms import (
@@ -49,7 +50,7 @@ from orgadmin.forms import (
     UserRolesForm,
 )
 from orgadmin.issuer_check import check_issuer
-from orgadmin.models import AuditEntry, ChangeRequest
+from orgadmin.models import ChangeRequest
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound, PolytomicValidationError
 from orgadmin.polytomic.fields import SEARCHABLE, SECRETS, Organization
 from orgadmin.polytomic.people import Role, User

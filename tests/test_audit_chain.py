@@ -15,10 +15,10 @@ from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from audit.models import AuditEntry
 from audit.protocol import AuditContext
 from audit.store import append, canonical_content, entry_hash
 from orgadmin import selectors
-from orgadmin.models import AuditEntry
 from tests.support import guard_lifted, verify_chain
 
 

@@ -21,10 +21,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit import guard
+from audit.models import AuditEntry
 from audit.store import append
 from devtools.sandbox import ACME_ID, GLOBEX_ID
 from devtools.support import hidden_field
-from orgadmin.models import AuditEntry
 from tests.support import audit_refuses_inserts, guard_lifted, verify_chain
 
 NOTHING_SENT = "The audit log is unavailable, so nothing was sent to Polytomic."

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from audit import store
+from audit.models import AuditEntry
 from orgadmin import selectors
-from orgadmin.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 ORG = "7a1f0c2e-0000-4000-8000-0000000000aa"

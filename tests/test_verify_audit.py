@@ -12,9 +12,9 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
+from audit.models import AuditEntry
 from audit.store import append
 from audit.verification import walk_chain
-from orgadmin.models import AuditEntry
 from tests.support import guard_lifted
 
 

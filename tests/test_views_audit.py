@@ -14,9 +14,9 @@ from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from audit.models import AuditEntry
 from audit.store import append
 from orgadmin import selectors
-from orgadmin.models import AuditEntry
 
 AUDIT = reverse("orgadmin:audit-list")
 EXPORT = reverse("orgadmin:audit-export")

@@ -21,9 +21,9 @@ import requests
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
+from audit.models import AuditEntry
 from audit.protocol import AuditContext, AuditUnavailable
 from orgadmin import __version__
-from orgadmin.models import AuditEntry
 from orgadmin.polytomic.connections import Connection, SharedConnection
 from orgadmin.polytomic.errors import (
     PolytomicError,

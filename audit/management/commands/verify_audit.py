@@ -9,11 +9,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit import protocol as audit_protocol
 from audit.guard import guard_in_place
+from audit.models import AuditEntry
 from audit.protocol import AuditContext, AuditUnavailable
 from audit.store import entry_hash
 from audit.verification import walk_chain
 from orgadmin import selectors
-from orgadmin.models import AuditEntry, ChangeRequest
+from orgadmin.models import ChangeRequest
 
 # Where the head of each verified chain goes: the application log, which the log pipeline ships
 # off the machine, so that a later run can be held to it (--anchor).

@@ -310,7 +310,7 @@ class AuditFilterForm(forms.Form):
         return cleaned
 
     def filters(self) -> dict[str, Any]:
-        """The filters for `selectors.audit_rows`; none when the form is invalid."""
+        """The filters for `audit.queries.audit_rows`; none when the form is invalid."""
         if not self.is_valid():
             return {}
         data = self.cleaned_data

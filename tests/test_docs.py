@@ -18,9 +18,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 ARCHITECTURE = (BASE_DIR / "docs" / "architecture.md").read_text()
 CONTRACTS = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["tool"]["importlinter"]
 ROOTS = tuple(CONTRACTS["root_packages"])
-# What the document names in backticks: `audit.store`, `selectors.audit_rows`, `orgadmin/views.py`.
+# What the document names in backticks: `audit.store`, `selectors.organization_list`, `orgadmin/views.py`.
 NAMED = re.findall(r"`([^`\s]+)`", ARCHITECTURE)
-# Packages whose modules the document may name without the package (`selectors.audit_rows`).
+# Packages whose modules the document may name without the package (`selectors.organization_list`).
 SHORT_NAMES_FROM = ("orgadmin", "orgadmin.polytomic", "staff")
 FILE_ROOTS = (*ROOTS, "benchmarks", "tests", "deploy", "templates", "docs")
 

@@ -9,9 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from audit import store
+from audit import queries, store
 from audit.models import AuditEntry
-from orgadmin import selectors
 
 pytestmark = pytest.mark.django_db
 ORG = "7a1f0c2e-0000-4000-8000-0000000000aa"
@@ -62,11 +61,11 @@ class Log:
 
 
 def first_page(size: int, **filters) -> list[int]:
-    return [entry.id for entry in selectors.audit_page(selectors.audit_rows(**filters), size=size).entries]
+    return [entry.id for entry in queries.audit_page(queries.audit_rows(**filters), size=size).entries]
 
 
 def latest(size: int, **filters) -> list[int]:
-    return [entry.id for entry in selectors.latest_rows(size=size, **filters)]
+    return [entry.id for entry in queries.latest_rows(size=size, **filters)]
 
 
 def test_a_write_shows_once_and_one_without_its_outcome_shows_as_unknown():
@@ -77,7 +76,7 @@ def test_a_write_shows_once_and_one_without_its_outcome_shows_as_unknown():
     hanging = log.attempt(ORG)
     created = log.outcome(log.attempt(ORG, creating=True), ORG)
     log.read(OTHER)
-    rows = selectors.latest_rows(organization_id=ORG, size=10)
+    rows = queries.latest_rows(organization_id=ORG, size=10)
     assert [row.id for row in rows] == [created.id, hanging.id, outcome.id, read.id]
     assert rows[1].outcome == AuditEntry.Outcome.UNKNOWN
     assert latest(2, organization_id=ORG) == [created.id, hanging.id]

@@ -40,7 +40,7 @@ def measure(runs: int) -> None:
     from django.contrib.auth.models import User
     from django.test import Client
 
-    from orgadmin.models import AuditEntry
+    from audit.models import AuditEntry
 
     admin, _ = User.objects.get_or_create(username="bench-admin", defaults={"is_superuser": True})
     client = Client()

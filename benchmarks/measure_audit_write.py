@@ -29,8 +29,8 @@ def main(writes: int) -> None:
     django.setup()
     from django.contrib.auth.models import User
 
+    from audit.protocol import AuditContext
     from devtools.sandbox import ACME_ID, seeded_organizations
-    from orgadmin.audit_protocol import AuditContext
     from orgadmin.polytomic.recording import CallRecord, record_attempt, record_call
     from orgadmin.polytomic.transport import Answer
 

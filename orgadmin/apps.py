@@ -8,9 +8,8 @@ class OrgadminConfig(AppConfig):
     verbose_name = "Organization portal"
 
     def ready(self) -> None:
-        from django.db.backends.signals import connection_created
+        from audit.verification import verified
+        from orgadmin import change_requests, checks  # noqa: F401 (registers the checks)
 
-        from orgadmin import audit_log, checks  # noqa: F401 (registers the checks)
-
-        # Each SQLite connection gets the function the audit table's DELETE trigger asks.
-        connection_created.connect(audit_log.register_guard, dispatch_uid="orgadmin.audit_guard")
+        # verify_audit's report of the change requests sent whose outcome is unknown.
+        verified.connect(change_requests.report_outcomes_unknown, dispatch_uid="orgadmin.change_requests")

@@ -43,9 +43,10 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from orgadmin import audit_protocol
-from orgadmin.audit_protocol import AuditContext, AuditUnavailable
-from orgadmin.models import AuditEntry, ChangeRequest
+from audit import protocol as audit_protocol
+from audit.models import AuditEntry
+from audit.protocol import AuditContext, AuditUnavailable
+from orgadmin.models import ChangeRequest
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
 from orgadmin.polytomic.fields import BY_NAME, READABLE, SECRETS, Organization, OrganizationInput
@@ -55,6 +56,8 @@ from staff.encryption import fernet
 
 ENCRYPTION_PURPOSE = "orgadmin.change-request-secret"
 logger = logging.getLogger(__name__)
+# verify_audit's log, where its findings go (audit/management/commands/verify_audit.py).
+verify_log = logging.getLogger("orgadmin.audit")
 Status = ChangeRequest.Status
 # The longest a live sender takes after taking a request: the fresh read and the write, each
 # within the client's total timeout (POLYTOMIC_TOTAL_TIMEOUT), and this margin for the database.
@@ -317,7 +320,7 @@ def _mark_unknown(context: AuditContext, change: ChangeRequest, why: str, *, tak
                     _record_step(context, change, AuditEntry.Action.CHANGE_UNKNOWN, body={"why": why},
                             outcome=AuditEntry.Outcome.UNKNOWN)  # fmt: skip
             except AuditUnavailable:
-                pass  # logged by audit_protocol.record
+                pass  # logged by audit.protocol.record
     except DatabaseError:  # the database itself is gone: the deadline marks it (outcome_unknown_q)
         logger.exception("Change request %s could not be marked as of unknown outcome", change.pk)
     return change
@@ -489,3 +492,31 @@ def _secrets(change: ChangeRequest) -> dict[str, str]:
     if not change.secret:
         return {}
     return json.loads(fernet(ENCRYPTION_PURPOSE).decrypt(change.secret.encode()))
+
+
+def report_outcomes_unknown(sender: object, write: Callable[[str], object], **kwargs: object) -> None:
+    """For `verify_audit` (`audit.verification.verified`): the approved change requests sent whose
+    outcome is not known: the audit log refused the step that ends a send, or the sender stopped past
+    its deadline."""
+    unknown = list(
+        ChangeRequest.objects.filter(ChangeRequest.outcome_unknown_q())
+        .select_related("requested_by", "decided_by")
+        .order_by("decided_at", "pk")
+    )
+    if not unknown:
+        write("Change requests sent with outcome unknown: none.")
+        return
+    write(
+        f"Change requests sent with outcome unknown: {len(unknown)}. Check each at Polytomic (its page, or "
+        "`expire_change_requests`)."
+    )
+    for change in unknown:
+        decided_at = f"{change.decided_at:%Y-%m-%d %H:%M:%S} UTC" if change.decided_at else "-"
+        write(
+            f"  change request {change.pk}  {change.get_kind_display().lower()} "
+            f"{change.organization_name or change.organization_id}  requested by "
+            f"{change.requested_by.get_username()}  approved by "
+            f"{change.decided_by.get_username() if change.decided_by else '-'} at {decided_at}  "
+            f"status {change.status}"
+        )
+    verify_log.warning("Change requests sent with outcome unknown: %s", len(unknown))

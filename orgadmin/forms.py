@@ -14,8 +14,8 @@ from django import forms
 from django.core.validators import RegexValidator, validate_email
 from django.utils.html import format_html
 
+from audit.models import AuditEntry
 from orgadmin import edit_guard, field_rules
-from orgadmin.models import AuditEntry
 from orgadmin.polytomic.connections import Connection
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import (
@@ -310,7 +310,7 @@ class AuditFilterForm(forms.Form):
         return cleaned
 
     def filters(self) -> dict[str, Any]:
-        """The filters for `selectors.audit_rows`; none when the form is invalid."""
+        """The filters for `audit.queries.audit_rows`; none when the form is invalid."""
         if not self.is_valid():
             return {}
         data = self.cleaned_data

@@ -52,9 +52,9 @@ from requests.utils import requote_uri
 from urllib3.connection import HTTPConnection
 from urllib3.exceptions import HTTPError
 
-from orgadmin import audit_protocol
-from orgadmin.audit_protocol import AuditContext
-from orgadmin.models import AuditEntry
+from audit import protocol as audit_protocol
+from audit.models import AuditEntry
+from audit.protocol import AuditContext
 from orgadmin.polytomic import transport
 
 logger = logging.getLogger(__name__)

@@ -31,10 +31,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.models import AuditEntry
+from audit.protocol import AuditContext, AuditUnavailable
 from orgadmin import services
-from orgadmin.audit_protocol import AuditContext, AuditUnavailable
 from orgadmin.issuer_check import IssuerCheck
-from orgadmin.models import AuditEntry, Onboarding, OnboardingTask
+from orgadmin.models import Onboarding, OnboardingTask
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.connections import Connection
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError

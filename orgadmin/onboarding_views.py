@@ -24,11 +24,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from audit.models import AuditEntry
+from audit.protocol import AuditContext, AuditUnavailable
 from orgadmin import onboarding, selectors
-from orgadmin.audit_protocol import AuditContext, AuditUnavailable
 from orgadmin.forms import DAMAGED, AdministratorsForm, ConnectionsForm, OnboardingOrganizationForm
 from orgadmin.issuer_check import check_issuer
-from orgadmin.models import AuditEntry, Onboarding, OnboardingTask
+from orgadmin.models import Onboarding, OnboardingTask
 from orgadmin.onboarding import Step
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import SECRETS

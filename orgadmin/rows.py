@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from django.urls import reverse
 
-from orgadmin.models import AuditEntry
+from audit.models import AuditEntry
 from orgadmin.polytomic.fields import Organization
 
 ACTIONS = dict(AuditEntry.Action.choices)

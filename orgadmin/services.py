@@ -17,8 +17,9 @@ from uuid import UUID
 from django.conf import settings
 from django.utils import timezone
 
-from orgadmin.audit_protocol import AuditContext
-from orgadmin.models import ApiKeyFormToken, AuditEntry
+from audit.models import AuditEntry
+from audit.protocol import AuditContext
+from orgadmin.models import ApiKeyFormToken
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
 from orgadmin.polytomic.fields import Organization, OrganizationInput

@@ -35,8 +35,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
+from audit import queries
+from audit.models import AuditEntry
+from audit.protocol import AuditContext, AuditUnavailable
 from orgadmin import change_requests, edit_guard, selectors, services
-from orgadmin.audit_protocol import AuditContext, AuditUnavailable
 from orgadmin.forms import (
     ApiKeyForm,
     AuditFilterForm,
@@ -49,7 +51,7 @@ from orgadmin.forms import (
     UserRolesForm,
 )
 from orgadmin.issuer_check import check_issuer
-from orgadmin.models import AuditEntry, ChangeRequest
+from orgadmin.models import ChangeRequest
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound, PolytomicValidationError
 from orgadmin.polytomic.fields import SEARCHABLE, SECRETS, Organization
 from orgadmin.polytomic.people import Role, User
@@ -674,10 +676,10 @@ def _change_page(request, change, *, form, current=None, error=None, status=200)
 @never_cache
 def audit_list(request: HtmxHttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET)
-    page = selectors.audit_page(
-        selectors.audit_rows(**form.filters()).shown(),
-        before=selectors.AuditCursor.parse(request.GET.get("before")),
-        after=selectors.AuditCursor.parse(request.GET.get("after")),
+    page = queries.audit_page(
+        queries.audit_rows(**form.filters()).shown(),
+        before=queries.AuditCursor.parse(request.GET.get("before")),
+        after=queries.AuditCursor.parse(request.GET.get("after")),
     )
     filters = request.GET.copy()
     for key in ("before", "after"):
@@ -694,7 +696,7 @@ def audit_detail(request: HttpRequest, entry_id: int) -> HttpResponse:
     """An entry, with the other half of its write: an outcome shows what its attempt sent, and an
     attempt links to its outcome, or says that none is recorded."""
     try:
-        entry, other_half = selectors.audit_entry(entry_id)
+        entry, other_half = queries.audit_entry(entry_id)
     except AuditEntry.DoesNotExist:
         raise Http404("No such audit entry.") from None
     attempt = other_half if entry.phase == AuditEntry.Phase.OUTCOME else entry
@@ -740,8 +742,8 @@ def audit_export(request: HttpRequest) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
 
     def rows():
-        yield writer.writerow(selectors.EXPORT_COLUMNS)
-        for row in selectors.audit_export_rows(**form.filters()):
+        yield writer.writerow(queries.EXPORT_COLUMNS)
+        for row in queries.audit_export_rows(**form.filters()):
             yield writer.writerow([_csv_cell(value) for value in row])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")

@@ -124,6 +124,8 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.openid_connect",
     "allauth.mfa",
     "allauth.usersessions",
+    # The audit log (audit/__init__.py): its store, chain, guard and retention, written through one protocol.
+    "audit",
     "orgadmin",
     "staff",
 ]
@@ -210,7 +212,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60, minim
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     # A second connection to the same database, used only to write an audit entry while the
-    # caller is inside a transaction, so the entry outlives its rollback (orgadmin/audit_log.py).
+    # caller is inside a transaction, so the entry outlives its rollback (audit/store.py).
     DATABASES["audit"] = {**DATABASES["default"]}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

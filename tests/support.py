@@ -49,7 +49,7 @@ ATTEMPT_CARRIES = ("actor_username", "action", "method", "path", "idempotency_ke
 
 def verify_chain(*, using: str = "default") -> tuple:
     """The whole chain walked, as `verify_audit` walks it: the entries checked, and the first break."""
-    from orgadmin.audit_log import walk_chain
+    from audit.verification import walk_chain
 
     walk = walk_chain(using=using)
     return walk.checked, walk.broken
@@ -59,7 +59,7 @@ def call_entries(**filters) -> list:
     """The audit entries of finished calls matching `filters`, oldest first, one per call: a read's
     entry, and a write's outcome, whose attempt is checked to stand before it in the log, for the
     same call. An attempt with no outcome fails the check: none is expected where this is used."""
-    from orgadmin.models import AuditEntry
+    from audit.models import AuditEntry
 
     entries = list(AuditEntry.objects.filter(**filters).order_by("id"))
     outcomes = [entry for entry in entries if entry.phase == "outcome"]
@@ -95,7 +95,7 @@ def only_call_entry(**filters):
 
 def attempt_of(outcome):
     """A write's attempt entry, from its outcome entry."""
-    from orgadmin.models import AuditEntry
+    from audit.models import AuditEntry
 
     return AuditEntry.objects.get(pk=outcome.attempt_id, phase="attempt")
 

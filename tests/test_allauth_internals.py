@@ -24,7 +24,7 @@ from tests.support import BASE_DIR
 
 ISSUER = "https://idp.example.test"
 CLIENT_ID = "portal"
-PRODUCT = ("orgadmin", "staff", "portal", "devtools", "benchmarks")
+PRODUCT = ("audit", "orgadmin", "staff", "portal", "devtools", "benchmarks")
 
 
 class AuthenticationRecordsTests:

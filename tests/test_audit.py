@@ -13,9 +13,9 @@ from django.test import RequestFactory
 from hypothesis import given
 from hypothesis import strategies as st
 
+from audit.models import AppendOnlyError, AuditEntry
+from audit.protocol import AuditContext
 from orgadmin import selectors, services
-from orgadmin.audit_protocol import AuditContext
-from orgadmin.models import AppendOnlyError, AuditEntry
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import OrganizationInput
 from orgadmin.polytomic.recording import (
@@ -316,17 +316,17 @@ class AdminTests:
     def test_entries_are_read_only_in_the_admin(self, client):
         client.force_login(make_user("root", is_staff=True, is_superuser=True))
         entry = make_entry()
-        change = client.get(f"/admin/orgadmin/auditentry/{entry.pk}/change/")
+        change = client.get(f"/admin/audit/auditentry/{entry.pk}/change/")
         assert change.status_code == 200
         assert 'name="_save"' not in change.content.decode()
-        assert client.post(f"/admin/orgadmin/auditentry/{entry.pk}/change/", {"outcome": "failed"}).status_code == 403
-        assert client.get("/admin/orgadmin/auditentry/add/").status_code == 403
-        assert client.post(f"/admin/orgadmin/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+        assert client.post(f"/admin/audit/auditentry/{entry.pk}/change/", {"outcome": "failed"}).status_code == 403
+        assert client.get("/admin/audit/auditentry/add/").status_code == 403
+        assert client.post(f"/admin/audit/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
         assert AuditEntry.objects.get().outcome == "ok"
 
     def test_staff_without_the_audit_permission_cannot_browse_entries(self, client):
         client.force_login(make_user("helper", is_staff=True))
-        assert client.get("/admin/orgadmin/auditentry/").status_code == 403
+        assert client.get("/admin/audit/auditentry/").status_code == 403
 
 
 class RollbackTests:

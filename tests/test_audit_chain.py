@@ -15,10 +15,10 @@ from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from audit.models import AuditEntry
+from audit.protocol import AuditContext
+from audit.store import append, canonical_content, entry_hash
 from orgadmin import selectors
-from orgadmin.audit_log import append, canonical_content, entry_hash
-from orgadmin.audit_protocol import AuditContext
-from orgadmin.models import AuditEntry
 from tests.support import guard_lifted, verify_chain
 
 
@@ -244,14 +244,14 @@ class OwnTransactionTests:
     def test_an_append_that_fails_halfway_releases_the_chain(self, monkeypatch):
         """On PostgreSQL an append outside any transaction is two messages of its own transaction:
         a failure between them rolls it back, and the chain lock with it."""
-        from orgadmin import audit_log
+        from audit import store
 
         add_entry()
 
         def fail(entry):
             raise RuntimeError("hashing failed")
 
-        monkeypatch.setattr(audit_log, "entry_hash", fail)
+        monkeypatch.setattr(store, "entry_hash", fail)
         with pytest.raises(RuntimeError, match="hashing failed"):
             add_entry()
         monkeypatch.undo()

@@ -1,4 +1,4 @@
-"""Which connection an audit entry is written on (`audit_log.database_for_entry`): its own on
+"""Which connection an audit entry is written on (`audit.store.database_for_entry`): its own on
 PostgreSQL inside a transaction of the caller's, so that it outlives the caller's rollback
 (tests/test_audit.py, RollbackTests); the default one otherwise, a test case's transaction included."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from orgadmin.audit_log import AUDIT_DB_ALIAS, database_for_entry
+from audit.store import AUDIT_DB_ALIAS, database_for_entry
 
 pytestmark = pytest.mark.django_db
 

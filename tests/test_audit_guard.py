@@ -20,11 +20,11 @@ from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from audit import guard
+from audit.models import AuditEntry
+from audit.store import append
 from devtools.sandbox import ACME_ID, GLOBEX_ID
 from devtools.support import hidden_field
-from orgadmin import audit_log
-from orgadmin.audit_log import append
-from orgadmin.models import AuditEntry
 from tests.support import audit_refuses_inserts, guard_lifted, verify_chain
 
 NOTHING_SENT = "The audit log is unavailable, so nothing was sent to Polytomic."
@@ -190,9 +190,9 @@ class AppendOnlyInTheDatabaseTests:
         for statement in guarded_statements():  # DELETE alone passes there: never UPDATE nor TRUNCATE
             if statement.startswith("DELETE"):
                 continue
-            with pytest.raises(DatabaseError, match="append-only"), audit_log.deleting(), connection.cursor() as c:
+            with pytest.raises(DatabaseError, match="append-only"), guard.deleting(), connection.cursor() as c:
                 c.execute(statement)
-        with audit_log.deleting(), connection.cursor() as cursor:
+        with guard.deleting(), connection.cursor() as cursor:
             cursor.execute("DELETE FROM orgadmin_auditentry")
         assert AuditEntry.objects.count() == 0
         add_entries(1)  # and the path is closed again once its transaction is over
@@ -201,10 +201,10 @@ class AppendOnlyInTheDatabaseTests:
         assert AuditEntry.objects.count() == 1
 
     def test_the_guard_is_reported_in_place(self):
-        assert audit_log.guard_in_place()
+        assert guard.guard_in_place()
         with guard_lifted():
-            assert not audit_log.guard_in_place()
-        assert audit_log.guard_in_place()
+            assert not guard.guard_in_place()
+        assert guard.guard_in_place()
 
 
 @pytest.mark.django_db(transaction=True)

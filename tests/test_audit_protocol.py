@@ -1,4 +1,4 @@
-"""The audit protocol (orgadmin/audit_protocol.py): one way for every feature to write to the audit
+"""The audit protocol (audit/protocol.py): one way for every feature to write to the audit
 log, and one failure protocol when the store refuses, which no page turns into a 500."""
 
 from __future__ import annotations
@@ -13,21 +13,22 @@ from django.core.management import CommandError, call_command
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
+from audit.models import AuditEntry
+from audit.protocol import USER_AGENT_MAX_CHARS, AuditContext, AuditUnavailable, record
 from devtools.sandbox import ACME_ID, GLOBEX_ID
 from devtools.support import hidden_fields
-from orgadmin.audit_protocol import USER_AGENT_MAX_CHARS, AuditContext, AuditUnavailable, record
-from orgadmin.models import AuditEntry, ChangeRequest, OnboardingTask
+from orgadmin.models import ChangeRequest, OnboardingTask
 from orgadmin.polytomic.errors import PolytomicError
 from tests.factories import make_user
 from tests.support import audit_refuses_inserts
 from tests.test_change_requests import approve, request_a_new_issuer
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT = ("orgadmin", "staff", "portal")
+PRODUCT = ("audit", "orgadmin", "staff", "portal")
 # Where an `AuditEntry(...)` may be built: the protocol; the model itself; migrations, which work on
-# historical models; and the store, whose retention run records itself inside the deletion's own
-# transaction (`audit_log.prune`), below the protocol that appends through it.
-MAY_BUILD = {"orgadmin/audit_protocol.py", "orgadmin/models.py", "orgadmin/audit_log.py"}
+# historical models; and retention, whose run records itself inside the deletion's own
+# transaction (`audit.retention.prune`), below the protocol that appends through it.
+MAY_BUILD = {"audit/protocol.py", "audit/models.py", "audit/retention.py"}
 
 
 def constructions(source: str) -> list[int]:
@@ -53,7 +54,7 @@ class OneWayToWriteTests:
                 if name in MAY_BUILD or "/migrations/" in name:
                     continue
                 found += [f"{name}:{line}" for line in constructions(path.read_text(encoding="utf-8"))]
-        assert found == [], "Write audit entries with orgadmin.audit_protocol.record(...), not AuditEntry(...)"
+        assert found == [], "Write audit entries with audit.protocol.record(...), not AuditEntry(...)"
 
     def test_the_scan_finds_an_entry_built_by_any_name(self):
         source = "from orgadmin import models\nentry = AuditEntry(action='x')\nother = models.AuditEntry()\n"
@@ -92,7 +93,7 @@ class RecordTests:
         assert ("nothing was sent" in raised.value.message) is nothing_sent
         [security] = [r for r in caplog.records if r.name == "orgadmin.security"]
         assert "could not record the test's entry by system:test" in security.getMessage()
-        assert any(r.name == "orgadmin.audit_protocol" and r.exc_info for r in caplog.records)
+        assert any(r.name == "audit.protocol" and r.exc_info for r in caplog.records)
         assert not AuditEntry.objects.exists()
 
 

@@ -8,11 +8,11 @@ import uuid
 import pytest
 from django.db import connection, transaction
 
+from audit.models import AuditEntry
+from audit.protocol import AuditContext
+from audit.store import append_many
 from devtools.sandbox import GLOBEX_ID, PARTNER_KEY
 from orgadmin import selectors, services
-from orgadmin.audit_log import append_many
-from orgadmin.audit_protocol import AuditContext
-from orgadmin.models import AuditEntry
 from orgadmin.polytomic.fields import OrganizationInput
 from tests.factories import make_user
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from orgadmin.audit_worker_pool import PRELOADED
+from audit.worker_pool import PRELOADED
 from tests.support import BASE_DIR, production_env
 
 
@@ -26,4 +26,5 @@ class PreloadTests:
         assert answer.stdout.split() == ["False", "False"]
 
     def test_only_libraries_are_preloaded(self):
-        assert not [name for name in PRELOADED if name.split(".")[0] in {"orgadmin", "staff", "portal", "devtools"}]
+        ours = {"audit", "orgadmin", "staff", "portal", "devtools"}
+        assert not [name for name in PRELOADED if name.split(".")[0] in ours]

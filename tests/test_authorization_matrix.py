@@ -14,9 +14,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AuditEntry
+from audit.store import append
 from devtools.sandbox import ACME_ID
-from orgadmin.audit_log import append
-from orgadmin.models import AuditEntry, ChangeRequest, Onboarding
+from orgadmin.models import ChangeRequest, Onboarding
 from tests.factories import make_user
 from tests.support import named_url_patterns
 

@@ -16,10 +16,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AuditEntry
 from devtools.sandbox import ACME_ID, GLOBEX_ID, INITECH_ID
 from devtools.support import hidden_fields
 from orgadmin import change_requests
-from orgadmin.models import AuditEntry, ChangeRequest
+from orgadmin.models import ChangeRequest
 from staff.encryption import fernet
 from tests.factories import make_user
 from tests.support import audit_refuses_inserts

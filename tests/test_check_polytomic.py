@@ -7,9 +7,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from audit.models import AuditEntry
 from devtools.sandbox import OTHER_PARTNER_KEY
 from devtools.support import free_port
-from orgadmin.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

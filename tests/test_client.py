@@ -27,10 +27,10 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from urllib3.response import HTTPResponse
 
+from audit.models import AuditEntry
+from audit.protocol import AuditContext
 from devtools.support import free_port
 from orgadmin import selectors, services
-from orgadmin.audit_protocol import AuditContext
-from orgadmin.models import AuditEntry
 from orgadmin.polytomic import transport
 from orgadmin.polytomic.errors import (
     PolytomicAuthenticationError,

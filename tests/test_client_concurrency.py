@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.db import connection
 
+from audit.models import AuditEntry
+from audit.protocol import AuditContext
 from orgadmin import selectors
-from orgadmin.audit_protocol import AuditContext
-from orgadmin.models import AuditEntry
 
 THREADS = 8
 CALLS_PER_THREAD = 10

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
+from audit.models import AuditEntry
+from audit.protocol import AuditContext
 from devtools.sandbox import ACME_ID, FOREIGN_ID, GLOBEX_ID, OWNER_ID
-from orgadmin.audit_protocol import AuditContext
-from orgadmin.models import AuditEntry
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.errors import PolytomicError, PolytomicForbidden, PolytomicNotFound, PolytomicValidationError
 

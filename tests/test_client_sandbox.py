@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pytest
 from django.db import connection
 
+from audit.models import AuditEntry
+from audit.protocol import AuditContext
 from devtools.sandbox import FOREIGN_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY
 from orgadmin import selectors, services
-from orgadmin.audit_protocol import AuditContext
-from orgadmin.models import AuditEntry
 from orgadmin.polytomic.errors import (
     PolytomicAuthenticationError,
     PolytomicForbidden,

@@ -14,9 +14,10 @@ import requests
 import responses
 from django.urls import reverse
 
+from audit.models import AuditEntry
 from devtools.sandbox import PARTNER_KEY  # the key the portal sends in these tests
 from devtools.support import hidden_field
-from orgadmin.models import AuditEntry, Onboarding
+from orgadmin.models import Onboarding
 from tests.factories import make_user
 from tests.support import only_call_entry
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from audit.models import AuditEntry
 from devtools.sandbox import GLOBEX_ID
 from devtools.support import hidden_field
-from orgadmin.models import AuditEntry
 from tests import contract
 from tests.factories import make_user
 

@@ -11,8 +11,8 @@ import json
 import pytest
 import requests
 
+from audit.models import AuditEntry
 from devtools.sandbox import ACME_ID, StoredOrganization
-from orgadmin.models import AuditEntry
 from orgadmin.polytomic.recording import MASK_MAX_DEPTH, RESPONSE_BODY_MAX_CHARS, TOO_DEEP, mask_answer
 from orgadmin.polytomic.transport import Answer, decoded
 from tests.support import call_entries, verify_chain

@@ -13,7 +13,7 @@ from django.test import Client, RequestFactory, override_settings
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from orgadmin.audit_protocol import AuditContext
+from audit.protocol import AuditContext
 from staff.checks import trusted_proxies_are_named
 from staff.forwarded_headers import ForwardedHeadersMiddleware, client_ip
 from tests.factories import PASSWORD, make_user

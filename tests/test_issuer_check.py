@@ -23,12 +23,12 @@ from django.utils import timezone
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from audit.models import AuditEntry
+from audit.protocol import AuditContext
 from devtools.sandbox import GLOBEX_ID
 from devtools.support import hidden_fields
 from orgadmin import issuer_check
-from orgadmin.audit_protocol import AuditContext
 from orgadmin.issuer_check import TIMEOUT_SECONDS, TOO_LONG, Refused, check_issuer, fetch, is_public
-from orgadmin.models import AuditEntry
 from tests.factories import make_user
 from tests.support import Peer, peers, tls_server_context, trickling, trickling_tls
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orgadmin import audit_log, selectors
-from orgadmin.models import AuditEntry
+from audit import queries, store
+from audit.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 ORG = "7a1f0c2e-0000-4000-8000-0000000000aa"
@@ -33,7 +33,7 @@ class Log:
         entry = AuditEntry(**{**values, **fields})
         # An onboarding's calls carry its correlation id, attempts and outcomes alike: here, every call about ORG.
         entry.correlation_id = FLOW if about == ORG else None
-        audit_log.append(entry)
+        store.append(entry)
         return entry
 
     def read(self, organization_id: str) -> AuditEntry:
@@ -61,11 +61,11 @@ class Log:
 
 
 def first_page(size: int, **filters) -> list[int]:
-    return [entry.id for entry in selectors.audit_page(selectors.audit_rows(**filters), size=size).entries]
+    return [entry.id for entry in queries.audit_page(queries.audit_rows(**filters), size=size).entries]
 
 
 def latest(size: int, **filters) -> list[int]:
-    return [entry.id for entry in selectors.latest_rows(size=size, **filters)]
+    return [entry.id for entry in queries.latest_rows(size=size, **filters)]
 
 
 def test_a_write_shows_once_and_one_without_its_outcome_shows_as_unknown():
@@ -76,7 +76,7 @@ def test_a_write_shows_once_and_one_without_its_outcome_shows_as_unknown():
     hanging = log.attempt(ORG)
     created = log.outcome(log.attempt(ORG, creating=True), ORG)
     log.read(OTHER)
-    rows = selectors.latest_rows(organization_id=ORG, size=10)
+    rows = queries.latest_rows(organization_id=ORG, size=10)
     assert [row.id for row in rows] == [created.id, hanging.id, outcome.id, read.id]
     assert rows[1].outcome == AuditEntry.Outcome.UNKNOWN
     assert latest(2, organization_id=ORG) == [created.id, hanging.id]

@@ -15,9 +15,10 @@ from html.parser import HTMLParser
 import pytest
 from django.utils import timezone
 
+from audit.models import AuditEntry
 from devtools.sandbox import StoredOrganization
 from devtools.support import hidden_field
-from orgadmin.models import AuditEntry, ChangeRequest, Onboarding
+from orgadmin.models import ChangeRequest, Onboarding
 from tests.factories import make_user
 
 MARKER = "pwn"
@@ -236,8 +237,8 @@ def test_no_page_or_fragment_turns_hostile_text_into_markup(client, sandbox):
     visit("audit by organization", client.get("/audit/", {"organization": organizations[1].id}))
     for entry_id in AuditEntry.objects.values_list("id", flat=True):
         visit(f"audit entry {entry_id}", client.get(f"/audit/{entry_id}/"))
-        visit(f"admin entry {entry_id}", client.get(f"/admin/orgadmin/auditentry/{entry_id}/change/"))
-    visit("admin entries", client.get("/admin/orgadmin/auditentry/"))
+        visit(f"admin entry {entry_id}", client.get(f"/admin/audit/auditentry/{entry_id}/change/"))
+    visit("admin entries", client.get("/admin/audit/auditentry/"))
 
     assert AuditEntry.objects.filter(organization_name__contains=MARKER).exists(), "hostile names reached the log"
     assert AuditEntry.objects.filter(user_agent=HOSTILE[0]).exists()

@@ -9,11 +9,14 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from orgadmin.audit_log import canonical_content
-from orgadmin.models import AuditEntry
+from audit.guard import guard_in_place
+from audit.models import AuditEntry, action_choices
+from audit.store import append, canonical_content
 from tests.support import verify_chain
 
 BEFORE_KEYING = ("orgadmin", "0005_audit_page_order_indexes")
+# Orgadmin's last migration before the move, and none of audit's.
+BEFORE_THE_MOVE = [("orgadmin", "0019_change_request_outcome_unknown"), ("audit", None)]
 KEYING = ("orgadmin", "0006_keyed_chain")
 
 
@@ -89,3 +92,48 @@ class CacheTableMigrationTests:
         with connection.cursor() as cursor:
             cursor.execute("SELECT COUNT(*) FROM portal_cache")
             assert cursor.fetchone()[0] == 1
+
+
+@pytest.fixture
+def before_the_move(transactional_db):
+    """The database as it was while orgadmin held the audit log's model; the latest schema again afterwards."""
+    executor = MigrationExecutor(connection)
+    executor.migrate(BEFORE_THE_MOVE)
+    yield executor.loader.project_state(BEFORE_THE_MOVE[:1]).apps
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+class AuditModelMoveTests:
+    """The model moved from orgadmin to audit by Django's state alone: an existing database keeps its
+    table, its entries, its chain and its guard."""
+
+    def test_an_existing_log_is_kept_whole_and_still_guarded(self, before_the_move):
+        ContentType = before_the_move.get_model("contenttypes", "ContentType")
+        # As a database from before the move has it: the model's content type under orgadmin alone.
+        ContentType.objects.filter(app_label="audit", model="auditentry").delete()
+        ContentType.objects.get_or_create(app_label="orgadmin", model="auditentry")
+        append(AuditEntry(actor_username="ed", action="organization.get", method="GET", path="/x", outcome="ok",
+                          duration_ms=1))  # fmt: skip
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+        assert AuditEntry._meta.db_table == "orgadmin_auditentry"
+        assert list(AuditEntry.objects.values_list("actor_username", flat=True)) == ["ed"]
+        assert verify_chain() == (1, None)
+        assert guard_in_place()
+        moved = ContentType.objects.filter(model="auditentry").values_list("app_label", flat=True)
+        assert list(moved) == ["audit"]
+
+    def test_the_move_back_leaves_the_table_too(self, before_the_move):
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+        executor = MigrationExecutor(connection)
+        executor.migrate(BEFORE_THE_MOVE)
+        assert "orgadmin_auditentry" in connection.introspection.table_names()
+        assert guard_in_place()
+
+    def test_an_action_is_added_without_a_migration(self, transactional_db):
+        """The migrations name the action's choices by reference, not as a list a new action changes."""
+        state = MigrationExecutor(connection).loader.project_state()
+        field = state.apps.get_model("audit", "AuditEntry")._meta.get_field("action")
+        assert field.deconstruct()[3]["choices"] is action_choices

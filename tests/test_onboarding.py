@@ -11,9 +11,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AuditEntry
 from devtools.sandbox import OWNER_ID
 from devtools.support import hidden_fields
-from orgadmin.models import AuditEntry, Onboarding, OnboardingTask
+from orgadmin.models import Onboarding, OnboardingTask
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db

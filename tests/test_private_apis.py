@@ -12,7 +12,7 @@ from types import FunctionType
 
 from tests.support import BASE_DIR
 
-PRODUCT = ("orgadmin", "staff", "portal", "devtools")
+PRODUCT = ("audit", "orgadmin", "staff", "portal", "devtools")
 ADAPTER = "staff/allauth_internals.py"
 # Underscored, yet Django's documented API: the model's options, its default manager, an
 # instance's state (https://docs.djangoproject.com/en/5.2/ref/models/meta/,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from django.test import SimpleTestCase, override_settings
 from django.urls import resolve
 
-from orgadmin.models import AuditEntry
+from audit.models import AuditEntry
 from orgadmin.polytomic.fields import Organization
 from orgadmin.rows import audit_rows, organization_rows
 

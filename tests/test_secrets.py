@@ -15,10 +15,11 @@ from django.core.signals import got_request_exception
 from django.test import Client
 from django.views.debug import ExceptionReporter
 
+from audit.models import AuditEntry
 from devtools.sandbox import ACME_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY
 from devtools.support import hidden_field, hidden_fields
 from orgadmin import edit_guard, onboarding, services
-from orgadmin.models import AuditEntry, ChangeRequest, Onboarding, OnboardingTask
+from orgadmin.models import ChangeRequest, Onboarding, OnboardingTask
 from tests.factories import make_user
 from tests.support import audit_refuses_inserts
 
@@ -95,9 +96,9 @@ def drive_every_page(client: Client, record: Recorder, sandbox) -> None:
     record(client.get("/audit/"))
     for entry_id in AuditEntry.objects.values_list("id", flat=True):
         record(client.get(f"/audit/{entry_id}/"))
-        record(client.get(f"/admin/orgadmin/auditentry/{entry_id}/change/"))
+        record(client.get(f"/admin/audit/auditentry/{entry_id}/change/"))
     record(client.get("/audit/export.csv"))
-    record(client.get("/admin/orgadmin/auditentry/"))
+    record(client.get("/admin/audit/auditentry/"))
     record(client.get("/healthz"))
 
 

@@ -19,9 +19,9 @@ from cryptography.fernet import InvalidToken
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AuditEntry
 from devtools.sandbox import ACME_ID, GLOBEX_ID
 from devtools.support import hidden_fields
-from orgadmin.models import AuditEntry
 from staff.adapters import StaffMFAAdapter
 from staff.recent_sign_in import PENDING_KEY
 from tests.factories import PASSWORD, make_user

@@ -14,11 +14,12 @@ from django.utils import timezone
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from audit.models import AuditEntry
+from audit.protocol import AuditContext
 from devtools.sandbox import ACME_ID, GLOBEX_ID
 from orgadmin import change_requests
-from orgadmin.audit_protocol import AuditContext
 from orgadmin.forms import confirmation_phrase
-from orgadmin.models import STORED_MARK, AuditEntry, ChangeRequest, Onboarding, OnboardingTask, read_text, stored_text
+from orgadmin.models import STORED_MARK, ChangeRequest, Onboarding, OnboardingTask, read_text, stored_text
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.fields import OrganizationInput
 from tests.factories import make_user

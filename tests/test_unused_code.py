@@ -8,7 +8,7 @@ import re
 
 from tests.support import BASE_DIR
 
-PRODUCT = ("orgadmin", "staff", "portal")
+PRODUCT = ("audit", "orgadmin", "staff", "portal")
 USERS = (*PRODUCT, "devtools", "benchmarks", "templates")
 
 

@@ -12,8 +12,9 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
-from orgadmin.audit_log import append, walk_chain
-from orgadmin.models import AuditEntry
+from audit.models import AuditEntry
+from audit.store import append
+from audit.verification import walk_chain
 from tests.support import guard_lifted
 
 
@@ -134,7 +135,7 @@ class UnresolvedTests:
         assert "chain intact" in printed
 
     def test_a_long_list_is_cut_and_counted(self, monkeypatch):
-        from orgadmin.management.commands import verify_audit
+        from audit.management.commands import verify_audit
 
         monkeypatch.setattr(verify_audit, "UNRESOLVED_LISTED", 2)
         stale = [add_attempt(3600 + n) for n in range(3)]

@@ -14,9 +14,9 @@ from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from orgadmin import selectors
-from orgadmin.audit_log import append
-from orgadmin.models import AuditEntry
+from audit import queries
+from audit.models import AuditEntry
+from audit.store import append
 
 AUDIT = reverse("orgadmin:audit-list")
 EXPORT = reverse("orgadmin:audit-export")
@@ -141,15 +141,15 @@ class FilterTests:
         assert page.startswith('<section id="audit-results"')
 
     def test_filters_stay_in_the_paging_links(self, as_admin, monkeypatch):
-        monkeypatch.setattr(selectors, "AUDIT_PAGE_SIZE", 1)
+        monkeypatch.setattr(queries, "AUDIT_PAGE_SIZE", 1)
         page = as_admin.get(AUDIT, {"organization": "org-a"}).content.decode()
         assert re.search(r'href="\?organization=org-a&amp;before=\d+-\d+">Older', page)
 
 
 @pytest.mark.django_db
 class KeysetPaginationTests:
-    def page(self, **cursor) -> selectors.AuditPage:
-        return selectors.audit_page(selectors.audit_rows(), size=3, **cursor)
+    def page(self, **cursor) -> queries.AuditPage:
+        return queries.audit_page(queries.audit_rows(), size=3, **cursor)
 
     def test_pages_walk_older_and_back_newer_across_equal_times(self):
         # Seven entries, three of them at the same instant, so the id breaks the tie at a boundary.
@@ -184,16 +184,14 @@ class KeysetPaginationTests:
         created = {entry.id: entry for entry in AuditEntry.objects.all()}
         expected = sorted(shown, key=lambda i: (created[i].created_at, i), reverse=True)
 
-        pages = [selectors.audit_page(selectors.audit_rows(), size=size)]
+        pages = [queries.audit_page(queries.audit_rows(), size=size)]
         while pages[-1].older is not None:
-            pages.append(selectors.audit_page(selectors.audit_rows(), size=size, before=pages[-1].older))
+            pages.append(queries.audit_page(queries.audit_rows(), size=size, before=pages[-1].older))
         assert [e.id for page in pages for e in page.entries] == expected
         assert all(len(page.entries) == size for page in pages[:-1])
-        back = (
-            [selectors.audit_page(selectors.audit_rows(), size=size, after=pages[-1].newer)] if len(pages) > 1 else []
-        )
+        back = [queries.audit_page(queries.audit_rows(), size=size, after=pages[-1].newer)] if len(pages) > 1 else []
         while back and back[-1].newer is not None:
-            back.append(selectors.audit_page(selectors.audit_rows(), size=size, after=back[-1].newer))
+            back.append(queries.audit_page(queries.audit_rows(), size=size, after=back[-1].newer))
         assert [[e.id for e in page.entries] for page in reversed(back)] == [
             [e.id for e in page.entries] for page in pages[:-1]
         ]
@@ -218,7 +216,7 @@ class KeysetPaginationTests:
         ["", "x", "12-", "-4", "1-2-3", "9" * 30 + "-1", "999999999999999999-1", "1-" + "9" * 19, "²-1", "1-²"],
     )
     def test_a_malformed_cursor_is_the_first_page(self, value):
-        assert selectors.AuditCursor.parse(value) is None
+        assert queries.AuditCursor.parse(value) is None
 
     @pytest.mark.parametrize("parameter", ["before", "after"])
     @pytest.mark.parametrize("value", ["999999999999999999-1", "1-9223372036854775808"])
@@ -236,8 +234,8 @@ class KeysetPaginationTests:
 
     def test_cursor_round_trip(self):
         entry = add_entry(5)
-        cursor = selectors.AuditCursor.of(entry)
-        assert selectors.AuditCursor.parse(str(cursor)) == cursor
+        cursor = queries.AuditCursor.of(entry)
+        assert queries.AuditCursor.parse(str(cursor)) == cursor
 
 
 @pytest.mark.django_db
@@ -277,7 +275,7 @@ class QueryTests:
         ],
     )
     def test_each_filter_uses_an_index(self, filters, index):
-        queryset = selectors.audit_rows(**filters).recorded.order_by("-created_at", "-id")[:51]
+        queryset = queries.audit_rows(**filters).recorded.order_by("-created_at", "-id")[:51]
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":  # on a tiny table the planner would rightly scan
                 cursor.execute("SET LOCAL enable_seqscan = off")
@@ -288,7 +286,7 @@ class QueryTests:
 @pytest.mark.django_db
 class UnresolvedQueryTests:
     def test_the_unresolved_attempts_are_found_by_index(self):
-        queryset = selectors.audit_rows().unresolved.order_by("-created_at", "-id")[:51]
+        queryset = queries.audit_rows().unresolved.order_by("-created_at", "-id")[:51]
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 cursor.execute("SET LOCAL enable_seqscan = off")
@@ -303,7 +301,7 @@ class UnresolvedQueryTests:
             add_entry(minute)
             add_write(minute + 0.5, outcome_after=0.1)
         with CaptureQueriesContext(connection) as page:
-            selectors.audit_page(selectors.audit_rows())
+            queries.audit_page(queries.audit_rows())
         [unresolved] = [q["sql"] for q in page.captured_queries if "EXISTS" in q["sql"]]
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":

@@ -9,9 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from audit.models import AuditEntry
 from devtools.sandbox import ACME_ID, FOREIGN_ID, GLOBEX_ID, INITECH_ID, OWNER_ID, StoredOrganization
 from devtools.support import hidden_field
-from orgadmin.models import AuditEntry
 
 LIST = reverse("orgadmin:organization-list")
 CREATE = reverse("orgadmin:organization-create")

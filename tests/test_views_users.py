@@ -16,10 +16,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AuditEntry
 from devtools.sandbox import ACME_ID, INITECH_ID
 from devtools.support import hidden_fields
 from orgadmin import services
-from orgadmin.models import ApiKeyFormToken, AuditEntry
+from orgadmin.models import ApiKeyFormToken
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db

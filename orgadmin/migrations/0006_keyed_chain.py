@@ -19,7 +19,7 @@ def key_the_chain(apps, schema_editor):
     first broke if not. The oldest entry keeps its link to an entry pruned before, which the
     prune record names. Nothing is done, and nothing recorded, on an empty log.
     """
-    from orgadmin.audit_log import CHAIN_LOCK_ID, canonical_content, entry_hash
+    from audit.store import CHAIN_LOCK_ID, canonical_content, entry_hash
 
     AuditEntry = apps.get_model("orgadmin", "AuditEntry")
     database = schema_editor.connection.alias

@@ -1,10 +1,10 @@
 """The database itself refuses to change or remove audit entries.
 
 PostgreSQL: one statement-level trigger refuses UPDATE, DELETE and TRUNCATE of the table, unless
-the transaction has set `orgadmin.audit_prune` to `on`, which only `audit_log.deleting()` does
+the transaction has set `orgadmin.audit_prune` to `on`, which only `audit.guard.deleting()` does
 (for `prune_audit`); UPDATE is refused even then. SQLite: row triggers refuse UPDATE always, and
 DELETE unless the connection's `orgadmin_audit_deleting()` function, which the portal registers
-on each of its connections (`audit_log.register_guard`), answers true. Another program's
+on each of its connections (`audit.guard.register_guard`), answers true. Another program's
 connection has no such function, so its DELETE fails too.
 
 The SQL is written out here, as it was when this migration was written: a later change to the

@@ -2,7 +2,7 @@
 
 - `client`: `PolytomicClient`, the only code that sends requests to Polytomic, one call at a time;
 - `recording`: what the audit log records of a call, masked (`record_attempt`, `record_call`), written
-  through `orgadmin.audit_protocol.record`;
+  through `audit.protocol.record`;
 - `errors`: the exceptions a call raises, and the mapping from answers to them;
 - `transport`: sessions, timeouts, retries, each call's deadline, and the bounded read of answers;
 - `fields`: the organization's fields, in one table, and `Organization` / `OrganizationInput`;

@@ -21,9 +21,9 @@ import requests
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
+from audit.models import AuditEntry
+from audit.protocol import AuditContext, AuditUnavailable
 from orgadmin import __version__
-from orgadmin.audit_protocol import AuditContext, AuditUnavailable
-from orgadmin.models import AuditEntry
 from orgadmin.polytomic.connections import Connection, SharedConnection
 from orgadmin.polytomic.errors import (
     PolytomicError,
@@ -320,7 +320,7 @@ class PolytomicClient:
     def _record(record: CallRecord, started: float) -> None:
         """Records the call's end. A read whose entry cannot be written raises AuditUnavailable:
         its answer is not shown, as no record covers it. A write's outcome that cannot be written
-        is logged (by `audit_protocol.record`) and not raised: the write happened, its attempt is in
+        is logged (by `audit.protocol.record`) and not raised: the write happened, its attempt is in
         the log with the outcome unknown, and hiding its result would invite a repeat."""
         try:
             record_call(record, duration_ms=(time.monotonic() - started) * 1000)

@@ -25,7 +25,7 @@ class PolytomicError(Exception):
     """A call to Polytomic did not succeed. `message` is safe to show to staff."""
 
     # Read by the pages that show a failure, which may also be the portal's own log's
-    # (orgadmin.audit_protocol.AuditUnavailable, where it is True).
+    # (audit.protocol.AuditUnavailable, where it is True).
     audit_unavailable = False
 
     def __init__(self, message: str, *, status: int | None = None) -> None:

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orgadmin import audit_protocol
-from orgadmin.audit_protocol import AuditContext
-from orgadmin.models import AuditEntry
+from audit import protocol as audit_protocol
+from audit.models import AuditEntry
+from audit.protocol import AuditContext
 from orgadmin.polytomic import connections, people
 from orgadmin.polytomic.fields import FIELDS
 from orgadmin.polytomic.text import REDACTED, shown_text_scrubber

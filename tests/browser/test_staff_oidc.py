@@ -16,8 +16,8 @@ from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from playwright.sync_api import Page, Route, expect
 
+from audit.models import AuditEntry
 from devtools.sandbox import GLOBEX_ID
-from orgadmin.models import AuditEntry
 from staff.recent_sign_in import IDP_AUTH_TIME_KEY
 from staff.roles import ROLES
 from tests.browser.openid_provider import CLIENT_SECRET, OpenIDProvider

@@ -13,7 +13,7 @@ import pytest
 import time_machine
 from playwright.sync_api import Page, expect
 
-from orgadmin.models import AuditEntry
+from audit.models import AuditEntry
 from tests.factories import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,10 +10,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
+from audit.protocol import AuditContext
 from devtools.management.commands.sandbox import is_loopback
 from devtools.sandbox import GLOBEX_ID, PARTNER_KEY, RunningSandbox
 from orgadmin import change_requests, edit_guard
-from orgadmin.audit_protocol import AuditContext
 from orgadmin.models import ChangeRequest
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.fields import READABLE, Organization, OrganizationInput, Section, in_section

@@ -11,8 +11,8 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from orgadmin.audit_log import append_many
-from orgadmin.models import AuditEntry
+from audit.models import AuditEntry
+from audit.store import append_many
 
 # How staff use the portal: mostly reads, some edits, few deletes; most calls succeed.
 ACTIONS = [

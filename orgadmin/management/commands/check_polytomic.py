@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.protocol import AuditContext, AuditUnavailable
 from orgadmin import selectors
-from orgadmin.audit_protocol import AuditContext, AuditUnavailable
 from orgadmin.polytomic.errors import PolytomicError
 
 

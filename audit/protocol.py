@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from orgadmin import audit_log
-from orgadmin.models import AuditEntry
+from audit import store
+from audit.models import AuditEntry
 from staff import signin
 from staff.forwarded_headers import client_ip
 
@@ -117,7 +117,7 @@ def record(
     **fields: Any,
 ) -> AuditEntry:
     """Builds the entry of `action` (`entry`: `fields` are the rest of it) and appends it, on `using`
-    (by default the connection `audit_log.database_for_entry` chooses). Returns the entry, stored.
+    (by default the connection `store.database_for_entry` chooses). Returns the entry, stored.
 
     If the store refuses it (for whatever reason: a full disk, a lost connection, a value it cannot
     take), the failure is logged with its traceback, told to `orgadmin.security` with `what` was
@@ -127,7 +127,7 @@ def record(
     caller may roll back its step with it."""
     new = entry(context, action=action, **fields)
     try:
-        audit_log.append(new, using=using)  # texts are made storable and cut to their columns there
+        store.append(new, using=using)  # texts are made storable and cut to their columns there
     except Exception as exc:
         what = what or action
         logger.exception("The audit entry of %s could not be written", what)

@@ -7,10 +7,13 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from orgadmin import audit_protocol, selectors
-from orgadmin.audit_log import entry_hash, guard_in_place, walk_chain
-from orgadmin.audit_protocol import AuditContext, AuditUnavailable
-from orgadmin.models import AuditEntry, ChangeRequest
+from audit import protocol as audit_protocol
+from audit import queries
+from audit.guard import guard_in_place
+from audit.models import AuditEntry
+from audit.protocol import AuditContext, AuditUnavailable
+from audit.store import entry_hash
+from audit.verification import verified, walk_chain
 
 # Where the head of each verified chain goes: the application log, which the log pipeline ships
 # off the machine, so that a later run can be held to it (--anchor).
@@ -80,7 +83,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Head: {head_id}:{head_hash}")
             logger.info("Audit log head %s:%s after verifying %s entries", head_id, head_hash, walk.checked)
         self._report_unresolved()
-        self._report_changes_unknown()
+        # What the features leave unresolved (orgadmin: change requests sent with outcome unknown).
+        verified.send(sender=self.__class__, write=self.stdout.write)
         self._report_guard()
 
     def _checkpoint(self, since: str) -> tuple[int, str] | None:
@@ -149,7 +153,7 @@ class Command(BaseCommand):
         """The writes sent (or about to be) whose outcome was never recorded, older than a call can
         take: the portal stopped in between. Polytomic may or may not have made them."""
         timeout = settings.POLYTOMIC_TOTAL_TIMEOUT
-        unresolved = selectors.unresolved_attempts(older_than_seconds=timeout)
+        unresolved = queries.unresolved_attempts(older_than_seconds=timeout)
         listed = list(unresolved[: UNRESOLVED_LISTED + 1])
         count = len(listed) if len(listed) <= UNRESOLVED_LISTED else unresolved.count()
         if not count:
@@ -168,32 +172,6 @@ class Command(BaseCommand):
         if count > UNRESOLVED_LISTED:
             self.stdout.write(f"  … and {count - UNRESOLVED_LISTED} more: /audit/?outcome=unknown lists them all.")
         logger.warning("Audit log: %s writes with outcome unknown", count)
-
-    def _report_changes_unknown(self) -> None:
-        """The approved change requests sent whose outcome is not known: the audit log refused the
-        step that ends a send, or the sender stopped past its deadline."""
-        unknown = list(
-            ChangeRequest.objects.filter(ChangeRequest.outcome_unknown_q())
-            .select_related("requested_by", "decided_by")
-            .order_by("decided_at", "pk")
-        )
-        if not unknown:
-            self.stdout.write("Change requests sent with outcome unknown: none.")
-            return
-        self.stdout.write(
-            f"Change requests sent with outcome unknown: {len(unknown)}. Check each at Polytomic (its page, or "
-            "`expire_change_requests`)."
-        )
-        for change in unknown:
-            decided_at = f"{change.decided_at:%Y-%m-%d %H:%M:%S} UTC" if change.decided_at else "-"
-            self.stdout.write(
-                f"  change request {change.pk}  {change.get_kind_display().lower()} "
-                f"{change.organization_name or change.organization_id}  requested by "
-                f"{change.requested_by.get_username()}  approved by "
-                f"{change.decided_by.get_username() if change.decided_by else '-'} at {decided_at}  "
-                f"status {change.status}"
-            )
-        logger.warning("Change requests sent with outcome unknown: %s", len(unknown))
 
     def _report_guard(self) -> None:
         if guard_in_place():

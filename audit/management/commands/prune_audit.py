@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from orgadmin.audit_log import prune
+from audit.retention import prune
 
 
 class Command(BaseCommand):

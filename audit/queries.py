@@ -1,0 +1,266 @@
+"""The audit log's queries for staff: one row per call, filtered and paged by keyset (`audit_rows`,
+`audit_page`), one entry with its other half (`audit_entry`), the export, the latest rows of an
+organization or a flow (`latest_rows`), and the writes whose outcome is unknown
+(`unresolved_attempts`, for `verify_audit`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from audit.store import HASHED_FIELDS
+
+# --- The audit log, for staff ----------------------------------------------------------------------
+#
+# Staff see one row per call: a read's entry, a write's outcome entry (which carries who, what and
+# to what as its attempt does), and the attempt of a write whose outcome is not recorded: in flight,
+# or cut short by a crash, shown with the outcome unknown.
+
+AUDIT_PAGE_SIZE = 50
+_CURSOR = re.compile(r"(?P<micros>[0-9]{1,18})-(?P<id>[0-9]{1,19})")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_ENTRY_ID = 2**63 - 1  # the largest id a BigAutoField holds
+NEWEST_FIRST, OLDEST_FIRST = ("-created_at", "-id"), ("created_at", "id")
+
+# The export's columns: the entry's id, what its hash covers but the bodies and the actor's id
+# (the username is kept), then its place in a write and its hash.
+EXPORT_COLUMNS = (
+    "id",
+    *(name for name in HASHED_FIELDS if name not in {"actor_id", "request_body", "response_body"}),
+    "phase",
+    "attempt_id",
+    "actor_signin",
+    "change_request_id",
+    "correlation_id",
+    "entry_hash",
+)
+
+
+@dataclass(frozen=True)
+class AuditCursor:
+    """A position in the log, newest first: an entry's time and id. Written as `<µs since epoch>-<id>`."""
+
+    created_at: datetime
+    id: int
+
+    def __str__(self) -> str:
+        micros = int(self.created_at.timestamp()) * 1_000_000 + self.created_at.microsecond
+        return f"{micros}-{self.id}"
+
+    @classmethod
+    def parse(cls, value: str | None) -> AuditCursor | None:
+        """The cursor a page link carries; None for anything else (a time or id out of range
+        included), which is the first page."""
+        match = _CURSOR.fullmatch(value or "")
+        if match is None or int(match["id"]) > MAX_ENTRY_ID:
+            return None
+        try:
+            created_at = EPOCH + timedelta(microseconds=int(match["micros"]))
+        except OverflowError:  # after the year 9999
+            return None
+        return cls(created_at=created_at, id=int(match["id"]))
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditCursor:
+        return cls(created_at=entry.created_at, id=entry.id)
+
+
+# What a table of entries shows of each (orgadmin/rows.py), and its place in the page's order.
+SHOWN_COLUMNS = (
+    "id",
+    "created_at",
+    "actor_username",
+    "action",
+    "organization_id",
+    "organization_name",
+    "outcome",
+    "response_status",
+    "duration_ms",
+)
+
+
+@dataclass(frozen=True)
+class AuditRows:
+    """The rows matching a filter: the recorded ones (reads, and writes' outcomes) and the
+    unresolved attempts (None when the filter leaves them out)."""
+
+    recorded: QuerySet[AuditEntry]
+    unresolved: QuerySet[AuditEntry] | None
+
+    def shown(self) -> AuditRows:
+        """Only the columns a table of entries shows (orgadmin/rows.py): the bodies and user
+        agents stay in the database."""
+        unresolved = self.unresolved.only(*SHOWN_COLUMNS) if self.unresolved is not None else None
+        return AuditRows(recorded=self.recorded.only(*SHOWN_COLUMNS), unresolved=unresolved)
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    entries: list[AuditEntry]
+    older: AuditCursor | None
+    newer: AuditCursor | None
+
+
+def audit_rows(
+    *,
+    organization_id: str = "",
+    actor: str = "",
+    action: str = "",
+    outcome: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    request_id: str = "",
+    change_request_id: int | None = None,
+    correlation_id: UUID | None = None,
+    actions: list[str] | None = None,
+) -> AuditRows:
+    """The rows matching every filter given; each filter has an index with the time."""
+    matching = _matching(
+        change_request_id=change_request_id,
+        correlation_id=correlation_id,
+        organization_id=organization_id,
+        actor_username=actor,
+        action=action,
+        created_at__gte=since,
+        created_at__lt=until,
+        request_id=request_id,
+        action__in=actions,
+    )
+    # "Not an attempt", rather than "a call or an outcome": the page's order then comes from the
+    # filter's time index, where a list of phases would lead the planner to sort the whole log.
+    recorded = matching.exclude(phase=AuditEntry.Phase.ATTEMPT)
+    unresolved = matching.filter(phase=AuditEntry.Phase.ATTEMPT).exclude(
+        Exists(AuditEntry.objects.filter(attempt_id=OuterRef("id")))
+    )
+    if outcome == AuditEntry.Outcome.UNKNOWN:
+        return AuditRows(recorded=recorded.none(), unresolved=unresolved)
+    if outcome:
+        return AuditRows(recorded=recorded.filter(outcome=outcome), unresolved=None)
+    return AuditRows(recorded=recorded, unresolved=unresolved)
+
+
+def _matching(**lookups: Any) -> QuerySet[AuditEntry]:
+    """The entries, of every phase, matching the lookups given a value."""
+    return AuditEntry.objects.filter(**{lookup: value for lookup, value in lookups.items() if value})
+
+
+def latest_rows(*, size: int, **lookups: Any) -> list[AuditEntry]:
+    """The newest `size` rows (as `audit_page` has them: one a call) of the entries matching the
+    lookups, in one query, for the short tables of recent calls, which have no pages.
+
+    It reads the newest 2 x `size` entries of every phase and leaves out each attempt whose
+    outcome is among them; what remains is what the two queries of `audit_page` find. A write's
+    outcome is appended after its attempt, by the same process, so it is the newer of the two:
+    an attempt read has its outcome read too, if there is one, and an attempt without is a write
+    whose outcome is unknown. Each attempt left out leaves its outcome in, so a full read keeps at
+    least `size` rows. (A create's attempt names no organization yet: an organization's rows hold
+    its outcome alone, as in `audit_rows`.)
+    """
+    entries = list(_matching(**lookups).only(*SHOWN_COLUMNS, "phase", "attempt_id").order_by(*NEWEST_FIRST)[: 2 * size])
+    resolved = {entry.attempt_id for entry in entries if entry.phase == AuditEntry.Phase.OUTCOME}
+    rows = [entry for entry in entries if entry.phase != AuditEntry.Phase.ATTEMPT or entry.id not in resolved]
+    return rows[:size]
+
+
+def audit_page(
+    rows: AuditRows,
+    *,
+    before: AuditCursor | None = None,
+    after: AuditCursor | None = None,
+    size: int | None = None,
+) -> AuditPage:
+    """One page of rows, newest first, by keyset: never an OFFSET, never a COUNT(*).
+
+    `before` asks for the rows older than a position, `after` for those newer than it. The
+    unresolved attempts are looked for only within the stretch of time the recorded rows of the
+    page span (they are few, and a search of the whole log for them would cost what it is long).
+    """
+    size = size or AUDIT_PAGE_SIZE
+    newer = after is not None
+    cursor = after if newer else before
+    recorded = _keyset(rows.recorded, cursor, newer=newer, limit=size + 1)
+    bound = AuditCursor.of(recorded[size]) if len(recorded) > size else None
+    unresolved = []
+    if rows.unresolved is not None:
+        unresolved = _keyset(rows.unresolved, cursor, newer=newer, limit=size + 1, bound=bound)
+    merged = sorted(recorded + unresolved, key=lambda entry: (entry.created_at, entry.id), reverse=not newer)
+    more = len(merged) > size
+    merged = merged[:size]
+    if newer:
+        merged.reverse()
+        return AuditPage(
+            entries=merged,
+            older=AuditCursor.of(merged[-1]) if merged else None,
+            newer=AuditCursor.of(merged[0]) if merged and more else None,
+        )
+    return AuditPage(
+        entries=merged,
+        older=AuditCursor.of(merged[-1]) if merged and more else None,
+        newer=AuditCursor.of(merged[0]) if merged and before is not None else None,
+    )
+
+
+def _keyset(
+    entries: QuerySet[AuditEntry],
+    cursor: AuditCursor | None,
+    *,
+    newer: bool,
+    limit: int,
+    bound: AuditCursor | None = None,
+) -> list[AuditEntry]:
+    """Up to `limit` entries beyond the cursor (newer or older), nearest first, and no farther than
+    `bound`."""
+    if cursor is not None:
+        entries = entries.filter(_beyond(cursor, newer=newer))
+    if bound is not None:
+        # The plain range first, which an index can stop at (the exact bound, an OR, cannot).
+        edge = {"created_at__lte" if newer else "created_at__gte": bound.created_at}
+        entries = entries.filter(**edge).exclude(_beyond(bound, newer=newer))
+    return list(entries.order_by(*(OLDEST_FIRST if newer else NEWEST_FIRST))[:limit])
+
+
+def _beyond(cursor: AuditCursor, *, newer: bool) -> Q:
+    if newer:
+        return Q(created_at__gt=cursor.created_at) | Q(created_at=cursor.created_at, id__gt=cursor.id)
+    return Q(created_at__lt=cursor.created_at) | Q(created_at=cursor.created_at, id__lt=cursor.id)
+
+
+def audit_export_rows(**filters: Any) -> Iterator[tuple]:
+    """The export of the rows matching `filters`, newest first, as EXPORT_COLUMNS tuples: the
+    recorded ones read from the database in chunks as they are consumed, the (few) unresolved
+    attempts merged in by time."""
+    rows = audit_rows(**filters)
+    recorded = rows.recorded.order_by(*NEWEST_FIRST).values_list(*EXPORT_COLUMNS).iterator(chunk_size=2000)
+    if rows.unresolved is None:
+        return recorded
+    unresolved = rows.unresolved.order_by(*NEWEST_FIRST).values_list(*EXPORT_COLUMNS).iterator(chunk_size=2000)
+    at, entry_id = EXPORT_COLUMNS.index("created_at"), EXPORT_COLUMNS.index("id")
+    return heapq.merge(recorded, unresolved, key=lambda row: (row[at], row[entry_id]), reverse=True)
+
+
+def audit_entry(entry_id: int) -> tuple[AuditEntry, AuditEntry | None]:
+    """An entry, and the other half of its write: an attempt's outcome (None while there is
+    none), or an outcome's attempt."""
+    entry = AuditEntry.objects.get(pk=entry_id)
+    if entry.phase == AuditEntry.Phase.ATTEMPT:
+        return entry, AuditEntry.objects.filter(attempt_id=entry.id).first()
+    if entry.phase == AuditEntry.Phase.OUTCOME and entry.attempt_id is not None:
+        return entry, AuditEntry.objects.filter(pk=entry.attempt_id).first()
+    return entry, None
+
+
+def unresolved_attempts(*, older_than_seconds: float) -> QuerySet[AuditEntry]:
+    """The writes whose attempt was recorded but whose outcome was not, within `older_than_seconds`
+    of being sent: Polytomic may or may not have done them, and someone must check by hand."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return audit_rows(outcome=AuditEntry.Outcome.UNKNOWN, until=cutoff).unresolved.order_by(*OLDEST_FIRST)

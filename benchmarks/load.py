@@ -248,7 +248,7 @@ def main() -> None:
             elapsed = time.monotonic() - started
             received = servers.sandbox_log()["requests"]
         entries = json.loads(servers.manage("shell", "-c", (
-            "import json\nfrom orgadmin.models import AuditEntry\n"
+            "import json\nfrom audit.models import AuditEntry\n"
             "print(json.dumps(list(AuditEntry.objects.exclude(action__startswith='audit.').values_list("
             "'id', 'phase', 'method', 'path', 'request_id', 'attempts', 'attempt_id'))))"
         )).splitlines()[-1])  # fmt: skip

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from orgadmin import onboarding_views, views
+from orgadmin import audit_views, change_request_views, onboarding_views, views
 
 app_name = "orgadmin"
 
@@ -35,11 +35,11 @@ urlpatterns = [
         "onboarding/<int:flow_id>/tasks/<int:task_id>/skip/", onboarding_views.onboarding_skip, name="onboarding-skip"
     ),
     path("onboarding/<int:flow_id>/abandon/", onboarding_views.onboarding_abandon, name="onboarding-abandon"),
-    path("changes/", views.change_list, name="change-list"),
-    path("changes/<int:change_id>/", views.change_detail, name="change-detail"),
-    path("changes/<int:change_id>/decide/", views.change_decide, name="change-decide"),
-    path("changes/<int:change_id>/check/", views.change_check, name="change-check"),
-    path("audit/", views.audit_list, name="audit-list"),
-    path("audit/export.csv", views.audit_export, name="audit-export"),
-    path("audit/<int:entry_id>/", views.audit_detail, name="audit-detail"),
+    path("changes/", change_request_views.change_list, name="change-list"),
+    path("changes/<int:change_id>/", change_request_views.change_detail, name="change-detail"),
+    path("changes/<int:change_id>/decide/", change_request_views.change_decide, name="change-decide"),
+    path("changes/<int:change_id>/check/", change_request_views.change_check, name="change-check"),
+    path("audit/", audit_views.audit_list, name="audit-list"),
+    path("audit/export.csv", audit_views.audit_export, name="audit-export"),
+    path("audit/<int:entry_id>/", audit_views.audit_detail, name="audit-detail"),
 ]

@@ -12,8 +12,6 @@ renders or redirects; the status it answers follows one policy (orgadmin/README.
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 from dataclasses import dataclass
 from uuid import UUID
@@ -25,24 +23,19 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import DatabaseError, connection
 from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from audit import queries
-from audit.models import AuditEntry
 from audit.protocol import AuditContext, AuditUnavailable
 from orgadmin import change_requests, edit_guard, selectors, services
 from orgadmin.forms import (
     ApiKeyForm,
-    AuditFilterForm,
-    ChangeDecisionForm,
     OrganizationDeleteForm,
     OrganizationEditForm,
     OrganizationForm,
@@ -51,16 +44,14 @@ from orgadmin.forms import (
     UserRolesForm,
 )
 from orgadmin.issuer_check import check_issuer
-from orgadmin.models import ChangeRequest
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound, PolytomicValidationError
 from orgadmin.polytomic.fields import SEARCHABLE, SECRETS, Organization
 from orgadmin.polytomic.people import Role, User
-from orgadmin.rows import Outcome, audit_rows, organization_rows
+from orgadmin.rows import audit_rows, organization_rows
 from staff import recent_sign_in
 from staff.forwarded_headers import client_ip
 
 ORGANIZATIONS_PER_PAGE = 25
-CHANGES_DECIDED_SHOWN = 20
 
 logger = logging.getLogger(__name__)
 security_log = logging.getLogger("orgadmin.security")
@@ -564,196 +555,3 @@ def user_key(request: HtmxHttpRequest, organization_id: UUID, user_id: UUID) -> 
         form.data["once"] = services.api_key_form_token(staff=request.user)
         return render(request, "orgadmin/user_key.html", page, status=_form_status(form, exc))
     return render(request, "orgadmin/user_key_created.html", {**page, "key": key.value})
-
-
-# --- Change requests (four eyes) -------------------------------------------------------------------
-
-
-@require_GET
-@permission_required("orgadmin.change_organization", raise_exception=True)
-@never_cache
-def change_list(request: HttpRequest) -> HttpResponse:
-    """The queue: requests sent whose outcome is not known (to check first), requests waiting for a
-    decision, then the last decided ones, those past their time among them as expired. A GET
-    writes nothing: `expire_change_requests` records the expiries (cron), the page shows them at once."""
-    changes = ChangeRequest.objects.select_related("requested_by", "decided_by")
-    now = timezone.now()
-    unknown, waiting = ChangeRequest.outcome_unknown_q(now), ChangeRequest.waiting_q(now)
-    return render(
-        request,
-        "orgadmin/change_list.html",
-        {
-            "unknown": list(changes.filter(unknown).order_by("decided_at")),
-            "open": list(changes.filter(waiting).order_by("expires_at")),
-            "decided": list(changes.exclude(waiting).exclude(unknown)[:CHANGES_DECIDED_SHOWN]),
-        },
-    )
-
-
-@require_GET
-@permission_required("orgadmin.change_organization", raise_exception=True)
-@never_cache
-def change_detail(request: HttpRequest, change_id: int) -> HttpResponse:
-    """A request as its requester confirmed it, the organization as Polytomic has it now (while
-    the request is open), and the approver's decision."""
-    change = get_object_or_404(ChangeRequest.objects.select_related("requested_by", "decided_by"), pk=change_id)
-    current, error = None, None
-    if change.waiting:
-        try:
-            current = selectors.organization_get(
-                context=AuditContext.from_request(request), organization_id=UUID(change.organization_id)
-            )
-        except (PolytomicError, AuditUnavailable) as exc:
-            error = exc
-    return _change_page(
-        request,
-        change,
-        current=current,
-        error=error,
-        form=ChangeDecisionForm(recent_sign_in.resume(request, request.path)),
-    )
-
-
-@require_POST
-@permission_required("orgadmin.approve_change_request", raise_exception=True)
-def change_decide(request: HttpRequest, change_id: int) -> HttpResponse:
-    """Approves (a recent sign-in check first) or rejects another's request."""
-    approving = request.POST.get("decision") == "approve"
-    form = ChangeDecisionForm(request.POST, rejecting=not approving)
-    change = get_object_or_404(ChangeRequest, pk=change_id)
-    if not form.is_valid():
-        return _change_page(request, change, form=form, status=422)
-    if approving and not recent_sign_in.is_recent(request):
-        return recent_sign_in.ask(
-            request, data=request.POST, secrets=(), back=reverse("orgadmin:change-detail", args=[change_id])
-        )
-    decide = change_requests.approve if approving else change_requests.reject
-    try:
-        change = decide(
-            context=AuditContext.from_request(request),
-            change_request_id=change_id,
-            comment=form.cleaned_data["comment"],
-        )
-    except change_requests.ChangeRequestClosed as exc:
-        messages.error(request, exc.message)
-    except AuditUnavailable as exc:  # nothing was sent, or (OutcomeNotRecorded) what was sent
-        messages.error(request, exc.message)
-    else:
-        messages.info(request, f"{change.status_shown}.")
-    return redirect("orgadmin:change-detail", change_id)
-
-
-@require_POST
-@permission_required("orgadmin.approve_change_request", raise_exception=True)
-def change_check(request: HttpRequest, change_id: int) -> HttpResponse:
-    """Finds out at Polytomic what became of a request sent whose outcome is not known."""
-    get_object_or_404(ChangeRequest, pk=change_id)
-    try:
-        change = change_requests.check(context=AuditContext.from_request(request), change_request_id=change_id)
-    except change_requests.ChangeRequestClosed as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.info(request, f"{change.status_shown}: {change.result}")
-    return redirect("orgadmin:change-detail", change_id)
-
-
-def _change_page(request, change, *, form, current=None, error=None, status=200) -> HttpResponse:
-    user = request.user
-    may_decide = user.has_perm("orgadmin.approve_change_request") and change.requested_by_id != user.pk
-    context = {
-        "change": change, "current": current, "error": error, "form": form,
-        "can_decide": may_decide and change.waiting,
-        "can_check": may_decide and change.outcome_unknown,
-    }  # fmt: skip
-    return render(request, "orgadmin/change_detail.html", context, status=status)
-
-
-# --- The audit log -----------------------------------------------------------------------------------
-
-
-@require_GET
-@permission_required("orgadmin.view_audit_log", raise_exception=True)
-@never_cache
-def audit_list(request: HtmxHttpRequest) -> HttpResponse:
-    form = AuditFilterForm(request.GET)
-    page = queries.audit_page(
-        queries.audit_rows(**form.filters()).shown(),
-        before=queries.AuditCursor.parse(request.GET.get("before")),
-        after=queries.AuditCursor.parse(request.GET.get("after")),
-    )
-    filters = request.GET.copy()
-    for key in ("before", "after"):
-        filters.pop(key, None)
-    context = {"form": form, "page": page, "rows": audit_rows(page.entries), "filters": filters.urlencode()}
-    template = "orgadmin/_audit_results.html" if request.htmx else "orgadmin/audit_list.html"
-    return render(request, template, context)
-
-
-@require_GET
-@permission_required("orgadmin.view_audit_log", raise_exception=True)
-@never_cache
-def audit_detail(request: HttpRequest, entry_id: int) -> HttpResponse:
-    """An entry, with the other half of its write: an outcome shows what its attempt sent, and an
-    attempt links to its outcome, or says that none is recorded."""
-    try:
-        entry, other_half = queries.audit_entry(entry_id)
-    except AuditEntry.DoesNotExist:
-        raise Http404("No such audit entry.") from None
-    attempt = other_half if entry.phase == AuditEntry.Phase.OUTCOME else entry
-    try:
-        organization_url = reverse("orgadmin:organization-detail", args=[UUID(entry.organization_id)])
-    except ValueError:
-        organization_url = ""
-    sent = attempt.request_body if attempt is not None else entry.request_body
-    return render(
-        request,
-        "orgadmin/audit_detail.html",
-        {
-            "entry": entry,
-            "outcome": Outcome.of(entry.outcome),
-            "other_half": other_half,
-            "unresolved": entry.phase == AuditEntry.Phase.ATTEMPT and other_half is None,
-            "organization_url": organization_url,
-            "request_body": json.dumps(sent, indent=2, ensure_ascii=False) if sent else "",
-            "response_body": _pretty(entry.response_body),
-        },
-    )
-
-
-def _pretty(text: str) -> str:
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except (ValueError, RecursionError):
-        return text  # not JSON (an HTML error page, a body cut short) or nested too deep: shown as stored
-
-
-class _Echo:
-    """A file-like object whose write returns what it was given, for csv.writer to stream through."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-@require_GET
-@permission_required("orgadmin.view_audit_log", raise_exception=True)
-def audit_export(request: HttpRequest) -> StreamingHttpResponse:
-    """The filtered log as CSV, streamed row by row: memory stays flat however large the export."""
-    form = AuditFilterForm(request.GET)
-    writer = csv.writer(_Echo())
-
-    def rows():
-        yield writer.writerow(queries.EXPORT_COLUMNS)
-        for row in queries.audit_export_rows(**form.filters()):
-            yield writer.writerow([_csv_cell(value) for value in row])
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="audit-{timezone.now():%Y%m%d-%H%M%S}.csv"'
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-def _csv_cell(value: object) -> object:
-    """Values a spreadsheet would run as a formula are prefixed with an apostrophe."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value

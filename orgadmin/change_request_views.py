@@ -1,0 +1,124 @@
+"""The four-eyes pages: the queue of change requests, a request with its decision, and the check
+at Polytomic of a request sent whose outcome is not known. The rules live in
+`orgadmin.change_requests`; these views only call it (the status policy: `orgadmin.views`)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from audit.protocol import AuditContext, AuditUnavailable
+from orgadmin import change_requests, selectors
+from orgadmin.forms import ChangeDecisionForm
+from orgadmin.models import ChangeRequest
+from orgadmin.polytomic.errors import PolytomicError
+from staff import recent_sign_in
+
+CHANGES_DECIDED_SHOWN = 20
+
+
+@require_GET
+@permission_required("orgadmin.change_organization", raise_exception=True)
+@never_cache
+def change_list(request: HttpRequest) -> HttpResponse:
+    """The queue: requests sent whose outcome is not known (to check first), requests waiting for a
+    decision, then the last decided ones, those past their time among them as expired. A GET
+    writes nothing: `expire_change_requests` records the expiries (cron), the page shows them at once."""
+    changes = ChangeRequest.objects.select_related("requested_by", "decided_by")
+    now = timezone.now()
+    unknown, waiting = ChangeRequest.outcome_unknown_q(now), ChangeRequest.waiting_q(now)
+    return render(
+        request,
+        "orgadmin/change_list.html",
+        {
+            "unknown": list(changes.filter(unknown).order_by("decided_at")),
+            "open": list(changes.filter(waiting).order_by("expires_at")),
+            "decided": list(changes.exclude(waiting).exclude(unknown)[:CHANGES_DECIDED_SHOWN]),
+        },
+    )
+
+
+@require_GET
+@permission_required("orgadmin.change_organization", raise_exception=True)
+@never_cache
+def change_detail(request: HttpRequest, change_id: int) -> HttpResponse:
+    """A request as its requester confirmed it, the organization as Polytomic has it now (while
+    the request is open), and the approver's decision."""
+    change = get_object_or_404(ChangeRequest.objects.select_related("requested_by", "decided_by"), pk=change_id)
+    current, error = None, None
+    if change.waiting:
+        try:
+            current = selectors.organization_get(
+                context=AuditContext.from_request(request), organization_id=UUID(change.organization_id)
+            )
+        except (PolytomicError, AuditUnavailable) as exc:
+            error = exc
+    return _change_page(
+        request,
+        change,
+        current=current,
+        error=error,
+        form=ChangeDecisionForm(recent_sign_in.resume(request, request.path)),
+    )
+
+
+@require_POST
+@permission_required("orgadmin.approve_change_request", raise_exception=True)
+def change_decide(request: HttpRequest, change_id: int) -> HttpResponse:
+    """Approves (a recent sign-in check first) or rejects another's request."""
+    approving = request.POST.get("decision") == "approve"
+    form = ChangeDecisionForm(request.POST, rejecting=not approving)
+    change = get_object_or_404(ChangeRequest, pk=change_id)
+    if not form.is_valid():
+        return _change_page(request, change, form=form, status=422)
+    if approving and not recent_sign_in.is_recent(request):
+        return recent_sign_in.ask(
+            request, data=request.POST, secrets=(), back=reverse("orgadmin:change-detail", args=[change_id])
+        )
+    decide = change_requests.approve if approving else change_requests.reject
+    try:
+        change = decide(
+            context=AuditContext.from_request(request),
+            change_request_id=change_id,
+            comment=form.cleaned_data["comment"],
+        )
+    except change_requests.ChangeRequestClosed as exc:
+        messages.error(request, exc.message)
+    except AuditUnavailable as exc:  # nothing was sent, or (OutcomeNotRecorded) what was sent
+        messages.error(request, exc.message)
+    else:
+        messages.info(request, f"{change.status_shown}.")
+    return redirect("orgadmin:change-detail", change_id)
+
+
+@require_POST
+@permission_required("orgadmin.approve_change_request", raise_exception=True)
+def change_check(request: HttpRequest, change_id: int) -> HttpResponse:
+    """Finds out at Polytomic what became of a request sent whose outcome is not known."""
+    get_object_or_404(ChangeRequest, pk=change_id)
+    try:
+        change = change_requests.check(context=AuditContext.from_request(request), change_request_id=change_id)
+    except change_requests.ChangeRequestClosed as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.info(request, f"{change.status_shown}: {change.result}")
+    return redirect("orgadmin:change-detail", change_id)
+
+
+def _change_page(request, change, *, form, current=None, error=None, status=200) -> HttpResponse:
+    user = request.user
+    may_decide = user.has_perm("orgadmin.approve_change_request") and change.requested_by_id != user.pk
+    context = {
+        "change": change, "current": current, "error": error, "form": form,
+        "can_decide": may_decide and change.waiting,
+        "can_check": may_decide and change.outcome_unknown,
+    }  # fmt: skip
+    return render(request, "orgadmin/change_detail.html", context, status=status)

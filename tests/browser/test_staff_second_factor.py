@@ -72,7 +72,10 @@ class AuthenticatorAppTests:
         expect(page.get_by_role("heading", name="Organizations", level=1)).to_be_visible()
         sign_out(page)
 
-        later = time.time() + 60  # a code of its own: each is taken once
+        # A code of its own (each is taken once), from the start of a 30-second step a minute or more
+        # ahead: the clock keeps ticking through the sign-in, and a step boundary crossed on the way
+        # would make the code typed a stale one.
+        later = (time.time() // 30 + 3) * 30 + 1
         with time_machine.travel(later, tick=True):  # the live server runs in this process
             password_sign_in(page, "ed")
             page.get_by_label("Code").fill(totp(secret, later))

@@ -156,9 +156,10 @@ class Staff(StaffClient):
 
 
 def kill_workers_mid_write(servers: PortalServers, args: argparse.Namespace) -> list[tuple[int, int]]:
-    """SIGKILLs workers that have an edit in flight until each portal has lost one (a held edit
-    may come from a portal that already has; its worker is killed all the same, so that the held
-    write never lands later), at most two a portal: (portal, worker) of each."""
+    """SIGKILLs workers that have an edit in flight until each portal has lost one, in at most
+    twice as many kills as portals: (portal, worker) of each. A held edit may come from a portal
+    that has lost one already; its worker is killed all the same, as a held edit left alone
+    would keep its session waiting until the portal gives up on it."""
     killed: list[tuple[int, int]] = []
     while {instance for instance, _ in killed} != set(range(args.instances)) and len(killed) < 2 * args.instances:
         spared = sorted(set(range(args.instances)) - {instance for instance, _ in killed})

@@ -20,7 +20,7 @@ CONTRACTS = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["tool"]["im
 ROOTS = tuple(CONTRACTS["root_packages"])
 # What the document names in backticks: `audit.store`, `queries.organization_list`, `orgadmin/web.py`.
 NAMED = re.findall(r"`([^`\s]+)`", ARCHITECTURE)
-# Packages whose modules the document may name without the package (`selectors.organization_list`).
+# Packages whose modules the document may name without the package (`organizations.queries.organization_get`).
 SHORT_NAMES_FROM = ("orgadmin", "orgadmin.polytomic", "staff")
 FILE_ROOTS = (*ROOTS, "benchmarks", "tests", "deploy", "templates", "docs")
 

@@ -1,7 +1,7 @@
 """The onboarding pages (the flow: `orgadmin.onboarding.flow`): the flows in progress, a new one,
 and a flow's page: its checklist, and the form of the step it is at. Statuses follow
-`orgadmin.web`'s policy: a step
-that failed at Polytomic is said on its page (200), input to correct is a 422.
+`orgadmin.web`'s policy: a step that failed at Polytomic is said on its page (200), input to
+correct is a 422.
 
 Each step's POST runs the step and redirects to the flow's page (which says how it went), except
 the organization step, whose form is shown again with Polytomic's refusal on its fields.

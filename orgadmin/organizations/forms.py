@@ -57,7 +57,7 @@ OrganizationFields = type("OrganizationFields", (forms.Form,), {field.name: form
 class OrganizationForm(HiddenFieldErrorsMixin, UpstreamErrorsMixin, OrganizationFields):
     """Create: the name and the whole SSO/OIDC configuration."""
 
-    # Made when the form is first shown and kept across resubmissions of it (see services).
+    # Made when the form is first shown and kept across resubmissions of it (`orgadmin.idempotency`).
     form_key = FormKeyField()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -243,7 +243,7 @@ class Onboarding(models.Model):
     # The organization as typed, without the client secret, which is never stored: shown again
     # when the step is retried, with the secret to be typed again.
     organization_input = StorableJSONField(default=dict)
-    # The last issuer check of the typed issuer (orgadmin/issuer_check.py), and whether the
+    # The last issuer check of the typed issuer (orgadmin/issuer_check/), and whether the
     # operator chose to save despite a failed one.
     issuer_check = StorableJSONField(null=True, blank=True)
     organization_id = models.CharField(max_length=64, blank=True)

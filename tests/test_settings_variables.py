@@ -1,22 +1,21 @@
 """One name per variable: each is named as the setting it sets or listed where it is not
 (portal/settings/variables.py), a name a variable had before stops start-up naming the new one,
-and `.env.example`, the README's configuration table and the settings agree on names and defaults.
+and `.env.example`, the README's configuration table and the settings agree on names and defaults
+(the settings' comments are checked with the other docs, in tests/test_docs.py).
 
 Each case starts a fresh Python, as in tests/test_settings.py, whose helpers these reuse.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from portal.settings.variables import NAMED_OTHERWISE, RENAMED
-from tests.test_settings import IDENTITY_PROVIDER, PRODUCTION_ENV, SETTINGS_SOURCE, load_each, run_code
+from tests.test_settings import IDENTITY_PROVIDER, PRODUCTION_ENV, load_each, run_code
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ENV_EXAMPLE = (BASE_DIR / ".env.example").read_text()
@@ -192,39 +191,3 @@ class ReadmeTableTests:
         for name in defaults:
             changed = {key for key, value in snapshots[name].items() if snapshots["default"].get(key) != value}
             assert changed == set(), f"{name}={defaults[name]} is not the default: it changes {changed}"
-
-
-def resolves(dotted: str) -> bool:
-    """Whether a dotted path names a module, or an attribute of one."""
-    parts = dotted.split(".")
-    for length in range(len(parts), 0, -1):
-        try:
-            found = importlib.import_module(".".join(parts[:length]))
-        except ImportError:
-            continue
-        for part in parts[length:]:
-            if not hasattr(found, part):
-                return False
-            found = getattr(found, part)
-        return True
-    return False
-
-
-class NamedPathTests:
-    """The settings name middleware, backends and modules by path, in strings and in comments;
-    a module that moved must not leave a path behind."""
-
-    PACKAGES = "audit|orgadmin|staff|portal|devtools|benchmarks|django|allauth|axes|csp|whitenoise|django_htmx"
-
-    def test_every_dotted_path_named_in_the_settings_exists(self):
-        named = set(re.findall(rf"\b(?:{self.PACKAGES})(?:\.[A-Za-z_]\w*)+", SETTINGS_SOURCE))
-        loggers = set(settings.LOGGING["loggers"])
-        assert len(named) > 40  # the pattern still finds them
-        assert [path for path in sorted(named - loggers) if not resolves(path)] == []
-
-    def test_every_file_named_in_the_settings_exists(self):
-        named = set(
-            re.findall(r"\b(?:audit|orgadmin|staff|portal|devtools|benchmarks|docs|deploy)/[\w/.]*\w", SETTINGS_SOURCE)
-        )
-        assert len(named) > 10  # the pattern still finds them
-        assert [path for path in sorted(named) if not (BASE_DIR / path).exists()] == []

@@ -282,6 +282,7 @@ class StrictValueTests:
             ({"PORTAL_SESSION_IDLE_MINUTES": "0"}, "use a whole number of 1 or more"),
             ({"PORTAL_TRUSTED_PROXY_COUNT": "-1"}, "use a whole number of 0 or more"),
             ({"POLYTOMIC_READ_TIMEOUT": "0"}, "use a number above 0"),
+            ({"TIME_ZONE": "Mars/Olympus_Mons"}, "use an IANA time zone name, e.g. UTC or Europe/Berlin"),
             ({"DATABASE_URL": "postgress://db.internal/portal"},
              "use a URL starting postgres://, postgresql://, sqlite://"),
             ({"CACHE_URL": "rediscache://cache.internal"},

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from audit.protocol import AuditContext, AuditUnavailable
 from orgadmin.change_requests import requesting
 from orgadmin.issuer_check import check_issuer
-from orgadmin.organizations import edit_guard, queries, services
+from orgadmin.organizations import credentials, edit_guard, queries, services
 from orgadmin.organizations.forms import OrganizationDeleteForm, OrganizationEditForm, OrganizationForm
 from orgadmin.organizations.rows import organization_rows
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
@@ -80,6 +80,8 @@ def organization_detail(request: HtmxHttpRequest, organization_id: UUID) -> Http
             "organization": organization,
             "is_owner": organization.id == owner_id,
             "last_client_id": queries.organization_last_sent_client_id(organization),
+            # Kept OIDC credentials: whether, since when and by whom; never what.
+            "kept_credentials": credentials.kept_credentials(organization.id) if organization.has_oidc else None,
             "audit_entries": audit_rows(queries.organization_recent_activity(organization_id=organization_id)),
         },
     )
@@ -101,6 +103,7 @@ def organization_create(request: HtmxHttpRequest) -> HttpResponse:
                 context=AuditContext.from_request(request),
                 data=form.organization_input(),
                 form_key=form.cleaned_data["form_key"],
+                oidc=form.oidc_choice(),  # kept OIDC credentials
             )
         except (PolytomicError, AuditUnavailable) as exc:
             form.add_upstream_error(error := exc)
@@ -169,6 +172,7 @@ def _save(request: HtmxHttpRequest, form: OrganizationEditForm, organization: Or
             organization_id=UUID(organization.id),
             data=form.organization_input(),
             form_key=form.cleaned_data["form_key"],
+            oidc=form.oidc_choice(),  # kept OIDC credentials: kept, resent, replaced or erased
         )
     except (PolytomicError, AuditUnavailable) as exc:
         form.add_upstream_error(exc)

@@ -139,8 +139,11 @@ class PolytomicClient:
         )
 
     def update_organization(
-        self, organization_id: UUID, data: OrganizationInput, *, idempotency_key: str, context: AuditContext
-    ) -> Organization:
+        self, organization_id: UUID, data: OrganizationInput, *, idempotency_key: str, context: AuditContext,
+        secret_note: str = "",
+    ) -> Organization:  # fmt: skip
+        """`secret_note` says in the audit entry what the client secret sent is ("resent as kept
+        on ...", "unchanged", "replaced"), beside its "[set]"; never the secret."""
         return self._call(
             "PUT",
             f"/api/organizations/{organization_id}",
@@ -151,6 +154,7 @@ class PolytomicClient:
             organization_id=str(organization_id),
             organization_name=data.name.strip(),
             parse=Organization.from_api,
+            secret_note=secret_note,
         )
 
     # A customer organization's people ---------------------------------------------------------
@@ -256,6 +260,7 @@ class PolytomicClient:
         organization_id: str = "",
         organization_name: str = "",
         as_organization: str = "",
+        secret_note: str = "",
         parse: Callable[[Any], T] | None,
     ) -> T:
         """Sends one request, records it, and returns the answer's `data` read by `parse`
@@ -289,6 +294,7 @@ class PolytomicClient:
             # organization are the key in base64): orgadmin.polytomic.text.scrubber.
             secrets=(self._api_key, *((body or {}).get(name) or "" for name in SECRETS)),
             as_organization=as_organization,
+            secret_note=secret_note,
         )
         if method != "GET":
             record_attempt(record)  # committed before anything is sent, or nothing is (AuditUnavailable)

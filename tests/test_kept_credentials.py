@@ -13,14 +13,16 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEntry
 from devtools.sandbox import GLOBEX_ID
 from devtools.support import hidden_fields
-from orgadmin.models import OidcCredentials
+from orgadmin.models import ChangeRequest, OidcCredentials, Onboarding
 from orgadmin.organizations import credentials
 from orgadmin.polytomic.fields import OrganizationInput
+from tests.factories import make_user
 from tests.test_views_organizations import delete_url, detail_url, edit_url, received
 
 SECRET = "kept-secret-KEEPCHECK-4x8z"
@@ -216,3 +218,58 @@ class QueryCountTests:
         reads = [query["sql"] for query in kept.captured_queries if "orgadmin_oidccredentials" in query["sql"]]
         assert len(reads) == 1
         assert '"kept"' not in reads[0].split("FROM")[0]
+
+
+class ApprovedChangeTests:
+    def test_an_approved_change_resends_them_and_keeps_the_choice(self, as_editor, sandbox, keys):
+        save(as_editor, globex(keep_credentials="on"))
+        keys.PORTAL_FOUR_EYES = True
+        url = edit_url(GLOBEX_ID)
+        moved = globex(issuer="https://moved.okta.example", client_id="", client_secret="", reason="Moved IdP")
+        summary = as_editor.post(url, moved | hidden_fields(as_editor.get(url).content.decode()))
+        assert "client secret: resent as kept on" in summary.content.decode()
+        as_editor.post(url, moved | hidden_fields(summary.content.decode()))
+        change = ChangeRequest.objects.get(organization_id=GLOBEX_ID)
+        assert change.summary["resends_kept"] is True
+        assert "client secret: resent as kept on" in as_editor.get(f"/changes/{change.pk}/").content.decode()
+        approver = Client()
+        approver.force_login(make_user("approver", role="Admin"))
+        approver.post(f"/changes/{change.pk}/decide/", {"decision": "approve"})
+        change.refresh_from_db()
+        assert change.status == "executed"
+        sent = puts(sandbox)[-1]
+        assert (sent["issuer"], sent["client_id"], sent["client_secret"]) == (
+            "https://moved.okta.example",
+            CLIENT_ID,
+            SECRET,
+        )
+        attempt = AuditEntry.objects.filter(action="organization.update", phase="attempt").latest("id")
+        assert attempt.request_body["client_secret"].startswith("[set] resent as kept on ")
+        assert kept_values()["client_secret"] == SECRET  # still kept
+
+    def test_an_approved_delete_erases_them(self, as_editor, sandbox, keys):
+        save(as_editor, globex(keep_credentials="on"))
+        keys.PORTAL_FOUR_EYES = True
+        admin = Client()
+        admin.force_login(make_user("asker", role="Admin"))
+        admin.post(delete_url(GLOBEX_ID), {"confirm_name": "Globex", "reason": "Customer left"})
+        change = ChangeRequest.objects.get(organization_id=GLOBEX_ID)
+        approver = Client()
+        approver.force_login(make_user("approver", role="Admin"))
+        approver.post(f"/changes/{change.pk}/decide/", {"decision": "approve"})
+        change.refresh_from_db()
+        assert change.status == "executed"
+        assert not OidcCredentials.objects.filter(organization_id=GLOBEX_ID).exists()
+
+
+class OnboardingTests:
+    def test_the_onboarding_keeps_them_by_choice(self, as_editor, sandbox, keys):
+        new = as_editor.get("/onboarding/new/").content.decode()
+        assert "Keep them, encrypted" in new
+        form = {"name": "Onboarded", "issuer": "https://onb.okta.example", "client_id": "onb", "client_secret": SECRET,
+                "keep_credentials": "on", "save_anyway": "on"}  # fmt: skip
+        as_editor.post("/onboarding/new/", form | hidden_fields(new))
+        flow = Onboarding.objects.get()
+        assert flow.organization_id
+        row = OidcCredentials.objects.get(organization_id=flow.organization_id)
+        assert json.loads(Fernet(NEW_KEY).decrypt(row.kept.encode()))["client_secret"] == SECRET

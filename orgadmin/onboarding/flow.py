@@ -37,6 +37,7 @@ from audit.queries import latest_rows
 from orgadmin.idempotency import idempotency_key
 from orgadmin.issuer_check import IssuerCheck
 from orgadmin.models import Onboarding, OnboardingTask
+from orgadmin.organizations import credentials
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.connections import Connection
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
@@ -145,10 +146,12 @@ def start(
 
 
 def create_organization(
-    flow: Onboarding, *, context: AuditContext, data: OrganizationInput, issuer_check: dict | None
-) -> Organization:
-    """Creates the organization (the step's one task). Raises the client's error, recorded on the
-    task first; a refusal's field errors are for the form."""
+    flow: Onboarding, *, context: AuditContext, data: OrganizationInput, issuer_check: dict | None,
+    keep_credentials: bool = False,
+) -> Organization:  # fmt: skip
+    """Creates the organization (the step's one task), its OIDC credentials kept if chosen
+    (organizations.credentials). Raises the client's error, recorded on the task first; a
+    refusal's field errors are for the form."""
     with claimed(flow, by=context.actor_username):
         task = flow.tasks.get(step=Step.ORGANIZATION)
         if task.state == State.DONE:
@@ -165,6 +168,9 @@ def create_organization(
             organization_id=organization.id, organization_name=organization.name, updated_at=timezone.now()
         )
         flow.organization_id, flow.organization_name = organization.id, organization.name
+        credentials.credentials_sent(
+            organization_id=organization.id, data=data, keep=keep_credentials, resent=False, by=context.actor_username
+        )
         return organization
 
 

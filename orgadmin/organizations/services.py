@@ -47,10 +47,10 @@ def organization_update(
 
 
 def _credentials_sent(context: AuditContext, organization_id: str, data: OrganizationInput, oidc: credentials.Choice):
-    by = context.actor.get_username() if context.actor is not None else context.actor_label
     credentials.credentials_sent(
-        organization_id=organization_id, data=data, keep=oidc.keep, resent=oidc.resent is not None, by=by
-    )
+        organization_id=organization_id, data=data, keep=oidc.keep, resent=oidc.resent is not None,
+        by=context.actor_username,
+    )  # fmt: skip
 
 
 def organization_delete(*, context: AuditContext, organization_id: UUID, organization_name: str = "") -> None:

@@ -154,7 +154,8 @@ def _request_update(request: HtmxHttpRequest, form: OrganizationEditForm, decisi
             context=AuditContext.from_request(request),
             organization=form.organization,
             data=form.organization_input(),
-            summary=decision.summary.as_record(),
+            # Kept OIDC credentials: whether to keep those sent is carried to the approved send.
+            summary=decision.summary.as_record() | {"keep_credentials": form.oidc_choice().keep},
             reason=form.cleaned_data["reason"].strip(),
         )
     except AuditUnavailable as exc:

@@ -29,6 +29,7 @@ executing; its check is recorded.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -46,9 +47,10 @@ from django.utils import timezone
 from audit import protocol as audit_protocol
 from audit.models import AuditEntry
 from audit.protocol import AuditContext, AuditUnavailable
+from orgadmin import outcomes
 from orgadmin.models import ChangeRequest
 from orgadmin.polytomic.client import client
-from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
+from orgadmin.polytomic.errors import MAY_HAVE_DONE_IT, PolytomicError, PolytomicNotFound, PolytomicOutcomeUnknown
 from orgadmin.polytomic.fields import BY_NAME, READABLE, SECRETS, Organization, OrganizationInput
 from orgadmin.polytomic.recording import mask_request_body
 from orgadmin.services import idempotency_key
@@ -274,7 +276,10 @@ def _after_a_failure(
         if status == 404
         else f"The {change.kind} was sent; what came of it is not known ({exc.message})"
     )
-    return partial(_resolve, context, change, taken=SENDING, answered=answered), answered
+    # Its answer lost, the change may still land: only seeing it done ends the request before its
+    # send deadline (`_resolve`).
+    lost = isinstance(exc, PolytomicOutcomeUnknown)
+    return partial(_resolve, context, change, taken=SENDING, answered=answered, lost=lost), answered
 
 
 def _send(change: ChangeRequest, calls: AuditContext) -> None:
@@ -326,9 +331,12 @@ def _mark_unknown(context: AuditContext, change: ChangeRequest, why: str, *, tak
     return change
 
 
-def _resolve(context: AuditContext, change: ChangeRequest, *, taken: Q, answered: str = "") -> ChangeRequest:
+def _resolve(
+    context: AuditContext, change: ChangeRequest, *, taken: Q, answered: str = "", lost: bool = False
+) -> ChangeRequest:
     """Reads the organization and ends the request by what is found (`_finding`), with a
-    change.check entry naming the people and the finding; marks it unknown if Polytomic cannot be read."""
+    change.check entry naming the people and the finding; marks it unknown if Polytomic cannot be
+    read, or if the change is not seen done while it may still land (`_may_still_land`)."""
     calls = dataclasses.replace(context, change_request_id=change.pk)
     lead = f"{answered}. " if answered else ""
     try:
@@ -341,10 +349,32 @@ def _resolve(context: AuditContext, change: ChangeRequest, *, taken: Q, answered
             raise StillUnknown(f"Still not known: {why}") from None
         return _mark_unknown(context, change, why, taken=taken)
     status, found, why = _finding(change, current)
-    return _ended(
+    if status != Status.EXECUTED and _may_still_land(change, lost=lost):
+        why = f"{lead}{MAY_HAVE_DONE_IT} Polytomic does not show the {change.kind} yet, and it may still land."
+        if change.status == Status.UNKNOWN:
+            raise StillUnknown(why)
+        return _mark_unknown(context, change, why, taken=taken)
+    ended = _ended(
         context, change, status, lead + why, AuditEntry.Action.CHANGE_CHECK,
         body={"found": found, "status": status, "why": lead + why}, taken=taken,
     )  # fmt: skip
+    _settle_its_writes(context, ended)
+    return ended
+
+
+def _may_still_land(change: ChangeRequest, *, lost: bool) -> bool:
+    """A send whose answer was lost, or one marked unknown, may still land until its deadline."""
+    sent_lately = change.send_deadline is not None and timezone.now() < change.send_deadline
+    return (lost or change.status == Status.UNKNOWN) and sent_lately
+
+
+def _settle_its_writes(context: AuditContext, change: ChangeRequest) -> None:
+    """The request's writes of unknown outcome, settled by what its check found (a resolution entry
+    each); the log refusing leaves them to `resolve_writes`."""
+    with contextlib.suppress(AuditUnavailable):  # logged by audit.protocol.record
+        outcomes.record_found(
+            context=context, done=change.status == Status.EXECUTED, words=change.result, change_request_id=change.pk
+        )
 
 
 # What a check may find, in words (`_finding`).

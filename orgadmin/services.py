@@ -19,16 +19,36 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.protocol import AuditContext
+from orgadmin import outcomes
 from orgadmin.models import ApiKeyFormToken
 from orgadmin.polytomic.client import client
-from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
+from orgadmin.polytomic.errors import (
+    PolytomicError,
+    PolytomicNotFound,
+    PolytomicOutcomeUnknown,
+    PolytomicValidationError,
+)
 from orgadmin.polytomic.fields import Organization, OrganizationInput
 from orgadmin.polytomic.people import ApiKey, User
 
 
 def organization_create(*, context: AuditContext, data: OrganizationInput, form_key: str) -> Organization:
+    """Creates the organization. Its answer lost, a read finds out at once whether it was made;
+    refused because its name is taken, the name may be taken by what an earlier create of unknown
+    outcome made (orgadmin/outcomes.py): that organization is the result, not a conflict."""
     key = idempotency_key(form_key=form_key, action=AuditEntry.Action.CREATE, body=data.body())
-    return client().create_organization(data, idempotency_key=key, context=context)
+    try:
+        return client().create_organization(data, idempotency_key=key, context=context)
+    except PolytomicOutcomeUnknown as lost:
+        return _made_after_all(lost, outcomes.resolve_at_once(context=context, action=AuditEntry.Action.CREATE,
+                                                              idempotency_key=key))  # fmt: skip
+    except PolytomicValidationError as refused:
+        made = None if "name" not in refused.field_errors else outcomes.made_by_an_earlier_create(
+            context=context, name=data.name.strip()
+        )  # fmt: skip
+        if made is None:
+            raise
+        return made
 
 
 def organization_update(
@@ -38,7 +58,19 @@ def organization_update(
     key = idempotency_key(
         form_key=form_key, action=AuditEntry.Action.UPDATE, target=str(organization_id), body=data.body()
     )
-    return client().update_organization(organization_id, data, idempotency_key=key, context=context)
+    try:
+        return client().update_organization(organization_id, data, idempotency_key=key, context=context)
+    except PolytomicOutcomeUnknown as lost:  # its answer lost: a read finds out at once whether it was made
+        return _made_after_all(lost, outcomes.resolve_at_once(context=context, action=AuditEntry.Action.UPDATE,
+                                                              idempotency_key=key))  # fmt: skip
+
+
+def _made_after_all(lost: PolytomicOutcomeUnknown, finding: outcomes.Finding | None) -> Organization:
+    """The organization a write whose answer was `lost` made, when a read shows it done; otherwise
+    its outcome stays unknown, and `lost` is raised again."""
+    if finding is None or not finding.done or finding.organization is None:
+        raise lost
+    return finding.organization
 
 
 def organization_delete(*, context: AuditContext, organization_id: UUID, organization_name: str = "") -> None:
@@ -48,6 +80,13 @@ def organization_delete(*, context: AuditContext, organization_id: UUID, organiz
     nothing, and raises PolytomicError saying so."""
     try:
         client().delete_organization(organization_id, context=context, organization_name=organization_name)
+    except PolytomicOutcomeUnknown:  # its answer lost: a read finds out at once whether it was done
+        finding = outcomes.resolve_at_once(
+            context=context, action=AuditEntry.Action.DELETE, organization_id=str(organization_id),
+            request_id=context.request_id,
+        )  # fmt: skip
+        if finding is None or not finding.done:
+            raise
     except PolytomicNotFound as not_found:
         try:
             client().get_organization(organization_id, context=context)

@@ -33,7 +33,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from audit.protocol import AuditContext, AuditUnavailable
-from orgadmin import change_requests, edit_guard, selectors, services
+from orgadmin import change_requests, edit_guard, outcomes, selectors, services
 from orgadmin.forms import (
     ApiKeyForm,
     OrganizationDeleteForm,
@@ -173,6 +173,8 @@ def organization_detail(request: HtmxHttpRequest, organization_id: UUID) -> Http
         return redirect("orgadmin:organization-list")
     except (PolytomicError, AuditUnavailable) as exc:
         return _upstream_error_page(request, exc, title="Organization")
+    # Its writes whose outcome is unknown are found out as the page shows them.
+    outcomes.resolve_pending(context=context, organization_id=str(organization_id))
     return render(
         request,
         "orgadmin/organization_detail.html",

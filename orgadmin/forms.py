@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from audit.models import AuditEntry
 from orgadmin import edit_guard, field_rules
 from orgadmin.polytomic.connections import Connection
-from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
+from orgadmin.polytomic.errors import PolytomicError, PolytomicOutcomeUnknown, PolytomicValidationError
 from orgadmin.polytomic.fields import (
     FIELDS,
     REMEMBERED,
@@ -59,9 +59,13 @@ class FormKeyField(forms.CharField):
 class UpstreamErrorsMixin:
     """Places Polytomic's refusal on the fields it names; everything else above the form."""
 
+    outcome_unknown = False
+
     def add_upstream_error(self, error: PolytomicError) -> None:
         """Field names are the API's, so the map is the identity; `add_error` refuses names the
         form does not have, so anything else goes above the form."""
+        # Sent, and no answer says what came of it: the page must not say it was not done.
+        self.outcome_unknown = isinstance(error, PolytomicOutcomeUnknown)
         if isinstance(error, PolytomicValidationError):
             for name, messages in error.field_errors.items():
                 for message in messages:

@@ -18,6 +18,7 @@ left, for cron; `verify_audit` lists only the attempts still unresolved.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -101,8 +102,10 @@ def resolve_pending(
     longer ago than a call can take. For a page that shows them, as it shows them, and for cron;
     each attempt with what was found."""
     over = timezone.now() - timedelta(seconds=settings.POLYTOMIC_TOTAL_TIMEOUT)
-    attempts = unresolved(action__in=RESOLVABLE, created_at__lte=over, **lookups)
-    return [(attempt, resolve(attempt, context=context)) for attempt in attempts[:most]]
+    # Their ids first: a page with none to resolve reads no write's body.
+    ids = list(unresolved(action__in=RESOLVABLE, created_at__lte=over, **lookups).values_list("id", flat=True)[:most])
+    attempts = AuditEntry.objects.filter(pk__in=ids).order_by("created_at", "id") if ids else []
+    return [(attempt, resolve(attempt, context=context)) for attempt in attempts]
 
 
 def resolve_at_once(*, context: AuditContext, action: str, **lookups: Any) -> Finding | None:
@@ -142,6 +145,40 @@ def record_found(*, context: AuditContext, done: bool, words: str, **lookups: An
     change request's check), with a resolution entry each. Raises AuditUnavailable if the log refuses."""
     for attempt in unresolved(action__in=RESOLVABLE, **lookups):
         _record(attempt, Finding(done, words), context)
+
+
+def what_came_of(*, context: AuditContext, correlation_id: UUID, idempotency_key: str) -> Finding | None:
+    """What came of the writes of a flow (`correlation_id`) sent with `idempotency_key`, resolving
+    any of unknown outcome first: the newest known ending, an answer or a resolution (`done` None
+    while none is known). None if no such write was recorded: none was sent."""
+    entries = AuditEntry.objects.filter(correlation_id=correlation_id, idempotency_key=idempotency_key)
+    if not entries.filter(phase=AuditEntry.Phase.ATTEMPT).exists():
+        return None
+    for attempt in unresolved(correlation_id=correlation_id, idempotency_key=idempotency_key):
+        resolve(attempt, context=context)
+    ending = (
+        entries.exclude(phase=AuditEntry.Phase.ATTEMPT)
+        .exclude(outcome=AuditEntry.Outcome.UNKNOWN)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if ending is None:
+        return Finding(None, "Still not known.")
+    done = ending.outcome == AuditEntry.Outcome.OK
+    if ending.action == Action.RESOLVE:
+        made = (ending.request_body or {}).get("id") or ""
+        return Finding(done, (ending.request_body or {}).get("found", ""), made, ending.organization_name)
+    made = ending.organization_id if ending.action == Action.CREATE else _answered_id(ending.response_body)
+    return Finding(done, ending.error_message, made, ending.organization_name)
+
+
+def _answered_id(response_body: str) -> str:
+    """The id in a success's answer as the log keeps it (`{"data": {"id": ...}}`), if any."""
+    try:
+        data = json.loads(response_body).get("data")
+    except (ValueError, AttributeError):
+        return ""
+    return str(data.get("id") or "") if isinstance(data, dict) else ""
 
 
 def _settled(attempt: AuditEntry, now: datetime | None) -> bool:

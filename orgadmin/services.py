@@ -33,15 +33,21 @@ from orgadmin.polytomic.people import ApiKey, User
 
 
 def organization_create(*, context: AuditContext, data: OrganizationInput, form_key: str) -> Organization:
-    """Creates the organization. Its answer lost, a read finds out at once whether it was made;
-    refused because its name is taken, the name may be taken by what an earlier create of unknown
-    outcome made (orgadmin/outcomes.py): that organization is the result, not a conflict."""
     key = idempotency_key(form_key=form_key, action=AuditEntry.Action.CREATE, body=data.body())
+    return organization_create_keyed(context=context, data=data, key=key)
+
+
+def organization_create_keyed(*, context: AuditContext, data: OrganizationInput, key: str) -> Organization:
+    """Creates the organization with the Idempotency-Key `key`. Its answer lost, a read finds out
+    at once whether it was made; refused because its name is taken, the name may be taken by what
+    an earlier create of unknown outcome made (orgadmin/outcomes.py): that organization is the
+    result, not a conflict."""
     try:
         return client().create_organization(data, idempotency_key=key, context=context)
     except PolytomicOutcomeUnknown as lost:
-        return _made_after_all(lost, outcomes.resolve_at_once(context=context, action=AuditEntry.Action.CREATE,
-                                                              idempotency_key=key))  # fmt: skip
+        return _made_after_all(lost, outcomes.resolve_at_once(
+            context=context, action=AuditEntry.Action.CREATE, request_id=context.request_id, idempotency_key=key
+        ))  # fmt: skip
     except PolytomicValidationError as refused:
         made = None if "name" not in refused.field_errors else outcomes.made_by_an_earlier_create(
             context=context, name=data.name.strip()
@@ -61,8 +67,9 @@ def organization_update(
     try:
         return client().update_organization(organization_id, data, idempotency_key=key, context=context)
     except PolytomicOutcomeUnknown as lost:  # its answer lost: a read finds out at once whether it was made
-        return _made_after_all(lost, outcomes.resolve_at_once(context=context, action=AuditEntry.Action.UPDATE,
-                                                              idempotency_key=key))  # fmt: skip
+        return _made_after_all(lost, outcomes.resolve_at_once(
+            context=context, action=AuditEntry.Action.UPDATE, request_id=context.request_id, idempotency_key=key
+        ))  # fmt: skip
 
 
 def _made_after_all(lost: PolytomicOutcomeUnknown, finding: outcomes.Finding | None) -> Organization:

@@ -38,7 +38,7 @@ from orgadmin.issuer_check import IssuerCheck
 from orgadmin.models import Onboarding, OnboardingTask
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.connections import Connection
-from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
+from orgadmin.polytomic.errors import PolytomicError, PolytomicOutcomeUnknown, PolytomicValidationError
 from orgadmin.polytomic.fields import SECRETS, Organization, OrganizationInput
 from orgadmin.polytomic.people import Role
 
@@ -281,10 +281,16 @@ def _run(task: OnboardingTask, call):
             and not 200 <= exc.status < 300
             and not (isinstance(exc, PolytomicValidationError) and exc.in_flight)
         )
-        nothing_sent = isinstance(exc, AuditUnavailable) and exc.nothing_sent
+        # Sent, and no answer says what came of it: no answer, a success that cannot be read, the
+        # log refusing its outcome, or Polytomic saying the key's first request is still in flight.
+        unknown = (
+            isinstance(exc, PolytomicOutcomeUnknown)
+            or (isinstance(exc, PolytomicValidationError) and exc.in_flight)
+            or (isinstance(exc, AuditUnavailable) and not exc.nothing_sent)
+        )
         if answered:  # a retry must not be answered with the replay of this answer
             task.attempt += 1
-        task.state = State.FAILED if answered or nothing_sent else State.UNKNOWN
+        task.state = State.UNKNOWN if unknown and not answered else State.FAILED
         task.error = exc.message
         task.save(update_fields=["state", "attempt", "error", "label", "updated_at"])
         raise

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -45,7 +46,7 @@ def organization_create_keyed(*, context: AuditContext, data: OrganizationInput,
     try:
         return client().create_organization(data, idempotency_key=key, context=context)
     except PolytomicOutcomeUnknown as lost:
-        return _made_after_all(lost, outcomes.resolve_at_once(
+        return _made_after_all(lost, lambda: outcomes.resolve_at_once(
             context=context, action=AuditEntry.Action.CREATE, request_id=context.request_id, idempotency_key=key
         ))  # fmt: skip
     except PolytomicValidationError as refused:
@@ -67,14 +68,16 @@ def organization_update(
     try:
         return client().update_organization(organization_id, data, idempotency_key=key, context=context)
     except PolytomicOutcomeUnknown as lost:  # its answer lost: a read finds out at once whether it was made
-        return _made_after_all(lost, outcomes.resolve_at_once(
+        return _made_after_all(lost, lambda: outcomes.resolve_at_once(
             context=context, action=AuditEntry.Action.UPDATE, request_id=context.request_id, idempotency_key=key
         ))  # fmt: skip
 
 
-def _made_after_all(lost: PolytomicOutcomeUnknown, finding: outcomes.Finding | None) -> Organization:
-    """The organization a write whose answer was `lost` made, when a read shows it done; otherwise
-    its outcome stays unknown, and `lost` is raised again."""
+def _made_after_all(lost: PolytomicOutcomeUnknown, find: Callable[[], outcomes.Finding | None]) -> Organization:
+    """The organization a write whose answer was `lost` made, when a read (`find`) shows it done;
+    otherwise its outcome stays unknown, and `lost` is raised again. After no answer in time, no
+    read is made at once: the page would wait as long again (the next page that shows it reads)."""
+    finding = None if lost.slow else find()
     if finding is None or not finding.done or finding.organization is None:
         raise lost
     return finding.organization
@@ -87,8 +90,8 @@ def organization_delete(*, context: AuditContext, organization_id: UUID, organiz
     nothing, and raises PolytomicError saying so."""
     try:
         client().delete_organization(organization_id, context=context, organization_name=organization_name)
-    except PolytomicOutcomeUnknown:  # its answer lost: a read finds out at once whether it was done
-        finding = outcomes.resolve_at_once(
+    except PolytomicOutcomeUnknown as lost:  # its answer lost: a read finds out at once whether it was done
+        finding = None if lost.slow else outcomes.resolve_at_once(
             context=context, action=AuditEntry.Action.DELETE, organization_id=str(organization_id),
             request_id=context.request_id,
         )  # fmt: skip

@@ -49,9 +49,11 @@ class PolytomicOutcomeUnknown(PolytomicUnavailable):
     read. Its outcome is *unknown*, never failed: the portal finds out by reading Polytomic
     (orgadmin/outcomes.py), and records what it found."""
 
-    def __init__(self, detail: str, *, status: int | None = None) -> None:
+    def __init__(self, detail: str, *, status: int | None = None, slow: bool = False) -> None:
         super().__init__(f"{MAY_HAVE_DONE_IT} {detail}".strip(), status=status)
         self.detail = detail
+        # No answer in time: Polytomic is slow, and a read straight away would make the page wait as long again.
+        self.slow = slow
 
 
 # What a page says of a write whose outcome is unknown, until the portal has found out.
@@ -248,7 +250,7 @@ def failure_for_transport(
         connect, read = timeout
         message = f"Polytomic did not answer in time (waited {connect:g} s to connect, {read:g} s for an answer)."
         if method != "GET" and not not_connected:
-            return PolytomicOutcomeUnknown(message)
+            return PolytomicOutcomeUnknown(message, slow=True)
         return PolytomicUnavailable(message)
     if isinstance(exc, requests.exceptions.ChunkedEncodingError) or isinstance(reason, ProtocolError):
         message = "The connection to Polytomic broke before its answer arrived."
@@ -270,7 +272,7 @@ def too_large(max_bytes: int, *, method: str, status: int | None = None) -> Poly
 def too_slow(total_timeout: float, *, method: str) -> PolytomicUnavailable:
     message = f"Polytomic did not finish answering within {total_timeout:g} seconds."
     if method != "GET":
-        return PolytomicOutcomeUnknown(message)
+        return PolytomicOutcomeUnknown(message, slow=True)
     return PolytomicUnavailable(message)
 
 
@@ -278,6 +280,6 @@ def unreadable(status: int | None, *, method: str = "GET") -> PolytomicUnavailab
     """A success whose body is not what the contract promises: for a write, Polytomic answered
     that it did something, and what cannot be read."""
     if method != "GET":
-        return PolytomicOutcomeUnknown("Polytomic's answer could not be read.", status=status)
+        return PolytomicOutcomeUnknown("Polytomic sent an answer the portal could not read.", status=status)
     message = "Polytomic sent an answer the portal could not read. Try again in a moment."
     return PolytomicUnavailable(message, status=status)

@@ -64,7 +64,7 @@ def throwaway_database(backend: str, workdir: str, name: str = "portal_bench") -
 
 def portal_environment(database_url: str, workdir: str, **extra: str) -> dict[str, str]:
     """The production settings, on loopback, behind one pretend TLS proxy. Its staff are local
-    accounts that sign in with a password alone (PORTAL_REQUIRE_MFA off), and act alone (FOUR_EYES
+    accounts that sign in with a password alone (PORTAL_REQUIRE_MFA off), and act alone (PORTAL_FOUR_EYES
     off): the runs measure the organization pages and their calls, not sign-in or approvals."""
     return {
         **os.environ,
@@ -74,9 +74,9 @@ def portal_environment(database_url: str, workdir: str, **extra: str) -> dict[st
         "POLYTOMIC_PARTNER_API_KEY": "sandbox-partner-key",
         "AUDIT_CHAIN_KEY": "bench-audit-chain-key-0123456789",
         "ALLOWED_HOSTS": "127.0.0.1",
-        "TRUSTED_PROXY_COUNT": "1",
+        "PORTAL_TRUSTED_PROXY_COUNT": "1",
         "PORTAL_REQUIRE_MFA": "false",
-        "FOUR_EYES": "false",
+        "PORTAL_FOUR_EYES": "false",
         "DATABASE_URL": database_url,
         "STATIC_ROOT": f"{workdir}/static",
         "GUNICORN_BIND_HOST": "127.0.0.1",
@@ -218,10 +218,10 @@ class PortalServers:
         children = Path(f"/proc/{master}/task/{master}/children").read_text()
         return [int(pid) for pid in children.split()]
 
-    def worker_connected_from(self, port: int) -> int | None:
-        """The worker whose TCP connection has the local `port` (to find who sent a request the
-        sandbox logged, with its peer port)."""
-        return self._worker_with_socket(lambda local, remote: local == port, self.workers())
+    def worker_connected_from(self, port: int, instance: int = 0) -> int | None:
+        """The worker of portal `instance` whose TCP connection has the local `port` (to find who
+        sent a request the sandbox logged, with its peer port)."""
+        return self._worker_with_socket(lambda local, remote: local == port, self.workers(instance))
 
     def worker_serving(self, client_port: int, instance: int = 0) -> int | None:
         """The worker of portal `instance` that holds the connection a client opened from

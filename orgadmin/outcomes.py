@@ -96,16 +96,18 @@ def resolve(attempt: AuditEntry, *, context: AuditContext = PORTAL, now: datetim
 
 
 def resolve_pending(
-    *, context: AuditContext = PORTAL, most: int | None = PAGE_RESOLVES, **lookups: Any
+    *, context: AuditContext = PORTAL, most: int | None = PAGE_RESOLVES, idle: bool = False, **lookups: Any
 ) -> list[tuple[AuditEntry, Finding]]:
     """Resolves (up to `most` of) the unresolved writes matching `lookups` that are over: sent
     longer ago than a call can take. For a page that shows them, as it shows them, and for cron;
-    each attempt with what was found."""
-    over = timezone.now() - timedelta(seconds=settings.POLYTOMIC_TOTAL_TIMEOUT)
+    each attempt with what was found. `idle`: the portal is stopped and Polytomic idle, so every
+    write is over and a write not seen done will not land (the end of a load run)."""
+    over = timezone.now() - timedelta(seconds=0 if idle else settings.POLYTOMIC_TOTAL_TIMEOUT)
     # Their ids first: a page with none to resolve reads no write's body.
     ids = list(unresolved(action__in=RESOLVABLE, created_at__lte=over, **lookups).values_list("id", flat=True)[:most])
     attempts = AuditEntry.objects.filter(pk__in=ids).order_by("created_at", "id") if ids else []
-    return [(attempt, resolve(attempt, context=context)) for attempt in attempts]
+    now = timezone.now() + timedelta(seconds=settle_seconds()) if idle else None
+    return [(attempt, resolve(attempt, context=context, now=now)) for attempt in attempts]
 
 
 def resolve_at_once(*, context: AuditContext, action: str, **lookups: Any) -> Finding | None:

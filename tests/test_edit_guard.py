@@ -8,7 +8,7 @@ from django.test import override_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orgadmin import edit_guard
+from orgadmin.organizations import edit_guard
 from orgadmin.polytomic.fields import Organization, OrganizationInput
 
 ACME = Organization(id="0b6f5d2e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", name="Acme", sso_domain="acme.example",
@@ -129,7 +129,7 @@ def the_readmes_rule(before: Organization, last_client_id: str, sent: Organizati
 
 
 class SecondPersonTests:
-    """Which saves wait for a second person (`FOUR_EYES`, `APPROVAL_FOR`): the README's table."""
+    """Which saves wait for a second person (`PORTAL_FOUR_EYES`, `PORTAL_APPROVAL_FOR`): the README's table."""
 
     GLOBEX = Organization(id=ACME.id, name="Globex", sso_domain="globex.example", issuer="https://globex.okta.example")
     GLOBEX_BLOCK = OrganizationInput(name="Globex", sso_domain="globex.example", issuer="https://globex.okta.example",

@@ -21,8 +21,8 @@ from audit.models import AuditEntry
 from audit.protocol import AuditContext
 from devtools.sandbox import ACME_ID, GLOBEX_ID, OWNER_ID, StoredOrganization
 from devtools.support import hidden_fields
-from orgadmin import onboarding
 from orgadmin.models import ChangeRequest, Onboarding, OnboardingTask
+from orgadmin.onboarding import flow as onboarding
 from orgadmin.polytomic.fields import OrganizationInput
 from orgadmin.polytomic.recording import CallRecord, record_attempt
 from tests.factories import make_user

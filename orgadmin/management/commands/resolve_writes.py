@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from orgadmin import outcomes
 
@@ -17,8 +17,16 @@ SAID = {True: "done", False: "not done", None: "still unknown"}
 class Command(BaseCommand):
     help = "Find out at Polytomic what came of the writes whose outcome is unknown, and record what was found."
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        findings = outcomes.resolve_pending(most=None)
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--idle",
+            action="store_true",
+            help="The portal is stopped and Polytomic idle: every write is over, and one not seen done will not land "
+            "(the end of a load run). Without it, a write not seen done stays unknown until it can no longer land.",
+        )
+
+    def handle(self, *args: Any, idle: bool, **options: Any) -> None:
+        findings = outcomes.resolve_pending(most=None, idle=idle)
         for attempt, finding in findings:
             self.stdout.write(
                 f"  entry {attempt.pk}  {attempt.action}  {attempt.organization_name or attempt.organization_id or '-'}"

@@ -33,9 +33,12 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.protocol import AuditContext, AuditUnavailable
-from orgadmin import outcomes, services
+from audit.queries import latest_rows
+from orgadmin import outcomes
+from orgadmin.idempotency import idempotency_key
 from orgadmin.issuer_check import IssuerCheck
 from orgadmin.models import Onboarding, OnboardingTask
+from orgadmin.organizations import services as organization_services
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.connections import Connection
 from orgadmin.polytomic.errors import PolytomicError, PolytomicOutcomeUnknown, PolytomicValidationError
@@ -102,6 +105,11 @@ def flow_context(context: AuditContext, flow: Onboarding | UUID) -> AuditContext
     return dataclasses.replace(context, correlation_id=UUID(str(correlation)))
 
 
+def flow_activity(*, correlation_id: UUID, size: int) -> list[AuditEntry]:
+    """The flow's latest calls (its correlation id's entries), one row each, for its page."""
+    return latest_rows(correlation_id=correlation_id, size=size)
+
+
 # --- Starting, and the organization ----------------------------------------------------------------
 
 
@@ -152,7 +160,7 @@ def create_organization(
         )
         task.label = data.name.strip()
         key = _task_key(flow, task, AuditEntry.Action.CREATE)
-        organization = _run(task, lambda: services.organization_create_keyed(
+        organization = _run(task, lambda: organization_services.organization_create_keyed(
             context=flow_context(context, flow), data=data, key=key
         ))  # fmt: skip
         Onboarding.objects.filter(pk=flow.pk).update(
@@ -163,11 +171,6 @@ def create_organization(
 
 
 # --- The partner's connections ---------------------------------------------------------------------
-
-
-def partner_connections(*, context: AuditContext, owner_id: str) -> list[Connection]:
-    """The partner's own connections, as its owner organization lists them."""
-    return client().list_connections(UUID(owner_id), context=context)
 
 
 def _choose_connections(flow: Onboarding, chosen: list[Connection]) -> None:
@@ -338,7 +341,7 @@ def resolve_unknown(flow: Onboarding, *, context: AuditContext) -> None:
 
 
 def _task_key(flow: Onboarding, task: OnboardingTask, action: str) -> str:
-    return services.idempotency_key(
+    return idempotency_key(
         form_key=f"{flow.key}{task.attempt}", action=action, target=f"{flow.pk}:{task.step}:{task.target}"
     )
 

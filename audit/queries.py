@@ -142,8 +142,8 @@ def audit_rows(
     unresolved = matching.filter(phase=AuditEntry.Phase.ATTEMPT).exclude(
         Exists(AuditEntry.objects.filter(attempt_id=OuterRef("id")))
     )
-    if outcome == AuditEntry.Outcome.UNKNOWN:
-        return AuditRows(recorded=recorded.none(), unresolved=unresolved)
+    if outcome == AuditEntry.Outcome.UNKNOWN:  # no outcome recorded, or one recorded as unknown (an answer lost)
+        return AuditRows(recorded=recorded.filter(outcome=outcome), unresolved=unresolved)
     if outcome:
         return AuditRows(recorded=recorded.filter(outcome=outcome), unresolved=None)
     return AuditRows(recorded=recorded, unresolved=unresolved)

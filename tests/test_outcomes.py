@@ -136,6 +136,8 @@ class DirectWriteTests:
         assert answer.status_code == 200
         assert MAY_HAVE_DONE_IT in answer.content.decode()
         [attempt] = attempts("organization.update")
+        outcome = AuditEntry.objects.get(attempt_id=attempt.pk, phase="outcome")
+        assert f'href="/audit/{outcome.pk}/"' in as_admin.get("/audit/?outcome=unknown").content.decode()
         assert "0 resolved, 0 left" in resolve_writes()  # younger than a call can take: not looked at
         assert f"  entry {attempt.pk} " not in verify_audit()  # younger than a call can take
         with time_machine.travel(timezone.now() + SETTLED):

@@ -235,8 +235,7 @@ class CreateTests:
         sandbox.sandbox.faults.queue.append({"method": "POST", "path": "/api/organizations", "fault": "drop"})
         data = {"name": "Once Only", "form_key": "e" * 32}
         lost = as_editor.post(CREATE, data)
-        assert lost.status_code == 200
-        assert "submitting the same form again is safe" in lost.content.decode()
+        assert lost.status_code == 302  # a read found it made (tests/test_outcomes.py)
         assert as_editor.post(CREATE, data).status_code == 302
         assert [o.name for o in sandbox.sandbox.organizations.values()].count("Once Only") == 1
 

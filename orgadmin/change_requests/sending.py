@@ -33,7 +33,7 @@ from orgadmin.change_requests.steps import (
 from orgadmin.idempotency import idempotency_key
 from orgadmin.models import ChangeRequest
 from orgadmin.polytomic.client import client
-from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
+from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound, PolytomicOutcomeUnknown
 from orgadmin.polytomic.fields import SECRETS, OrganizationInput
 
 
@@ -106,7 +106,10 @@ def _after_a_failure(
         if status == 404
         else f"The {change.kind} was sent; what came of it is not known ({exc.message})"
     )
-    return partial(resolve, context, change, taken=SENDING, answered=answered), answered
+    # Its answer lost, the change may still land: only seeing it done ends the request before its
+    # send deadline (`resolving.resolve`).
+    lost = isinstance(exc, PolytomicOutcomeUnknown)
+    return partial(resolve, context, change, taken=SENDING, answered=answered, lost=lost), answered
 
 
 def _send(change: ChangeRequest, calls: AuditContext) -> None:

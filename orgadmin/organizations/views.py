@@ -21,6 +21,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.protocol import AuditContext, AuditUnavailable
+from orgadmin import outcomes
 from orgadmin.change_requests import requesting
 from orgadmin.issuer_check import check_issuer
 from orgadmin.organizations import edit_guard, queries, services
@@ -73,6 +74,8 @@ def organization_detail(request: HtmxHttpRequest, organization_id: UUID) -> Http
         return redirect("orgadmin:organization-list")
     except (PolytomicError, AuditUnavailable) as exc:
         return upstream_error_page(request, exc, title="Organization")
+    # Its writes whose outcome is unknown are found out as the page shows them.
+    outcomes.resolve_pending(context=context, organization_id=str(organization_id))
     return render(
         request,
         "orgadmin/organization_detail.html",

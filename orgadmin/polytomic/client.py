@@ -27,6 +27,7 @@ from orgadmin import __version__
 from orgadmin.polytomic.connections import Connection, SharedConnection
 from orgadmin.polytomic.errors import (
     PolytomicError,
+    PolytomicOutcomeUnknown,
     failure_for_answer,
     failure_for_transport,
     too_large,
@@ -227,6 +228,16 @@ class PolytomicClient:
             idempotency_key=idempotency_key, organization_id=str(into), parse=SharedConnection.from_api,
         )  # fmt: skip
 
+    def list_shared_connections(
+        self, owner_id: UUID, connection_id: UUID, *, context: AuditContext
+    ) -> list[SharedConnection]:
+        """The copies of one of the partner's connections, each in the organization it was shared into."""
+        return self._call(
+            "GET", f"/api/organizations/{owner_id}/connections/{connection_id}/shared",
+            action=AuditEntry.Action.CONNECTION_SHARED_LIST, context=context, organization_id=str(owner_id),
+            parse=_list_of(SharedConnection.from_api),
+        )  # fmt: skip
+
     def delete_organization(self, organization_id: UUID, *, context: AuditContext, organization_name: str = "") -> None:
         """Any 2xx is success, with or without a body (the contract's 200 has none)."""
         self._call(
@@ -264,7 +275,8 @@ class PolytomicClient:
         Raises, from `errors` alone:
         - `PolytomicUnavailable`: transport failures (refused, reset, DNS, timeout, the call's
           deadline), an answer over the size limit, 429, 5xx, and a success whose body is not
-          the JSON the contract promises;
+          the JSON the contract promises; of a write that may have been done (sent, and no
+          readable answer), its kind `PolytomicOutcomeUnknown`, recorded with the outcome unknown;
         - `PolytomicAuthenticationError` (401), `PolytomicForbidden` (403), `PolytomicNotFound` (404);
         - `PolytomicValidationError` (409, 422);
         - `PolytomicError` for any other answer (400, other 4xx, redirects).
@@ -300,7 +312,7 @@ class PolytomicClient:
             )
             if failure is not None:
                 raise failure
-            result = _read_data(answer, parse)
+            result = _read_data(answer, parse, method=method)
             if isinstance(result, Organization):
                 record.identify(organization_id=result.id, organization_name=result.name)
             if isinstance(result, ApiKey):  # kept out of anything recorded
@@ -309,8 +321,9 @@ class PolytomicClient:
             record.fail(exc)
             self._record(record, started)
             raise
-        except BaseException as exc:
-            record.fail(PolytomicError(f"The call could not be completed ({type(exc).__name__})."))
+        except BaseException as exc:  # the worker stopping mid-call, say: a write may have been sent
+            stopped = f"The call could not be completed ({type(exc).__name__})."
+            record.fail(PolytomicOutcomeUnknown(stopped) if method != "GET" else PolytomicError(stopped))
             self._record(record, started)
             raise
         self._record(record, started)
@@ -345,7 +358,7 @@ class PolytomicClient:
                 record.answered(status=response.status_code, headers=response.headers)
                 answer = read_answer(response, max_bytes=self.max_response_bytes)
             except AnswerTooLarge:
-                raise too_large(self.max_response_bytes, method=method) from None
+                raise too_large(self.max_response_bytes, method=method, status=record.status) from None
             except requests.RequestException as exc:
                 if watched.passed:
                     raise too_slow(self.total_timeout, method=method) from exc
@@ -377,16 +390,16 @@ class PolytomicClient:
         return headers
 
 
-def _read_data(answer: Answer, parse: Callable[[Any], T] | None) -> T:
+def _read_data(answer: Answer, parse: Callable[[Any], T] | None, *, method: str) -> T:
     """The `data` of a success, read by `parse` (nothing is read when it is None)."""
     if parse is None:
         return None
     if not answer.is_json or not isinstance(answer.json, dict) or "data" not in answer.json:
-        raise unreadable(answer.status)
+        raise unreadable(answer.status, method=method)
     try:
         return parse(answer.json["data"])
     except ValueError:
-        raise unreadable(answer.status) from None
+        raise unreadable(answer.status, method=method) from None
 
 
 def _basic(user: str, password: str) -> str:

@@ -150,8 +150,9 @@ class Command(BaseCommand):
         )
 
     def _report_unresolved(self) -> None:
-        """The writes sent (or about to be) whose outcome was never recorded, older than a call can
-        take: the portal stopped in between. Polytomic may or may not have made them."""
+        """The writes sent (or about to be) whose outcome is not known, older than a call can take,
+        and not resolved since by a read of Polytomic: the portal stopped before their outcome, or
+        their answer was lost. Polytomic may or may not have made them."""
         timeout = settings.POLYTOMIC_TOTAL_TIMEOUT
         unresolved = queries.unresolved_attempts(older_than_seconds=timeout)
         listed = list(unresolved[: UNRESOLVED_LISTED + 1])
@@ -160,8 +161,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Writes with outcome unknown (older than {timeout:g} s): none.")
             return
         self.stdout.write(
-            f"Writes with outcome unknown (older than {timeout:g} s): {count}. The portal stopped after "
-            "recording each attempt and before its outcome: check each in Polytomic by hand."
+            f"Writes with outcome unknown (older than {timeout:g} s): {count}. No answer said what came of "
+            "each, and no read of Polytomic has found out yet: `manage.py resolve_writes` reads Polytomic for "
+            "them (or check each there by hand)."
         )
         for entry in listed[:UNRESOLVED_LISTED]:
             self.stdout.write(

@@ -46,6 +46,7 @@ from django.utils import timezone
 from audit import protocol as audit_protocol
 from audit.models import AuditEntry
 from audit.protocol import AuditContext, AuditUnavailable
+from orgadmin import organization_lock
 from orgadmin.models import ChangeRequest
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
@@ -59,14 +60,16 @@ logger = logging.getLogger(__name__)
 # verify_audit's log, where its findings go (audit/management/commands/verify_audit.py).
 verify_log = logging.getLogger("orgadmin.audit")
 Status = ChangeRequest.Status
-# The longest a live sender takes after taking a request: the fresh read and the write, each
-# within the client's total timeout (POLYTOMIC_TOTAL_TIMEOUT), and this margin for the database.
+# The longest a live sender takes after taking a request: its wait for another write of the
+# organization (`organization_lock.wait_seconds`), the fresh read and the write, each within the
+# client's total timeout (POLYTOMIC_TOTAL_TIMEOUT), and this margin for the database.
 SEND_MARGIN_SECONDS = 30
 SENDING = Q(status=Status.EXECUTING)  # what the sender's last step may end
 
 
 def send_deadline(now: datetime) -> datetime:
-    return now + timedelta(seconds=2 * settings.POLYTOMIC_TOTAL_TIMEOUT + SEND_MARGIN_SECONDS)
+    seconds = organization_lock.wait_seconds() + 2 * settings.POLYTOMIC_TOTAL_TIMEOUT + SEND_MARGIN_SECONDS
+    return now + timedelta(seconds=seconds)
 
 
 class ChangeRequestClosed(Exception):
@@ -147,7 +150,18 @@ def approve(*, context: AuditContext, change_request_id: int, comment: str) -> C
             raise ChangeRequestClosed(_why_closed(change_request_id, context))
         change = ChangeRequest.objects.get(pk=change_request_id)
         _record_step(context, change, AuditEntry.Action.CHANGE_APPROVE, body={"comment": comment})
-    return _execute(context, change)
+    return _execute_alone(context, change)
+
+
+def _execute_alone(context: AuditContext, change: ChangeRequest) -> ChangeRequest:
+    """`_execute` with no other write of the organization in between (`organization_lock`): its
+    fresh read compares what the send will overwrite. Another write going on for too long fails
+    the request, nothing sent, to be sent again."""
+    try:
+        with organization_lock.held(change.organization_id):
+            return _execute(context, change)
+    except organization_lock.Busy as busy:
+        return _failed(context, change, busy.message)
 
 
 def reject(*, context: AuditContext, change_request_id: int, comment: str) -> ChangeRequest:

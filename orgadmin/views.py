@@ -33,7 +33,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from audit.protocol import AuditContext, AuditUnavailable
-from orgadmin import change_requests, edit_guard, selectors, services
+from orgadmin import change_requests, edit_guard, organization_lock, selectors, services
 from orgadmin.forms import (
     ApiKeyForm,
     OrganizationDeleteForm,
@@ -66,9 +66,12 @@ def _redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
-def _upstream_error_page(request: HttpRequest, error: PolytomicError | AuditUnavailable, *, title: str) -> HttpResponse:
-    """Polytomic failed, or the audit log could not record the call: the page says so plainly. A
-    form posted here is kept, to be sent again as it was (the client secret excepted)."""
+def _upstream_error_page(
+    request: HttpRequest, error: PolytomicError | AuditUnavailable | organization_lock.Busy, *, title: str
+) -> HttpResponse:
+    """Polytomic failed, the audit log could not record the call, or another write of the
+    organization went on for too long: the page says so plainly. A form posted here is kept, to be
+    sent again as it was (the client secret excepted)."""
     kept = []
     if request.method == "POST":
         if isinstance(error, AuditUnavailable):  # a read before the write: its answer unused, and no write sent
@@ -216,6 +219,17 @@ def organization_create(request: HtmxHttpRequest) -> HttpResponse:
 @sensitive_post_parameters(*SECRETS)
 @never_cache
 def organization_edit(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
+    if request.method != "POST":
+        return _edit(request, organization_id)
+    # The fresh read, the guard's decision and the save, with no other write of it in between.
+    try:
+        with organization_lock.held(organization_id):
+            return _edit(request, organization_id)
+    except organization_lock.Busy as busy:
+        return _edit_without_a_fresh_read(request, busy, organization_id)
+
+
+def _edit(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
     # A fresh read every time: the form is filled from it, and the edit guard checks against it.
     try:
         organization = selectors.organization_get(
@@ -284,10 +298,11 @@ def _save(request: HtmxHttpRequest, form: OrganizationEditForm, organization: Or
 
 
 def _edit_without_a_fresh_read(
-    request: HtmxHttpRequest, error: PolytomicError | AuditUnavailable, organization_id: UUID
+    request: HtmxHttpRequest, error: PolytomicError | AuditUnavailable | organization_lock.Busy, organization_id: UUID
 ) -> HttpResponse:
-    """The organization could not be read before saving: nothing is sent, and what was typed is
-    shown again on the state the form was opened with (or, without one, the failure alone)."""
+    """The organization could not be read before saving (or another save of it went on for too
+    long): nothing is sent, and what was typed is shown again on the state the form was opened
+    with (or, without one, the failure alone)."""
     if request.method != "POST":
         return _upstream_error_page(request, error, title="Edit organization")
     opened = edit_guard.opened_organization(request.POST.get("opened", ""), organization_id)
@@ -297,6 +312,8 @@ def _edit_without_a_fresh_read(
     form.is_valid()
     if isinstance(error, AuditUnavailable):  # the read went out, its answer unrecorded and unused; no write did
         form.add_error(None, AuditUnavailable(nothing_sent=True).message)
+    elif isinstance(error, organization_lock.Busy):
+        form.add_error(None, error.message)
     else:
         form.add_error(None, f"Nothing was saved: the current settings could not be read first. {error.message}")
     return _form_page(request, form, {"organization": opened}, status=200)
@@ -313,6 +330,17 @@ def _form_page(request: HtmxHttpRequest, form: Form, context: dict, *, status: i
 @permission_required("orgadmin.delete_organization", raise_exception=True)
 @never_cache
 def organization_delete(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
+    if request.method != "POST":
+        return _delete_page(request, organization_id)
+    # The fresh read the typed name is checked against, and the delete, with no other write of it in between.
+    try:
+        with organization_lock.held(organization_id):
+            return _delete_page(request, organization_id)
+    except organization_lock.Busy as busy:
+        return _upstream_error_page(request, busy, title="Delete organization")
+
+
+def _delete_page(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
     context = AuditContext.from_request(request)
     try:
         organization = selectors.organization_get(context=context, organization_id=organization_id)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from uuid import UUID
 
 from django.conf import settings
@@ -84,13 +84,18 @@ def held(organization_id: UUID | str) -> Iterator[None]:
         lock.release()
 
 
+# One statement: the wait's bound is set first (the subquery), for this statement's own transaction
+# only, and the lock taken; the lock outlives the statement (it is the session's).
+LOCK = "SELECT pg_advisory_lock(%s, %s) FROM (SELECT set_config('lock_timeout', %s, true)) AS bounded"
+
+
 @contextmanager
 def _advisory_lock(connection, key: tuple[int, int], wait: float) -> Iterator[None]:
+    # Inside a transaction of the caller's, a savepoint keeps a timeout from spoiling it.
+    within = transaction.atomic(using=connection.alias) if connection.in_atomic_block else nullcontext()
     try:
-        # The wait's bound is set for this short transaction only; the lock outlives it (session level).
-        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{max(1, round(wait * 1000))}ms"])
-            cursor.execute("SELECT pg_advisory_lock(%s, %s)", list(key))
+        with within, connection.cursor() as cursor:
+            cursor.execute(LOCK, [*key, f"{max(1, round(wait * 1000))}ms"])
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
             raise Busy from None

@@ -218,10 +218,10 @@ class PortalServers:
         children = Path(f"/proc/{master}/task/{master}/children").read_text()
         return [int(pid) for pid in children.split()]
 
-    def worker_connected_from(self, port: int) -> int | None:
-        """The worker whose TCP connection has the local `port` (to find who sent a request the
-        sandbox logged, with its peer port)."""
-        return self._worker_with_socket(lambda local, remote: local == port, self.workers())
+    def worker_connected_from(self, port: int, instance: int = 0) -> int | None:
+        """The worker of portal `instance` whose TCP connection has the local `port` (to find who
+        sent a request the sandbox logged, with its peer port)."""
+        return self._worker_with_socket(lambda local, remote: local == port, self.workers(instance))
 
     def worker_serving(self, client_port: int, instance: int = 0) -> int | None:
         """The worker of portal `instance` that holds the connection a client opened from

@@ -9,7 +9,8 @@ class OrgadminConfig(AppConfig):
 
     def ready(self) -> None:
         from audit.verification import verified
-        from orgadmin import change_requests, checks  # noqa: F401 (registers the checks)
+        from orgadmin import checks  # noqa: F401 (registers the checks)
+        from orgadmin.change_requests.resolving import report_outcomes_unknown
 
         # verify_audit's report of the change requests sent whose outcome is unknown.
-        verified.connect(change_requests.report_outcomes_unknown, dispatch_uid="orgadmin.change_requests")
+        verified.connect(report_outcomes_unknown, dispatch_uid="orgadmin.change_requests")

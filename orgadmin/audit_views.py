@@ -19,7 +19,7 @@ from audit import queries
 from audit.models import AuditEntry
 from orgadmin.forms import AuditFilterForm
 from orgadmin.rows import Outcome, audit_rows
-from orgadmin.views import HtmxHttpRequest
+from orgadmin.web import HtmxHttpRequest
 
 
 @require_GET

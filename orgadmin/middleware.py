@@ -8,7 +8,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from orgadmin import views
+from orgadmin import web
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class HealthCheckMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path_info == HEALTH_PATH:
-            return views.healthz(request)
+            return web.healthz(request)
         return self.get_response(request)
 
 

@@ -111,7 +111,7 @@ class PortalAccess(models.Model):
 
 class ChangeRequest(models.Model):
     """A change that can lock a customer out, held for a second person's approval before it is
-    sent (orgadmin/change_requests.py). What executes is exactly `body` (with the client secret,
+    sent (orgadmin/change_requests/). What executes is exactly `body` (with the client secret,
     kept encrypted until the request is decided, then erased). Its texts come from Polytomic, so
     they are stored whatever they hold (`StorableTextField`, `StorableJSONField`)."""
 
@@ -213,7 +213,7 @@ class ChangeRequest(models.Model):
 
 
 class Onboarding(models.Model):
-    """One customer's onboarding (orgadmin/onboarding.py): their organization, the partner's
+    """One customer's onboarding (orgadmin/onboarding/flow.py): their organization, the partner's
     connections shared into it, its first administrators. A saved record, so that a flow stopped
     halfway says what was done and anyone allowed can pick it up; each write it makes is a task."""
 
@@ -243,14 +243,14 @@ class Onboarding(models.Model):
     # The organization as typed, without the client secret, which is never stored: shown again
     # when the step is retried, with the secret to be typed again.
     organization_input = StorableJSONField(default=dict)
-    # The last issuer check of the typed issuer (orgadmin/issuer_check.py), and whether the
+    # The last issuer check of the typed issuer (`orgadmin.issuer_check`), and whether the
     # operator chose to save despite a failed one.
     issuer_check = StorableJSONField(null=True, blank=True)
     organization_id = models.CharField(max_length=64, blank=True)
     organization_name = StorableTextField(blank=True)
     # Set once the operator chose which connections to share (possibly none).
     connections_chosen = models.BooleanField(default=False)
-    # A step being run, and by whom: one operator at a time (orgadmin/onboarding.py, `claimed`).
+    # A step being run, and by whom: one operator at a time (orgadmin/onboarding/flow.py, `claimed`).
     running_since = models.DateTimeField(null=True, blank=True)
     running_by = models.CharField(max_length=150, blank=True)
 
@@ -305,7 +305,7 @@ class OnboardingTask(models.Model):
 
 
 class ApiKeyFormToken(models.Model):
-    """A single-use token of the API key form (`orgadmin.services.api_key_form_token`): handed out
+    """A single-use token of the API key form (`orgadmin.people.services.api_key_form_token`): handed out
     with the form, and taken back by one guarded UPDATE when the form is posted, so that of posts
     of one form that race each other exactly one mints and shows a key. Kept as a digest: the
     table holds nothing that could be posted."""

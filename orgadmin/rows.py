@@ -19,7 +19,6 @@ from urllib.parse import quote
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from orgadmin.polytomic.fields import Organization
 
 ACTIONS = dict(AuditEntry.Action.choices)
 OUTCOMES = dict(AuditEntry.Outcome.choices)
@@ -84,38 +83,6 @@ def audit_rows(entries: Iterable[AuditEntry]) -> list[AuditRow]:
         )
         for entry in entries
     ]
-
-
-@dataclass(frozen=True, slots=True)
-class OrganizationRow:
-    """One organization in the list."""
-
-    url: str
-    id: str
-    name: str
-    sso_domain: str
-    is_owner: bool
-    has_saml_sso: bool
-    has_oidc: bool
-
-
-def organization_rows(organizations: Iterable[Organization], *, owner_id: str) -> list[OrganizationRow]:
-    head = _head(reverse("orgadmin:organization-detail", args=[_ZERO_ID]), f"{_ZERO_ID}/")
-    return [
-        OrganizationRow(
-            url=f"{head}{organization.id}/",
-            id=organization.id,
-            name=organization.name,
-            sso_domain=organization.sso_domain or "—",
-            is_owner=organization.id == owner_id,
-            has_saml_sso=organization.has_saml_sso,
-            has_oidc=organization.has_oidc,
-        )
-        for organization in organizations
-    ]
-
-
-_ZERO_ID = "00000000-0000-0000-0000-000000000000"
 
 
 def _head(address: str, tail: str) -> str:

@@ -2,43 +2,43 @@ from __future__ import annotations
 
 from django.urls import path
 
-from orgadmin import audit_views, change_request_views, onboarding_views, views
+from orgadmin import audit_views, web
+from orgadmin.change_requests import views as change_requests
+from orgadmin.onboarding import views as onboarding
+from orgadmin.organizations import views as organizations
+from orgadmin.people import views as people
 
 app_name = "orgadmin"
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("organizations/", views.organization_list, name="organization-list"),
-    path("organizations/new/", views.organization_create, name="organization-create"),
-    path("organizations/<uuid:organization_id>/", views.organization_detail, name="organization-detail"),
-    path("organizations/<uuid:organization_id>/edit/", views.organization_edit, name="organization-edit"),
-    path("organizations/<uuid:organization_id>/delete/", views.organization_delete, name="organization-delete"),
-    path("organizations/check-issuer/", views.issuer_check, name="issuer-check"),
-    path("organizations/<uuid:organization_id>/users/", views.user_list, name="user-list"),
-    path("organizations/<uuid:organization_id>/users/invite/", views.user_invite, name="user-invite"),
-    path("organizations/<uuid:organization_id>/users/<uuid:user_id>/roles/", views.user_roles, name="user-roles"),
-    path("organizations/<uuid:organization_id>/users/<uuid:user_id>/remove/", views.user_remove, name="user-remove"),
-    path("organizations/<uuid:organization_id>/users/<uuid:user_id>/key/", views.user_key, name="user-key"),
-    path("onboarding/", onboarding_views.onboarding_list, name="onboarding-list"),
-    path("onboarding/new/", onboarding_views.onboarding_new, name="onboarding-new"),
-    path("onboarding/<int:flow_id>/", onboarding_views.onboarding_detail, name="onboarding-detail"),
-    path("onboarding/<int:flow_id>/organization/", onboarding_views.onboarding_organization, name="onboarding-org"),
-    path(
-        "onboarding/<int:flow_id>/connections/", onboarding_views.onboarding_connections, name="onboarding-connections"
-    ),
+    path("", web.home, name="home"),
+    path("organizations/", organizations.organization_list, name="organization-list"),
+    path("organizations/new/", organizations.organization_create, name="organization-create"),
+    path("organizations/<uuid:organization_id>/", organizations.organization_detail, name="organization-detail"),
+    path("organizations/<uuid:organization_id>/edit/", organizations.organization_edit, name="organization-edit"),
+    path("organizations/<uuid:organization_id>/delete/", organizations.organization_delete, name="organization-delete"),
+    path("organizations/check-issuer/", organizations.issuer_check, name="issuer-check"),
+    path("organizations/<uuid:organization_id>/users/", people.user_list, name="user-list"),
+    path("organizations/<uuid:organization_id>/users/invite/", people.user_invite, name="user-invite"),
+    path("organizations/<uuid:organization_id>/users/<uuid:user_id>/roles/", people.user_roles, name="user-roles"),
+    path("organizations/<uuid:organization_id>/users/<uuid:user_id>/remove/", people.user_remove, name="user-remove"),
+    path("organizations/<uuid:organization_id>/users/<uuid:user_id>/key/", people.user_key, name="user-key"),
+    path("onboarding/", onboarding.onboarding_list, name="onboarding-list"),
+    path("onboarding/new/", onboarding.onboarding_new, name="onboarding-new"),
+    path("onboarding/<int:flow_id>/", onboarding.onboarding_detail, name="onboarding-detail"),
+    path("onboarding/<int:flow_id>/organization/", onboarding.onboarding_organization, name="onboarding-org"),
+    path("onboarding/<int:flow_id>/connections/", onboarding.onboarding_connections, name="onboarding-connections"),
     path(
         "onboarding/<int:flow_id>/administrators/",
-        onboarding_views.onboarding_administrators,
+        onboarding.onboarding_administrators,
         name="onboarding-administrators",
     ),
-    path(
-        "onboarding/<int:flow_id>/tasks/<int:task_id>/skip/", onboarding_views.onboarding_skip, name="onboarding-skip"
-    ),
-    path("onboarding/<int:flow_id>/abandon/", onboarding_views.onboarding_abandon, name="onboarding-abandon"),
-    path("changes/", change_request_views.change_list, name="change-list"),
-    path("changes/<int:change_id>/", change_request_views.change_detail, name="change-detail"),
-    path("changes/<int:change_id>/decide/", change_request_views.change_decide, name="change-decide"),
-    path("changes/<int:change_id>/check/", change_request_views.change_check, name="change-check"),
+    path("onboarding/<int:flow_id>/tasks/<int:task_id>/skip/", onboarding.onboarding_skip, name="onboarding-skip"),
+    path("onboarding/<int:flow_id>/abandon/", onboarding.onboarding_abandon, name="onboarding-abandon"),
+    path("changes/", change_requests.change_list, name="change-list"),
+    path("changes/<int:change_id>/", change_requests.change_detail, name="change-detail"),
+    path("changes/<int:change_id>/decide/", change_requests.change_decide, name="change-decide"),
+    path("changes/<int:change_id>/check/", change_requests.change_check, name="change-check"),
     path("audit/", audit_views.audit_list, name="audit-list"),
     path("audit/export.csv", audit_views.audit_export, name="audit-export"),
     path("audit/<int:entry_id>/", audit_views.audit_detail, name="audit-detail"),

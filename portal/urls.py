@@ -16,4 +16,4 @@ urlpatterns = [
     path("", include("orgadmin.urls")),
 ]
 
-handler403 = "orgadmin.views.permission_denied"
+handler403 = "orgadmin.web.permission_denied"

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from audit.models import AppendOnlyError, AuditEntry
 from audit.protocol import AuditContext
-from orgadmin import selectors, services
+from orgadmin.organizations import queries, services
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import OrganizationInput
 from orgadmin.polytomic.recording import (
@@ -129,7 +129,7 @@ class EntryContentTests:
 
     def test_a_read_is_recorded_with_the_organization_it_found(self, api, editor_context):
         api.add("GET", f"{API}/api/organizations/{ORG_ID}", json={"data": {"id": str(ORG_ID), "name": "Globex"}})
-        selectors.organization_get(context=editor_context, organization_id=ORG_ID)
+        queries.organization_get(context=editor_context, organization_id=ORG_ID)
         entry = AuditEntry.objects.get()
         assert (entry.action, entry.organization_id, entry.organization_name) == (
             "organization.get",
@@ -157,7 +157,7 @@ class EntryContentTests:
 
         api.add("GET", f"{API}/api/organizations", json={"data": [{"id": str(ORG_ID), "name": "Globex", "x": 1}]})
         monkeypatch.setattr(orgadmin.polytomic.recording, "json", NoParsing)
-        selectors.organization_list(context=editor_context)
+        queries.organization_list(context=editor_context)
         monkeypatch.undo()
         assert json.loads(AuditEntry.objects.get().response_body) == {
             "data": [{"id": str(ORG_ID), "name": "Globex", "x": "[redacted]"}]
@@ -166,7 +166,7 @@ class EntryContentTests:
     def test_long_response_bodies_are_cut(self, api, editor_context):
         organizations = [{"id": str(uuid.uuid4()), "name": f"Customer {n}"} for n in range(500)]
         api.add("GET", f"{API}/api/organizations", json={"data": organizations})
-        selectors.organization_list(context=editor_context)
+        queries.organization_list(context=editor_context)
         body = AuditEntry.objects.get().response_body
         assert len(body) < RESPONSE_BODY_MAX_CHARS + 60
         assert body.endswith("characters in all]")
@@ -241,7 +241,7 @@ class MaskingTests:
         echo = {"message": f"bad credentials: Bearer {PARTNER_KEY[:8]}…", "debug": f"key {PARTNER_KEY[:12]}…"}
         api.add("GET", f"{API}/api/organizations", status=401, json=echo)
         with pytest.raises(PolytomicError):
-            selectors.organization_list(context=editor_context)
+            queries.organization_list(context=editor_context)
         stored = all_column_values()
         assert PARTNER_KEY[:8] not in stored
         assert "Bearer [redacted]" in AuditEntry.objects.get().response_body
@@ -340,7 +340,7 @@ class RollbackTests:
         def caller_that_rolls_back():
             with transaction.atomic():
                 make_user("rolled-back")
-                selectors.organization_list(context=context)
+                queries.organization_list(context=context)
                 raise RuntimeError("the caller gives up")
 
         with pytest.raises(RuntimeError, match="the caller gives up"):

@@ -18,7 +18,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from audit.protocol import AuditContext
 from audit.store import append, canonical_content, entry_hash
-from orgadmin import selectors
+from orgadmin.organizations import queries
 from tests.support import guard_lifted, verify_chain
 
 
@@ -77,8 +77,8 @@ class ChainTests:
 
     def test_calls_to_polytomic_extend_the_chain(self):
         context = AuditContext(actor=None, actor_label="chain-test")
-        selectors.organization_list(context=context)
-        selectors.organization_list(context=context)
+        queries.organization_list(context=context)
+        queries.organization_list(context=context)
         assert verify_chain() == (2, None)
 
     def test_a_changed_entry_is_found(self):

@@ -12,7 +12,7 @@ from audit.models import AuditEntry
 from audit.protocol import AuditContext
 from audit.store import append_many
 from devtools.sandbox import GLOBEX_ID, PARTNER_KEY
-from orgadmin import selectors, services
+from orgadmin.organizations import queries, services
 from orgadmin.polytomic.fields import OrganizationInput
 from tests.factories import make_user
 
@@ -31,7 +31,7 @@ class StreamTests:
     ):
         oidc = {"issuer": "https://streamed.example", "client_id": "c", "client_secret": SECRET}
         with django_capture_on_commit_callbacks(execute=True):
-            selectors.organization_get(context=editor_context, organization_id=uuid.UUID(GLOBEX_ID))
+            queries.organization_get(context=editor_context, organization_id=uuid.UUID(GLOBEX_ID))
             created = services.organization_create(
                 context=editor_context, data=OrganizationInput(name="Streamed", **oidc), form_key="stream-form-key-1"
             )
@@ -71,7 +71,7 @@ class StreamTests:
 
         def caller_that_rolls_back():
             with transaction.atomic():
-                selectors.organization_get(context=editor_context, organization_id=uuid.UUID(GLOBEX_ID))
+                queries.organization_get(context=editor_context, organization_id=uuid.UUID(GLOBEX_ID))
                 raise RuntimeError("the caller gives up")
 
         with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):

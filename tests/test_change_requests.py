@@ -19,7 +19,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from devtools.sandbox import ACME_ID, GLOBEX_ID, INITECH_ID
 from devtools.support import hidden_fields
-from orgadmin import change_requests
+from orgadmin.change_requests.steps import ENCRYPTION_PURPOSE
 from orgadmin.models import ChangeRequest
 from staff.encryption import fernet
 from tests.factories import make_user
@@ -179,7 +179,7 @@ class RequestTests:
             "client_id": "entra-client",
         }  # fmt: skip
         assert NEW_SECRET not in change.secret
-        assert fernet(change_requests.ENCRYPTION_PURPOSE).decrypt(change.secret.encode()).decode() == (
+        assert fernet(ENCRYPTION_PURPOSE).decrypt(change.secret.encode()).decode() == (
             f'{{"client_secret": "{NEW_SECRET}"}}'
         )
         assert (change.requested_by.username, change.status, change.reason) == (

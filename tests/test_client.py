@@ -30,7 +30,8 @@ from urllib3.response import HTTPResponse
 from audit.models import AuditEntry
 from audit.protocol import AuditContext
 from devtools.support import free_port
-from orgadmin import selectors, services
+from orgadmin.idempotency import idempotency_key
+from orgadmin.organizations import queries, services
 from orgadmin.polytomic import transport
 from orgadmin.polytomic.errors import (
     PolytomicAuthenticationError,
@@ -96,9 +97,9 @@ def audit_context(db) -> AuditContext:
 
 # Each operation: how to call its service, and the HTTP request it makes.
 OPERATIONS = {
-    "list": (lambda c: selectors.organization_list(context=c), "GET", "/api/organizations"),
+    "list": (lambda c: queries.organization_list(context=c), "GET", "/api/organizations"),
     "get": (
-        lambda c: selectors.organization_get(context=c, organization_id=ORG_ID),
+        lambda c: queries.organization_get(context=c, organization_id=ORG_ID),
         "GET",
         f"/api/organizations/{ORG_ID}",
     ),
@@ -195,7 +196,7 @@ class IdempotencyKeyTests:
     """A key stands for one submission: the form, what it does, to which organization, with what body."""
 
     def key(self, **kwargs) -> str:
-        return services.idempotency_key(**({"form_key": KEY, "action": "organization.update"} | kwargs))
+        return idempotency_key(**({"form_key": KEY, "action": "organization.update"} | kwargs))
 
     def test_the_same_submission_has_the_same_key(self):
         body = FULL_INPUT.body()
@@ -240,7 +241,7 @@ class ReadingAnswersTests:
     def test_list_reads_organizations_in_order_ignoring_unknown_fields(self, api, audit_context):
         owner = {"id": "00000000-0000-4000-8000-000000000001", "name": "Partner Co", "extra": {"nested": 1}}
         answer(api, "list", json={"data": [owner, ORG], "next": None})
-        organizations = selectors.organization_list(context=audit_context)
+        organizations = queries.organization_list(context=audit_context)
         assert organizations == [
             Organization(id=owner["id"], name="Partner Co"),
             Organization(id=str(ORG_ID), name="Acme", sso_domain="acme.com", sso_org_id="org_123", issuer=""),
@@ -255,7 +256,7 @@ class ReadingAnswersTests:
             for n in range(1, 301)
         ]  # fmt: skip
         answer(api, "list", json={"data": items})
-        organizations = selectors.organization_list(context=audit_context)
+        organizations = queries.organization_list(context=audit_context)
         one_by_one = [Organization.from_api(item) for item in items]
         assert len(organizations) == 300
         assert organizations == one_by_one
@@ -282,15 +283,15 @@ class ReadingAnswersTests:
         items = [{"id": str(uuid.UUID(int=n)), "name": f"Org {n}"} for n in range(1, 500)]
         answer(api, "list", json={"data": [*items, bad]})
         with pytest.raises(PolytomicUnavailable):
-            selectors.organization_list(context=audit_context)
+            queries.organization_list(context=audit_context)
 
     def test_null_data_is_an_empty_list(self, api, audit_context):
         answer(api, "list", json={"data": None})
-        assert selectors.organization_list(context=audit_context) == []
+        assert queries.organization_list(context=audit_context) == []
 
     def test_get_reads_one_organization(self, api, audit_context):
         answer(api, "get", json={"data": {**ORG, "issuer": "https://acme.okta.com", "client_id": "never-returned"}})
-        organization = selectors.organization_get(context=audit_context, organization_id=ORG_ID)
+        organization = queries.organization_get(context=audit_context, organization_id=ORG_ID)
         assert organization.has_oidc
         assert organization.issuer == "https://acme.okta.com"
 
@@ -381,7 +382,7 @@ class FailureTests:
             api.reset()
             answer(api, "list", status=401, json=body)
             with pytest.raises(PolytomicAuthenticationError) as caught:
-                selectors.organization_list(context=audit_context)
+                queries.organization_list(context=audit_context)
             assert caught.value.message.endswith(f"Polytomic said: {said}")
 
     def test_plain_text_error_is_shown_cut_short(self, api, audit_context):

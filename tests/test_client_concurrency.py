@@ -15,7 +15,7 @@ from django.db import connection
 
 from audit.models import AuditEntry
 from audit.protocol import AuditContext
-from orgadmin import selectors
+from orgadmin.organizations import queries
 
 THREADS = 8
 CALLS_PER_THREAD = 10
@@ -72,7 +72,7 @@ def test_threads_share_the_client_and_its_kept_alive_connections(settings, serve
         results = []
         for call_number in range(CALLS_PER_THREAD):
             wanted = f"00000000-0000-4000-8000-{thread_number:06d}{call_number:06d}"
-            found = selectors.organization_get(context=context, organization_id=uuid.UUID(wanted))
+            found = queries.organization_get(context=context, organization_id=uuid.UUID(wanted))
             results.append(found.id == wanted)
         connection.close()  # this thread's database connection
         return results

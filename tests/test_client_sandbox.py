@@ -12,7 +12,7 @@ from django.db import connection
 from audit.models import AuditEntry
 from audit.protocol import AuditContext
 from devtools.sandbox import FOREIGN_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY
-from orgadmin import selectors, services
+from orgadmin.organizations import queries, services
 from orgadmin.polytomic.errors import (
     PolytomicAuthenticationError,
     PolytomicForbidden,
@@ -49,8 +49,8 @@ class RoundTripTests:
             form_key="rt-create-0001",
         )
         assert created.has_oidc
-        assert selectors.organization_get(context=audit_context, organization_id=uuid.UUID(created.id)) == created
-        assert selectors.organization_list(context=audit_context)[0].id == OWNER_ID
+        assert queries.organization_get(context=audit_context, organization_id=uuid.UUID(created.id)) == created
+        assert queries.organization_list(context=audit_context)[0].id == OWNER_ID
 
         updated = services.organization_update(
             context=audit_context,
@@ -63,7 +63,7 @@ class RoundTripTests:
 
         services.organization_delete(context=audit_context, organization_id=uuid.UUID(created.id))
         with pytest.raises(PolytomicNotFound):
-            selectors.organization_get(context=audit_context, organization_id=uuid.UUID(created.id))
+            queries.organization_get(context=audit_context, organization_id=uuid.UUID(created.id))
         assert [e.action for e in call_entries()] == [
             "organization.create",
             "organization.get",
@@ -75,7 +75,7 @@ class RoundTripTests:
 
     def test_forbidden_organizations(self, audit_context, error_shape):
         with pytest.raises(PolytomicForbidden):
-            selectors.organization_get(context=audit_context, organization_id=uuid.UUID(FOREIGN_ID))
+            queries.organization_get(context=audit_context, organization_id=uuid.UUID(FOREIGN_ID))
         with pytest.raises(PolytomicForbidden, match="cannot delete their own owner organization"):
             services.organization_delete(context=audit_context, organization_id=uuid.UUID(OWNER_ID))
 
@@ -95,13 +95,13 @@ class RefusalTests:
     def test_an_unknown_key_is_an_authentication_error(self, audit_context, settings, error_shape):
         settings.POLYTOMIC_PARTNER_API_KEY = "not-a-partner-key"
         with pytest.raises(PolytomicAuthenticationError, match="invalid or unknown API key"):
-            selectors.organization_list(context=audit_context)
+            queries.organization_list(context=audit_context)
         assert [e.outcome for e in call_entries()] == ["rejected"]
 
     def test_an_organization_that_is_not_there_is_not_found(self, audit_context, error_shape):
         missing = uuid.uuid4()
         with pytest.raises(PolytomicNotFound, match="organization not found"):
-            selectors.organization_get(context=audit_context, organization_id=missing)
+            queries.organization_get(context=audit_context, organization_id=missing)
         with pytest.raises(PolytomicNotFound):
             services.organization_delete(context=audit_context, organization_id=missing)
 
@@ -157,7 +157,7 @@ class LostAnswerTests:
         with pytest.raises(PolytomicUnavailable, match="broke before its answer arrived"):
             services.organization_create(context=audit_context, data=data, form_key="lost-answer-0001")
         created = services.organization_create(context=audit_context, data=data, form_key="lost-answer-0001")
-        names = [o.name for o in selectors.organization_list(context=audit_context)]
+        names = [o.name for o in queries.organization_list(context=audit_context)]
         assert names.count("Resubmitted Ltd") == 1
         assert created.name == "Resubmitted Ltd"
         posts = [r for r in sandbox.sandbox.received if r["method"] == "POST"]
@@ -167,8 +167,8 @@ class LostAnswerTests:
 class PoolingTests:
     def test_the_client_keeps_its_connections_alive(self, audit_context, sandbox):
         for _ in range(15):
-            selectors.organization_list(context=audit_context)
-            selectors.organization_get(context=audit_context, organization_id=uuid.UUID(GLOBEX_ID))
+            queries.organization_list(context=audit_context)
+            queries.organization_get(context=audit_context, organization_id=uuid.UUID(GLOBEX_ID))
         # 30 calls, one thread: the read session's single pooled connection carries them all.
         assert sandbox.sandbox.connections == 1
 
@@ -182,12 +182,12 @@ class BoundedAnswerTests:
         # The organization's ~130 bytes, one every 0.1 s: 13 s if nothing stopped it.
         queue_fault(sandbox, "GET", f"/api/organizations/{GLOBEX_ID}", "trickle:100")
         with pytest.raises(PolytomicUnavailable, match="did not finish answering within 1 seconds"):
-            selectors.organization_get(context=audit_context, organization_id=uuid.UUID(GLOBEX_ID))
+            queries.organization_get(context=audit_context, organization_id=uuid.UUID(GLOBEX_ID))
         entry = AuditEntry.objects.get()
         assert (entry.outcome, entry.response_status) == ("failed", 200)
         self.assert_cut_short(sandbox)
         # The connection it broke is not reused: the next call goes through.
-        assert selectors.organization_get(context=audit_context, organization_id=uuid.UUID(GLOBEX_ID)).name == "Globex"
+        assert queries.organization_get(context=audit_context, organization_id=uuid.UUID(GLOBEX_ID)).name == "Globex"
 
     def test_a_trickled_write_says_it_may_have_happened(self, audit_context, sandbox, settings):
         settings.POLYTOMIC_TOTAL_TIMEOUT = 1.0
@@ -208,13 +208,13 @@ class BoundedAnswerTests:
         settings.POLYTOMIC_MAX_RESPONSE_BYTES = 1024 * 1024
         queue_fault(sandbox, "GET", f"/api/organizations/{GLOBEX_ID}", f"huge:{300 * 1024 * 1024}")
         with pytest.raises(PolytomicUnavailable, match=r"larger than the portal accepts \(1 MB\)"):
-            selectors.organization_get(context=audit_context, organization_id=uuid.UUID(GLOBEX_ID))
+            queries.organization_get(context=audit_context, organization_id=uuid.UUID(GLOBEX_ID))
         entry = AuditEntry.objects.get()
         assert (entry.outcome, entry.response_status, entry.response_body) == ("failed", 200, "")
 
     def test_a_large_answer_within_the_limit_is_read(self, audit_context, sandbox, settings):
         settings.POLYTOMIC_MAX_RESPONSE_BYTES = 1024 * 1024
         queue_fault(sandbox, "GET", f"/api/organizations/{GLOBEX_ID}", f"huge:{1024 * 1024 - 10}")
-        organization = selectors.organization_get(context=audit_context, organization_id=uuid.UUID(GLOBEX_ID))
+        organization = queries.organization_get(context=audit_context, organization_id=uuid.UUID(GLOBEX_ID))
         assert len(organization.name) > 1_000_000
         assert len(AuditEntry.objects.get().response_body) < 9000

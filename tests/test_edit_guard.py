@@ -8,7 +8,7 @@ from django.test import override_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orgadmin import edit_guard
+from orgadmin.organizations import edit_guard
 from orgadmin.polytomic.fields import Organization, OrganizationInput
 
 ACME = Organization(id="0b6f5d2e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", name="Acme", sso_domain="acme.example",

@@ -124,7 +124,7 @@ OPERATIONS = {
         ("post", f"{PEOPLE}/{USER_ID}/key/", {"form_key": "k" * 32}),
         None,
     ),
-    # Onboarding (orgadmin/onboarding.py): "{flow}" is a flow made for the cell, at the step it needs.
+    # Onboarding (orgadmin/onboarding/flow.py): "{flow}" is a flow made for the cell, at the step it needs.
     "onboard: create": (
         "POST",
         "/api/organizations",

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import selectors
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -27,8 +32,8 @@ from audit.models import AuditEntry
 from audit.protocol import AuditContext
 from devtools.sandbox import GLOBEX_ID
 from devtools.support import hidden_fields
-from orgadmin import issuer_check
-from orgadmin.issuer_check import TIMEOUT_SECONDS, TOO_LONG, Refused, check_issuer, fetch, is_public
+from orgadmin.issuer_check import TIMEOUT_SECONDS, TOO_LONG, IssuerCheck, Refused, check_issuer, fetch, is_public
+from orgadmin.issuer_check.slots import SLOT_SECONDS, running_check
 from tests.factories import make_user
 from tests.support import Peer, peers, tls_server_context, trickling, trickling_tls
 
@@ -38,6 +43,7 @@ pytestmark = pytest.mark.django_db
 # test machine is given to notice (the trickling peers below would hold it for 20 s and more).
 BOUND = TIMEOUT_SECONDS + 1.5
 WELL_KNOWN = "/.well-known/openid-configuration"
+BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -361,6 +367,56 @@ class DeadlineTests:
         finally:
             answer.set()
 
+    def test_a_resolution_that_never_ends_does_not_hold_up_the_process_exit(self):
+        """A worker stopped while a resolution hangs (the demo's Ctrl-C, gunicorn's restart)
+        exits at once: the resolver's thread is not one the interpreter waits for."""
+        process = subprocess.Popen(
+            [sys.executable, "-c", STUCK_RESOLVER],
+            cwd=BASE_DIR,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(process.stdout, selectors.EVENT_READ)
+                assert selector.select(timeout=60), "the check did not end"  # Django's start included
+            refused_at, _, said = process.stdout.readline().partition(" ")
+            assert said.strip() == TOO_LONG, said or process.stderr.read()
+            exited = process.wait(timeout=10)
+            assert exited == 0, process.stderr.read()
+            assert time.monotonic() - float(refused_at) < 10
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+# The check in a process of its own, whose resolver never answers; it prints when it was refused
+# and what it said, then ends, as a worker stopped at that moment would.
+STUCK_RESOLVER = """
+import socket
+import threading
+import time
+
+import django
+
+django.setup()
+from orgadmin.issuer_check import Refused, fetch
+
+
+def getaddrinfo(*args, **kwargs):
+    threading.Event().wait()  # no answer, ever
+
+
+socket.getaddrinfo = getaddrinfo
+try:
+    fetch("https://stuck-resolver.example")
+except Refused as refused:
+    print(time.monotonic(), refused.message, flush=True)
+"""
+
 
 # --- How many checks run at once --------------------------------------------------------------------
 
@@ -381,7 +437,7 @@ class Running:
 
     def __init__(self) -> None:
         self.threads: list[threading.Thread] = []
-        self.results: list[issuer_check.IssuerCheck] = []
+        self.results: list[IssuerCheck] = []
 
     def start(self, issuer: str, context: AuditContext) -> None:
         def run() -> None:
@@ -464,11 +520,11 @@ class ConcurrencyCapTests:
         ed = AuditContext(actor=make_user("ed"))
         # Two checks that took their slots, in a worker killed before it gave them back (kept
         # referenced: a generator collected would run its `finally`, which a killed process does not).
-        killed = [issuer_check._running_check(ed) for _ in range(2)]
+        killed = [running_check(ed) for _ in range(2)]
         for running in killed:
             running.__enter__()
         self.refused_at_once(f"{sandbox.url}/_idp/good", ed, "You already have 2 issuer checks running")
-        with time_machine.travel(timezone.now() + timedelta(seconds=issuer_check.SLOT_SECONDS + 1)):
+        with time_machine.travel(timezone.now() + timedelta(seconds=SLOT_SECONDS + 1)):
             assert check_issuer(f"{sandbox.url}/_idp/good", context=ed).passed
         for running in killed:  # ended here, while the test's cache is still the one configured
             running.__exit__(None, None, None)

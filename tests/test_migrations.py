@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -18,6 +20,7 @@ BEFORE_KEYING = ("orgadmin", "0005_audit_page_order_indexes")
 # Orgadmin's last migration before the move, and none of audit's.
 BEFORE_THE_MOVE = [("orgadmin", "0019_change_request_outcome_unknown"), ("audit", None)]
 KEYING = ("orgadmin", "0006_keyed_chain")
+BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -75,6 +78,23 @@ class KeyedChainMigrationTests:
     def test_an_empty_log_stays_empty(self, before_keying):
         key_the_chain()
         assert AuditEntry.objects.count() == 0
+
+
+class MigrationCodeTests:
+    def test_a_migration_imports_of_the_portal_only_what_its_models_reference(self):
+        """A migration means the same forever: it copies the code it runs (0006's chain) rather than
+        import it from a module that will change. The models modules are the exception, for the
+        field classes and the choices a migration names by reference."""
+        imported = set()
+        for path in sorted(BASE_DIR.glob("*/migrations/0*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    imported |= {(path.name, alias.name) for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    imported.add((path.name, node.module))
+        assert ("0006_keyed_chain.py", "hashlib") in imported  # the walk sees the imports
+        portal = [(name, module) for name, module in imported if module.split(".")[0] in ("audit", "orgadmin", "staff")]
+        assert sorted(entry for entry in portal if not entry[1].endswith(".models")) == []
 
 
 class CacheTableMigrationTests:

@@ -1,4 +1,4 @@
-"""One write to an organization at a time (orgadmin/organization_lock.py): two saves at once, a save
+"""One write to an organization at a time (orgadmin/organizations/lock.py): two saves at once, a save
 and a delete, a save and an approved change being sent, each started together behind a barrier
 against the sandbox answering 200 ms late, through the real pages, several runs each. Exactly one
 write reaches Polytomic every run; the other sees what the first did and sends nothing.
@@ -28,8 +28,9 @@ from django.urls import reverse
 from audit.protocol import AuditContext
 from devtools.sandbox import ACME_ID
 from devtools.support import hidden_fields
-from orgadmin import change_requests, organization_lock, selectors
+from orgadmin.change_requests import requesting, sending
 from orgadmin.models import ChangeRequest
+from orgadmin.organizations import lock, queries
 from orgadmin.polytomic.fields import OrganizationInput
 from tests.factories import make_user
 
@@ -52,8 +53,8 @@ def signed_in(username: str, role: str) -> Client:
 def requested_removal_of_saml(requester) -> ChangeRequest:
     """A change request of `requester`'s, waiting: Acme without its SAML SSO."""
     context = AuditContext(actor=requester)
-    acme = selectors.organization_get(context=context, organization_id=UUID(ACME_ID))
-    return change_requests.request_update(
+    acme = queries.organization_get(context=context, organization_id=UUID(ACME_ID))
+    return requesting.request_update(
         context=context, organization=acme, data=OrganizationInput(name="Acme Corporation"), summary={},
         reason="The customer leaves single sign-on (ticket 77)",
     )  # fmt: skip
@@ -172,12 +173,12 @@ class WaitTests:
     @pytest.fixture
     def held_elsewhere(self, monkeypatch):
         """ACME's lock held by another thread until the test ends; a write waits for it 0.3 s."""
-        monkeypatch.setattr(organization_lock, "wait_seconds", lambda: 0.3)
+        monkeypatch.setattr(lock, "wait_seconds", lambda: 0.3)
         taken, done = threading.Event(), threading.Event()
 
         def hold() -> None:
             try:
-                with organization_lock.held(ACME_ID):
+                with lock.held(ACME_ID):
                     taken.set()
                     done.wait(30)
             finally:
@@ -196,7 +197,7 @@ class WaitTests:
         sandbox.sandbox.received.clear()
         answer = ed.post(EDIT, ACME | form | {"name": "Acme Waited"})
         assert answer.status_code == 200
-        assert organization_lock.BUSY in page(answer)
+        assert lock.BUSY in page(answer)
         assert 'value="Acme Waited"' in page(answer)
         assert sandbox.sandbox.received == []  # not even the fresh read
 
@@ -204,7 +205,7 @@ class WaitTests:
         answer = signed_in("ada", "Admin").post(DELETE, {"confirm_name": "Acme Corporation"})
         assert answer.status_code == 200
         assert "Another save is in progress" in page(answer)
-        assert organization_lock.BUSY in page(answer)
+        assert lock.BUSY in page(answer)
         assert sandbox.sandbox.received == []
 
     def test_an_approved_change_that_waits_too_long_fails_unsent_to_be_sent_again(
@@ -213,10 +214,10 @@ class WaitTests:
         settings.PORTAL_FOUR_EYES = True
         change = requested_removal_of_saml(make_user("ed", role="Editor"))
         sandbox.sandbox.received.clear()
-        ended = change_requests.approve(
+        ended = sending.approve(
             context=AuditContext(actor=make_user("ada", role="Admin")), change_request_id=change.pk, comment=""
         )
-        assert (ended.status, ended.result) == (ChangeRequest.Status.FAILED, organization_lock.BUSY)
+        assert (ended.status, ended.result) == (ChangeRequest.Status.FAILED, lock.BUSY)
         assert sandbox.sandbox.received == []
 
 
@@ -238,14 +239,14 @@ if ON_POSTGRESQL:
         """PostgreSQL's advisory lock holds against another process, and dies with it."""
 
         def test_a_lock_held_by_another_process_holds_until_that_process_is_killed(self, sandbox, monkeypatch):
-            monkeypatch.setattr(organization_lock, "wait_seconds", lambda: 0.3)
+            monkeypatch.setattr(lock, "wait_seconds", lambda: 0.3)
             database = connection.settings_dict
             dsn = (
                 f"host={database['HOST']} port={database['PORT'] or 5432} dbname={database['NAME']} "
                 f"user={database['USER']} password='{database['PASSWORD']}'"
             )
             holder = subprocess.Popen(
-                [sys.executable, "-c", HOLDER, dsn, *map(str, organization_lock.lock_key(ACME_ID))],
+                [sys.executable, "-c", HOLDER, dsn, *map(str, lock.lock_key(ACME_ID))],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ},
             )  # fmt: skip
             try:
@@ -253,11 +254,11 @@ if ON_POSTGRESQL:
                 ed = signed_in("ed", "Editor")
                 form = hidden_fields(page(ed.get(EDIT)))
                 waited = ed.post(EDIT, ACME | form | {"name": "Acme Elsewhere"})
-                assert organization_lock.BUSY in page(waited)
+                assert lock.BUSY in page(waited)
                 assert writes(sandbox) == []
                 holder.send_signal(signal.SIGKILL)  # the worker dies holding it: its connection goes
                 holder.wait(10)
-                monkeypatch.setattr(organization_lock, "wait_seconds", lambda: 10)
+                monkeypatch.setattr(lock, "wait_seconds", lambda: 10)
                 saved = ed.post(EDIT, ACME | form | {"name": "Acme Elsewhere"})
                 assert saved.status_code == 302
                 assert [r["method"] for r in writes(sandbox)] == ["PUT"]

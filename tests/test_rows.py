@@ -8,8 +8,9 @@ from django.test import SimpleTestCase, override_settings
 from django.urls import resolve
 
 from audit.models import AuditEntry
+from orgadmin.organizations.rows import organization_rows
 from orgadmin.polytomic.fields import Organization
-from orgadmin.rows import audit_rows, organization_rows
+from orgadmin.rows import audit_rows
 
 ORG_ID = "7a1f0c2e-0000-4000-8000-000000000002"
 

@@ -18,8 +18,9 @@ from django.views.debug import ExceptionReporter
 from audit.models import AuditEntry
 from devtools.sandbox import ACME_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY
 from devtools.support import hidden_field, hidden_fields
-from orgadmin import edit_guard, onboarding, services
 from orgadmin.models import ChangeRequest, Onboarding, OnboardingTask
+from orgadmin.onboarding import flow as onboarding
+from orgadmin.organizations import edit_guard, services
 from tests.factories import make_user
 from tests.support import audit_refuses_inserts
 

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from audit.models import AuditEntry
 from audit.protocol import AuditContext
 from devtools.sandbox import ACME_ID, GLOBEX_ID
-from orgadmin import change_requests
-from orgadmin.forms import confirmation_phrase
+from orgadmin.change_requests import requesting, sending
 from orgadmin.models import STORED_MARK, ChangeRequest, Onboarding, OnboardingTask, read_text, stored_text
+from orgadmin.organizations.forms import confirmation_phrase
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.fields import OrganizationInput
 from tests.factories import make_user
@@ -136,11 +136,11 @@ class FourEyesWithAwkwardNamesTests:
         asking = AuditContext(actor=user("ed", "Editor"))
         organization = client().get_organization(UUID(GLOBEX_ID), context=asking)
         data = OrganizationInput(name=organization.name, sso_domain="globex.example")  # removes OIDC
-        change = change_requests.request_update(
+        change = requesting.request_update(
             context=asking, organization=organization, data=data, reason="Globex leaves OIDC",
             summary={"changes": [{"label": "Name", "before": organization.name, "after": data.name}]},
         )  # fmt: skip
-        change = change_requests.approve(
+        change = sending.approve(
             context=AuditContext(actor=user("ada", "Admin")), change_request_id=change.pk, comment=""
         )
         assert change.status == "executed", change.result

@@ -19,8 +19,8 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from devtools.sandbox import ACME_ID, INITECH_ID
 from devtools.support import hidden_fields
-from orgadmin import services
 from orgadmin.models import ApiKeyFormToken
+from orgadmin.people import services
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db

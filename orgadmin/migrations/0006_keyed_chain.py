@@ -3,11 +3,59 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import time
+from datetime import UTC
 
+from django.conf import settings
 from django.db import migrations, models
 
 BATCH = 2000
+
+# The chain as this migration keys it, frozen here so that the migration means the same whatever
+# audit/store.py later becomes (it verifies with the store's own code of today, which hashes an
+# entry without the fields added since exactly so). PostgreSQL's advisory lock of the chain
+# ("orgadmin" in ASCII), the hashed fields, and their canonical JSON.
+CHAIN_LOCK_ID = 0x6F726761646D696E
+HASHED_FIELDS = (
+    "created_at",
+    "actor_id",
+    "actor_username",
+    "action",
+    "method",
+    "path",
+    "organization_id",
+    "organization_name",
+    "request_body",
+    "response_status",
+    "response_body",
+    "outcome",
+    "error_message",
+    "duration_ms",
+    "attempts",
+    "idempotency_key",
+    "request_id",
+    "api_version",
+    "upstream_request_id",
+    "client_ip",
+    "user_agent",
+)
+CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def canonical_content(entry) -> str:
+    """The hashed fields as JSON: sorted keys, the time in UTC to the microsecond."""
+    content = {name: getattr(entry, name) for name in HASHED_FIELDS}
+    content["created_at"] = content["created_at"].astimezone(UTC).isoformat(timespec="microseconds")
+    return CANONICAL_JSON.encode(content)
+
+
+def entry_hash(entry) -> str:
+    """HMAC-SHA256, keyed with AUDIT_CHAIN_KEY, over the previous hash and the canonical content."""
+    mac = hmac.new(settings.AUDIT_CHAIN_KEY.encode(), digestmod=hashlib.sha256)
+    mac.update(f"{entry.previous_hash}\n{canonical_content(entry)}".encode())
+    return mac.hexdigest()
 
 
 def key_the_chain(apps, schema_editor):
@@ -19,8 +67,6 @@ def key_the_chain(apps, schema_editor):
     first broke if not. The oldest entry keeps its link to an entry pruned before, which the
     prune record names. Nothing is done, and nothing recorded, on an empty log.
     """
-    from audit.store import CHAIN_LOCK_ID, canonical_content, entry_hash
-
     AuditEntry = apps.get_model("orgadmin", "AuditEntry")
     database = schema_editor.connection.alias
     if schema_editor.connection.vendor == "postgresql":

@@ -13,8 +13,9 @@ from django.db import connection, transaction
 from audit.protocol import AuditContext
 from devtools.management.commands.sandbox import is_loopback
 from devtools.sandbox import GLOBEX_ID, PARTNER_KEY, RunningSandbox
-from orgadmin import change_requests, edit_guard
+from orgadmin.change_requests import requesting
 from orgadmin.models import ChangeRequest
+from orgadmin.organizations import edit_guard
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.fields import READABLE, Organization, OrganizationInput, Section, in_section
 
@@ -97,7 +98,7 @@ class Command(BaseCommand):
         without_oidc = OrganizationInput(
             **{**globex.values(), **{field.name: "" for field in in_section(Section.OIDC)}}
         )
-        change_requests.request_update(
+        requesting.request_update(
             context=AuditContext(actor=User.objects.get(username="demo-editor")),
             organization=globex,
             data=without_oidc,

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.protocol import AuditContext, AuditUnavailable
-from orgadmin import selectors
+from orgadmin.organizations.queries import partner_identity
 from orgadmin.polytomic.errors import PolytomicError
 
 
@@ -18,7 +18,7 @@ class Command(BaseCommand):
         context = AuditContext(actor=None, actor_label="system:check_polytomic")
         where = f"Polytomic at {settings.POLYTOMIC_API_URL}"
         try:
-            identity = selectors.partner_identity(context=context)
+            identity = partner_identity(context=context)
         except (PolytomicError, AuditUnavailable) as exc:
             raise CommandError(f"{where} did not confirm the key: {exc.message}") from None
         if not identity.is_partner:

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from orgadmin import change_requests
+from orgadmin.change_requests import requesting, resolving
 from orgadmin.models import ChangeRequest
 
 
@@ -21,7 +21,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        checked = change_requests.resolve_unknown()
+        checked = resolving.resolve_unknown()
         if checked:
             self.stdout.write(f"Checked {len(checked)} change request(s) whose outcome was not known:")
             for change in checked:
@@ -30,5 +30,5 @@ class Command(BaseCommand):
                     f"  change request {change.pk}  {change.get_kind_display().lower()} {change.organization_name}"
                     f"  {change.status_shown.lower()}{still}: {change.result}"
                 )
-        expired = change_requests.expire_due()
+        expired = requesting.expire_due()
         self.stdout.write(f"Expired {expired} change request(s).")

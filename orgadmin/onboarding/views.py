@@ -1,6 +1,7 @@
-"""The onboarding pages (orgadmin/onboarding.py): the flows in progress, a new one, and a flow's
-page: its checklist, and the form of the step it is at. Statuses follow orgadmin/views.py: a step
-that failed at Polytomic is said on its page (200), input to correct is a 422.
+"""The onboarding pages (the flow: `orgadmin.onboarding.flow`): the flows in progress, a new one,
+and a flow's page: its checklist, and the form of the step it is at. Statuses follow
+`orgadmin.web`'s policy: a step that failed at Polytomic is said on its page (200), input to
+correct is a 422.
 
 Each step's POST runs the step and redirects to the flow's page (which says how it went), except
 the organization step, whose form is shown again with Polytomic's refusal on its fields.
@@ -9,8 +10,6 @@ the organization step, whose form is shown again with Polytomic's refusal on its
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
-from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib import messages
@@ -18,70 +17,28 @@ from django.contrib.auth.decorators import permission_required
 from django.core import signing
 from django.db import DatabaseError, IntegrityError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit.models import AuditEntry
 from audit.protocol import AuditContext, AuditUnavailable
-from orgadmin import onboarding, selectors
-from orgadmin.forms import DAMAGED, AdministratorsForm, ConnectionsForm, OnboardingOrganizationForm
+from orgadmin.connections.forms import ConnectionsForm
+from orgadmin.connections.queries import partner_connections
+from orgadmin.form_parts import DAMAGED
 from orgadmin.issuer_check import check_issuer
 from orgadmin.models import Onboarding, OnboardingTask
-from orgadmin.onboarding import Step
+from orgadmin.onboarding import flow as onboarding
+from orgadmin.onboarding.flow import Step
+from orgadmin.onboarding.forms import AdministratorsForm, OnboardingOrganizationForm
+from orgadmin.onboarding.pages import FlowPage, detail_context, flow_page
+from orgadmin.organizations.queries import organization_owner_id
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import SECRETS
-from orgadmin.rows import audit_rows
 
 FLOW_TOKEN_SALT = "orgadmin.onboarding.flow"  # noqa: S105 (a signing salt, not a secret)
 CLOSED_SHOWN = 20
-ACTIVITY_SHOWN = 50
-STEP_ACTIONS = {
-    Step.ORGANIZATION: [AuditEntry.Action.ISSUER_CHECK, AuditEntry.Action.CREATE],
-    Step.CONNECTIONS: [AuditEntry.Action.CONNECTION_LIST, AuditEntry.Action.CONNECTION_SHARE],
-    Step.ADMINISTRATORS: [AuditEntry.Action.ROLE_LIST, AuditEntry.Action.USER_INVITE],
-}
-
-
-@dataclass
-class FlowPage:
-    """A flow, its tasks by step, and where it stands."""
-
-    flow: Onboarding
-    tasks: list[OnboardingTask]
-    current: str = ""
-    # Each step: its name, label, tasks, and the audit actions of its calls (for a link to them).
-    steps: list[tuple[str, str, list[OnboardingTask], str]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.current = onboarding.current_step(self.flow, self.tasks)
-        self.steps = [
-            (step, label, [task for task in self.tasks if task.step == step], self._audit_query(step))
-            for step, label in Step.choices
-            if step != Step.DONE
-        ]
-
-    def _audit_query(self, step: str) -> str:
-        return urlencode({"flow": self.flow.correlation_id, "actions": STEP_ACTIONS[step]}, doseq=True)
-
-    @property
-    def current_number(self) -> int:
-        return list(Step.values).index(self.current) + 1
-
-    @property
-    def failed(self) -> list[OnboardingTask]:
-        return [task for task in self.tasks if task.step == self.current and task.state in onboarding.TO_SEND]
-
-    @property
-    def created(self) -> list[OnboardingTask]:
-        return [task for task in self.tasks if task.state == OnboardingTask.State.DONE]
-
-
-def _flow(flow_id: int) -> FlowPage:
-    flow = get_object_or_404(Onboarding.objects.select_related("started_by", "closed_by"), pk=flow_id)
-    return FlowPage(flow, list(flow.tasks.all()))
 
 
 @require_GET
@@ -159,7 +116,7 @@ def _correlation_id(token: str) -> UUID | None:
 @never_cache
 def onboarding_organization(request: HttpRequest, flow_id: int) -> HttpResponse:
     """The organization step again, after it failed: corrected, or retried as it was sent."""
-    page = _flow(flow_id)
+    page = flow_page(flow_id)
     if page.current != Step.ORGANIZATION or page.flow.status != Onboarding.Status.OPEN:
         return _not_this_step(request, page)
     form = _organization_form(page, request.POST)
@@ -210,7 +167,7 @@ def _send_organization(request: HttpRequest, form: OnboardingOrganizationForm, f
         return redirect("orgadmin:onboarding-detail", flow.pk)
     except (PolytomicError, AuditUnavailable) as exc:
         form.add_upstream_error(exc)
-        page = _flow(flow.pk)
+        page = flow_page(flow.pk)
         return _organization_page(
             request, _rebound(form, page), page=page, status=422 if isinstance(exc, PolytomicValidationError) else 200
         )
@@ -238,7 +195,7 @@ def _organization_page(
 ) -> HttpResponse:  # fmt: skip
     context = {"form": form, "token": token, "check": getattr(form, "check_result", None)}
     if page is not None:
-        context |= _detail_context(page)
+        context |= detail_context(page)
     return render(request, "orgadmin/onboarding_organization.html", context, status=status)
 
 
@@ -249,22 +206,14 @@ def _organization_page(
 @permission_required("orgadmin.add_organization", raise_exception=True)
 @never_cache
 def onboarding_detail(request: HttpRequest, flow_id: int) -> HttpResponse:
-    page = _flow(flow_id)
+    page = flow_page(flow_id)
     if page.flow.status != Onboarding.Status.OPEN or page.current == Step.DONE:
-        return render(request, "orgadmin/onboarding_detail.html", _detail_context(page))
+        return render(request, "orgadmin/onboarding_detail.html", detail_context(page))
     if page.current == Step.ORGANIZATION:
         return _organization_page(request, _organization_form(page), page=page, status=200)
     if page.current == Step.CONNECTIONS:
         return _connections_page(request, page)
     return _administrators_page(request, page)
-
-
-def _detail_context(page: FlowPage) -> dict:
-    return {
-        "page": page,
-        "flow": page.flow,
-        "activity": audit_rows(selectors.flow_activity(correlation_id=page.flow.correlation_id, size=ACTIVITY_SHOWN)),
-    }
 
 
 def _connections_page(
@@ -279,15 +228,15 @@ def _connections_page(
     return render(
         request,
         "orgadmin/onboarding_connections.html",
-        {**_detail_context(page), "form": form, "error": error},
+        {**detail_context(page), "form": form, "error": error},
         status=status,
     )
 
 
 def _partner_connections(request: HttpRequest, flow: Onboarding):
     context = onboarding.flow_context(AuditContext.from_request(request), flow)
-    owner_id = selectors.organization_owner_id(context=context)
-    return onboarding.partner_connections(context=context, owner_id=owner_id)
+    owner_id = organization_owner_id(context=context)
+    return partner_connections(context=context, owner_id=owner_id)
 
 
 @require_POST
@@ -295,14 +244,14 @@ def _partner_connections(request: HttpRequest, flow: Onboarding):
 @never_cache
 def onboarding_connections(request: HttpRequest, flow_id: int) -> HttpResponse:
     """Shares the connections chosen (the first time), or those not shared yet (a retry)."""
-    page = _flow(flow_id)
+    page = flow_page(flow_id)
     if page.current != Step.CONNECTIONS or page.flow.status != Onboarding.Status.OPEN:
         return _not_this_step(request, page)
     context = onboarding.flow_context(AuditContext.from_request(request), page.flow)
     try:
-        owner_id = selectors.organization_owner_id(context=context)
+        owner_id = organization_owner_id(context=context)
         if not page.flow.connections_chosen:
-            form = ConnectionsForm(request.POST, connections=onboarding.partner_connections(
+            form = ConnectionsForm(request.POST, connections=partner_connections(
                 context=context, owner_id=owner_id
             ))  # fmt: skip
             if not form.is_valid():
@@ -333,7 +282,7 @@ def _administrators_page(
     return render(
         request,
         "orgadmin/onboarding_administrators.html",
-        {**_detail_context(page), "form": form, "error": error},
+        {**detail_context(page), "form": form, "error": error},
         status=status,
     )
 
@@ -343,7 +292,7 @@ def _administrators_page(
 @never_cache
 def onboarding_administrators(request: HttpRequest, flow_id: int) -> HttpResponse:
     """Invites the administrators typed (with `emails`), or those not invited yet (a retry)."""
-    page = _flow(flow_id)
+    page = flow_page(flow_id)
     if page.current != Step.ADMINISTRATORS or page.flow.status != Onboarding.Status.OPEN:
         return _not_this_step(request, page)
     try:
@@ -375,7 +324,7 @@ def onboarding_administrators(request: HttpRequest, flow_id: int) -> HttpRespons
 @never_cache
 def onboarding_skip(request: HttpRequest, flow_id: int, task_id: int) -> HttpResponse:
     """Leaves a connection or an invitation that failed out of the flow."""
-    page = _flow(flow_id)
+    page = flow_page(flow_id)
     if page.flow.status != Onboarding.Status.OPEN:
         return _not_this_step(request, page)
     try:
@@ -393,7 +342,7 @@ def onboarding_skip(request: HttpRequest, flow_id: int, task_id: int) -> HttpRes
 @never_cache
 def onboarding_abandon(request: HttpRequest, flow_id: int) -> HttpResponse:
     """Closes the flow. What it created stays at Polytomic, and the page says what, with links."""
-    page = _flow(flow_id)
+    page = flow_page(flow_id)
     if request.method == "POST":
         try:
             abandoned = onboarding.abandon(page.flow, by=request.user)

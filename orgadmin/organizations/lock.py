@@ -1,14 +1,14 @@
 """One write to an organization at a time: the lock that makes the edit guard's "read fresh, compare,
 then send" one step.
 
-The edit guard (`orgadmin.edit_guard`) compares the organization as the form was opened with a fresh
-read, and sends only if nobody changed it. Two saves at once would both read the old state, both
-pass, and both send: the second silently overwrites the first. So every path that writes an
-organization after comparing it (a save, a delete, an approved change request being sent) does its
-fresh read, its PUT or DELETE and the handling of its outcome inside `held(organization_id)`. The
-second of two saves waits for the first to finish, then reads what the first wrote, and the guard
-answers "changed meanwhile". It waits at most `wait_seconds()` (a call's whole timeout and a
-margin); after that it raises `Busy` and the caller sends nothing.
+The edit guard (`orgadmin.organizations.edit_guard`) compares the organization as the form was
+opened with a fresh read, and sends only if nobody changed it. Two saves at once would both read the
+old state, both pass, and both send: the second silently overwrites the first. So every path that
+writes an organization after comparing it (a save, a delete, an approved change request being
+sent) does its fresh read, its PUT or DELETE and the handling of its outcome inside
+`held(organization_id)`. The second of two saves waits for the first to finish, then reads what the
+first wrote, and the guard answers "changed meanwhile". It waits at most `wait_seconds()` (a call's
+whole timeout and a margin); after that it raises `Busy` and the caller sends nothing.
 
 - **PostgreSQL**: a session-level advisory lock (`pg_advisory_lock`) on the request's own database
   connection, keyed by the organization. It holds across every worker and instance on the database,

@@ -33,7 +33,8 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.protocol import AuditContext, AuditUnavailable
-from orgadmin import services
+from audit.queries import latest_rows
+from orgadmin.idempotency import idempotency_key
 from orgadmin.issuer_check import IssuerCheck
 from orgadmin.models import Onboarding, OnboardingTask
 from orgadmin.polytomic.client import client
@@ -102,6 +103,11 @@ def flow_context(context: AuditContext, flow: Onboarding | UUID) -> AuditContext
     return dataclasses.replace(context, correlation_id=UUID(str(correlation)))
 
 
+def flow_activity(*, correlation_id: UUID, size: int) -> list[AuditEntry]:
+    """The flow's latest calls (its correlation id's entries), one row each, for its page."""
+    return latest_rows(correlation_id=correlation_id, size=size)
+
+
 # --- Starting, and the organization ----------------------------------------------------------------
 
 
@@ -163,11 +169,6 @@ def create_organization(
 
 
 # --- The partner's connections ---------------------------------------------------------------------
-
-
-def partner_connections(*, context: AuditContext, owner_id: str) -> list[Connection]:
-    """The partner's own connections, as its owner organization lists them."""
-    return client().list_connections(UUID(owner_id), context=context)
 
 
 def _choose_connections(flow: Onboarding, chosen: list[Connection]) -> None:
@@ -291,7 +292,7 @@ def _run(task: OnboardingTask, call):
 
 
 def _task_key(flow: Onboarding, task: OnboardingTask, action: str) -> str:
-    return services.idempotency_key(
+    return idempotency_key(
         form_key=f"{flow.key}{task.attempt}", action=action, target=f"{flow.pk}:{task.step}:{task.target}"
     )
 

@@ -1,6 +1,6 @@
-"""What the portal reads: organizations from Polytomic, and an organization's or onboarding's latest
-audit rows (the audit log's own queries are `audit.queries`). Views call these for reads, as they
-call `services` for writes.
+"""What the organization pages read: the partner's organizations from Polytomic, and from the
+audit log what Polytomic never returns (the client id last sent) and an organization's latest
+calls (the audit log's own queries are `audit.queries`).
 
 Calls to Polytomic take the `AuditContext` of the request (who and from where), so that every
 call is recorded against the person who asked for it; failures arrive as the client's exceptions
@@ -20,7 +20,6 @@ from audit.protocol import AuditContext
 from audit.queries import NEWEST_FIRST, latest_rows
 from orgadmin.polytomic.client import Identity, PolytomicClient, client
 from orgadmin.polytomic.fields import REMEMBERED, Organization, Organizations
-from orgadmin.polytomic.people import Role, User
 
 RECENT_ACTIVITY = 10
 
@@ -90,38 +89,9 @@ def organization_last_sent_client_id(organization: Organization) -> LastSent | N
     return LastSent(value=client_id, sent_at=entry.created_at) if client_id else None
 
 
-def organization_people(*, context: AuditContext, organization_id: UUID) -> tuple[list[User], dict[str, Role]]:
-    """The organization's users, and its roles by id (two calls: the roles are asked as the
-    organization itself)."""
-    users = client().list_users(organization_id, context=context)
-    roles = {role.id: role for role in client().list_roles(organization_id, context=context)}
-    return users, roles
-
-
-def user_last_key(*, organization_id: UUID | str, user_id: UUID | str) -> datetime | None:
-    """When this portal last minted an API key for the user (from the audit log), if it did:
-    Polytomic does not say whether a user has one."""
-    return (
-        AuditEntry.objects.filter(
-            organization_id=str(organization_id),
-            action=AuditEntry.Action.USER_KEY,
-            outcome=AuditEntry.Outcome.OK,
-            path__startswith=f"/api/organizations/{organization_id}/users/{user_id}/keys",
-        )
-        .order_by(*NEWEST_FIRST)
-        .values_list("created_at", flat=True)
-        .first()
-    )
-
-
 def organization_recent_activity(*, organization_id: UUID | str) -> list[AuditEntry]:
     """The organization's latest calls, one row each, for its page."""
     return latest_rows(organization_id=str(organization_id), size=RECENT_ACTIVITY)
-
-
-def flow_activity(*, correlation_id: UUID, size: int) -> list[AuditEntry]:
-    """An onboarding's latest calls (its correlation id's entries), one row each, for its page."""
-    return latest_rows(correlation_id=correlation_id, size=size)
 
 
 def partner_identity(*, context: AuditContext) -> Identity:

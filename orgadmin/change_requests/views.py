@@ -1,6 +1,6 @@
 """The four-eyes pages: the queue of change requests, a request with its decision, and the check
-at Polytomic of a request sent whose outcome is not known. The rules live in
-`orgadmin.change_requests`; these views only call it (the status policy: `orgadmin.views`)."""
+at Polytomic of a request sent whose outcome is not known. The rules live in the package's
+other modules; these views only call them (the status policy: `orgadmin.web`)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.protocol import AuditContext, AuditUnavailable
-from orgadmin import change_requests, selectors
-from orgadmin.forms import ChangeDecisionForm
+from orgadmin.change_requests import requesting, resolving, sending
+from orgadmin.change_requests.forms import ChangeDecisionForm
+from orgadmin.change_requests.steps import ChangeRequestClosed
 from orgadmin.models import ChangeRequest
+from orgadmin.organizations.queries import organization_get
 from orgadmin.polytomic.errors import PolytomicError
 from staff import recent_sign_in
 
@@ -56,7 +58,7 @@ def change_detail(request: HttpRequest, change_id: int) -> HttpResponse:
     current, error = None, None
     if change.waiting:
         try:
-            current = selectors.organization_get(
+            current = organization_get(
                 context=AuditContext.from_request(request), organization_id=UUID(change.organization_id)
             )
         except (PolytomicError, AuditUnavailable) as exc:
@@ -83,14 +85,14 @@ def change_decide(request: HttpRequest, change_id: int) -> HttpResponse:
         return recent_sign_in.ask(
             request, data=request.POST, secrets=(), back=reverse("orgadmin:change-detail", args=[change_id])
         )
-    decide = change_requests.approve if approving else change_requests.reject
+    decide = sending.approve if approving else requesting.reject
     try:
         change = decide(
             context=AuditContext.from_request(request),
             change_request_id=change_id,
             comment=form.cleaned_data["comment"],
         )
-    except change_requests.ChangeRequestClosed as exc:
+    except ChangeRequestClosed as exc:
         messages.error(request, exc.message)
     except AuditUnavailable as exc:  # nothing was sent, or (OutcomeNotRecorded) what was sent
         messages.error(request, exc.message)
@@ -105,8 +107,8 @@ def change_check(request: HttpRequest, change_id: int) -> HttpResponse:
     """Finds out at Polytomic what became of a request sent whose outcome is not known."""
     get_object_or_404(ChangeRequest, pk=change_id)
     try:
-        change = change_requests.check(context=AuditContext.from_request(request), change_request_id=change_id)
-    except change_requests.ChangeRequestClosed as exc:
+        change = resolving.check(context=AuditContext.from_request(request), change_request_id=change_id)
+    except ChangeRequestClosed as exc:
         messages.error(request, exc.message)
     else:
         messages.info(request, f"{change.status_shown}: {change.result}")

@@ -1,14 +1,14 @@
-"""What the portal changes at Polytomic. Views call these for writes (and `selectors` for reads).
+"""What the people pages change at Polytomic (invite, roles, remove, a new API key), and the
+single-use tokens of the API key form.
 
-Each takes the `AuditContext` of the request and the key of the form that asked, from which it
-derives the call's Idempotency-Key; failures arrive as the client's exceptions.
+Each write takes the `AuditContext` of the request and (but a delete) the key of the form that
+asked, from which it derives the call's Idempotency-Key; failures arrive as the client's
+exceptions.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
-import json
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -19,48 +19,10 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.protocol import AuditContext
+from orgadmin.idempotency import idempotency_key
 from orgadmin.models import ApiKeyFormToken
 from orgadmin.polytomic.client import client
-from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
-from orgadmin.polytomic.fields import Organization, OrganizationInput
 from orgadmin.polytomic.people import ApiKey, User
-
-
-def organization_create(*, context: AuditContext, data: OrganizationInput, form_key: str) -> Organization:
-    key = idempotency_key(form_key=form_key, action=AuditEntry.Action.CREATE, body=data.body())
-    return client().create_organization(data, idempotency_key=key, context=context)
-
-
-def organization_update(
-    *, context: AuditContext, organization_id: UUID, data: OrganizationInput, form_key: str
-) -> Organization:
-    """Replaces the organization's name and its whole SSO/OIDC configuration with `data`."""
-    key = idempotency_key(
-        form_key=form_key, action=AuditEntry.Action.UPDATE, target=str(organization_id), body=data.body()
-    )
-    return client().update_organization(organization_id, data, idempotency_key=key, context=context)
-
-
-def organization_delete(*, context: AuditContext, organization_id: UUID, organization_name: str = "") -> None:
-    """Deletes the organization. No Idempotency-Key: Polytomic's guide sets none on DELETE, and a
-    repeated delete answers 404, which the pages read as "already deleted" (PolytomicNotFound) once a
-    fresh read answers 404 too: a 404 to a DELETE of an organization Polytomic still has deleted
-    nothing, and raises PolytomicError saying so."""
-    try:
-        client().delete_organization(organization_id, context=context, organization_name=organization_name)
-    except PolytomicNotFound as not_found:
-        try:
-            client().get_organization(organization_id, context=context)
-        except PolytomicNotFound:
-            raise not_found from None
-        raise PolytomicError(
-            "Polytomic answered the delete with “not found”, yet still has the organization: nothing was deleted. "
-            "Try again in a moment.",
-            status=not_found.status,
-        ) from None
-
-
-# A customer organization's people -----------------------------------------------------------------
 
 
 def user_invite(
@@ -139,18 +101,3 @@ def _api_key_form_lifetime() -> timedelta:
 
 def _token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def idempotency_key(*, form_key: str, action: str, target: str = "", body: dict | None = None) -> str:
-    """The Idempotency-Key of one submission of a form: the form's own key, plus a keyed digest
-    of what is done to what (the action, the organization, exactly the body sent).
-
-    Resubmitting the same form with the same values (after a timeout, say) reuses the key, so
-    Polytomic replays its first answer instead of acting twice. Anything else gets a key of its
-    own: a corrected submission (Polytomic replays a key's first outcome, errors included, for a
-    day), and the same form key used on another organization. The digest is keyed with
-    SECRET_KEY, so the key reveals nothing of the client secret inside the body.
-    """
-    material = json.dumps([action, target, body], sort_keys=True).encode()
-    digest = hmac.new(settings.SECRET_KEY.encode(), material, hashlib.sha256).hexdigest()[:24]
-    return f"{form_key}-{digest}"

@@ -1,0 +1,96 @@
+"""Asking for a change (an update or a delete) instead of sending it, rejecting it, and expiring
+the requests past their time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from audit.protocol import AuditContext
+from orgadmin.change_requests.steps import (
+    ENCRYPTION_PURPOSE,
+    ChangeRequestClosed,
+    Status,
+    joined,
+    masked,
+    record_step,
+    why_closed,
+)
+from orgadmin.models import ChangeRequest
+from orgadmin.polytomic.fields import SECRETS, Organization, OrganizationInput
+from staff.encryption import fernet
+
+
+def request_update(
+    *, context: AuditContext, organization: Organization, data: OrganizationInput, summary: dict, reason: str
+) -> ChangeRequest:
+    body = data.body()
+    secrets = {name: body.pop(name) for name in SECRETS if name in body}
+    return _request(
+        context=context, organization=organization, kind=ChangeRequest.Kind.UPDATE, body=body, summary=summary,
+        reason=reason, secret=fernet(ENCRYPTION_PURPOSE).encrypt(joined(secrets)).decode() if secrets else "",
+    )  # fmt: skip
+
+
+def request_delete(*, context: AuditContext, organization: Organization, reason: str) -> ChangeRequest:
+    return _request(
+        context=context, organization=organization, kind=ChangeRequest.Kind.DELETE, body={}, summary={},
+        reason=reason, secret="",
+    )  # fmt: skip
+
+
+def _request(*, context: AuditContext, organization: Organization, kind: str, body: dict, summary: dict,
+             reason: str, secret: str) -> ChangeRequest:  # fmt: skip
+    with transaction.atomic():
+        change = ChangeRequest.objects.create(
+            organization_id=organization.id,
+            organization_name=organization.name,
+            kind=kind,
+            body=body,
+            organization_state=organization.values(),
+            summary=summary,
+            reason=reason,
+            secret=secret,
+            requested_by=context.actor,
+            expires_at=timezone.now() + timedelta(hours=settings.PORTAL_CHANGE_REQUEST_HOURS),
+        )
+        record_step(context, change, AuditEntry.Action.CHANGE_REQUEST, body={**masked(change), "reason": reason})
+    return change
+
+
+def reject(*, context: AuditContext, change_request_id: int, comment: str) -> ChangeRequest:
+    """Rejects a request still waiting; one past its time is expired (by `expire_due`), not rejected."""
+    with transaction.atomic():
+        taken = (
+            ChangeRequest.objects.filter(ChangeRequest.waiting_q(), pk=change_request_id)
+            .exclude(requested_by=context.actor)
+            .update(
+                status=Status.REJECTED, decided_by=context.actor, decided_at=timezone.now(), comment=comment, secret=""
+            )
+        )
+        if not taken:
+            raise ChangeRequestClosed(why_closed(change_request_id, context))
+        change = ChangeRequest.objects.get(pk=change_request_id)
+        record_step(context, change, AuditEntry.Action.CHANGE_REJECT, body={"comment": comment})
+    return change
+
+
+def expire_due(*, context: AuditContext | None = None) -> int:
+    """Expires the open requests past their time, erasing their secrets; the number expired."""
+    context = context or AuditContext(actor=None, actor_label="portal")
+    expired = 0
+    now = timezone.now()
+    for change_id in ChangeRequest.objects.filter(status__in=ChangeRequest.OPEN, expires_at__lte=now).values_list(
+        "pk", flat=True
+    ):
+        with transaction.atomic():
+            if ChangeRequest.objects.filter(pk=change_id, status__in=ChangeRequest.OPEN).update(
+                status=Status.EXPIRED, secret=""
+            ):
+                record_step(context, ChangeRequest.objects.get(pk=change_id), AuditEntry.Action.CHANGE_EXPIRE, body={})
+                expired += 1
+    return expired

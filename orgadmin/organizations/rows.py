@@ -1,0 +1,43 @@
+"""The organization list's rows, computed once a row in Python and printed by Jinja2
+(`orgadmin/jinja2/orgadmin/_organization_rows.html`; why Jinja2: `orgadmin/rows.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+from orgadmin.polytomic.fields import Organization
+
+_ZERO_ID = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationRow:
+    """One organization in the list."""
+
+    url: str
+    id: str
+    name: str
+    sso_domain: str
+    is_owner: bool
+    has_saml_sso: bool
+    has_oidc: bool
+
+
+def organization_rows(organizations: Iterable[Organization], *, owner_id: str) -> list[OrganizationRow]:
+    # One reverse() for the whole list: every organization's address differs only in its id.
+    head = reverse("orgadmin:organization-detail", args=[_ZERO_ID]).removesuffix(f"{_ZERO_ID}/")
+    return [
+        OrganizationRow(
+            url=f"{head}{organization.id}/",
+            id=organization.id,
+            name=organization.name,
+            sso_domain=organization.sso_domain or "—",
+            is_owner=organization.id == owner_id,
+            has_saml_sso=organization.has_saml_sso,
+            has_oidc=organization.has_oidc,
+        )
+        for organization in organizations
+    ]

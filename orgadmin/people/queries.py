@@ -1,0 +1,37 @@
+"""What the people pages read: a customer organization's users and roles from Polytomic, and from
+the audit log when the portal last minted a user's API key (Polytomic does not say)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from audit.models import AuditEntry
+from audit.protocol import AuditContext
+from audit.queries import NEWEST_FIRST
+from orgadmin.polytomic.client import client
+from orgadmin.polytomic.people import Role, User
+
+
+def organization_people(*, context: AuditContext, organization_id: UUID) -> tuple[list[User], dict[str, Role]]:
+    """The organization's users, and its roles by id (two calls: the roles are asked as the
+    organization itself)."""
+    users = client().list_users(organization_id, context=context)
+    roles = {role.id: role for role in client().list_roles(organization_id, context=context)}
+    return users, roles
+
+
+def user_last_key(*, organization_id: UUID | str, user_id: UUID | str) -> datetime | None:
+    """When this portal last minted an API key for the user (from the audit log), if it did:
+    Polytomic does not say whether a user has one."""
+    return (
+        AuditEntry.objects.filter(
+            organization_id=str(organization_id),
+            action=AuditEntry.Action.USER_KEY,
+            outcome=AuditEntry.Outcome.OK,
+            path__startswith=f"/api/organizations/{organization_id}/users/{user_id}/keys",
+        )
+        .order_by(*NEWEST_FIRST)
+        .values_list("created_at", flat=True)
+        .first()
+    )

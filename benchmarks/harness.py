@@ -64,7 +64,7 @@ def throwaway_database(backend: str, workdir: str, name: str = "portal_bench") -
 
 def portal_environment(database_url: str, workdir: str, **extra: str) -> dict[str, str]:
     """The production settings, on loopback, behind one pretend TLS proxy. Its staff are local
-    accounts that sign in with a password alone (PORTAL_REQUIRE_MFA off), and act alone (FOUR_EYES
+    accounts that sign in with a password alone (PORTAL_REQUIRE_MFA off), and act alone (PORTAL_FOUR_EYES
     off): the runs measure the organization pages and their calls, not sign-in or approvals."""
     return {
         **os.environ,
@@ -74,9 +74,9 @@ def portal_environment(database_url: str, workdir: str, **extra: str) -> dict[st
         "POLYTOMIC_PARTNER_API_KEY": "sandbox-partner-key",
         "AUDIT_CHAIN_KEY": "bench-audit-chain-key-0123456789",
         "ALLOWED_HOSTS": "127.0.0.1",
-        "TRUSTED_PROXY_COUNT": "1",
+        "PORTAL_TRUSTED_PROXY_COUNT": "1",
         "PORTAL_REQUIRE_MFA": "false",
-        "FOUR_EYES": "false",
+        "PORTAL_FOUR_EYES": "false",
         "DATABASE_URL": database_url,
         "STATIC_ROOT": f"{workdir}/static",
         "GUNICORN_BIND_HOST": "127.0.0.1",

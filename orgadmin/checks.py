@@ -14,11 +14,11 @@ def issuer_check_stays_on_the_internet(app_configs: Any, **kwargs: Any) -> list[
         origins = ", ".join(settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS)
         return [
             Warning(
-                f"ISSUER_CHECK_LOOPBACK_ORIGINS is set ({origins}): the OIDC issuer check may fetch from "
+                f"PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS is set ({origins}): the OIDC issuer check may fetch from "
                 "these services of this host (over plain http, if so named), which an operator's typed URL "
                 "must never reach.",
-                hint="Unset ISSUER_CHECK_LOOPBACK_ORIGINS: it is for the tests' and the demo's loopback identity "
-                "providers.",
+                hint="Unset PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS: it is for the tests' and the demo's loopback "
+                "identity providers.",
                 id="orgadmin.W002",
             )
         ]

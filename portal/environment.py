@@ -2,25 +2,31 @@
 message that names the variable, the value and what is allowed.
 
 django-environ alone is lenient where a typo switches a safeguard off without a word: `env.bool`
-reads anything but its few true spellings as False (`FOUR_EYES=ture` turned four eyes off),
-`env.list` keeps any word and the spaces around it (`APPROVAL_FOR=remove_sso` or
+reads anything but its few true spellings as False (`PORTAL_FOUR_EYES=ture`, by its name then, turned
+four eyes off), `env.list` keeps any word and the spaces around it (`APPROVAL_FOR=remove_sso` or
 `"remove-sso, change-sso"` turned approvals off), and a number may be zero, negative or "3s".
-`PortalEnv` is django-environ's reader, `_FILE` secrets included, with those holes closed;
-portal/settings.py reads every variable through it.
+`PortalEnv` is django-environ's reader, `_FILE` secrets included, with those holes closed; the
+settings (portal/settings/) and gunicorn's (deploy/gunicorn.conf.py) read every variable through it.
 
 The refusal is an `ImproperlyConfigured` raised while the settings load, stronger than a system
 check's error, so that nothing that loads the settings starts on a bad value: not gunicorn's
 workers (gunicorn runs no checks, and stops when a worker fails to boot), not `migrate`, not a
 command run with `--skip-checks`. An empty value reads as unset (its default), and every default
 is the safe choice.
+
+A variable renamed in a release is refused by its old name with a message naming the new one
+(`refuse_renamed`): read as unset, it would silently fall back to its default.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import os
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -41,6 +47,16 @@ class PortalEnv(environ.FileAwareEnv):
     # Not the reader's own NOTSET (which makes a missing variable an error), and a NoValue so
     # that the reader does not cast the value to the default's type.
     _UNSET = environ.NoValue()
+
+    def __init__(self, **scheme: Any) -> None:
+        super().__init__(**scheme)
+        # Every variable read, in order: the tests hold `.env.example` and the README to it.
+        self.names: list[str] = []
+
+    def get_value(self, var: str, *args: Any, **kwargs: Any) -> Any:
+        if var not in self.names:
+            self.names.append(var)
+        return super().get_value(var, *args, **kwargs)
 
     def text(self, var: str) -> str | None:
         """The variable's value with the spaces around it removed; None when unset or empty."""
@@ -131,3 +147,46 @@ class PortalEnv(environ.FileAwareEnv):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise refusal(var, value, "use an IANA time zone name, e.g. UTC or Europe/Berlin") from None
         return value
+
+    def secret(self, var: str) -> str:
+        """A required secret, with the white space around it (a secret file's newline) removed."""
+        try:
+            value = self.str(var).strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{var}_FILE names a file that cannot be read: {exc.strerror}") from None
+        if not value:
+            raise ImproperlyConfigured(f"Set the {var} environment variable (or {var}_FILE); it is empty")
+        return value
+
+    def networks(self, var: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """Comma-separated IP addresses or networks (`10.0.0.0/8`, `2001:db8::/32`); none when unset."""
+        try:
+            return [ipaddress.ip_network(item, strict=False) for item in self.list(var, default=[])]
+        except ValueError as exc:
+            raise refusal(var, self.text(var) or "", f"use IP addresses or networks, comma-separated ({exc})") from None
+
+    def service_url(self, var: str, schemes: Sequence[str], default: str) -> str:
+        """A URL whose scheme is one of `schemes`: a misspelt scheme would otherwise fail later,
+        far from its cause, or pick a backend nobody meant."""
+        value = self.text(var)
+        if value is None:
+            return default
+        if urlsplit(value).scheme not in schemes:
+            shown = value if not urlsplit(value).password else "<a URL with a password>"
+            raise refusal(var, shown, f"use a URL starting {', '.join(f'{scheme}://' for scheme in schemes)}")
+        return value
+
+    def refuse_renamed(self, renamed: Mapping[str, str]) -> None:
+        """Stops start-up when a variable is set by a name it no longer has (`_FILE` too), naming
+        every such variable's new name at once."""
+        found = [
+            f"{old}{suffix} is now {new}{suffix}"
+            for old, new in renamed.items()
+            for suffix in ("", "_FILE")
+            if os.environ.get(f"{old}{suffix}", "").strip()
+        ]
+        if found:
+            raise ImproperlyConfigured(
+                f"Renamed environment variables are set: {'; '.join(found)}. Set the new names instead "
+                '(README, "Upgrading").'
+            )

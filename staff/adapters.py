@@ -58,7 +58,7 @@ class StaffAccountAdapter(DefaultAccountAdapter):
 
     def get_client_ip(self, request: HttpRequest) -> str:
         """The address allauth's rate limits count and its session list shows: the portal's one
-        reading of it, from TRUSTED_PROXY_COUNT and TRUSTED_PROXY_NETWORKS (see the module's
+        reading of it, from PORTAL_TRUSTED_PROXY_COUNT and PORTAL_TRUSTED_PROXY_NETWORKS (see the module's
         docstring). Like allauth's own, it refuses a request without one."""
         address = client_ip(request)
         if not address:

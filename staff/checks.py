@@ -25,7 +25,7 @@ def sign_in_is_strong(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     if issuer and urlsplit(issuer).scheme != "https":
         problems.append(
             Error(
-                f"OIDC_ISSUER ({issuer}) is not an https:// URL: the identity provider's keys and answers would "
+                f"PORTAL_OIDC_ISSUER ({issuer}) is not an https:// URL: the identity provider's keys and answers would "
                 "travel unprotected.",
                 id="staff.E001",
             )
@@ -33,8 +33,9 @@ def sign_in_is_strong(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     if issuer and not any(settings.PORTAL_OIDC_ROLE_GROUPS.values()):
         problems.append(
             Warning(
-                "OIDC_ISSUER is set but no group gives a role (OIDC_VIEWER_GROUPS, OIDC_EDITOR_GROUPS, "
-                "OIDC_ADMIN_GROUPS): nobody can sign in through the identity provider.",
+                "PORTAL_OIDC_ISSUER is set but no group gives a role (PORTAL_OIDC_VIEWER_GROUPS, "
+                "PORTAL_OIDC_EDITOR_GROUPS, PORTAL_OIDC_ADMIN_GROUPS): nobody can sign in through the identity "
+                "provider.",
                 id="staff.W002",
             )
         )
@@ -71,10 +72,10 @@ def trusted_proxies_are_named(app_configs: Any, **kwargs: Any) -> list[Warning]:
     if settings.PORTAL_TRUSTED_PROXY_COUNT > 0 and not settings.PORTAL_TRUSTED_PROXY_NETWORKS:
         return [
             Warning(
-                "TRUSTED_PROXY_COUNT is set but TRUSTED_PROXY_NETWORKS is empty: anyone who reaches gunicorn "
-                "directly can set X-Forwarded-For (the address sign-in throttling and the audit log see) and "
+                "PORTAL_TRUSTED_PROXY_COUNT is set but PORTAL_TRUSTED_PROXY_NETWORKS is empty: anyone who reaches "
+                "gunicorn directly can set X-Forwarded-For (the address sign-in throttling and the audit log see) and "
                 "X-Request-ID.",
-                hint="Set TRUSTED_PROXY_NETWORKS to the addresses the load balancer connects from.",
+                hint="Set PORTAL_TRUSTED_PROXY_NETWORKS to the addresses the load balancer connects from.",
                 id="staff.W004",
             )
         ]

@@ -24,7 +24,7 @@ security_log = logging.getLogger("orgadmin.security")
 
 class ForwardedHeadersMiddleware:
     """Keeps X-Forwarded-For, X-Forwarded-Proto and X-Request-ID only on requests that come from
-    a trusted proxy: with `TRUSTED_PROXY_COUNT` set, from an address in `TRUSTED_PROXY_NETWORKS`
+    a trusted proxy: with `PORTAL_TRUSTED_PROXY_COUNT` set, from an address in `PORTAL_TRUSTED_PROXY_NETWORKS`
     (or from any address while that list is empty, which `check --deploy` warns about). Anyone
     who reaches gunicorn directly could otherwise choose the address the sign-in throttle and the
     audit log see, the scheme, and the request id."""
@@ -58,7 +58,7 @@ def from_trusted_proxy(request: HttpRequest) -> bool:
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The address of the client, honouring `TRUSTED_PROXY_COUNT` proxies in front of the portal.
+    """The address of the client, honouring `PORTAL_TRUSTED_PROXY_COUNT` proxies in front of the portal.
 
     Each proxy appends the address it received the request from to X-Forwarded-For, so with N
     trusted proxies the client is the N-th entry from the right; anything further left was sent by

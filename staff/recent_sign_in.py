@@ -2,7 +2,7 @@
 single sign-on, or sends OIDC credentials; a delete).
 
 Such a change goes only if the staff member proved who they are within
-PORTAL_RECENT_AUTHENTICATION_SECONDS: a local account with its second factor (at sign-in, or
+PORTAL_RECENT_AUTHENTICATION_MINUTES: a local account with its second factor (at sign-in, or
 since, through allauth's `mfa_reauthenticate`), or its password where it has no second factor (a
 development setup without PORTAL_REQUIRE_MFA); an account of the identity provider at the
 provider itself, with `max_age=0` and `prompt=login`, its ID token's `auth_time` checked
@@ -44,7 +44,7 @@ def is_recent(request: HttpRequest) -> bool:
         proved_at = signin.last_step_at(request, factor)
     else:
         proved_at = request.session.get(IDP_AUTH_TIME_KEY)
-    return proved_at is not None and time.time() - proved_at < settings.PORTAL_RECENT_AUTHENTICATION_SECONDS
+    return proved_at is not None and time.time() - proved_at < settings.PORTAL_RECENT_AUTHENTICATION_MINUTES * 60
 
 
 def ask(request: HttpRequest, *, data: QueryDict, secrets: Collection[str], back: str) -> HttpResponse:
@@ -54,7 +54,7 @@ def ask(request: HttpRequest, *, data: QueryDict, secrets: Collection[str], back
     kept = {name: data.getlist(name) for name in data if name not in NOT_KEPT and name not in secrets}
     request.session[PENDING_KEY] = {"path": back, "data": kept, "at": time.time()}
     return_to = f"{back}?{RESUME}=1"
-    context: dict[str, Any] = {"return_to": return_to, "minutes": settings.PORTAL_RECENT_AUTHENTICATION_SECONDS // 60}
+    context: dict[str, Any] = {"return_to": return_to, "minutes": settings.PORTAL_RECENT_AUTHENTICATION_MINUTES}
     if signin.is_local(request):
         methods = get_account_adapter(request).get_reauthentication_methods(request.user)
         context["methods"] = [

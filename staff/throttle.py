@@ -1,11 +1,11 @@
 """How failed sign-ins slow down password guessing (django-axes), without handing an attacker a
 way to keep staff out.
 
-Two limits, each a cool-off that ends by itself (`SIGNIN_COOLOFF_MINUTES` after the last
+Two limits, each a cool-off that ends by itself (`PORTAL_SIGNIN_COOLOFF_MINUTES` after the last
 counted failure; failures during a pause are not counted, so hammering cannot extend it):
 
-- `SIGNIN_FAILURE_LIMIT` failures for one username from one address pause that username there;
-- `SIGNIN_USERNAME_FAILURE_LIMIT` failures for one username from all addresses together pause it
+- `PORTAL_SIGNIN_FAILURE_LIMIT` failures for one username from one address pause that username there;
+- `PORTAL_SIGNIN_USERNAME_FAILURE_LIMIT` failures for one username from all addresses together pause it
   everywhere, except on the browsers that user has signed in with before, with the password
   they have now (a signed "known device" cookie, as OWASP's device cookies): guessing from many
   addresses is slowed down, and whoever triggers the pause cannot keep the account's owner out.

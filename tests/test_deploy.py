@@ -30,7 +30,7 @@ def gunicorn_portal(tmp_path_factory):
         ALLOWED_HOSTS="portal.example.com",
         DATABASE_URL=f"sqlite:///{tmp / 'portal.sqlite3'}",
         STATIC_ROOT=str(tmp / "static"),
-        TRUSTED_PROXY_COUNT="1",
+        PORTAL_TRUSTED_PROXY_COUNT="1",
         PORT=str(port),
         GUNICORN_BIND_HOST="127.0.0.1",
         GUNICORN_WORKERS="1",
@@ -120,10 +120,10 @@ class GunicornTests:
     @pytest.mark.parametrize(
         ("variables", "message"),
         [
-            ({"APPROVAL_FOR": "remove-sso, change_sso, delete"},
-             "APPROVAL_FOR='remove-sso, change_sso, delete' is not allowed: 'change_sso' is unknown; use a "
+            ({"PORTAL_APPROVAL_FOR": "remove-sso, change_sso, delete"},
+             "PORTAL_APPROVAL_FOR='remove-sso, change_sso, delete' is not allowed: 'change_sso' is unknown; use a "
              "comma-separated list of remove-sso, change-sso, delete."),
-            ({"FOUR_EYES": "ture"}, "FOUR_EYES='ture' is not allowed: use true or false"),
+            ({"PORTAL_FOUR_EYES": "ture"}, "PORTAL_FOUR_EYES='ture' is not allowed: use true or false"),
             ({"GUNICORN_LOG_LEVEL": "verbose"},
              "GUNICORN_LOG_LEVEL='verbose' is not allowed: use one of debug, info, warning, error, critical."),
             ({"GUNICORN_WORKERS": "0"}, "GUNICORN_WORKERS='0' is not allowed: use a whole number of 1 or more."),

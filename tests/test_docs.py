@@ -1,8 +1,10 @@
 """The docs against the code they describe, so that neither can drift from the other unnoticed.
 
-docs/architecture.md against import-linter's contracts (pyproject.toml) and the tree; the README's
-configuration table against `.env.example`; the product's docstrings and comments against figures
-that go stale (they belong in docs/performance.md, beside the run they come from).
+docs/architecture.md against import-linter's contracts (pyproject.toml) and the tree; the modules
+and files the settings name, in their strings and comments, against the tree; the product's
+docstrings and comments against figures that go stale (they belong in docs/performance.md, beside
+the run they come from). The README's configuration table is held to `.env.example` and to the
+settings' defaults by tests/test_settings_variables.py.
 """
 
 from __future__ import annotations
@@ -101,16 +103,28 @@ class ArchitectureDocTests:
         assert positions == sorted(positions)
 
 
+class SettingsCommentTests:
+    """The settings name middleware, backends and modules by path, in strings and in comments: a
+    module that moved must not leave its old path behind."""
+
+    SOURCE = "\n".join(path.read_text() for path in sorted((BASE_DIR / "portal" / "settings").glob("*.py")))
+
+    def test_every_module_they_name_exists(self):
+        from django.conf import settings
+
+        named = set(re.findall(rf"\b(?:{'|'.join(ROOTS)})(?:\.[A-Za-z_]\w*)+", self.SOURCE))
+        assert len(named) > 30  # the pattern still finds them
+        # Loggers are named like modules, and need not be one.
+        assert sorted(name for name in named - set(settings.LOGGING["loggers"]) if not resolves(name)) == []
+
+    def test_every_file_they_name_exists(self):
+        named = set(re.findall(rf"\b(?:{'|'.join(FILE_ROOTS)})/[\w/.]*\w", self.SOURCE))
+        assert len(named) > 10  # the pattern still finds them
+        assert sorted(path for path in named if not (BASE_DIR / path).exists()) == []
+
+
 class ReadmeTests:
     README = (BASE_DIR / "README.md").read_text()
-
-    def test_the_configuration_table_names_every_variable(self):
-        listed = set(re.findall(r"^#? ?([A-Z_]+)=", (BASE_DIR / ".env.example").read_text(), flags=re.MULTILINE))
-        table = self.README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
-        in_table = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
-        assert len(listed) > 40
-        # Any variable may be read from a file named by its name and `_FILE` (the table says so once).
-        assert sorted(name for name in listed - in_table if name.removesuffix("_FILE") not in in_table) == []
 
     def test_holds_no_benchmark_run(self):
         assert not re.search(r"\bat commit [0-9a-f]{7}", self.README)

@@ -129,7 +129,7 @@ def the_readmes_rule(before: Organization, last_client_id: str, sent: Organizati
 
 
 class SecondPersonTests:
-    """Which saves wait for a second person (`FOUR_EYES`, `APPROVAL_FOR`): the README's table."""
+    """Which saves wait for a second person (`PORTAL_FOUR_EYES`, `PORTAL_APPROVAL_FOR`): the README's table."""
 
     GLOBEX = Organization(id=ACME.id, name="Globex", sso_domain="globex.example", issuer="https://globex.okta.example")
     GLOBEX_BLOCK = OrganizationInput(name="Globex", sso_domain="globex.example", issuer="https://globex.okta.example",

@@ -79,7 +79,7 @@ class ForwardedHeaderTests:
     @pytest.mark.django_db
     def test_a_forged_scheme_is_not_believed(self, client, settings):
         settings.SECURE_SSL_REDIRECT = True
-        settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")  # as TRUSTED_PROXY_COUNT sets it
+        settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")  # as PORTAL_TRUSTED_PROXY_COUNT sets it
         forged = client.get("/accounts/login/", REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_PROTO="https")
         assert forged.status_code == 301  # still plain HTTP: sent to https
         real = client.get("/accounts/login/", REMOTE_ADDR="10.1.2.3", HTTP_X_FORWARDED_PROTO="https")
@@ -105,7 +105,7 @@ class ForwardedHeaderTests:
         assert trusted_proxies_are_named(None) == []
 
 
-PROXY = "10.0.0.5"  # the load balancer, in TRUSTED_PROXY_NETWORKS
+PROXY = "10.0.0.5"  # the load balancer, in PORTAL_TRUSTED_PROXY_NETWORKS
 
 
 @pytest.mark.django_db

@@ -248,7 +248,7 @@ class ForgeryTests:
 
 
 class LoopbackOriginTests:
-    """ISSUER_CHECK_LOOPBACK_ORIGINS opens exactly the origins it names, and only on loopback."""
+    """PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS opens exactly the origins it names, and only on loopback."""
 
     def test_only_the_named_origin_is_reached(self, settings, sandbox, serve):
         other = serve(scripted)

@@ -26,6 +26,13 @@ PRODUCTION_ENV = {
     "CSRF_TRUSTED_ORIGINS": "https://portal.example.com",
 }
 
+# The company's identity provider, as a deployment names it.
+IDENTITY_PROVIDER = {
+    "PORTAL_OIDC_ISSUER": "https://idp.example",
+    "PORTAL_OIDC_CLIENT_ID": "portal",
+    "PORTAL_OIDC_CLIENT_SECRET": "client-secret-for-settings-tests",
+}
+
 
 def run_code(code: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """Runs Python in the project with only the given variables (and PATH) set."""
@@ -138,10 +145,10 @@ class DeployCheckTests:
         ("variables", "problem"),
         [
             ({"PORTAL_REQUIRE_MFA": "false"}, "staff.W001"),
-            ({"OIDC_ISSUER": "http://idp.example", "OIDC_CLIENT_ID": "p", "OIDC_CLIENT_SECRET": "s",
-              "OIDC_VIEWER_GROUPS": "staff"}, "staff.E001"),
-            ({"OIDC_ISSUER": "https://idp.example", "OIDC_CLIENT_ID": "p", "OIDC_CLIENT_SECRET": "s"}, "staff.W002"),
-            ({"ISSUER_CHECK_LOOPBACK_ORIGINS": "https://127.0.0.1:8443"}, "orgadmin.W002"),
+            ({**IDENTITY_PROVIDER, "PORTAL_OIDC_ISSUER": "http://idp.example", "PORTAL_OIDC_VIEWER_GROUPS": "staff"},
+             "staff.E001"),
+            (IDENTITY_PROVIDER, "staff.W002"),
+            ({"PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS": "https://127.0.0.1:8443"}, "orgadmin.W002"),
             ({"CACHE_URL": "locmemcache://"}, "staff.W003"),
             ({"CACHE_URL": "dummycache://"}, "staff.W003"),
         ],
@@ -185,20 +192,12 @@ class CacheTests:
         assert result.stdout.strip() == str(("django.core.cache.backends.redis.RedisCache", location, prefix))
 
 
-class EnvExampleTests:
-    def test_lists_every_variable_the_portal_reads(self):
-        sources = (BASE_DIR / "portal" / "settings.py").read_text() + (
-            BASE_DIR / "deploy" / "gunicorn.conf.py"
-        ).read_text()
-        read = set(re.findall(r'(?:env\.\w+|_required_secret|os\.environ\.get)\(\s*"([A-Z_]+)"', sources))
-        assert len(read) > 20  # the pattern still finds them
-        listed = set(re.findall(r"^#? ?([A-Z_]+)=", (BASE_DIR / ".env.example").read_text(), flags=re.MULTILINE))
-        assert read - listed == set()
-
-
-SETTINGS_SOURCE = (BASE_DIR / "portal" / "settings.py").read_text()
-# Every variable settings.py reads as a boolean, a number or one of a fixed set, with the rest of its call.
-STRICT_READS = re.findall(r'env\.(bool|int|float|choices?|time_zone)\(\s*"([A-Z_]+)"([^\n]*)', SETTINGS_SOURCE)
+SETTINGS_SOURCE = "\n".join(path.read_text() for path in sorted((BASE_DIR / "portal" / "settings").glob("*.py")))
+# Every variable the settings read as a boolean, a number, one of a fixed set, a URL of a known
+# scheme or a list of networks, with the rest of its call.
+STRICT_READS = re.findall(
+    r'env\.(bool|int|float|choices?|time_zone|service_url|networks)\(\s*"([A-Z_]+)"([^\n]*)', SETTINGS_SOURCE
+)
 
 LOAD_EACH = """
 import json, os, sys
@@ -208,7 +207,8 @@ outcomes = {}
 for case, variables in json.loads(sys.argv[1]).items():
     os.environ.clear()
     os.environ.update(base | variables)
-    sys.modules.pop("portal.settings", None)
+    for module in [name for name in sys.modules if name == "portal.settings" or name.startswith("portal.settings.")]:
+        del sys.modules[module]
     try:
         import portal.settings
     except ImproperlyConfigured as exc:
@@ -238,24 +238,29 @@ def bad_values(kind: str, rest: str) -> list[str]:
         return ["0", "-1", "3s", "nan", "inf"]
     if kind == "time_zone":
         return ["Mars/Olympus_Mons", "../etc/passwd", "CEST+1"]
+    if kind == "service_url":
+        return ["postgress://db.internal/portal", "mysql://db.internal/portal", "memcache://cache:11211", "db.internal"]
+    if kind == "networks":
+        return ["10.0.0.0/33", "proxy.internal", "10.0.0.1, nonsense"]
     return ["no-such-value", "remove_sso", "remove-sso, change_sso", "remove-sso;delete", ",", "REMOVE-SSO", "10"]
 
 
 class StrictValueTests:
     """A value the portal does not understand stops start-up, naming the variable, the value and
-    what is allowed, instead of switching a safeguard off (`FOUR_EYES=ture` read as false)."""
+    what is allowed, instead of switching a safeguard off (`PORTAL_FOUR_EYES=ture` read as false)."""
 
     def test_every_boolean_number_and_enumeration_is_read_strictly(self):
         kinds = {kind for kind, _, _ in STRICT_READS}
-        assert kinds == {"bool", "int", "float", "choice", "choices", "time_zone"}  # the pattern still finds them
+        # The pattern still finds each kind.
+        assert kinds == {"bool", "int", "float", "choice", "choices", "time_zone", "service_url", "networks"}
         for kind, name, rest in STRICT_READS:
             if kind == "int":
                 assert "minimum=" in rest, f"{name} is a number without a bound"
             if kind == "float":
                 assert "positive=True" in rest, f"{name} is a number without a bound"
-        assert {name for kind, name, _ in STRICT_READS if kind.startswith("choice") or kind == "time_zone"} >= {
-            "APPROVAL_FOR", "LOG_LEVEL", "TIME_ZONE"
-        }  # fmt: skip
+        fixed_sets = {"choice", "choices", "time_zone", "service_url"}
+        enumerated = {name for kind, name, _ in STRICT_READS if kind in fixed_sets}
+        assert enumerated >= {"PORTAL_APPROVAL_FOR", "LOG_LEVEL", "TIME_ZONE", "DATABASE_URL", "CACHE_URL"}
 
     def test_each_bad_value_stops_start_up_naming_variable_value_and_what_is_allowed(self):
         cases = {
@@ -270,28 +275,40 @@ class StrictValueTests:
     @pytest.mark.parametrize(
         ("variables", "fragment"),
         [
-            ({"APPROVAL_FOR": "remove_sso"}, "'remove_sso' is unknown; use a comma-separated list of remove-sso, "
-                                             "change-sso, delete"),
-            ({"FOUR_EYES": "ture"}, "use true or false (also yes/no, on/off, 1/0, in any case)"),
+            ({"PORTAL_APPROVAL_FOR": "remove_sso"},
+             "'remove_sso' is unknown; use a comma-separated list of remove-sso, change-sso, delete"),
+            ({"PORTAL_FOUR_EYES": "ture"}, "use true or false (also yes/no, on/off, 1/0, in any case)"),
             ({"LOG_LEVEL": "verbose"}, "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
-            ({"SESSION_IDLE_MINUTES": "0"}, "use a whole number of 1 or more"),
-            ({"TRUSTED_PROXY_COUNT": "-1"}, "use a whole number of 0 or more"),
+            ({"PORTAL_SESSION_IDLE_MINUTES": "0"}, "use a whole number of 1 or more"),
+            ({"PORTAL_TRUSTED_PROXY_COUNT": "-1"}, "use a whole number of 0 or more"),
             ({"POLYTOMIC_READ_TIMEOUT": "0"}, "use a number above 0"),
+            ({"TIME_ZONE": "Mars/Olympus_Mons"}, "use an IANA time zone name, e.g. UTC or Europe/Berlin"),
+            ({"DATABASE_URL": "postgress://db.internal/portal"},
+             "use a URL starting postgres://, postgresql://, sqlite://"),
+            ({"CACHE_URL": "rediscache://cache.internal"},
+             "use a URL starting dbcache://, redis://, rediss://, locmemcache://, dummycache://"),
+            ({"PORTAL_TRUSTED_PROXY_NETWORKS": "10.0.0.0/8,proxy.internal"},
+             "use IP addresses or networks, comma-separated ('proxy.internal' does not appear to be"),
         ],
     )  # fmt: skip
     def test_the_message_says_what_is_allowed(self, variables, fragment):
         assert fragment in load_each({"case": variables})["case"]
 
+    def test_a_refused_url_never_shows_its_password(self):
+        message = load_each({"case": {"DATABASE_URL": "postgress://portal:hunter2@db.internal/portal"}})["case"]
+        assert message.startswith("DATABASE_URL='<a URL with a password>' is not allowed: use a URL starting")
+        assert "hunter2" not in message
+
     def test_spaces_around_values_are_trimmed_and_the_usual_spellings_accepted(self):
         env = {
             **PRODUCTION_ENV,
-            "APPROVAL_FOR": " remove-sso , change-sso,delete ",
-            "FOUR_EYES": " TRUE ",
+            "PORTAL_APPROVAL_FOR": " remove-sso , change-sso,delete ",
+            "PORTAL_FOUR_EYES": " TRUE ",
             "PORTAL_REQUIRE_MFA": "Yes",
             "SECURE_HSTS_PRELOAD": "off",
             "PORTAL_LOCAL_SIGNIN": "0",
             "LOG_LEVEL": " warning ",
-            "SESSION_IDLE_MINUTES": " 45 ",
+            "PORTAL_SESSION_IDLE_MINUTES": " 45 ",
             "POLYTOMIC_READ_TIMEOUT": "4.5",
             "TIME_ZONE": " Europe/Berlin ",
         }
@@ -304,12 +321,13 @@ class StrictValueTests:
         )
 
     def test_an_empty_value_is_the_safe_default(self):
-        env = {**PRODUCTION_ENV, "APPROVAL_FOR": "", "FOUR_EYES": " ", "LOG_LEVEL": ""}
+        env = {**PRODUCTION_ENV, "PORTAL_APPROVAL_FOR": "", "PORTAL_FOUR_EYES": " ", "LOG_LEVEL": ""}
         expression = "(PORTAL_APPROVAL_FOR, PORTAL_FOUR_EYES, LOGGING['root']['level'])"
         assert setting_value(expression, env) == "(['remove-sso', 'change-sso', 'delete'], True, 'INFO')"
 
     def test_a_subset_of_approvals_is_kept(self):
-        assert setting_value("PORTAL_APPROVAL_FOR", {**PRODUCTION_ENV, "APPROVAL_FOR": "delete,"}) == "['delete']"
+        env = {**PRODUCTION_ENV, "PORTAL_APPROVAL_FOR": "delete,"}
+        assert setting_value("PORTAL_APPROVAL_FOR", env) == "['delete']"
 
     @pytest.mark.parametrize(
         "command",
@@ -317,7 +335,7 @@ class StrictValueTests:
     )
     def test_manage_py_refuses_to_run(self, tmp_path, command):
         database = tmp_path / "refused.sqlite3"
-        env = {**PRODUCTION_ENV, "APPROVAL_FOR": "remove_sso", "DATABASE_URL": f"sqlite:///{database}"}
+        env = {**PRODUCTION_ENV, "PORTAL_APPROVAL_FOR": "remove_sso", "DATABASE_URL": f"sqlite:///{database}"}
         args = [*command, f"127.0.0.1:{free_port()}"] if command[0] == "runserver" else command
         result = run_code("", env, "manage.py", *args)
         assert result.returncode != 0
@@ -325,8 +343,8 @@ class StrictValueTests:
             result.stderr.strip()
             .splitlines()[-1]
             .endswith(
-                "APPROVAL_FOR='remove_sso' is not allowed: 'remove_sso' is unknown; use a comma-separated list of "
-                "remove-sso, change-sso, delete."
+                "PORTAL_APPROVAL_FOR='remove_sso' is not allowed: 'remove_sso' is unknown; use a comma-separated "
+                "list of remove-sso, change-sso, delete."
             )
         )
         assert not database.exists()

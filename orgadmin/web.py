@@ -27,6 +27,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from audit.protocol import AuditUnavailable
+from orgadmin.organizations.lock import Busy
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import SECRETS
 from staff import recent_sign_in
@@ -45,9 +46,12 @@ def htmx_redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
-def upstream_error_page(request: HttpRequest, error: PolytomicError | AuditUnavailable, *, title: str) -> HttpResponse:
-    """Polytomic failed, or the audit log could not record the call: the page says so plainly. A
-    form posted here is kept, to be sent again as it was (the client secret excepted)."""
+def upstream_error_page(
+    request: HttpRequest, error: PolytomicError | AuditUnavailable | Busy, *, title: str
+) -> HttpResponse:
+    """Polytomic failed, the audit log could not record the call, or another write of the
+    organization went on for too long: the page says so plainly. A form posted here is kept, to be
+    sent again as it was (the client secret excepted)."""
     kept = []
     if request.method == "POST":
         if isinstance(error, AuditUnavailable):  # a read before the write: its answer unused, and no write sent

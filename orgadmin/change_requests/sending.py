@@ -32,6 +32,7 @@ from orgadmin.change_requests.steps import (
 )
 from orgadmin.idempotency import idempotency_key
 from orgadmin.models import ChangeRequest
+from orgadmin.organizations import lock
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound, PolytomicOutcomeUnknown
 from orgadmin.polytomic.fields import SECRETS, OrganizationInput
@@ -57,7 +58,18 @@ def approve(*, context: AuditContext, change_request_id: int, comment: str) -> C
             raise ChangeRequestClosed(why_closed(change_request_id, context))
         change = ChangeRequest.objects.get(pk=change_request_id)
         record_step(context, change, AuditEntry.Action.CHANGE_APPROVE, body={"comment": comment})
-    return _execute(context, change)
+    return _execute_alone(context, change)
+
+
+def _execute_alone(context: AuditContext, change: ChangeRequest) -> ChangeRequest:
+    """`_execute` with no other write of the organization in between (`orgadmin.organizations.lock`):
+    its fresh read compares what the send will overwrite. Another write going on for too long fails
+    the request, nothing sent, to be sent again."""
+    try:
+        with lock.held(change.organization_id):
+            return _execute(context, change)
+    except lock.Busy as busy:
+        return failed(context, change, busy.message)
 
 
 def _execute(context: AuditContext, change: ChangeRequest) -> ChangeRequest:

@@ -24,7 +24,7 @@ from audit.protocol import AuditContext, AuditUnavailable
 from orgadmin import outcomes
 from orgadmin.change_requests import requesting
 from orgadmin.issuer_check import check_issuer
-from orgadmin.organizations import edit_guard, queries, services
+from orgadmin.organizations import edit_guard, lock, queries, services
 from orgadmin.organizations.forms import OrganizationDeleteForm, OrganizationEditForm, OrganizationForm
 from orgadmin.organizations.rows import organization_rows
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
@@ -119,6 +119,17 @@ def organization_create(request: HtmxHttpRequest) -> HttpResponse:
 @sensitive_post_parameters(*SECRETS)
 @never_cache
 def organization_edit(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
+    if request.method != "POST":
+        return _edit(request, organization_id)
+    # The fresh read, the guard's decision and the save, with no other write of it in between.
+    try:
+        with lock.held(organization_id):
+            return _edit(request, organization_id)
+    except lock.Busy as busy:
+        return _edit_without_a_fresh_read(request, busy, organization_id)
+
+
+def _edit(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
     # A fresh read every time: the form is filled from it, and the edit guard checks against it.
     try:
         organization = queries.organization_get(
@@ -181,10 +192,11 @@ def _save(request: HtmxHttpRequest, form: OrganizationEditForm, organization: Or
 
 
 def _edit_without_a_fresh_read(
-    request: HtmxHttpRequest, error: PolytomicError | AuditUnavailable, organization_id: UUID
+    request: HtmxHttpRequest, error: PolytomicError | AuditUnavailable | lock.Busy, organization_id: UUID
 ) -> HttpResponse:
-    """The organization could not be read before saving: nothing is sent, and what was typed is
-    shown again on the state the form was opened with (or, without one, the failure alone)."""
+    """The organization could not be read before saving (or another save of it went on for too
+    long): nothing is sent, and what was typed is shown again on the state the form was opened
+    with (or, without one, the failure alone)."""
     if request.method != "POST":
         return upstream_error_page(request, error, title="Edit organization")
     opened = edit_guard.opened_organization(request.POST.get("opened", ""), organization_id)
@@ -194,6 +206,8 @@ def _edit_without_a_fresh_read(
     form.is_valid()
     if isinstance(error, AuditUnavailable):  # the read went out, its answer unrecorded and unused; no write did
         form.add_error(None, AuditUnavailable(nothing_sent=True).message)
+    elif isinstance(error, lock.Busy):
+        form.add_error(None, error.message)
     else:
         form.add_error(None, f"Nothing was saved: the current settings could not be read first. {error.message}")
     return _form_page(request, form, {"organization": opened}, status=200)
@@ -210,6 +224,17 @@ def _form_page(request: HtmxHttpRequest, form: Form, context: dict, *, status: i
 @permission_required("orgadmin.delete_organization", raise_exception=True)
 @never_cache
 def organization_delete(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
+    if request.method != "POST":
+        return _delete_page(request, organization_id)
+    # The fresh read the typed name is checked against, and the delete, with no other write of it in between.
+    try:
+        with lock.held(organization_id):
+            return _delete_page(request, organization_id)
+    except lock.Busy as busy:
+        return upstream_error_page(request, busy, title="Delete organization")
+
+
+def _delete_page(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
     context = AuditContext.from_request(request)
     try:
         organization = queries.organization_get(context=context, organization_id=organization_id)

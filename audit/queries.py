@@ -75,7 +75,7 @@ class AuditCursor:
         return cls(created_at=entry.created_at, id=entry.id)
 
 
-# What a table of entries shows of each (orgadmin/rows.py), and its place in the page's order.
+# What a table of entries shows of each (audit/rows.py), and its place in the page's order.
 SHOWN_COLUMNS = (
     "id",
     "created_at",
@@ -98,15 +98,16 @@ class AuditRows:
     unresolved: QuerySet[AuditEntry] | None
 
     def shown(self) -> AuditRows:
-        """Only the columns a table of entries shows (orgadmin/rows.py): the bodies and user
-        agents stay in the database."""
-        unresolved = self.unresolved.only(*SHOWN_COLUMNS) if self.unresolved is not None else None
-        return AuditRows(recorded=self.recorded.only(*SHOWN_COLUMNS), unresolved=unresolved)
+        """Only the columns a table of entries shows (audit/rows.py), as named tuples rather than
+        entries: the bodies and user agents stay in the database, and fifty rows are read without
+        building fifty models (about a third of the list query's CPU)."""
+        unresolved = self.unresolved.values_list(*SHOWN_COLUMNS, named=True) if self.unresolved is not None else None
+        return AuditRows(recorded=self.recorded.values_list(*SHOWN_COLUMNS, named=True), unresolved=unresolved)
 
 
 @dataclass(frozen=True)
 class AuditPage:
-    entries: list[AuditEntry]
+    entries: list  # the entries, or the named tuples of their shown columns (`AuditRows.shown`)
     older: AuditCursor | None
     newer: AuditCursor | None
 
@@ -219,14 +220,14 @@ def _keyset(
     limit: int,
     bound: AuditCursor | None = None,
 ) -> list[AuditEntry]:
-    """Up to `limit` entries beyond the cursor (newer or older), nearest first, and no farther than
-    `bound`."""
+    """Up to `limit` entries beyond the cursor (newer or older), nearest first, and none of a time
+    beyond `bound`'s."""
     if cursor is not None:
         entries = entries.filter(_beyond(cursor, newer=newer))
     if bound is not None:
-        # The plain range first, which an index can stop at (the exact bound, an OR, cannot).
-        edge = {"created_at__lte" if newer else "created_at__gte": bound.created_at}
-        entries = entries.filter(**edge).exclude(_beyond(bound, newer=newer))
+        # A plain range, which an index can stop at. Rows of the bound's own time beyond it come
+        # too, and sort after it: `audit_page` cuts the merged rows before the bound, so they never show.
+        entries = entries.filter(**{"created_at__lte" if newer else "created_at__gte": bound.created_at})
     return list(entries.order_by(*(OLDEST_FIRST if newer else NEWEST_FIRST))[:limit])
 
 

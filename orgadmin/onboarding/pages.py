@@ -12,7 +12,7 @@ from audit.models import AuditEntry
 from orgadmin.models import Onboarding, OnboardingTask
 from orgadmin.onboarding import flow as onboarding
 from orgadmin.onboarding.flow import Step
-from orgadmin.rows import audit_rows
+from audit.rows import audit_rows
 
 ACTIVITY_SHOWN = 50
 STEP_ACTIONS = {

@@ -1,5 +1,5 @@
 """The organization list's rows, computed once a row in Python and printed by Jinja2
-(`orgadmin/jinja2/orgadmin/_organization_rows.html`; why Jinja2: `orgadmin/rows.py`)."""
+(`orgadmin/jinja2/orgadmin/_organization_rows.html`; why Jinja2: `orgadmin/templatetags/table_rows.py`)."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ from orgadmin.organizations.forms import OrganizationDeleteForm, OrganizationEdi
 from orgadmin.organizations.rows import organization_rows
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
 from orgadmin.polytomic.fields import SEARCHABLE, SECRETS, Organization
-from orgadmin.rows import audit_rows
+from audit.rows import audit_rows
 from orgadmin.web import HtmxHttpRequest, form_status, htmx_redirect, submitted, upstream_error_page
 from staff import recent_sign_in
 

@@ -120,8 +120,9 @@ TEMPLATES = [
         },
     },
     {
-        # The rows of the long tables only (`{% table_rows %}`, orgadmin/rows.py): Jinja2 renders
-        # a row in a fraction of the time (docs/performance.md). Templates in an app's jinja2/ folder.
+        # The rows of the long tables only (`{% table_rows %}`, orgadmin/templatetags/table_rows.py):
+        # Jinja2 renders a row in a fraction of the time (docs/performance.md). Templates in an
+        # app's jinja2/ folder.
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "NAME": "jinja2",
         "APP_DIRS": True,

@@ -5,8 +5,6 @@ from __future__ import annotations
 from django.test import SimpleTestCase
 from django.urls import resolve
 
-from audit.models import AuditEntry
-from audit.rows import audit_rows
 from orgadmin.organizations.rows import organization_rows
 from orgadmin.polytomic.fields import Organization
 

@@ -21,6 +21,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.protocol import AuditContext, AuditUnavailable
+from audit.rows import audit_rows
 from orgadmin import outcomes
 from orgadmin.change_requests import requesting
 from orgadmin.issuer_check import check_issuer
@@ -29,7 +30,6 @@ from orgadmin.organizations.forms import OrganizationDeleteForm, OrganizationEdi
 from orgadmin.organizations.rows import organization_rows
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
 from orgadmin.polytomic.fields import SEARCHABLE, SECRETS, Organization
-from audit.rows import audit_rows
 from orgadmin.web import HtmxHttpRequest, form_status, htmx_redirect, submitted, upstream_error_page
 from staff import recent_sign_in
 

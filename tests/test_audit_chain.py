@@ -15,7 +15,7 @@ from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from audit import queries
+from audit import queries as audit_queries
 from audit.models import AuditEntry
 from audit.protocol import AuditContext
 from audit.store import append, canonical_content, entry_hash
@@ -328,7 +328,7 @@ class SeedTests:
         the planner takes it for the empty table it was and sorts an actor's every entry for a
         page (the benchmark's "by actor" row at 20,000 entries: 2.6 times the page at 1,000)."""
         call_command("seed_audit", "--count", "3000", "--organizations", "6", "--actors", "1", stdout=StringIO())
-        plan = queries.audit_rows(actor="staff000").recorded.order_by(*queries.NEWEST_FIRST)[:51].explain()
+        plan = audit_queries.audit_rows(actor="staff000").recorded.order_by(*audit_queries.NEWEST_FIRST)[:51].explain()
         sorted_whole = "Sort" if connection.vendor == "postgresql" else "TEMP B-TREE"
         assert sorted_whole not in plan, plan
 

@@ -57,6 +57,7 @@ class AuditEntry(models.Model):
         CHANGE_REQUEST = "change.request", "Request a change"
         CHANGE_APPROVE = "change.approve", "Approve a change"
         CHANGE_REJECT = "change.reject", "Reject a change"
+        CHANGE_WITHDRAW = "change.withdraw", "Withdraw a change request"
         CHANGE_EXPIRE = "change.expire", "A change request expired"
         CHANGE_VOID = "change.void", "A change request became void"
         CHANGE_EXECUTE = "change.execute", "Carry out an approved change"

@@ -38,6 +38,7 @@ urlpatterns = [
     path("changes/", change_requests.change_list, name="change-list"),
     path("changes/<int:change_id>/", change_requests.change_detail, name="change-detail"),
     path("changes/<int:change_id>/decide/", change_requests.change_decide, name="change-decide"),
+    path("changes/<int:change_id>/withdraw/", change_requests.change_withdraw, name="change-withdraw"),
     path("changes/<int:change_id>/check/", change_requests.change_check, name="change-check"),
     path("audit/", include("audit.urls")),
 ]

@@ -99,6 +99,8 @@ POLICY = {
     "orgadmin:change-list": {"GET": (SIGN_IN, 403, 200, 200), "POST": SIGNED_IN_405},
     "orgadmin:change-detail": {"GET": (SIGN_IN, 403, 200, 200), "POST": SIGNED_IN_405},
     "orgadmin:change-decide": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, 403, 422)},
+    # Only its requester withdraws a request (the sample's is a colleague's).
+    "orgadmin:change-withdraw": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, 403, 403)},
     # A check at Polytomic of a request whose outcome is not known: who may decide (the sample request
     # is pending, so there is nothing to check, and the Admin is led back to it).
     "orgadmin:change-check": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, 403, R)},

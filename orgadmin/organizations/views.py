@@ -24,6 +24,7 @@ from audit.protocol import AuditContext, AuditUnavailable
 from audit.rows import audit_rows
 from orgadmin import outcomes
 from orgadmin.change_requests import requesting
+from orgadmin.change_requests.pending import waiting_for, waiting_on
 from orgadmin.issuer_check import check_issuer
 from orgadmin.organizations import edit_guard, lock, queries, services
 from orgadmin.organizations.forms import OrganizationDeleteForm, OrganizationEditForm, OrganizationForm
@@ -50,7 +51,12 @@ def organization_list(request: HtmxHttpRequest) -> HttpResponse:
     if folded := query.casefold():
         matching = [organization for organization in organizations if _matches(organization, folded)]
     page = Paginator(matching, ORGANIZATIONS_PER_PAGE).get_page(request.GET.get("page"))
-    rows = organization_rows(page.object_list, owner_id=queries.owner_id(organizations))
+    rows = organization_rows(
+        page.object_list,
+        owner_id=queries.owner_id(organizations),
+        waiting=waiting_for(organization.id for organization in page.object_list) if page.object_list else {},
+        may_open_changes=request.user.has_perm("orgadmin.change_organization"),
+    )
     context = {"page": page, "rows": rows, "query": query, "error": error}
     template = "orgadmin/_organization_results.html" if request.htmx else "orgadmin/organization_list.html"
     return render(request, template, context)
@@ -84,6 +90,7 @@ def organization_detail(request: HtmxHttpRequest, organization_id: UUID) -> Http
             "is_owner": organization.id == owner_id,
             "last_client_id": queries.organization_last_sent_client_id(organization),
             "audit_entries": audit_rows(queries.organization_recent_activity(organization_id=organization_id)),
+            "waiting": waiting_on(organization.id),
         },
     )
 
@@ -142,7 +149,11 @@ def _edit(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
         return _edit_without_a_fresh_read(request, exc, organization_id)
     last_client_id = queries.organization_last_sent_client_id(organization)
     form = OrganizationEditForm(submitted(request), organization=organization, last_client_id=last_client_id)
-    page = {"organization": organization, "last_client_id": last_client_id}
+    page = {
+        "organization": organization,
+        "last_client_id": last_client_id,
+        "waiting": waiting_on(organization.id),
+    }
     if request.method == "POST" and form.is_valid():
         decision = form.decide()
         if decision.go and decision.summary.needs_a_second_person:
@@ -168,6 +179,12 @@ def _request_update(request: HtmxHttpRequest, form: OrganizationEditForm, decisi
             summary=decision.summary.as_record(),
             reason=form.cleaned_data["reason"].strip(),
         )
+    except requesting.AlreadyWaiting as exc:
+        form.add_error(
+            None, f"Nothing was requested: change request #{exc.change.pk} ({exc.change.title}) waits already."
+        )
+        form.hold(decision)
+        return _form_page(request, form, page, status=200)
     except AuditUnavailable as exc:
         form.add_upstream_error(exc)
         form.hold(decision)
@@ -249,13 +266,21 @@ def _delete_page(request: HtmxHttpRequest, organization_id: UUID) -> HttpRespons
     form = OrganizationDeleteForm(
         submitted(request), organization=organization, needs_a_second_person=_delete_needs_a_second_person()
     )
-    page = {"organization": organization, "form": form, "is_owner": is_owner}
+    page = {
+        "organization": organization,
+        "form": form,
+        "is_owner": is_owner,
+        "waiting": waiting_on(organization.id),
+    }
     if request.method == "POST" and form.is_valid():
         if "reason" in form.cleaned_data:
             try:
                 change = requesting.request_delete(
                     context=context, organization=organization, reason=form.cleaned_data["reason"].strip()
                 )
+            except requesting.AlreadyWaiting as exc:
+                form.add_error(None, f"Nothing was requested: change request #{exc.change.pk} (Delete) waits already.")
+                return render(request, "orgadmin/organization_delete.html", page)
             except AuditUnavailable as exc:
                 form.add_error(None, exc.message)
                 return render(request, "orgadmin/organization_delete.html", page)

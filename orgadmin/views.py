@@ -33,6 +33,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from audit.protocol import AuditContext, AuditUnavailable
+from audit.store import can_append
 from orgadmin import change_requests, edit_guard, selectors, services
 from orgadmin.forms import (
     ApiKeyForm,
@@ -123,6 +124,9 @@ def healthz(request: HttpRequest) -> HttpResponse:
         response = JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     else:
         response = JsonResponse({"status": "ok", "database": "ok"})
+        if not can_append():  # an append would wait past its timeout: out of the load balancer until it would not
+            logger.warning("Health check: the audit log cannot take an entry")
+            response = JsonResponse({"status": "unavailable", "database": "ok", "audit_log": "unavailable"}, status=503)
     response["Cache-Control"] = "no-store"
     return response
 

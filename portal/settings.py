@@ -465,3 +465,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.choice("LOG_LEVEL", _log_levels, default="INFO", ignore_case=True)},
 }
+
+# --- The audit store's waits ---------------------------------------------------------------------
+# How long an append waits for the audit chain's lock before the page says the audit log is
+# unavailable (and /healthz answers 503 while an append would wait that long).
+AUDIT_LOCK_TIMEOUT = env.float("AUDIT_LOCK_TIMEOUT", default=2.0, positive=True)

@@ -466,7 +466,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.choice("LOG_LEVEL", _log_levels, default="INFO", ignore_case=True)},
 }
 
-# --- The audit store's waits ---------------------------------------------------------------------
+# --- The audit store's waits and its anchor ------------------------------------------------------
 # How long an append waits for the audit chain's lock before the page says the audit log is
-# unavailable (and /healthz answers 503 while an append would wait that long).
+# unavailable (and /healthz answers 503 while an append would wait that long); where verify_audit
+# keeps the head it verified, outside the database, for the next run to hold the log to.
 AUDIT_LOCK_TIMEOUT = env.float("AUDIT_LOCK_TIMEOUT", default=2.0, positive=True)
+AUDIT_ANCHOR_FILE = Path(env.text("AUDIT_ANCHOR_FILE") or BASE_DIR / "audit-anchor")

@@ -14,7 +14,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-
 from uuid import UUID
 
 import psycopg
@@ -151,9 +150,8 @@ class ReadsWhileRefusedTests:
 
     def test_a_refused_write_stops_the_reads_too(self, sandbox):
         context = AuditContext(actor=None, actor_label="test")
-        with audit_refuses_inserts(phase="attempt"):
-            with pytest.raises(AuditUnavailable):
-                polytomic().delete_organization(UUID(ACME_ID), context=context)
+        with audit_refuses_inserts(phase="attempt"), pytest.raises(AuditUnavailable):
+            polytomic().delete_organization(UUID(ACME_ID), context=context)
         assert cache.get(STORE_REFUSED_KEY) is True
         with audit_refuses_inserts(), pytest.raises(AuditUnavailable):
             polytomic().list_organizations(context=context)

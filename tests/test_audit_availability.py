@@ -9,14 +9,9 @@ on PostgreSQL the chain's advisory lock, on SQLite the one write lock.
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator
 from uuid import UUID
 
-import psycopg
 import pytest
 from django.core.cache import cache
 from django.db import DatabaseError, connection
@@ -24,48 +19,13 @@ from django.urls import reverse
 
 from audit.models import AuditEntry
 from audit.protocol import STORE_REFUSED_KEY, AuditContext, AuditUnavailable
-from audit.store import CHAIN_LOCK_ID, append, can_append, is_lock_timeout
+from audit.store import append, can_append, is_lock_timeout
 from devtools.sandbox import ACME_ID
 from orgadmin.polytomic.client import client as polytomic
 from tests.factories import make_user
-from tests.support import audit_refuses_inserts
+from tests.support import audit_refuses_inserts, chain_held
 
 UNAVAILABLE = "The audit log is unavailable"
-HELD_SECONDS = 20  # as long as the stuck append that stalled every page
-
-
-@contextlib.contextmanager
-def chain_held(seconds: float = HELD_SECONDS) -> Iterator[None]:
-    """Another session holds the chain's lock from the start of the block, for `seconds` or until
-    the block ends, whichever comes first."""
-    taken, done = threading.Event(), threading.Event()
-    database = connection.settings_dict
-
-    def hold() -> None:
-        if connection.vendor == "postgresql":
-            with psycopg.connect(
-                host=database["HOST"], port=database["PORT"] or 5432, user=database["USER"],
-                password=database["PASSWORD"], dbname=database["NAME"], autocommit=True,
-            ) as other:  # fmt: skip
-                other.execute("SELECT pg_advisory_lock(%s)", [CHAIN_LOCK_ID])
-                taken.set()
-                done.wait(seconds)
-            return
-        other = sqlite3.connect(database["NAME"], isolation_level=None, check_same_thread=False)
-        other.execute("BEGIN IMMEDIATE")
-        taken.set()
-        done.wait(seconds)
-        other.execute("ROLLBACK")
-        other.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert taken.wait(10), "the other session did not take the lock"
-    try:
-        yield
-    finally:
-        done.set()
-        holder.join()
 
 
 def timed(call, *args):

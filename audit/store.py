@@ -262,18 +262,20 @@ def storable(value: Any) -> Any:
 def _lock_chain(using: str, timeout: float | None = None) -> None:
     """Takes the chain's lock for the rest of the transaction, waiting at most `timeout` seconds
     (AUDIT_LOCK_TIMEOUT by default). On PostgreSQL an advisory lock under `lock_timeout`, the
-    caller's own lock_timeout put back once it is held; on SQLite the transaction already holds
-    the one write lock, for which it waited at most the connection's busy timeout (`_busy_timeout`)."""
+    caller's own lock_timeout put back once it is held, in one statement (`OFFSET 0` keeps each
+    step a subquery of its own, run before the one around it); on SQLite the transaction already
+    holds the one write lock, for which it waited at most its busy timeout (`_busy_timeout`)."""
     connection = connections[using]
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, true)",
-                [f"{_lock_timeout_ms(timeout)}ms"],
+                "SELECT set_config('lock_timeout', previous, true) FROM ("
+                " SELECT previous, pg_advisory_xact_lock(%s) FROM ("
+                "  SELECT current_setting('lock_timeout') AS previous, set_config('lock_timeout', %s, true) OFFSET 0"
+                " ) AS timed OFFSET 0"
+                ") AS locked",
+                [CHAIN_LOCK_ID, f"{_lock_timeout_ms(timeout)}ms"],
             )
-            previous = cursor.fetchone()[0]
-            cursor.execute("SELECT pg_advisory_xact_lock(%s), set_config('lock_timeout', %s, true)",
-                           [CHAIN_LOCK_ID, previous])  # fmt: skip
 
 
 def _lock_timeout_ms(timeout: float | None = None) -> int:

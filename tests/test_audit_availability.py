@@ -119,3 +119,17 @@ class ReadsWhileRefusedTests:
         polytomic().list_organizations(context=context)  # the store takes entries again: the read goes
         assert reads_sent(sandbox) == 1
         assert cache.get(STORE_REFUSED_KEY) is None
+
+
+@pytest.mark.django_db
+class CallersWaitTests:
+    def test_an_append_puts_the_connections_own_wait_back(self):
+        """The timeout is the append's alone: inside a caller's transaction (as the change requests'
+        steps write theirs), the caller's own lock_timeout (or SQLite's busy timeout) stands after it."""
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET LOCAL lock_timeout = '7s'")
+            append(AuditEntry(actor_username="ed", action="organization.list", method="GET", path="/api/x",
+                              outcome="ok", duration_ms=1))  # fmt: skip
+            cursor.execute("SHOW lock_timeout" if connection.vendor == "postgresql" else "PRAGMA busy_timeout")
+            assert cursor.fetchone()[0] in ("7s", 10_000)

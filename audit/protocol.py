@@ -144,10 +144,18 @@ def record(
         security_log.error(
             "The audit log could not record %s by %s: %s", what, context.actor_username or "-", type(exc).__name__
         )
-        cache.set(STORE_REFUSED_KEY, True, timeout=None)  # a cache that fails to keep it says so in its own log
+        _note_refused()
         raise AuditUnavailable(nothing_sent=nothing_sent) from exc
-    recorded.send(sender=AuditEntry, entry=new)
+    recorded.send_robust(sender=AuditEntry, entry=new)  # what watches it cannot fail the entry
     return new
+
+
+def _note_refused() -> None:
+    """Notes the refusal where every worker looks before a read (`refuse_reads_while_refused`)."""
+    try:
+        cache.set(STORE_REFUSED_KEY, True, timeout=None)
+    except Exception as exc:  # the shared cache down too: each read then finds out for itself
+        logger.warning("The audit log's refusal could not be noted in the shared cache (%s)", type(exc).__name__)
 
 
 def refuse_reads_while_refused(*, action: str) -> None:

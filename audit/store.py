@@ -117,9 +117,9 @@ def append(entry: AuditEntry, *, using: str | None = None) -> None:
                 entry.save(using=using)
     except Exception as exc:
         failure = LOCK_TIMEOUT if is_lock_timeout(exc) else REFUSED
-        appended.send(sender=AuditEntry, seconds=time.monotonic() - started, failure=failure)
+        appended.send_robust(sender=AuditEntry, seconds=time.monotonic() - started, failure=failure)
         raise
-    appended.send(sender=AuditEntry, seconds=time.monotonic() - started, failure=None)
+    appended.send_robust(sender=AuditEntry, seconds=time.monotonic() - started, failure=None)
     _stream([entry], using)
 
 

@@ -21,6 +21,7 @@ from audit.models import AuditEntry
 from audit.protocol import STORE_REFUSED_KEY, AuditContext, AuditUnavailable
 from audit.store import append, can_append, is_lock_timeout
 from devtools.sandbox import ACME_ID
+from devtools.support import free_port
 from orgadmin.polytomic.client import client as polytomic
 from tests.factories import make_user
 from tests.support import audit_refuses_inserts, chain_held
@@ -119,6 +120,19 @@ class ReadsWhileRefusedTests:
         polytomic().list_organizations(context=context)  # the store takes entries again: the read goes
         assert reads_sent(sandbox) == 1
         assert cache.get(STORE_REFUSED_KEY) is None
+
+    def test_with_the_shared_cache_down_each_read_asks_the_store_itself(self, settings, sandbox):
+        nothing_listens = f"redis://127.0.0.1:{free_port()}/3"
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                       "LOCATION": nothing_listens}}  # fmt: skip
+        context = AuditContext(actor=None, actor_label="test")
+        with audit_refuses_inserts(), pytest.raises(AuditUnavailable):  # the refusal, not noted, still the log's
+            polytomic().delete_organization(UUID(ACME_ID), context=context)
+        with audit_refuses_inserts(), pytest.raises(AuditUnavailable):
+            polytomic().list_organizations(context=context)
+        assert reads_sent(sandbox) == 0  # the probe found the store refusing: not even one read
+        polytomic().list_organizations(context=context)
+        assert reads_sent(sandbox) == 1
 
 
 @pytest.mark.django_db

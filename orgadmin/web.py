@@ -27,6 +27,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from audit.protocol import AuditUnavailable
+from audit.store import can_append
 from orgadmin.organizations.lock import Busy
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import SECRETS
@@ -97,8 +98,9 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
-    """200 while the database answers, 503 otherwise. Never calls Polytomic, needs no sign-in;
-    answered by HealthCheckMiddleware before anything else looks at the request."""
+    """200 while the database answers and an audit entry could be appended, 503 otherwise. Never
+    calls Polytomic, needs no sign-in; answered by HealthCheckMiddleware before anything else looks
+    at the request."""
     if request.method not in ("GET", "HEAD"):
         response = JsonResponse({"detail": "Method not allowed"}, status=405)
         response["Allow"] = "GET, HEAD"
@@ -112,6 +114,9 @@ def healthz(request: HttpRequest) -> HttpResponse:
         response = JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     else:
         response = JsonResponse({"status": "ok", "database": "ok"})
+        if not can_append():  # an append would wait past its timeout: out of the load balancer until it would not
+            logger.warning("Health check: the audit log cannot take an entry")
+            response = JsonResponse({"status": "unavailable", "database": "ok", "audit_log": "unavailable"}, status=503)
     response["Cache-Control"] = "no-store"
     return response
 

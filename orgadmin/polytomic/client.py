@@ -22,7 +22,7 @@ from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
 from audit.models import AuditEntry
-from audit.protocol import AuditContext, AuditUnavailable
+from audit.protocol import AuditContext, AuditUnavailable, refuse_reads_while_refused
 from orgadmin import __version__
 from orgadmin.polytomic.connections import Connection, SharedConnection
 from orgadmin.polytomic.errors import (
@@ -304,6 +304,8 @@ class PolytomicClient:
         )
         if method != "GET":
             record_attempt(record)  # committed before anything is sent, or nothing is (AuditUnavailable)
+        else:  # recorded once over: not sent while the audit log refuses entries (AuditUnavailable)
+            refuse_reads_while_refused(action=action)
         started = time.monotonic()
         try:
             answer = self._exchange(method, path, body=body, record=record)

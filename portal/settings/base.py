@@ -233,3 +233,18 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.choice("LOG_LEVEL", _log_levels, default="INFO", ignore_case=True)},
 }
+
+# --- The audit store's waits, its anchor, and what operators watch --------------------------------
+# Kept as one block (README "Configuration", "Monitoring"): how long an append waits for the audit
+# chain's lock before the page says the audit log is unavailable (and /healthz answers 503), where
+# verify_audit keeps the head it verified (outside the database), and who may read /metrics.
+AUDIT_LOCK_TIMEOUT = env.float("AUDIT_LOCK_TIMEOUT", default=2.0, positive=True)
+AUDIT_ANCHOR_FILE = Path(env.text("AUDIT_ANCHOR_FILE") or BASE_DIR / "audit-anchor")
+PORTAL_METRICS_NETWORKS = env.networks("PORTAL_METRICS_NETWORKS")
+PORTAL_METRICS_TOKEN = env.str("PORTAL_METRICS_TOKEN", default="").strip()
+INSTALLED_APPS += ["monitoring"]
+# Beside /healthz, ahead of host validation, the HTTPS redirect and sign-in: Prometheus scrapes each
+# instance by its address over plain HTTP (monitoring/middleware.py).
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("orgadmin.middleware.HealthCheckMiddleware") + 1, "monitoring.middleware.MetricsMiddleware"
+)

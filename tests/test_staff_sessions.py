@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from audit import store as audit_store
 from audit.models import AuditEntry
+from staff import browsers
 from staff.sessions import SessionStore
 from tests.factories import PASSWORD, make_user
 
@@ -215,3 +216,23 @@ class EndingSessionsTests:
         browser = signed_in_browser("vera")
         Group.objects.get(name="Viewer").user_set.remove(vera)
         assert not still_signed_in(browser)
+
+
+class BrowserNameTests:
+    @pytest.mark.parametrize(
+        ("user_agent", "named"),
+        [
+            (FIREFOX_ON_WINDOWS, "Firefox on Windows"),
+            (CHROME_ON_MAC, "Chrome on macOS"),
+            (CHROME_ON_MAC.replace("Safari/537.36", "Safari/537.36 Edg/131.0.0.0"), "Edge on macOS"),
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+                "Version/17.5 Mobile/15E148 Safari/604.1",
+                "Safari on iOS",
+            ),
+            ("curl/8.5.0", "Unknown browser"),
+            ("", "Unknown browser"),
+        ],
+    )
+    def test_names_the_browser_as_a_person_would(self, user_agent, named):
+        assert browsers.describe(user_agent) == named

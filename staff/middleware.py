@@ -12,14 +12,12 @@ import time
 from collections.abc import Callable
 
 from allauth.mfa.utils import is_mfa_enabled
-from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve
-from django.utils import timezone
 
 from staff import signin
 
@@ -90,7 +88,4 @@ class SessionLifetimeMiddleware:
                 messages.info(request, "Your session has reached its maximum length. Please sign in again.")
             elif now - request.session.get(SESSION_REFRESHED_KEY, 0) >= settings.PORTAL_SESSION_REFRESH:
                 request.session[SESSION_REFRESHED_KEY] = now  # saved, and its expiry pushed back
-                # allauth's record of the session, its last use for the staff page, to the same minute
-                # (allauth's own USERSESSIONS_TRACK_ACTIVITY would write it on every request).
-                UserSession.objects.filter(session_key=request.session.session_key).update(last_seen_at=timezone.now())
         return self.get_response(request)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from allauth.account import views as account_views
 from allauth.socialaccount.models import SocialAccount
 from allauth.usersessions.models import UserSession
@@ -10,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.sessions.models import Session
-from django.db.models import Count, Exists, OuterRef, Prefetch
+from django.db.models import Count, Exists, OuterRef, Prefetch, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
@@ -90,17 +92,25 @@ def staff_end_sessions(request: HttpRequest, staff_id: int) -> HttpResponse:
 
 def _open_sessions() -> Prefetch:
     """The member's sessions that have not expired (allauth keeps an expired one's record until its
-    own list is shown), the last used first."""
-    unexpired = Session.objects.filter(expire_date__gt=timezone.now()).values("session_key")
-    sessions = UserSession.objects.filter(session_key__in=unexpired).order_by("-last_seen_at")
+    own list is shown), the last used first. A session's expiry is pushed back to the idle timeout
+    at each use, to the minute (staff.middleware.SessionLifetimeMiddleware): its last use is that
+    expiry less the timeout, read with the session, where allauth's USERSESSIONS_TRACK_ACTIVITY
+    would write it on every request."""
+    expiry = Session.objects.filter(session_key=OuterRef("session_key"), expire_date__gt=timezone.now())
+    sessions = (
+        UserSession.objects.annotate(expires=Subquery(expiry.values("expire_date")))
+        .filter(expires__isnull=False)
+        .order_by("-expires")
+    )
     return Prefetch("usersession_set", queryset=sessions, to_attr="open_sessions")
 
 
 def _described(request: HttpRequest, sessions: list[UserSession]) -> list[dict]:
     """Each session as the pages show it: last use, address, browser, and whether it is this one."""
+    idle = timedelta(seconds=settings.SESSION_COOKIE_AGE)
     return [
         {
-            "last_seen_at": session.last_seen_at,
+            "last_used": max(session.last_seen_at, session.expires - idle),
             "ip": session.ip,
             "browser": browsers.describe(session.user_agent),
             "current": session.session_key == request.session.session_key,

@@ -80,6 +80,8 @@ class AuditEntry(models.Model):
         CONNECTION_SHARED_LIST = "connection.shared", "List a connection's shares"
         # Not a call to Polytomic: the portal fetching a customer's OIDC discovery document.
         ISSUER_CHECK = "issuer.check", "Check an OIDC issuer"
+        # Not a call to Polytomic: an Admin signing a member of staff out everywhere (staff/views.py).
+        STAFF_END_SESSIONS = "staff.end_sessions", "End a staff member's sessions"
 
     class Outcome(models.TextChoices):
         OK = "ok", "OK"

@@ -83,6 +83,8 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A browser whose session was ended is told why on the sign-in page (staff/sign_out_notice.py).
+    "staff.sign_out_notice.SignedOutNoticeMiddleware",
     "staff.middleware.SessionLifetimeMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     # A local account without a second factor sees nothing but its enrolment (PORTAL_REQUIRE_MFA).

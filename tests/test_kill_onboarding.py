@@ -132,5 +132,6 @@ def test_a_share_cut_by_a_killed_worker_is_unknown_not_left_out_then_found_share
                     "the page finding the share done")  # fmt: skip
     assert NOT_SENT not in page
     assert "Leave this out" not in page
-    assert len(shares()) == 1
+    [copy] = shares()  # exactly one share
+    assert f"shared as <code>{copy['id']}</code>" in page
     assert len(sent(servers, "POST", share_path)) == 1

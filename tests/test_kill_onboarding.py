@@ -28,12 +28,13 @@ servers = servers_fixture  # the portal under gunicorn, one worker, and the sand
 NEW = "/onboarding/new/"
 UNKNOWN = "Outcome unknown"
 NOT_SENT = "Not sent yet"
-PARTNER = {"Authorization": "Bearer sandbox-partner-key", "X-Polytomic-Version": "2025-09-18"}
 
 
 def polytomic(servers, path: str) -> list[dict]:
     """What the sandbox holds at `path`, read as the portal reads it."""
-    answer = requests.get(f"{servers.sandbox_url}{path}", headers=PARTNER, timeout=SECONDS)
+    key = servers.env["POLYTOMIC_PARTNER_API_KEY"]
+    headers = {"Authorization": f"Bearer {key}", "X-Polytomic-Version": "2025-09-18"}
+    answer = requests.get(f"{servers.sandbox_url}{path}", headers=headers, timeout=SECONDS)
     answer.raise_for_status()
     return answer.json()["data"]
 

@@ -6,7 +6,8 @@ Control endpoints, for tests and load runs only (never part of Polytomic):
   accepted (HTTP/1.1 keep-alive, so pooled clients reuse them), and how many bytes of each
   trickled answer went out before the client hung up; `POST /_sandbox/reset`
   restores the seeded state and clears the log, the idempotency keys and the faults.
-- `POST /_sandbox/faults`: the faults in force (faults.py).
+- `POST /_sandbox/faults`: the faults in force (faults.py); `POST /_sandbox/release` lets the
+  requests held by the `hold` fault go on (each is then carried out), and those held later too.
 - `GET /_idp/<tenant>/.well-known/openid-configuration`: a customer's identity provider.
 """
 
@@ -78,15 +79,18 @@ class Sandbox(SandboxState, FaultInjection):
                 fault = self.faults.take(method, path, headers.get("x-sandbox-fault", ""))
                 latency_ms = self.faults.latency_ms
             query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
+            handled: list[bool] = []  # whether the API itself answered, whatever a fault then did to its answer
             response = self.with_fault(
-                fault, latency_ms, lambda delay: self.answer(method, path, headers, body, query, delay)
-            )
+                fault, latency_ms, lambda delay: handled.append(True) or self.answer(method, path, headers, body, query,
+                                                                                      delay)
+            )  # fmt: skip
             response.headers.setdefault("X-Polytomic-Version", headers.get("x-polytomic-version") or DEFAULT_VERSION)
             if self.bare_errors and response.status >= 400 and isinstance(response.body, dict):
                 response.body = {name: response.body[name] for name in ("status", "message") if name in response.body}
             # What was answered, for the contract tests (a fault's answer is no answer of Polytomic's).
             body = response.body.decode("utf-8", "replace") if isinstance(response.body, bytes) else response.body
-            exchange["answer"] = {"status": response.status, "body": body, "fault": fault is not None}
+            exchange["answer"] = {"status": response.status, "body": body, "fault": fault is not None,
+                                  "acted": bool(handled) and 200 <= response.status < 300}  # fmt: skip
         payload = response.encoded()
         response_headers = [(name, value) for name, value in response.headers.items()]
         if payload:
@@ -109,6 +113,10 @@ class Sandbox(SandboxState, FaultInjection):
             return Response(204)
         if (method, path) == ("POST", "/_sandbox/faults"):
             return self.set_faults(body)
+        if (method, path) == ("POST", "/_sandbox/release"):
+            held = self.held.is_set()
+            self.release.set()
+            return Response(200, {"released": held})
         return error(404, "no such sandbox endpoint")
 
 

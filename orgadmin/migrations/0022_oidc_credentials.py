@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orgadmin", "0020_audit_entry_moved_to_audit"),
+        ("orgadmin", "0021_change_request_withdrawn"),
     ]
 
     operations = [

@@ -236,4 +236,4 @@ def test_fault_matrix(admin_client, api, operation, behaviour):
         assert response.status_code == (422 if refused_input else 200), response.status_code
         assert 'role="alert"' in page or "errorlist" in page, page[:2000]
         if typed:
-            assert f'value="{typed}"' in page
+            assert f'value="{typed}"' in page or f">\n{typed}</textarea>" in page

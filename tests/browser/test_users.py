@@ -19,7 +19,7 @@ def test_an_editor_invites_changes_roles_and_removes(page: Page, sandbox, screen
     page.goto(f"/organizations/{ACME_ID}/")
     page.get_by_role("link", name="Users").click()
     expect(page.get_by_role("heading", name="Users of Acme Corporation")).to_be_visible()
-    page.get_by_role("link", name="Invite a user").click()
+    page.get_by_role("link", name="Invite users").click()
     page.get_by_label("Email").fill("New.Person@Acme.example")
     page.get_by_label("Data steward").check()
     page.get_by_role("button", name="Invite").click()

@@ -8,7 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PORT=8000
+    PORT=8000 \
+    AUDIT_ANCHOR_FILE=/var/lib/portal-audit/audit-anchor
 
 WORKDIR /app
 
@@ -21,7 +22,10 @@ COPY . .
 # Throwaway values: collectstatic needs settings to load, and no secret belongs in an image.
 RUN SECRET_KEY=collectstatic-only POLYTOMIC_PARTNER_API_KEY=collectstatic-only AUDIT_CHAIN_KEY=collectstatic-only \
     python manage.py collectstatic --noinput --verbosity 0 \
-    && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin portal
+    && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin portal \
+    && install -d -o 10001 -g 10001 /var/lib/portal-audit
+# verify_audit keeps the head it verified here: mount a volume that outlives the container (README).
+VOLUME ["/var/lib/portal-audit"]
 USER 10001:10001
 
 EXPOSE 8000

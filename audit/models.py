@@ -57,6 +57,7 @@ class AuditEntry(models.Model):
         CHANGE_REQUEST = "change.request", "Request a change"
         CHANGE_APPROVE = "change.approve", "Approve a change"
         CHANGE_REJECT = "change.reject", "Reject a change"
+        CHANGE_WITHDRAW = "change.withdraw", "Withdraw a change request"
         CHANGE_EXPIRE = "change.expire", "A change request expired"
         CHANGE_VOID = "change.void", "A change request became void"
         CHANGE_EXECUTE = "change.execute", "Carry out an approved change"
@@ -64,6 +65,9 @@ class AuditEntry(models.Model):
         # someone checks at Polytomic, whose finding is a change.check entry.
         CHANGE_UNKNOWN = "change.unknown", "A change was sent, its outcome not known"
         CHANGE_CHECK = "change.check", "Check a change at Polytomic"
+        # What a read of Polytomic found of a write whose outcome was unknown (orgadmin/outcomes.py):
+        # names the write's attempt (`attempt_id`); ok if it was done, failed if it was not.
+        RESOLVE = "write.resolve", "Find out what came of a write"
         # A customer organization's people (orgadmin/polytomic/people.py).
         USER_LIST = "user.list", "List an organization's users"
         USER_INVITE = "user.invite", "Invite a user"
@@ -73,8 +77,11 @@ class AuditEntry(models.Model):
         ROLE_LIST = "role.list", "List an organization's roles"
         CONNECTION_LIST = "connection.list", "List the partner's connections"
         CONNECTION_SHARE = "connection.share", "Share a connection"
+        CONNECTION_SHARED_LIST = "connection.shared", "List a connection's shares"
         # Not a call to Polytomic: the portal fetching a customer's OIDC discovery document.
         ISSUER_CHECK = "issuer.check", "Check an OIDC issuer"
+        # Not a call to Polytomic: an Admin signing a member of staff out everywhere (staff/views.py).
+        STAFF_END_SESSIONS = "staff.end_sessions", "End a staff member's sessions"
 
     class Outcome(models.TextChoices):
         OK = "ok", "OK"

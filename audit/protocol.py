@@ -11,10 +11,14 @@ any feature (import-linter's contracts in pyproject.toml).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
+
+from django.core.cache import cache
+from django.dispatch import Signal
 
 from audit import store
 from audit.models import AuditEntry
@@ -27,6 +31,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 security_log = logging.getLogger("orgadmin.security")
+
+# Sent once an entry is stored, with the `entry` (the monitoring app counts Polytomic's calls by it).
+recorded = Signal()
+# Set in the shared cache when the store refuses an entry, so that every worker of every instance
+# knows before its next read (`refuse_reads_while_refused`); cleared once a probe is taken.
+STORE_REFUSED_KEY = "audit:store-refused"
 
 USER_AGENT_MAX_CHARS = 512
 
@@ -134,5 +144,38 @@ def record(
         security_log.error(
             "The audit log could not record %s by %s: %s", what, context.actor_username or "-", type(exc).__name__
         )
+        _note_refused()
         raise AuditUnavailable(nothing_sent=nothing_sent) from exc
+    recorded.send_robust(sender=AuditEntry, entry=new)  # what watches it cannot fail the entry
     return new
+
+
+def _note_refused() -> None:
+    """Notes the refusal where every worker looks before a read (`refuse_reads_while_refused`)."""
+    try:
+        cache.set(STORE_REFUSED_KEY, True, timeout=None)
+    except Exception as exc:  # the shared cache down too: each read then finds out for itself
+        logger.warning("The audit log's refusal could not be noted in the shared cache (%s)", type(exc).__name__)
+
+
+def refuse_reads_while_refused(*, action: str) -> None:
+    """Before a read is sent, whose entry is written only once it is over: raises
+    `AuditUnavailable(nothing_sent=True)` while the store refuses entries, so that after a refusal
+    no read leaves (but the one that found it) until the store takes one again.
+
+    Costs one look in the shared cache while the store takes entries. Once a refusal is noted there
+    (`record`), the store is probed before each read, with an entry of `action` appended and rolled
+    back (`store.accepts_entries`), until one is taken: then the note is cleared. A cache that
+    cannot be read counts as a refusal noted: the store is probed."""
+    try:
+        refused = cache.get(STORE_REFUSED_KEY) is not None
+    except Exception as exc:  # the shared cache down (Redis gone, say): ask the store itself
+        logger.warning("The shared cache could not be read (%s): probing the audit log", type(exc).__name__)
+        refused = True
+    if not refused:
+        return
+    if not store.accepts_entries(entry(AuditContext(actor=None, actor_label="system:probe"), action=action)):
+        security_log.error("The audit log still refuses entries: a read of %s was not sent", action)
+        raise AuditUnavailable(nothing_sent=True)
+    with contextlib.suppress(Exception):
+        cache.delete(STORE_REFUSED_KEY)

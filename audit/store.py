@@ -14,11 +14,14 @@ import hashlib
 import hmac
 import json
 import logging
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.dispatch import Signal
 
 from audit.models import AuditEntry
 
@@ -87,22 +90,36 @@ LATER_HASHED_FIELDS = {"phase": "call", "attempt_id": None, "actor_signin": None
                        "correlation_id": None}  # fmt: skip
 
 
+# Sent after every append, with `seconds` it took and `failure`: None, or `LOCK_TIMEOUT` when the
+# chain's lock was not had in time, or `REFUSED` for any other failure (the monitoring app counts them).
+appended = Signal()
+LOCK_TIMEOUT, REFUSED = "lock_timeout", "refused"
+
+
 def append(entry: AuditEntry, *, using: str | None = None) -> None:
     """Saves a new entry at the end of the chain: its hash covers its content and the last hash.
-    By default on the connection `database_for_entry` chooses."""
+    By default on the connection `database_for_entry` chooses. Waits for the chain's lock at most
+    AUDIT_LOCK_TIMEOUT seconds, then raises (a `DatabaseError`, `is_lock_timeout`)."""
     using = using or database_for_entry()
     make_storable(entry)
     connection = connections[using]
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        _append_in_two_round_trips(entry, using)
-    else:
-        # Inside a transaction of the caller's (on PostgreSQL, only a test case's: the portal writes
-        # through the `audit` connection then), a savepoint keeps a failed append from spoiling it.
-        with transaction.atomic(using=using):
-            _lock_chain(using)
-            entry.previous_hash = last_hash(using=using)
-            entry.entry_hash = entry_hash(entry)
-            entry.save(using=using)
+    started = time.monotonic()
+    try:
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            _append_in_two_round_trips(entry, using)
+        else:
+            # Inside a transaction of the caller's (on PostgreSQL, only a test case's: the portal writes
+            # through the `audit` connection then), a savepoint keeps a failed append from spoiling it.
+            with _busy_timeout(using), transaction.atomic(using=using):
+                _lock_chain(using)
+                entry.previous_hash = last_hash(using=using)
+                entry.entry_hash = entry_hash(entry)
+                entry.save(using=using)
+    except Exception as exc:
+        failure = LOCK_TIMEOUT if is_lock_timeout(exc) else REFUSED
+        appended.send_robust(sender=AuditEntry, seconds=time.monotonic() - started, failure=failure)
+        raise
+    appended.send_robust(sender=AuditEntry, seconds=time.monotonic() - started, failure=None)
     _stream([entry], using)
 
 
@@ -122,7 +139,8 @@ def _append_in_two_round_trips(entry: AuditEntry, using: str) -> None:
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     # Only names from the model's own metadata are put in the texts; every value is a parameter.
     last = f"SELECT COALESCE((SELECT entry_hash FROM {table} ORDER BY id DESC LIMIT 1), '')"  # noqa: S608
-    read_last = "BEGIN; SELECT pg_advisory_xact_lock(%s); " + last
+    # lock_timeout for this transaction alone: it bounds the wait for the chain's lock and any other.
+    read_last = "BEGIN; SELECT set_config('lock_timeout', %s, true); SELECT pg_advisory_xact_lock(%s); " + last
     insert = (
         f"INSERT INTO {table} ({columns}, previous_hash, entry_hash) "  # noqa: S608
         f"VALUES ({', '.join(['%s'] * (len(fields) + 2))}) RETURNING id; COMMIT"
@@ -130,8 +148,9 @@ def _append_in_two_round_trips(entry: AuditEntry, using: str) -> None:
     values = [field.get_db_prep_save(field.pre_save(entry, add=True), connection) for field in fields]
     with connection.cursor() as cursor:
         try:
-            cursor.execute(read_last, [CHAIN_LOCK_ID])
+            cursor.execute(read_last, [f"{_lock_timeout_ms()}ms", CHAIN_LOCK_ID])
             cursor.nextset()  # past BEGIN
+            cursor.nextset()  # past the lock timeout
             cursor.nextset()  # past the lock, to the last hash
             entry.previous_hash = cursor.fetchone()[0]
             entry.entry_hash = entry_hash(entry)
@@ -240,11 +259,91 @@ def storable(value: Any) -> Any:
     return value
 
 
-def _lock_chain(using: str) -> None:
+def _lock_chain(using: str, timeout: float | None = None) -> None:
+    """Takes the chain's lock for the rest of the transaction, waiting at most `timeout` seconds
+    (AUDIT_LOCK_TIMEOUT by default). On PostgreSQL an advisory lock under `lock_timeout`, the
+    caller's own lock_timeout put back once it is held, in one statement (`OFFSET 0` keeps each
+    step a subquery of its own, run before the one around it); on SQLite the transaction already
+    holds the one write lock, for which it waited at most its busy timeout (`_busy_timeout`)."""
     connection = connections[using]
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
+            cursor.execute(
+                "SELECT set_config('lock_timeout', previous, true) FROM ("
+                " SELECT previous, pg_advisory_xact_lock(%s) FROM ("
+                "  SELECT current_setting('lock_timeout') AS previous, set_config('lock_timeout', %s, true) OFFSET 0"
+                " ) AS timed OFFSET 0"
+                ") AS locked",
+                [CHAIN_LOCK_ID, f"{_lock_timeout_ms(timeout)}ms"],
+            )
+
+
+def _lock_timeout_ms(timeout: float | None = None) -> int:
+    return max(1, round((settings.AUDIT_LOCK_TIMEOUT if timeout is None else timeout) * 1000))
+
+
+def is_lock_timeout(exc: BaseException) -> bool:
+    """Whether an append failed waiting for a lock: PostgreSQL's lock_not_available (55P03), or
+    SQLite's "database is locked" once its busy timeout passed."""
+    cause = exc.__cause__ or exc
+    return getattr(cause, "sqlstate", None) == "55P03" or "database is locked" in str(cause)
+
+
+def can_append(*, timeout: float | None = None, using: str = DEFAULT_DB_ALIAS) -> bool:
+    """Whether an entry could be appended now, for /healthz: the chain's lock is had within
+    `timeout` seconds (AUDIT_LOCK_TIMEOUT by default), and the portal's role may insert into the
+    table. Writes nothing: the transaction is rolled back. On SQLite, whether the one write lock is
+    had within `timeout` (the connection's busy timeout, for the probe)."""
+    connection = connections[using]
+    try:
+        if connection.vendor == "postgresql":
+            with transaction.atomic(using=using), connection.cursor() as cursor:
+                _lock_chain(using, timeout)
+                cursor.execute("SELECT has_table_privilege(%s, 'INSERT')", [AuditEntry._meta.db_table])
+                allowed = cursor.fetchone()[0]
+                transaction.set_rollback(True, using=using)
+            return bool(allowed)
+        with _busy_timeout(using, timeout), transaction.atomic(using=using):  # BEGIN IMMEDIATE: the write lock
+            transaction.set_rollback(True, using=using)
+        return True
+    except DatabaseError:
+        return False
+
+
+def accepts_entries(probe: AuditEntry, *, using: str | None = None) -> bool:
+    """Whether the store takes an entry like `probe` now: it is appended, chain lock and all, in a
+    transaction then rolled back. Nothing is kept, nor streamed; on PostgreSQL the probe uses up an
+    id (the ids of failed appends are skipped too: the chain links hashes, not ids)."""
+    using = using or database_for_entry()
+    make_storable(probe)
+    try:
+        with _busy_timeout(using), transaction.atomic(using=using):
+            _lock_chain(using)
+            probe.previous_hash = probe.entry_hash = ""
+            probe.save(using=using)
+            transaction.set_rollback(True, using=using)
+    except DatabaseError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _busy_timeout(using: str, timeout: float | None = None) -> Iterator[None]:
+    """SQLite's busy timeout (how long a connection waits for the one write lock, SQLite's chain
+    lock) set to `timeout` (AUDIT_LOCK_TIMEOUT by default) for the block, then put back. Set on the
+    driver's connection itself: a setting of the connection, not a query of the portal's."""
+    connection = connections[using]
+    if connection.vendor != "sqlite" or connection.in_atomic_block:  # a transaction holds the lock already
+        yield
+        return
+    connection.ensure_connection()
+    driver = connection.connection
+    previous = driver.execute("PRAGMA busy_timeout").fetchone()[0]
+    driver.execute(f"PRAGMA busy_timeout = {_lock_timeout_ms(timeout)}")
+    try:
+        yield
+    finally:
+        driver.execute(f"PRAGMA busy_timeout = {int(previous)}")
 
 
 def last_hash(*, using: str = DEFAULT_DB_ALIAS) -> str:

@@ -79,6 +79,7 @@ def portal_environment(database_url: str, workdir: str, **extra: str) -> dict[st
         "PORTAL_FOUR_EYES": "false",
         "DATABASE_URL": database_url,
         "STATIC_ROOT": f"{workdir}/static",
+        "AUDIT_ANCHOR_FILE": f"{workdir}/audit-anchor",  # the throwaway database's, beside it
         "GUNICORN_BIND_HOST": "127.0.0.1",
         "GUNICORN_LOG_LEVEL": "warning",
         "PYTHONPATH": str(BASE_DIR),

@@ -253,6 +253,25 @@ def check_audit(received: list[dict], entries: list[list], verified: str, *, cut
     return AuditCheck(summary, failures)
 
 
+def write_verdicts(received: list[dict], entries: list[list]) -> tuple[int, int, int]:
+    """What the audit log says came of the writes: how many the sandbox made (its API answered a
+    2xx, whatever a fault did to the answer) the log calls failed or rejected (its resolution's
+    word, else its outcome's), and how many attempts of unknown outcome (no outcome, or `unknown`)
+    a resolution settled, and how many it did not."""
+    attempts = {(method, path, request_id): entry_id for entry_id, phase, _, _, _, method, path, request_id in entries
+                if phase == "attempt"}  # fmt: skip
+    outcome = {attempt_id: said for _, phase, _, said, attempt_id, *_ in entries if phase == "outcome"}
+    resolution = {attempt_id: said for _, _, action, said, attempt_id, *_ in entries if action == "write.resolve"}
+    verdict = {attempt_id: resolution.get(attempt_id, outcome.get(attempt_id, "unknown")) for attempt_id in
+               attempts.values()}  # fmt: skip
+    made = [attempts.get((r["method"], r["path"], r["headers"].get("x-request-id", ""))) for r in received
+            if r["method"] != "GET" and r.get("answer", {}).get("acted")]  # fmt: skip
+    called_failed = sum(1 for attempt_id in made if verdict.get(attempt_id) in ("failed", "rejected"))
+    unknown = [attempt_id for attempt_id in attempts.values() if outcome.get(attempt_id, "unknown") == "unknown"]
+    settled = sum(1 for attempt_id in unknown if attempt_id in resolution)
+    return called_failed, settled, len(unknown) - settled
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000 if ordered else 0.0
@@ -310,14 +329,22 @@ def main() -> None:
                 for thread in threads:
                     thread.join(timeout=60)
             elapsed = time.monotonic() - started
-            received = servers.sandbox_log()["requests"]
             servers.set_faults()  # what Polytomic holds at the end, read without faults or latency
+            # The cron job, while Polytomic still answers: what came of each write of unknown outcome
+            # (its reads are among the requests received, and audited).
+            resolved = servers.manage("resolve_writes", "--idle", check=False).splitlines()[-1:]
+            received = servers.sandbox_log()["requests"]
             held = {o["id"]: o["name"] for o in requests.get(f"{servers.sandbox_url}/api/organizations", timeout=30,
                     headers={"Authorization": f"Bearer {PARTNER_KEY}"}).json()["data"]}  # fmt: skip
         entries = json.loads(servers.manage("shell", "-c", (
             "import json\nfrom audit.models import AuditEntry\n"
             "print(json.dumps(list(AuditEntry.objects.exclude(action__startswith='audit.').values_list("
             "'id', 'phase', 'method', 'path', 'request_id', 'attempts', 'attempt_id'))))"
+        )).splitlines()[-1])  # fmt: skip
+        verdicts = json.loads(servers.manage("shell", "-c", (
+            "import json\nfrom audit.models import AuditEntry\n"
+            "print(json.dumps(list(AuditEntry.objects.exclude(action__startswith='audit.').values_list("
+            "'id', 'phase', 'action', 'outcome', 'attempt_id', 'method', 'path', 'request_id'))))"
         )).splitlines()[-1])  # fmt: skip
         # Every unresolved attempt listed: the timeout is all but none, for the listing's cut-off.
         verified = servers.manage("verify_audit", check=False, env={"POLYTOMIC_TOTAL_TIMEOUT": "0.001"})
@@ -344,10 +371,15 @@ def main() -> None:
     lost, saves = lost_edits({k: v for member in staff for k, v in member.names.items()}, held)
     print(f"  edits lost          {len(lost)} of {saves} saves, to {sum(len(m.names) for m in staff)} organizations")
     print(f"  Polytomic requests  {len(received)} received by the sandbox; {audit.summary}")
+    called_failed, unknown_resolved, unknown_left = write_verdicts(received, verdicts)
+    print(f"  writes Polytomic made that the log calls failed: {called_failed}")
+    print(f"  unknown attempts resolved / left: {unknown_resolved} / {unknown_left} ({' '.join(resolved)})")
     print("  audit chain         " + "\n                      ".join(
         line for line in verified.splitlines() if not line.startswith("{")  # (the checkpoint's stream line)
     ))  # fmt: skip
     failures = list(audit.failures)
+    if called_failed:
+        failures.append(f"{called_failed} writes Polytomic made are recorded failed")
     if any(isinstance(k, int) and k >= 500 for k in statuses):
         failures.append("the portal answered 5xx")
     # A killed worker took with it what it was serving and the sessions' kept-alive connections

@@ -6,6 +6,11 @@ concurrency: each worker process serves GUNICORN_THREADS requests at once.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 from portal.environment import PortalEnv
 
 # Read strictly, as the portal's settings are: gunicorn would take GUNICORN_LOG_LEVEL=verbose as
@@ -37,3 +42,35 @@ loglevel = env.choice(
 )
 # Query strings stay out of the access log: search terms are the customers' data.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+
+
+# /metrics adds up every worker's counts (monitoring/metrics.py): prometheus_client keeps each
+# process's values in files under PROMETHEUS_MULTIPROC_DIR, which must be set before a worker
+# imports it and be empty at start. Unset, each master makes a directory of its own on tmpfs,
+# removed when it stops; set, its files are emptied at start.
+def on_starting(server: object) -> None:
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        for file in Path(directory).glob("*.db"):
+            file.unlink()
+    else:
+        shm = Path("/dev/shm")  # noqa: S108
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+            prefix="portal-metrics-", dir=shm if shm.is_dir() else None
+        )
+        _made.append(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def child_exit(server: object, worker: object) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: object) -> None:
+    for directory in _made:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+_made: list[str] = []

@@ -37,17 +37,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_listening(url: str, seconds: float = 30) -> bool:
-    """Polls `url` until anything answers; False if nothing did within `seconds`."""
+def wait_until_listening(url: str, seconds: float = 30, *, poll_seconds: float = 2) -> bool:
+    """Polls `url` until anything answers; False if nothing did within `seconds`.
+
+    A server may accept a connection before it can answer (gunicorn's socket listens while its
+    workers still boot; a busy machine answers late): a poll that times out, or whose connection
+    is refused or broken, is followed by another, each bounded by `poll_seconds` and by what is
+    left of the deadline, so that the wait ends by it."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while (left := deadline - time.monotonic()) > 0:
         try:
-            requests.get(url, timeout=2)
+            requests.get(url, timeout=min(poll_seconds, left))
             return True
-        except requests.ConnectionError:
-            time.sleep(0.2)
-        except requests.Timeout:  # accepted by the listening socket, while no worker is ready yet
-            pass
+        except requests.Timeout:  # accepted, not answered in time (a connect timeout too): ask again
+            continue
+        except requests.ConnectionError:  # nothing listening yet, or the answer broke off
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
     return False
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.core.validators import RegexValidator
 
-from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
+from orgadmin.polytomic.errors import PolytomicError, PolytomicOutcomeUnknown, PolytomicValidationError
 
 DAMAGED = "This form is damaged: reload the page."
 
@@ -34,9 +34,13 @@ class FormKeyField(forms.CharField):
 class UpstreamErrorsMixin:
     """Places Polytomic's refusal on the fields it names; everything else above the form."""
 
+    outcome_unknown = False
+
     def add_upstream_error(self, error: PolytomicError) -> None:
         """Field names are the API's, so the map is the identity; `add_error` refuses names the
         form does not have, so anything else goes above the form."""
+        # Sent, and no answer says what came of it: the page must not say it was not done.
+        self.outcome_unknown = isinstance(error, PolytomicOutcomeUnknown)
         if isinstance(error, PolytomicValidationError):
             for name, messages in error.field_errors.items():
                 for message in messages:

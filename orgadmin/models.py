@@ -128,6 +128,7 @@ class ChangeRequest(models.Model):
         REJECTED = "rejected", "Rejected"
         EXPIRED = "expired", "Expired"
         VOID = "void", "Void: the organization changed meanwhile"
+        WITHDRAWN = "withdrawn", "Withdrawn by its requester"
 
     OPEN = (Status.PENDING, Status.FAILED)  # what an approver can still act on
 
@@ -202,6 +203,26 @@ class ChangeRequest(models.Model):
         )
 
     @property
+    def title(self) -> str:
+        """The change in words, for the queue and the pages: "Delete", "Remove OIDC", "Change
+        issuer URL", from the summary the requester confirmed."""
+        if self.kind == self.Kind.DELETE:
+            return "Delete"
+        removed = [
+            name for name, key in (("SAML SSO", "saml_removed"), ("OIDC", "oidc_removed")) if self.summary.get(key)
+        ]
+        if removed:
+            return "Remove " + " and ".join(removed)
+        changes = self.summary.get("changes", [])
+        fields = [_lower_first(change["label"].split(" · ")[-1]) for change in changes]
+        if self.summary.get("uncompared_client_id"):
+            fields.append("client id")
+        if not fields:
+            return self.get_kind_display()
+        verb = "Add" if changes and all(change["kind"] == "added" for change in changes) else "Change"
+        return f"{verb} {', '.join(dict.fromkeys(fields))}"
+
+    @property
     def status_shown(self) -> str:
         """The status in words: one executing past its deadline is not being sent any more, and
         an open one past its time is expired, before `expire_change_requests` records it so."""
@@ -210,6 +231,11 @@ class ChangeRequest(models.Model):
         if self.status in self.OPEN and not self.waiting:
             return self.Status.EXPIRED.label
         return self.get_status_display()
+
+
+def _lower_first(label: str) -> str:
+    """ "Issuer URL" → "issuer URL"; "SSO domain" stays."""
+    return label[0].lower() + label[1:] if label[1:2].islower() else label
 
 
 class Onboarding(models.Model):

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
-from orgadmin import audit_views, web
+from orgadmin import web
 from orgadmin.change_requests import views as change_requests
 from orgadmin.onboarding import views as onboarding
 from orgadmin.organizations import views as organizations
@@ -38,8 +38,7 @@ urlpatterns = [
     path("changes/", change_requests.change_list, name="change-list"),
     path("changes/<int:change_id>/", change_requests.change_detail, name="change-detail"),
     path("changes/<int:change_id>/decide/", change_requests.change_decide, name="change-decide"),
+    path("changes/<int:change_id>/withdraw/", change_requests.change_withdraw, name="change-withdraw"),
     path("changes/<int:change_id>/check/", change_requests.change_check, name="change-check"),
-    path("audit/", audit_views.audit_list, name="audit-list"),
-    path("audit/export.csv", audit_views.audit_export, name="audit-export"),
-    path("audit/<int:entry_id>/", audit_views.audit_detail, name="audit-detail"),
+    path("audit/", include("audit.urls")),
 ]

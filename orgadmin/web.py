@@ -27,6 +27,8 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from audit.protocol import AuditUnavailable
+from audit.store import can_append
+from orgadmin.organizations.lock import Busy
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import SECRETS
 from staff import recent_sign_in
@@ -45,9 +47,12 @@ def htmx_redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
-def upstream_error_page(request: HttpRequest, error: PolytomicError | AuditUnavailable, *, title: str) -> HttpResponse:
-    """Polytomic failed, or the audit log could not record the call: the page says so plainly. A
-    form posted here is kept, to be sent again as it was (the client secret excepted)."""
+def upstream_error_page(
+    request: HttpRequest, error: PolytomicError | AuditUnavailable | Busy, *, title: str
+) -> HttpResponse:
+    """Polytomic failed, the audit log could not record the call, or another write of the
+    organization went on for too long: the page says so plainly. A form posted here is kept, to be
+    sent again as it was (the client secret excepted)."""
     kept = []
     if request.method == "POST":
         if isinstance(error, AuditUnavailable):  # a read before the write: its answer unused, and no write sent
@@ -93,8 +98,9 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
-    """200 while the database answers, 503 otherwise. Never calls Polytomic, needs no sign-in;
-    answered by HealthCheckMiddleware before anything else looks at the request."""
+    """200 while the database answers and an audit entry could be appended, 503 otherwise. Never
+    calls Polytomic, needs no sign-in; answered by HealthCheckMiddleware before anything else looks
+    at the request."""
     if request.method not in ("GET", "HEAD"):
         response = JsonResponse({"detail": "Method not allowed"}, status=405)
         response["Allow"] = "GET, HEAD"
@@ -108,6 +114,9 @@ def healthz(request: HttpRequest) -> HttpResponse:
         response = JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     else:
         response = JsonResponse({"status": "ok", "database": "ok"})
+        if not can_append():  # an append would wait past its timeout: out of the load balancer until it would not
+            logger.warning("Health check: the audit log cannot take an entry")
+            response = JsonResponse({"status": "unavailable", "database": "ok", "audit_log": "unavailable"}, status=503)
     response["Cache-Control"] = "no-store"
     return response
 

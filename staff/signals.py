@@ -16,7 +16,7 @@ from django.db.models.signals import m2m_changed, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
-from staff import signin
+from staff import sign_out_notice, signin
 from staff.forwarded_headers import client_ip
 from staff.roles import ROLES
 from staff.throttle import remember_device
@@ -27,9 +27,11 @@ security_log = logging.getLogger("orgadmin.security")
 User = get_user_model()
 
 
-def end_sessions(user: Any, *, reason: str) -> int:
-    """Ends every session of `user`; the number ended."""
+def end_sessions(user: Any, *, reason: str, notice: str) -> int:
+    """Ends every session of `user`; the number ended. `reason` is for the security log; `notice`
+    is what each of those browsers reads on the sign-in page it lands on next."""
     sessions = list(UserSession.objects.filter(user=user))
+    sign_out_notice.remember([session.session_key for session in sessions], notice)
     for session in sessions:
         session.end()
     if sessions:
@@ -40,7 +42,9 @@ def end_sessions(user: Any, *, reason: str) -> int:
 @receiver(post_save, sender=User)
 def _deactivated(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
     if not created and not instance.is_active:
-        end_sessions(instance, reason="account deactivated")
+        end_sessions(
+            instance, reason="account deactivated", notice="You were signed out: your account was deactivated."
+        )
 
 
 @receiver(m2m_changed, sender=User.groups.through)
@@ -50,7 +54,11 @@ def _roles_changed(sender: Any, instance: Any, action: str, reverse: bool, **kwa
     users = [instance] if not reverse else list(User.objects.filter(pk__in=kwargs.get("pk_set") or ()))
     for user in users:
         if not user.is_superuser and not user.groups.filter(name__in=ROLES).exists():
-            end_sessions(user, reason="last role removed")
+            end_sessions(
+                user,
+                reason="last role removed",
+                notice="You were signed out: your account no longer has a role in the portal.",
+            )
 
 
 @receiver(account_signals.user_logged_in)

@@ -150,6 +150,13 @@ def _empty_cache(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _audit_anchor_of_the_test(settings, tmp_path) -> None:
+    """verify_audit keeps the head it verified outside the database (AUDIT_ANCHOR_FILE): each test's
+    log is its own, and so is the head kept of it."""
+    settings.AUDIT_ANCHOR_FILE = tmp_path / "audit-anchor"
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Django's advice for tests: production's deliberately slow hasher would dominate the suite."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

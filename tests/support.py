@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import os
 import socket
+import sqlite3
 import ssl
 import struct
 import threading
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 from django.urls import URLPattern, URLResolver, get_resolver
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -160,6 +162,46 @@ def audit_refuses_inserts(phase: str = "", action: str | tuple[str, ...] = ""):
         finally:
             for statement in drop:
                 cursor.execute(statement)
+
+
+@contextlib.contextmanager
+def chain_held(seconds: float = 20) -> Iterator[None]:
+    """Another database session holds the audit chain's lock from the start of the block, for
+    `seconds` (by default as long as the stuck append that once stalled every page) or until the
+    block ends, whichever comes first: on PostgreSQL the chain's advisory lock, on SQLite the one
+    write lock."""
+    taken, done = threading.Event(), threading.Event()
+    from django.db import connection
+
+    from audit.store import CHAIN_LOCK_ID
+
+    database = connection.settings_dict
+
+    def hold() -> None:
+        if connection.vendor == "postgresql":
+            with psycopg.connect(
+                host=database["HOST"], port=database["PORT"] or 5432, user=database["USER"],
+                password=database["PASSWORD"], dbname=database["NAME"], autocommit=True,
+            ) as other:  # fmt: skip
+                other.execute("SELECT pg_advisory_lock(%s)", [CHAIN_LOCK_ID])
+                taken.set()
+                done.wait(seconds)
+            return
+        other = sqlite3.connect(database["NAME"], isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        taken.set()
+        done.wait(seconds)
+        other.execute("ROLLBACK")
+        other.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert taken.wait(10), "the other session did not take the lock"
+    try:
+        yield
+    finally:
+        done.set()
+        holder.join()
 
 
 def totp(secret: str, at: float | None = None) -> str:

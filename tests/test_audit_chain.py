@@ -15,6 +15,7 @@ from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from audit import queries as audit_queries
 from audit.models import AuditEntry
 from audit.protocol import AuditContext
 from audit.store import append, canonical_content, entry_hash
@@ -143,11 +144,14 @@ class ChainTests:
         assert checkpoint.action == "audit.checkpoint"
         assert f"Head: {checkpoint.id}:{checkpoint.entry_hash}" in printed
         assert "verified" in verify(f"--anchor={anchor.id}:{anchor.entry_hash}")
+        kept = AuditEntry.objects.order_by("-id").first()  # that run's checkpoint: its head, kept outside
         with guard_lifted(), connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM orgadmin_auditentry WHERE id >= {anchor.id}")  # noqa: S608
-        assert "chain intact" in verify()  # a shorter chain is still a chain...
+        assert verify_chain()[1] is None  # a shorter chain is still a chain...
+        with pytest.raises(CommandError, match=f"anchor entry {kept.id} is no longer in the audit log"):
+            verify()  # ...but not the one the last run kept the head of
         with pytest.raises(CommandError, match=f"anchor entry {anchor.id} is no longer in the audit log"):
-            verify(f"--anchor={anchor.id}:{anchor.entry_hash}")  # ...but not the one that was seen
+            verify(f"--anchor={anchor.id}:{anchor.entry_hash}")  # ...nor the one that was seen
 
     def test_an_anchor_pruned_since_is_not_a_break(self):
         anchor = add_entry(created_at=timezone.now() - timedelta(days=50))
@@ -321,6 +325,15 @@ class SeedTests:
         assert all(attempts[o.attempt_id].phase == "attempt" for o in outcomes)
         assert AuditEntry.objects.filter(phase="attempt").count() == len(outcomes)
         assert not AuditEntry.objects.filter(phase="call").exclude(method="GET").exists()
+
+    def test_a_seeded_log_is_planned_as_a_live_one_so_an_actors_page_is_read_in_order(self):
+        """A live PostgreSQL log is analyzed by autovacuum as it grows; a seeded one must be too, or
+        the planner takes it for the empty table it was and sorts an actor's every entry for a
+        page (the benchmark's "by actor" row at 20,000 entries: 2.6 times the page at 1,000)."""
+        call_command("seed_audit", "--count", "3000", "--organizations", "6", "--actors", "1", stdout=StringIO())
+        plan = audit_queries.audit_rows(actor="staff000").recorded.order_by(*audit_queries.NEWEST_FIRST)[:51].explain()
+        sorted_whole = "Sort" if connection.vendor == "postgresql" else "TEMP B-TREE"
+        assert sorted_whole not in plan, plan
 
     def test_seeded_writes_may_be_left_without_outcome(self):
         call_command("seed_audit", "--count", "100", "--unresolved", "40", stdout=StringIO())

@@ -64,7 +64,12 @@ POLICY = {
     "socialaccount_signup": {"GET": (R, R, R, R), "POST": (R, R, R, R), "PUT": ANYONE_405},
     # Staff members and their sessions: Admins.
     "staff:staff-list": {"GET": (SIGN_IN, 403, 403, 200), "POST": SIGNED_IN_405},
-    "staff:staff-end-sessions": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, 403, R)},
+    # Ending sessions: GET asks; a POST without the confirmation is sent back to the question.
+    "staff:staff-end-sessions": {
+        "GET": (SIGN_IN, 403, 403, 200),
+        "POST": (SIGN_IN, 403, 403, R),
+        "PUT": SIGNED_IN_405,
+    },
     "orgadmin:home": {"GET": (SIGN_IN, R, R, R), "POST": (SIGN_IN, 405, 405, 405)},
     "orgadmin:organization-list": {"GET": (SIGN_IN, 200, 200, 200), "POST": (SIGN_IN, 405, 405, 405)},
     "orgadmin:organization-create": {
@@ -99,6 +104,8 @@ POLICY = {
     "orgadmin:change-list": {"GET": (SIGN_IN, 403, 200, 200), "POST": SIGNED_IN_405},
     "orgadmin:change-detail": {"GET": (SIGN_IN, 403, 200, 200), "POST": SIGNED_IN_405},
     "orgadmin:change-decide": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, 403, 422)},
+    # Only its requester withdraws a request (the sample's is a colleague's).
+    "orgadmin:change-withdraw": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, 403, 403)},
     # A check at Polytomic of a request whose outcome is not known: who may decide (the sample request
     # is pending, so there is nothing to check, and the Admin is led back to it).
     "orgadmin:change-check": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, 403, R)},

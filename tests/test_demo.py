@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -81,6 +82,9 @@ class DemoTests:
         demo = DemoProcess(demo_env(tmp_path), port)
         try:
             banner = demo.wait_for("Ctrl-C stops the portal and the sandbox.")
+            # The banner comes first: nothing before it, the audit stream's JSON lines least of all.
+            assert banner[: banner.index("Partner organization portal: demo")].strip() == ""
+            audit_stream = Path(re.search(r"Audit stream \(one JSON line per entry\): (\S+)", banner).group(1))
             accounts = dict(re.findall(r"^\s+(demo-\w+)\s+password (\S+)", banner, flags=re.MULTILINE))
             assert set(accounts) == {"demo-viewer", "demo-editor", "demo-admin"}
             assert "They have no second factor: with DEBUG on, PORTAL_REQUIRE_MFA is off." in banner
@@ -138,6 +142,12 @@ class DemoTests:
             returncode = demo.stop()
         assert returncode == 0, "".join(demo.output)
         assert "Portal and sandbox stopped." in "".join(demo.output)
+        # The stream is whole, in its file beside the demo's database, and none of it on the console.
+        assert audit_stream.parent == tmp_path
+        actions = [json.loads(line)["action"] for line in audit_stream.read_text().splitlines()]
+        assert "change.request" in actions
+        assert "issuer.check" in actions
+        assert not [line for line in demo.output if line.lstrip().startswith("{")]
         with pytest.raises(requests.ConnectionError):
             requests.get(f"{sandbox_url}/api/organizations", timeout=2)
 

@@ -5,6 +5,7 @@ by a failure at each step, then resumed, with nothing done twice."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -198,14 +199,20 @@ class OrganizationStepFailureTests:
         [first, second] = posts(sandbox, "/api/organizations")
         assert first["headers"]["idempotency-key"] != second["headers"]["idempotency-key"]
 
-    def test_no_answer_keeps_the_key_and_the_input_so_the_retry_creates_it_once(self, as_editor, sandbox):
-        sandbox.sandbox.faults.queue.append({"method": "POST", "path": "/api/organizations", "fault": "drop"})
+    def test_no_answer_keeps_the_key_and_the_input_so_the_retry_creates_it_once(self, as_editor, sandbox, settings):
+        settings.POLYTOMIC_READ_TIMEOUT = 0.5  # the create is held past it: it lands once released
+        sandbox.sandbox.faults.queue.append({"method": "POST", "path": "/api/organizations", "fault": "hold"})
         flow, answer = start(as_editor, name="Hooli")
         assert answer.status_code == 200
         assert "may have created the organization" in answer.content.decode()
         assert tasks(flow, "organization") == [("Hooli", "unknown")]
         page = as_editor.get(flow_url(flow)).content.decode()
         assert re.search(r'name="name"[^>]*disabled|disabled[^>]*name="name"', page)
+        sandbox.sandbox.release.set()
+        deadline = time.monotonic() + 10
+        while None in sandbox.sandbox.idempotency.values():  # the held create, still in flight
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         # A changed name is not taken: the retry sends what was sent, with the same key.
         retried = as_editor.post(flow_url(flow, "onboarding-org"), {**hidden_fields(page), "name": "Other"})
         assert retried.status_code == 302

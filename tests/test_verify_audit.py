@@ -83,7 +83,7 @@ class CheckpointTests:
         with pytest.raises(CommandError, match=f"chain broken at entry {changed.id}"):
             verify("--since", "latest")
 
-    def test_a_checkpoint_whose_entry_was_removed_or_forged_is_refused(self):
+    def test_a_checkpoint_whose_entry_was_removed_or_forged_is_refused(self, settings):
         verified = add_entry()
         verify()
         checkpoint = AuditEntry.objects.order_by("-id").first()
@@ -96,6 +96,9 @@ class CheckpointTests:
             verify("--since", "latest")
         with guard_lifted(), connection.cursor() as cursor:
             cursor.execute("DELETE FROM orgadmin_auditentry WHERE id >= %s", [checkpoint.id])
+        with pytest.raises(CommandError, match=f"anchor entry {checkpoint.id} is no longer in the audit log"):
+            verify()  # the tail cut, as the head kept outside the database shows
+        settings.AUDIT_ANCHOR_FILE.unlink()  # forgotten: the shorter chain verifies, and checkpoints again
         verify()
         with guard_lifted(), connection.cursor() as cursor:
             cursor.execute("DELETE FROM orgadmin_auditentry WHERE id = %s", [verified.id])
@@ -116,6 +119,76 @@ class CheckpointTests:
         add_entry()
         verify("--no-checkpoint")
         assert not AuditEntry.objects.filter(action="audit.checkpoint").exists()
+
+
+@pytest.mark.django_db
+class KeptHeadTests:
+    """Removing the newest entries, or all of them, leaves a chain that verifies: only the head a
+    run kept outside the database (AUDIT_ANCHOR_FILE) finds it, and verify_audit holds the log to
+    it without being asked."""
+
+    def cut(self, from_id: int) -> None:
+        with guard_lifted(), connection.cursor() as cursor:
+            cursor.execute("DELETE FROM orgadmin_auditentry WHERE id >= %s", [from_id])
+
+    def test_each_run_keeps_its_head_and_the_next_is_held_to_it(self, settings):
+        add_entry()
+        printed, _ = verify()
+        head = re.search(r"Head: ([0-9]+:[0-9a-f]{64})", printed)[1]
+        assert settings.AUDIT_ANCHOR_FILE.read_text() == f"{head}\n"
+        assert f"Head kept in {settings.AUDIT_ANCHOR_FILE}." in printed
+        add_entry()
+        printed, _ = verify("--since", "latest")
+        assert "chain intact" in printed
+        assert settings.AUDIT_ANCHOR_FILE.read_text() != f"{head}\n"  # moved on to this run's head
+
+    def test_a_cut_tail_fails_with_no_option_given(self):
+        first = add_entry()
+        cut_from = add_entry()
+        add_entry()
+        verify()
+        self.cut(cut_from.id)
+        assert walk_chain().broken is None  # what is left is a valid chain
+        with pytest.raises(CommandError, match="no longer in the audit log with that hash: entries were removed"):
+            verify()
+        with pytest.raises(CommandError, match="no longer in the audit log"):
+            verify("--since", "latest")
+        assert AuditEntry.objects.filter(id__gt=first.id).count() == 0  # a failed run records no checkpoint
+
+    def test_an_emptied_log_is_never_called_intact(self, caplog):
+        add_entry()
+        verify()
+        self.cut(0)
+        out = StringIO()
+        with pytest.raises(CommandError, match=r"The audit log is empty, but entry [0-9]+ was in it") as failed:
+            call_command("verify_audit", stdout=out)
+        assert "intact" not in out.getvalue() + str(failed.value)
+        assert any(r.name == "orgadmin.security" and "empty" in r.getMessage() for r in caplog.records)
+
+    def test_a_new_installation_is_said_to_be_one_honestly(self, settings):
+        printed, _ = verify()
+        assert "The audit log is empty, and no head was ever kept outside the database" in printed
+        assert "a new installation, or a log emptied before its first verification" in printed
+        assert "intact" not in printed
+        assert not settings.AUDIT_ANCHOR_FILE.exists()
+        add_entry()
+        printed, _ = verify()
+        assert "chain intact" in printed
+        assert "No head kept outside the database yet" in printed
+        assert settings.AUDIT_ANCHOR_FILE.exists()
+
+    def test_a_given_anchor_stands_for_the_kept_head(self, settings):
+        kept = add_entry()
+        verify()
+        settings.AUDIT_ANCHOR_FILE.write_text("not a head\n")
+        with pytest.raises(CommandError, match="holds no head"):
+            verify()
+        assert "chain intact" in verify("--anchor", f"{kept.id}:{kept.entry_hash}")[0]
+
+    def test_a_read_only_copy_keeps_no_head(self, settings):
+        add_entry()
+        verify("--no-checkpoint")
+        assert not settings.AUDIT_ANCHOR_FILE.exists()
 
 
 @pytest.mark.django_db

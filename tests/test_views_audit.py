@@ -136,6 +136,14 @@ class FilterTests:
         body = b"".join(response.streaming_content) if response.streaming else response.content
         assert (f"/audit/{entry.id}/" if url == AUDIT else entry.entry_hash) in body.decode()
 
+    def test_several_actions_are_kept_as_hidden_inputs_with_no_label_of_their_own(self, as_admin):
+        query = {"actions": ["organization.update", "organization.get"]}
+        page = as_admin.get(AUDIT, query).content.decode()
+        assert listed_ids(as_admin.get(AUDIT, query)) == [self.d.id, self.c.id, self.b.id, self.a.id]
+        for action in query["actions"]:
+            assert f'<input type="hidden" name="actions" value="{action}"' in page
+        assert 'for="id_actions"' not in page  # a label for no visible control
+
     def test_htmx_answers_only_the_results(self, as_admin):
         page = as_admin.get(AUDIT, {"actor": "ada"}, HTTP_HX_REQUEST="true").content.decode()
         assert page.startswith('<section id="audit-results"')

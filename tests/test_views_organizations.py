@@ -235,8 +235,7 @@ class CreateTests:
         sandbox.sandbox.faults.queue.append({"method": "POST", "path": "/api/organizations", "fault": "drop"})
         data = {"name": "Once Only", "form_key": "e" * 32}
         lost = as_editor.post(CREATE, data)
-        assert lost.status_code == 200
-        assert "submitting the same form again is safe" in lost.content.decode()
+        assert lost.status_code == 302  # a read found it made (tests/test_outcomes.py)
         assert as_editor.post(CREATE, data).status_code == 302
         assert [o.name for o in sandbox.sandbox.organizations.values()].count("Once Only") == 1
 
@@ -423,6 +422,21 @@ class DeleteTests:
         assert ACME_ID not in sandbox.sandbox.organizations
         assert AuditEntry.objects.filter(action="organization.delete", outcome="ok").count() == 1
 
+    def test_a_delete_of_an_organization_changed_since_the_page_was_opened_waits_for_a_second_look(
+        self, as_admin, sandbox
+    ):
+        opened = hidden_field(as_admin.get(delete_url(ACME_ID)).content.decode(), "opened")
+        sandbox.sandbox.organizations[ACME_ID].sso_org_id = "org_CHANGED_ELSEWHERE"
+        held = as_admin.post(delete_url(ACME_ID), {"confirm_name": "Acme Corporation", "opened": opened})
+        page = held.content.decode()
+        assert held.status_code == 422
+        assert "Someone changed this organization at Polytomic since you opened this page" in page
+        assert "SSO organization id: “org_01ACME” → “org_CHANGED_ELSEWHERE”" in page
+        assert received(sandbox, "DELETE") == []
+        again = {"confirm_name": "Acme Corporation", "opened": hidden_field(page, "opened")}
+        assert as_admin.post(delete_url(ACME_ID), again).status_code == 302
+        assert len(received(sandbox, "DELETE")) == 1
+
     def test_a_delete_carries_no_idempotency_key(self, as_admin, sandbox):
         """Polytomic's idempotency guide sets none on DELETE: a repeated delete answers 404, which
         reads as "already deleted". (With one, a reused key was answered with another
@@ -508,7 +522,7 @@ class QueryCountTests:
 
     def test_list_page(self, as_admin, sandbox, django_assert_num_queries, django_assert_max_num_queries):
         as_admin.get(LIST)
-        with django_assert_max_num_queries(8) as few:
+        with django_assert_max_num_queries(9) as few:  # the read after a look in the shared cache
             assert as_admin.get(LIST).status_code == 200
         self.add_organizations(sandbox, 300)
         with django_assert_num_queries(len(few.captured_queries)):
@@ -519,6 +533,8 @@ class QueryCountTests:
         # Two calls: the fresh read, with its audit entry, and the write, with its attempt and its
         # outcome; and the last client id sent. (An entry costs 4 queries on SQLite, 5 on PostgreSQL
         # inside the test's transaction: its savepoint, the chain's lock, the last hash, the insert.)
-        with django_assert_max_num_queries(19):
+        # On PostgreSQL the organization's write lock is taken and released: 2 queries when serving,
+        # 4 inside the test's transaction (with a savepoint around the taking).
+        with django_assert_max_num_queries(19 if connection.vendor == "sqlite" else 22):
             response = as_admin.post(edit_url(ACME_ID), acme_form(name="Acme Renamed") | fields)
         assert response.status_code == 302

@@ -78,15 +78,18 @@ class Sandbox(SandboxState, FaultInjection):
                 fault = self.faults.take(method, path, headers.get("x-sandbox-fault", ""))
                 latency_ms = self.faults.latency_ms
             query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
+            handled: list[bool] = []  # whether the API itself answered, whatever a fault then did to its answer
             response = self.with_fault(
-                fault, latency_ms, lambda delay: self.answer(method, path, headers, body, query, delay)
-            )
+                fault, latency_ms, lambda delay: handled.append(True) or self.answer(method, path, headers, body, query,
+                                                                                      delay)
+            )  # fmt: skip
             response.headers.setdefault("X-Polytomic-Version", headers.get("x-polytomic-version") or DEFAULT_VERSION)
             if self.bare_errors and response.status >= 400 and isinstance(response.body, dict):
                 response.body = {name: response.body[name] for name in ("status", "message") if name in response.body}
             # What was answered, for the contract tests (a fault's answer is no answer of Polytomic's).
             body = response.body.decode("utf-8", "replace") if isinstance(response.body, bytes) else response.body
-            exchange["answer"] = {"status": response.status, "body": body, "fault": fault is not None}
+            exchange["answer"] = {"status": response.status, "body": body, "fault": fault is not None,
+                                  "acted": bool(handled) and 200 <= response.status < 300}  # fmt: skip
         payload = response.encoded()
         response_headers = [(name, value) for name, value in response.headers.items()]
         if payload:

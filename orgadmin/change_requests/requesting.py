@@ -1,5 +1,6 @@
-"""Asking for a change (an update or a delete) instead of sending it, rejecting it, and expiring
-the requests past their time."""
+"""Asking for a change (an update or a delete) instead of sending it (one waiting request of a kind
+per organization), withdrawing it (its requester), rejecting it, and expiring the requests past
+their time."""
 
 from __future__ import annotations
 
@@ -25,6 +26,15 @@ from orgadmin.polytomic.fields import SECRETS, Organization, OrganizationInput
 from staff.encryption import fernet
 
 
+class AlreadyWaiting(Exception):
+    """The organization has a request of this kind waiting already: a second would be decided
+    against the same organization, and the first one sent would void the other."""
+
+    def __init__(self, change: ChangeRequest) -> None:
+        super().__init__(f"Change request {change.pk} of this kind waits already.")
+        self.change = change
+
+
 def request_update(
     *, context: AuditContext, organization: Organization, data: OrganizationInput, summary: dict, reason: str
 ) -> ChangeRequest:
@@ -46,6 +56,11 @@ def request_delete(*, context: AuditContext, organization: Organization, reason:
 def _request(*, context: AuditContext, organization: Organization, kind: str, body: dict, summary: dict,
              reason: str, secret: str) -> ChangeRequest:  # fmt: skip
     with transaction.atomic():
+        # Not proof against two requests asked within the same instant: two requests of one kind
+        # are then both shown on the organization, and approving one voids the other.
+        waiting = ChangeRequest.objects.filter(ChangeRequest.waiting_q(), organization_id=organization.id, kind=kind)
+        if first := waiting.order_by("requested_at", "pk").first():
+            raise AlreadyWaiting(first)
         change = ChangeRequest.objects.create(
             organization_id=organization.id,
             organization_name=organization.name,
@@ -60,6 +75,29 @@ def _request(*, context: AuditContext, organization: Organization, kind: str, bo
         )
         record_step(context, change, AuditEntry.Action.CHANGE_REQUEST, body={**masked(change), "reason": reason})
     return change
+
+
+def withdraw(*, context: AuditContext, change_request_id: int) -> ChangeRequest:
+    """Its requester withdraws a request still waiting: nothing is sent, its secret is erased.
+    Nobody decided it, so it names no decider."""
+    with transaction.atomic():
+        taken = ChangeRequest.objects.filter(
+            ChangeRequest.waiting_q(), pk=change_request_id, requested_by=context.actor
+        ).update(status=Status.WITHDRAWN, secret="")
+        if not taken:
+            raise ChangeRequestClosed(_why_not_withdrawn(change_request_id, context))
+        change = ChangeRequest.objects.get(pk=change_request_id)
+        record_step(context, change, AuditEntry.Action.CHANGE_WITHDRAW, body={})
+    return change
+
+
+def _why_not_withdrawn(change_request_id: int, context: AuditContext) -> str:
+    change = ChangeRequest.objects.filter(pk=change_request_id).first()
+    if change is None:
+        return "There is no such change request."
+    if change.requested_by_id != getattr(context.actor, "pk", None):
+        return "Only its requester can withdraw a change request."
+    return f"This change request can no longer be withdrawn: {change.status_shown.lower()}."
 
 
 def reject(*, context: AuditContext, change_request_id: int, comment: str) -> ChangeRequest:

@@ -4,15 +4,18 @@ requests still unknown, for `verify_audit`'s report."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
 from uuid import UUID
 
 from django.db.models import Q
+from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.protocol import AuditContext, AuditUnavailable
+from orgadmin import outcomes
 from orgadmin.change_requests.steps import (
     ChangeRequestClosed,
     Status,
@@ -22,7 +25,7 @@ from orgadmin.change_requests.steps import (
 )
 from orgadmin.models import ChangeRequest
 from orgadmin.organizations.services import organization_still_there
-from orgadmin.polytomic.errors import PolytomicError
+from orgadmin.polytomic.errors import MAY_HAVE_DONE_IT, PolytomicError
 from orgadmin.polytomic.fields import BY_NAME, READABLE, Organization
 
 # verify_audit's log, where its findings go (audit/management/commands/verify_audit.py).
@@ -73,9 +76,12 @@ def _check(context: AuditContext, change: ChangeRequest) -> ChangeRequest:
     return change
 
 
-def resolve(context: AuditContext, change: ChangeRequest, *, taken: Q, answered: str = "") -> ChangeRequest:
+def resolve(
+    context: AuditContext, change: ChangeRequest, *, taken: Q, answered: str = "", lost: bool = False
+) -> ChangeRequest:
     """Reads the organization and ends the request by what is found (`_finding`), with a
-    change.check entry naming the people and the finding; marks it unknown if Polytomic cannot be read."""
+    change.check entry naming the people and the finding; marks it unknown if Polytomic cannot be
+    read, or if the change is not seen done while it may still land (`_may_still_land`)."""
     calls = dataclasses.replace(context, change_request_id=change.pk)
     lead = f"{answered}. " if answered else ""
     try:  # a 404 to a DELETE, too, counts only as this read finds it (`organization_still_there`)
@@ -86,10 +92,32 @@ def resolve(context: AuditContext, change: ChangeRequest, *, taken: Q, answered:
             raise StillUnknown(f"Still not known: {why}") from None
         return mark_unknown(context, change, why, taken=taken)
     status, found, why = _finding(change, current)
-    return ended(
+    if status != Status.EXECUTED and _may_still_land(change, lost=lost):
+        why = f"{lead}{MAY_HAVE_DONE_IT} Polytomic does not show the {change.kind} yet, and it may still land."
+        if change.status == Status.UNKNOWN:
+            raise StillUnknown(why)
+        return mark_unknown(context, change, why, taken=taken)
+    done = ended(
         context, change, status, lead + why, AuditEntry.Action.CHANGE_CHECK,
         body={"found": found, "status": status, "why": lead + why}, taken=taken,
     )  # fmt: skip
+    _settle_its_writes(context, done)
+    return done
+
+
+def _may_still_land(change: ChangeRequest, *, lost: bool) -> bool:
+    """A send whose answer was lost, or one marked unknown, may still land until its deadline."""
+    sent_lately = change.send_deadline is not None and timezone.now() < change.send_deadline
+    return (lost or change.status == Status.UNKNOWN) and sent_lately
+
+
+def _settle_its_writes(context: AuditContext, change: ChangeRequest) -> None:
+    """The request's writes of unknown outcome, settled by what its check found (a resolution entry
+    each); the log refusing leaves them to `resolve_writes`."""
+    with contextlib.suppress(AuditUnavailable):  # logged by audit.protocol.record
+        outcomes.record_found(
+            context=context, done=change.status == Status.EXECUTED, words=change.result, change_request_id=change.pk
+        )
 
 
 # What a check may find, in words (`_finding`).

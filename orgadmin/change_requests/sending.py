@@ -32,8 +32,9 @@ from orgadmin.change_requests.steps import (
 )
 from orgadmin.idempotency import idempotency_key
 from orgadmin.models import ChangeRequest
+from orgadmin.organizations import lock
 from orgadmin.polytomic.client import client
-from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
+from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound, PolytomicOutcomeUnknown
 from orgadmin.polytomic.fields import SECRETS, OrganizationInput
 
 
@@ -57,7 +58,18 @@ def approve(*, context: AuditContext, change_request_id: int, comment: str) -> C
             raise ChangeRequestClosed(why_closed(change_request_id, context))
         change = ChangeRequest.objects.get(pk=change_request_id)
         record_step(context, change, AuditEntry.Action.CHANGE_APPROVE, body={"comment": comment})
-    return _execute(context, change)
+    return _execute_alone(context, change)
+
+
+def _execute_alone(context: AuditContext, change: ChangeRequest) -> ChangeRequest:
+    """`_execute` with no other write of the organization in between (`orgadmin.organizations.lock`):
+    its fresh read compares what the send will overwrite. Another write going on for too long fails
+    the request, nothing sent, to be sent again."""
+    try:
+        with lock.held(change.organization_id):
+            return _execute(context, change)
+    except lock.Busy as busy:
+        return failed(context, change, busy.message)
 
 
 def _execute(context: AuditContext, change: ChangeRequest) -> ChangeRequest:
@@ -106,7 +118,10 @@ def _after_a_failure(
         if status == 404
         else f"The {change.kind} was sent; what came of it is not known ({exc.message})"
     )
-    return partial(resolve, context, change, taken=SENDING, answered=answered), answered
+    # Its answer lost, the change may still land: only seeing it done ends the request before its
+    # send deadline (`resolving.resolve`).
+    lost = isinstance(exc, PolytomicOutcomeUnknown)
+    return partial(resolve, context, change, taken=SENDING, answered=answered, lost=lost), answered
 
 
 def _send(change: ChangeRequest, calls: AuditContext) -> None:

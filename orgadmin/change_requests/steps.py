@@ -17,6 +17,7 @@ from audit import protocol as audit_protocol
 from audit.models import AuditEntry
 from audit.protocol import AuditContext, AuditUnavailable
 from orgadmin.models import ChangeRequest
+from orgadmin.organizations import lock
 from orgadmin.polytomic.fields import SECRETS
 from orgadmin.polytomic.recording import mask_request_body
 from staff.encryption import fernet
@@ -24,8 +25,9 @@ from staff.encryption import fernet
 ENCRYPTION_PURPOSE = "orgadmin.change-request-secret"
 logger = logging.getLogger(__name__)
 Status = ChangeRequest.Status
-# The longest a live sender takes after taking a request: the fresh read and the write, each
-# within the client's total timeout (POLYTOMIC_TOTAL_TIMEOUT), and this margin for the database.
+# The longest a live sender takes after taking a request: its wait for another write of the
+# organization (`lock.wait_seconds`), the fresh read and the write, each within the client's total
+# timeout (POLYTOMIC_TOTAL_TIMEOUT), and this margin for the database.
 SEND_MARGIN_SECONDS = 30
 
 
@@ -33,7 +35,8 @@ SENDING = Q(status=Status.EXECUTING)  # what the sender's last step may end
 
 
 def send_deadline(now: datetime) -> datetime:
-    return now + timedelta(seconds=2 * settings.POLYTOMIC_TOTAL_TIMEOUT + SEND_MARGIN_SECONDS)
+    seconds = lock.wait_seconds() + 2 * settings.POLYTOMIC_TOTAL_TIMEOUT + SEND_MARGIN_SECONDS
+    return now + timedelta(seconds=seconds)
 
 
 class ChangeRequestClosed(Exception):

@@ -1,6 +1,7 @@
-"""The four-eyes pages: the queue of change requests, a request with its decision, and the check
-at Polytomic of a request sent whose outcome is not known. The rules live in the package's
-other modules; these views only call them (the status policy: `orgadmin.web`)."""
+"""The four-eyes pages: the queue of change requests, a request with its decision, its withdrawal
+by its requester, and the check at Polytomic of a request sent whose outcome is not known. The
+rules live in the package's other modules; these views only call them (the status policy:
+`orgadmin.web`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -18,10 +20,11 @@ from django.views.decorators.http import require_GET, require_POST
 from audit.protocol import AuditContext, AuditUnavailable
 from orgadmin.change_requests import requesting, resolving, sending
 from orgadmin.change_requests.forms import ChangeDecisionForm
+from orgadmin.change_requests.pending import why_approving_voids
 from orgadmin.change_requests.steps import ChangeRequestClosed
 from orgadmin.models import ChangeRequest
 from orgadmin.organizations.queries import organization_get
-from orgadmin.polytomic.errors import PolytomicError
+from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
 from staff import recent_sign_in
 
 CHANGES_DECIDED_SHOWN = 20
@@ -55,19 +58,24 @@ def change_detail(request: HttpRequest, change_id: int) -> HttpResponse:
     """A request as its requester confirmed it, the organization as Polytomic has it now (while
     the request is open), and the approver's decision."""
     change = get_object_or_404(ChangeRequest.objects.select_related("requested_by", "decided_by"), pk=change_id)
-    current, error = None, None
+    current, error, voids = None, None, ""
     if change.waiting:
         try:
             current = organization_get(
                 context=AuditContext.from_request(request), organization_id=UUID(change.organization_id)
             )
+        except PolytomicNotFound:
+            voids = why_approving_voids(change, None)
         except (PolytomicError, AuditUnavailable) as exc:
             error = exc
+        else:
+            voids = why_approving_voids(change, current)
     return _change_page(
         request,
         change,
         current=current,
         error=error,
+        voids=voids,
         form=ChangeDecisionForm(recent_sign_in.resume(request, request.path)),
     )
 
@@ -102,6 +110,22 @@ def change_decide(request: HttpRequest, change_id: int) -> HttpResponse:
 
 
 @require_POST
+@permission_required("orgadmin.change_organization", raise_exception=True)
+def change_withdraw(request: HttpRequest, change_id: int) -> HttpResponse:
+    """Its requester withdraws a request still waiting; nobody else may."""
+    change = get_object_or_404(ChangeRequest, pk=change_id)
+    if change.requested_by_id != request.user.pk:
+        raise PermissionDenied("Only its requester can withdraw a change request.")
+    try:
+        requesting.withdraw(context=AuditContext.from_request(request), change_request_id=change_id)
+    except (ChangeRequestClosed, AuditUnavailable) as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.info(request, "Withdrawn: nothing was sent to Polytomic.")
+    return redirect("orgadmin:change-detail", change_id)
+
+
+@require_POST
 @permission_required("orgadmin.approve_change_request", raise_exception=True)
 def change_check(request: HttpRequest, change_id: int) -> HttpResponse:
     """Finds out at Polytomic what became of a request sent whose outcome is not known."""
@@ -115,12 +139,14 @@ def change_check(request: HttpRequest, change_id: int) -> HttpResponse:
     return redirect("orgadmin:change-detail", change_id)
 
 
-def _change_page(request, change, *, form, current=None, error=None, status=200) -> HttpResponse:
+def _change_page(request, change, *, form, current=None, error=None, voids="", status=200) -> HttpResponse:
+    """`voids`: why approving would void the request, shown instead of the Approve button."""
     user = request.user
     may_decide = user.has_perm("orgadmin.approve_change_request") and change.requested_by_id != user.pk
     context = {
-        "change": change, "current": current, "error": error, "form": form,
+        "change": change, "current": current, "error": error, "form": form, "voids": voids,
         "can_decide": may_decide and change.waiting,
         "can_check": may_decide and change.outcome_unknown,
+        "can_withdraw": change.requested_by_id == user.pk and change.waiting,
     }  # fmt: skip
     return render(request, "orgadmin/change_detail.html", context, status=status)

@@ -34,12 +34,14 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from audit.protocol import AuditContext, AuditUnavailable
 from audit.queries import latest_rows
+from orgadmin import outcomes
 from orgadmin.idempotency import idempotency_key
 from orgadmin.issuer_check import IssuerCheck
 from orgadmin.models import Onboarding, OnboardingTask
+from orgadmin.organizations import services as organization_services
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.connections import Connection
-from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
+from orgadmin.polytomic.errors import PolytomicError, PolytomicOutcomeUnknown, PolytomicValidationError
 from orgadmin.polytomic.fields import SECRETS, Organization, OrganizationInput
 from orgadmin.polytomic.people import Role
 
@@ -158,8 +160,8 @@ def create_organization(
         )
         task.label = data.name.strip()
         key = _task_key(flow, task, AuditEntry.Action.CREATE)
-        organization = _run(task, lambda: client().create_organization(
-            data, idempotency_key=key, context=flow_context(context, flow)
+        organization = _run(task, lambda: organization_services.organization_create_keyed(
+            context=flow_context(context, flow), data=data, key=key
         ))  # fmt: skip
         Onboarding.objects.filter(pk=flow.pk).update(
             organization_id=organization.id, organization_name=organization.name, updated_at=timezone.now()
@@ -267,7 +269,11 @@ def _run_step(flow: Onboarding, step: str, action: str, send, *, context: AuditC
 
 
 def _run(task: OnboardingTask, call):
-    """Runs the task's call and records its outcome on the task; re-raises a failure."""
+    """Runs the task's call and records its outcome on the task; re-raises a failure. The task is
+    of unknown outcome from before it is sent until an answer says otherwise: a worker killed in
+    between leaves it so, never "not sent yet" (`resolve_unknown` finds out by reading)."""
+    task.state = State.UNKNOWN
+    task.save(update_fields=["state", "label", "updated_at"])
     try:
         result = call()
     except (PolytomicError, AuditUnavailable) as exc:
@@ -278,10 +284,16 @@ def _run(task: OnboardingTask, call):
             and not 200 <= exc.status < 300
             and not (isinstance(exc, PolytomicValidationError) and exc.in_flight)
         )
-        nothing_sent = isinstance(exc, AuditUnavailable) and exc.nothing_sent
+        # Sent, and no answer says what came of it: no answer, a success that cannot be read, the
+        # log refusing its outcome, or Polytomic saying the key's first request is still in flight.
+        unknown = (
+            isinstance(exc, PolytomicOutcomeUnknown)
+            or (isinstance(exc, PolytomicValidationError) and exc.in_flight)
+            or (isinstance(exc, AuditUnavailable) and not exc.nothing_sent)
+        )
         if answered:  # a retry must not be answered with the replay of this answer
             task.attempt += 1
-        task.state = State.FAILED if answered or nothing_sent else State.UNKNOWN
+        task.state = State.UNKNOWN if unknown and not answered else State.FAILED
         task.error = exc.message
         task.save(update_fields=["state", "attempt", "error", "label", "updated_at"])
         raise
@@ -289,6 +301,43 @@ def _run(task: OnboardingTask, call):
     task.polytomic_id = getattr(result, "id", result)
     task.save(update_fields=["state", "error", "label", "polytomic_id", "updated_at"])
     return result
+
+
+# The write each step's task makes.
+TASK_ACTIONS = {
+    Step.ORGANIZATION: AuditEntry.Action.CREATE,
+    Step.CONNECTIONS: AuditEntry.Action.CONNECTION_SHARE,
+    Step.ADMINISTRATORS: AuditEntry.Action.USER_INVITE,
+}
+
+
+def resolve_unknown(flow: Onboarding, *, context: AuditContext) -> None:
+    """Finds out by reading Polytomic what came of the flow's tasks of unknown outcome (their answer
+    lost, or their worker killed): each write sent with the task's Idempotency-Key is resolved
+    (orgadmin/outcomes.py), and the task ends done (with what Polytomic made) or failed, with a new
+    key for its retry. A task with no write recorded was not sent: once it can no longer be in
+    flight, it is failed, with nothing sent. Left unknown while Polytomic cannot say."""
+    settled = False
+    for task in flow.tasks.filter(state=State.UNKNOWN):
+        key = _task_key(flow, task, TASK_ACTIONS[task.step])
+        found = outcomes.what_came_of(
+            context=flow_context(context, flow), correlation_id=flow.correlation_id, idempotency_key=key
+        )
+        if found is None and timezone.now() - task.updated_at > timedelta(seconds=outcomes.settle_seconds()):
+            found = outcomes.Finding(False, "Nothing was sent: the portal stopped before sending it. Retry the step.")
+        if found is None or found.done is None:
+            continue
+        ending = {"state": State.DONE, "error": "", "polytomic_id": found.polytomic_id} if found.done else {
+            "state": State.FAILED, "error": found.words, "attempt": task.attempt + 1}  # fmt: skip
+        if OnboardingTask.objects.filter(pk=task.pk, state=State.UNKNOWN).update(updated_at=timezone.now(), **ending):
+            settled = True
+            if found.done and task.step == Step.ORGANIZATION:
+                Onboarding.objects.filter(pk=flow.pk).update(
+                    organization_id=found.polytomic_id, organization_name=found.organization_name
+                )
+                flow.organization_id, flow.organization_name = found.polytomic_id, found.organization_name
+    if settled:
+        _close_if_done(flow, by=None)
 
 
 def _task_key(flow: Onboarding, task: OnboardingTask, action: str) -> str:
@@ -301,7 +350,9 @@ def skip(flow: Onboarding, task_id: int, *, by: AbstractBaseUser) -> OnboardingT
     """Leaves a connection or an invitation that failed out of the flow (the organization cannot
     be), under the flow's claim: never while a step is sending it."""
     with claimed(flow, by=by.get_username()):
-        task = flow.tasks.filter(pk=task_id, state__in=TO_SEND).exclude(step=Step.ORGANIZATION).first()
+        # Not one of unknown outcome: Polytomic may hold it (`resolve_unknown` finds out).
+        task = flow.tasks.filter(pk=task_id, state__in=(State.PENDING, State.FAILED)).exclude(step=Step.ORGANIZATION)
+        task = task.first()
         if task is not None:
             task.state = State.SKIPPED
             task.save(update_fields=["state", "updated_at"])

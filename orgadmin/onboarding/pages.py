@@ -9,10 +9,10 @@ from urllib.parse import urlencode
 from django.shortcuts import get_object_or_404
 
 from audit.models import AuditEntry
+from audit.rows import audit_rows
 from orgadmin.models import Onboarding, OnboardingTask
 from orgadmin.onboarding import flow as onboarding
 from orgadmin.onboarding.flow import Step
-from orgadmin.rows import audit_rows
 
 ACTIVITY_SHOWN = 50
 STEP_ACTIONS = {

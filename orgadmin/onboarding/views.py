@@ -207,6 +207,9 @@ def _organization_page(
 @never_cache
 def onboarding_detail(request: HttpRequest, flow_id: int) -> HttpResponse:
     page = flow_page(flow_id)
+    if any(task.state == OnboardingTask.State.UNKNOWN for task in page.tasks):  # found out as they are shown
+        onboarding.resolve_unknown(page.flow, context=AuditContext.from_request(request))
+        page = flow_page(flow_id)
     if page.flow.status != Onboarding.Status.OPEN or page.current == Step.DONE:
         return render(request, "orgadmin/onboarding_detail.html", detail_context(page))
     if page.current == Step.ORGANIZATION:

@@ -25,6 +25,8 @@ from orgadmin.polytomic.fields import (
     in_section,
 )
 
+CHANGED_MEANWHILE = "Someone changed this organization at Polytomic since you opened this page"
+
 REENTER_OIDC = (
     "Polytomic replaces the OIDC settings in full on every save and never returns the client id or "
     "secret, so they must be entered again to keep OIDC working. To turn OIDC off instead, choose "
@@ -194,9 +196,12 @@ class OrganizationEditForm(OrganizationForm):
 
 class OrganizationDeleteForm(forms.Form):
     """Deleting is permanent: the operator types the organization's name, and a reason when the
-    delete waits for a second person."""
+    delete waits for a second person. The form carries the organization as the page showed it
+    (`opened`, signed, as the edit form does): changed at Polytomic since, nothing is deleted."""
 
     confirm_name = forms.CharField(label="Type the organization's name to confirm", max_length=255)
+    # Not required: a post without it (a script's) is held by the typed name alone.
+    opened = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args: Any, organization: Organization, needs_a_second_person: bool = False, **kwargs: Any):
         kwargs.setdefault("label_suffix", "")
@@ -213,12 +218,29 @@ class OrganizationDeleteForm(forms.Form):
         self.phrase = confirmation_phrase(organization)
         # Help text is rendered as HTML: the name comes from Polytomic and must be escaped.
         self.fields["confirm_name"].help_text = format_html("Enter <strong>{}</strong> exactly.", self.phrase)
+        if not self.is_bound:
+            self.initial["opened"] = edit_guard.opened_token(organization)
 
     def clean_confirm_name(self) -> str:
         value = self.cleaned_data["confirm_name"]
         if value not in (self.phrase, self.organization.name.strip()):
             raise forms.ValidationError("That is not this organization's name.")
         return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if not cleaned.get("opened"):
+            return cleaned
+        opened = edit_guard.opened_organization(cleaned["opened"], self.organization.id)
+        if opened is None:
+            self.add_error(None, DAMAGED)
+        elif differences := edit_guard.changed_meanwhile(opened, self.organization):
+            changed = "; ".join(f"{d.label}: “{d.opened}” → “{d.now}”" for d in differences)
+            self.add_error(None, f"{CHANGED_MEANWHILE} ({changed}). Nothing was deleted: check it, then confirm again.")
+            # The page now stands on the organization as it is.
+            self.data = self.data.copy()
+            self.data["opened"] = edit_guard.opened_token(self.organization)
+        return cleaned
 
 
 def confirmation_phrase(organization: Organization) -> str:

@@ -7,19 +7,46 @@ exceptions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID
 
 from audit.models import AuditEntry
 from audit.protocol import AuditContext
+from orgadmin import outcomes
 from orgadmin.idempotency import idempotency_key
 from orgadmin.polytomic.client import client
-from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
+from orgadmin.polytomic.errors import (
+    PolytomicError,
+    PolytomicNotFound,
+    PolytomicOutcomeUnknown,
+    PolytomicValidationError,
+)
 from orgadmin.polytomic.fields import Organization, OrganizationInput
 
 
 def organization_create(*, context: AuditContext, data: OrganizationInput, form_key: str) -> Organization:
     key = idempotency_key(form_key=form_key, action=AuditEntry.Action.CREATE, body=data.body())
-    return client().create_organization(data, idempotency_key=key, context=context)
+    return organization_create_keyed(context=context, data=data, key=key)
+
+
+def organization_create_keyed(*, context: AuditContext, data: OrganizationInput, key: str) -> Organization:
+    """Creates the organization with the Idempotency-Key `key`. Its answer lost, a read finds out
+    at once whether it was made; refused because its name is taken, the name may be taken by what
+    an earlier create of unknown outcome made (orgadmin/outcomes.py): that organization is the
+    result, not a conflict."""
+    try:
+        return client().create_organization(data, idempotency_key=key, context=context)
+    except PolytomicOutcomeUnknown as lost:
+        return _made_after_all(lost, lambda: outcomes.resolve_at_once(
+            context=context, action=AuditEntry.Action.CREATE, request_id=context.request_id, idempotency_key=key
+        ))  # fmt: skip
+    except PolytomicValidationError as refused:
+        made = None if "name" not in refused.field_errors else outcomes.made_by_an_earlier_create(
+            context=context, name=data.name.strip()
+        )  # fmt: skip
+        if made is None:
+            raise
+        return made
 
 
 def organization_update(
@@ -29,7 +56,22 @@ def organization_update(
     key = idempotency_key(
         form_key=form_key, action=AuditEntry.Action.UPDATE, target=str(organization_id), body=data.body()
     )
-    return client().update_organization(organization_id, data, idempotency_key=key, context=context)
+    try:
+        return client().update_organization(organization_id, data, idempotency_key=key, context=context)
+    except PolytomicOutcomeUnknown as lost:  # its answer lost: a read finds out at once whether it was made
+        return _made_after_all(lost, lambda: outcomes.resolve_at_once(
+            context=context, action=AuditEntry.Action.UPDATE, request_id=context.request_id, idempotency_key=key
+        ))  # fmt: skip
+
+
+def _made_after_all(lost: PolytomicOutcomeUnknown, find: Callable[[], outcomes.Finding | None]) -> Organization:
+    """The organization a write whose answer was `lost` made, when a read (`find`) shows it done;
+    otherwise its outcome stays unknown, and `lost` is raised again. After no answer in time, no
+    read is made at once: the page would wait as long again (the next page that shows it reads)."""
+    finding = None if lost.slow else find()
+    if finding is None or not finding.done or finding.organization is None:
+        raise lost
+    return finding.organization
 
 
 def organization_delete(*, context: AuditContext, organization_id: UUID, organization_name: str = "") -> None:
@@ -39,6 +81,13 @@ def organization_delete(*, context: AuditContext, organization_id: UUID, organiz
     nothing, and raises PolytomicError saying so."""
     try:
         client().delete_organization(organization_id, context=context, organization_name=organization_name)
+    except PolytomicOutcomeUnknown as lost:  # its answer lost: a read finds out at once whether it was done
+        finding = None if lost.slow else outcomes.resolve_at_once(
+            context=context, action=AuditEntry.Action.DELETE, organization_id=str(organization_id),
+            request_id=context.request_id,
+        )  # fmt: skip
+        if finding is None or not finding.done:
+            raise
     except PolytomicNotFound as not_found:
         if organization_still_there(context=context, organization_id=organization_id) is None:
             raise not_found from None

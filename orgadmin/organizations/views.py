@@ -21,14 +21,16 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.protocol import AuditContext, AuditUnavailable
+from audit.rows import audit_rows
+from orgadmin import outcomes
 from orgadmin.change_requests import requesting
+from orgadmin.change_requests.pending import waiting_for, waiting_on
 from orgadmin.issuer_check import check_issuer
-from orgadmin.organizations import edit_guard, queries, services
+from orgadmin.organizations import edit_guard, lock, queries, services
 from orgadmin.organizations.forms import OrganizationDeleteForm, OrganizationEditForm, OrganizationForm
 from orgadmin.organizations.rows import organization_rows
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
 from orgadmin.polytomic.fields import SEARCHABLE, SECRETS, Organization
-from orgadmin.rows import audit_rows
 from orgadmin.web import HtmxHttpRequest, form_status, htmx_redirect, submitted, upstream_error_page
 from staff import recent_sign_in
 
@@ -49,7 +51,12 @@ def organization_list(request: HtmxHttpRequest) -> HttpResponse:
     if folded := query.casefold():
         matching = [organization for organization in organizations if _matches(organization, folded)]
     page = Paginator(matching, ORGANIZATIONS_PER_PAGE).get_page(request.GET.get("page"))
-    rows = organization_rows(page.object_list, owner_id=queries.owner_id(organizations))
+    rows = organization_rows(
+        page.object_list,
+        owner_id=queries.owner_id(organizations),
+        waiting=waiting_for(organization.id for organization in page.object_list) if page.object_list else {},
+        may_open_changes=request.user.has_perm("orgadmin.change_organization"),
+    )
     context = {"page": page, "rows": rows, "query": query, "error": error}
     template = "orgadmin/_organization_results.html" if request.htmx else "orgadmin/organization_list.html"
     return render(request, template, context)
@@ -73,6 +80,8 @@ def organization_detail(request: HtmxHttpRequest, organization_id: UUID) -> Http
         return redirect("orgadmin:organization-list")
     except (PolytomicError, AuditUnavailable) as exc:
         return upstream_error_page(request, exc, title="Organization")
+    # Its writes whose outcome is unknown are found out as the page shows them.
+    outcomes.resolve_pending(context=context, organization_id=str(organization_id))
     return render(
         request,
         "orgadmin/organization_detail.html",
@@ -81,6 +90,7 @@ def organization_detail(request: HtmxHttpRequest, organization_id: UUID) -> Http
             "is_owner": organization.id == owner_id,
             "last_client_id": queries.organization_last_sent_client_id(organization),
             "audit_entries": audit_rows(queries.organization_recent_activity(organization_id=organization_id)),
+            "waiting": waiting_on(organization.id),
         },
     )
 
@@ -116,6 +126,17 @@ def organization_create(request: HtmxHttpRequest) -> HttpResponse:
 @sensitive_post_parameters(*SECRETS)
 @never_cache
 def organization_edit(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
+    if request.method != "POST":
+        return _edit(request, organization_id)
+    # The fresh read, the guard's decision and the save, with no other write of it in between.
+    try:
+        with lock.held(organization_id):
+            return _edit(request, organization_id)
+    except lock.Busy as busy:
+        return _edit_without_a_fresh_read(request, busy, organization_id)
+
+
+def _edit(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
     # A fresh read every time: the form is filled from it, and the edit guard checks against it.
     try:
         organization = queries.organization_get(
@@ -128,7 +149,11 @@ def organization_edit(request: HtmxHttpRequest, organization_id: UUID) -> HttpRe
         return _edit_without_a_fresh_read(request, exc, organization_id)
     last_client_id = queries.organization_last_sent_client_id(organization)
     form = OrganizationEditForm(submitted(request), organization=organization, last_client_id=last_client_id)
-    page = {"organization": organization, "last_client_id": last_client_id}
+    page = {
+        "organization": organization,
+        "last_client_id": last_client_id,
+        "waiting": waiting_on(organization.id),
+    }
     if request.method == "POST" and form.is_valid():
         decision = form.decide()
         if decision.go and decision.summary.needs_a_second_person:
@@ -154,6 +179,12 @@ def _request_update(request: HtmxHttpRequest, form: OrganizationEditForm, decisi
             summary=decision.summary.as_record(),
             reason=form.cleaned_data["reason"].strip(),
         )
+    except requesting.AlreadyWaiting as exc:
+        form.add_error(
+            None, f"Nothing was requested: change request #{exc.change.pk} ({exc.change.title}) waits already."
+        )
+        form.hold(decision)
+        return _form_page(request, form, page, status=200)
     except AuditUnavailable as exc:
         form.add_upstream_error(exc)
         form.hold(decision)
@@ -178,10 +209,11 @@ def _save(request: HtmxHttpRequest, form: OrganizationEditForm, organization: Or
 
 
 def _edit_without_a_fresh_read(
-    request: HtmxHttpRequest, error: PolytomicError | AuditUnavailable, organization_id: UUID
+    request: HtmxHttpRequest, error: PolytomicError | AuditUnavailable | lock.Busy, organization_id: UUID
 ) -> HttpResponse:
-    """The organization could not be read before saving: nothing is sent, and what was typed is
-    shown again on the state the form was opened with (or, without one, the failure alone)."""
+    """The organization could not be read before saving (or another save of it went on for too
+    long): nothing is sent, and what was typed is shown again on the state the form was opened
+    with (or, without one, the failure alone)."""
     if request.method != "POST":
         return upstream_error_page(request, error, title="Edit organization")
     opened = edit_guard.opened_organization(request.POST.get("opened", ""), organization_id)
@@ -191,6 +223,8 @@ def _edit_without_a_fresh_read(
     form.is_valid()
     if isinstance(error, AuditUnavailable):  # the read went out, its answer unrecorded and unused; no write did
         form.add_error(None, AuditUnavailable(nothing_sent=True).message)
+    elif isinstance(error, lock.Busy):
+        form.add_error(None, error.message)
     else:
         form.add_error(None, f"Nothing was saved: the current settings could not be read first. {error.message}")
     return _form_page(request, form, {"organization": opened}, status=200)
@@ -207,6 +241,17 @@ def _form_page(request: HtmxHttpRequest, form: Form, context: dict, *, status: i
 @permission_required("orgadmin.delete_organization", raise_exception=True)
 @never_cache
 def organization_delete(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
+    if request.method != "POST":
+        return _delete_page(request, organization_id)
+    # The fresh read the typed name is checked against, and the delete, with no other write of it in between.
+    try:
+        with lock.held(organization_id):
+            return _delete_page(request, organization_id)
+    except lock.Busy as busy:
+        return upstream_error_page(request, busy, title="Delete organization")
+
+
+def _delete_page(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
     context = AuditContext.from_request(request)
     try:
         organization = queries.organization_get(context=context, organization_id=organization_id)
@@ -221,13 +266,21 @@ def organization_delete(request: HtmxHttpRequest, organization_id: UUID) -> Http
     form = OrganizationDeleteForm(
         submitted(request), organization=organization, needs_a_second_person=_delete_needs_a_second_person()
     )
-    page = {"organization": organization, "form": form, "is_owner": is_owner}
+    page = {
+        "organization": organization,
+        "form": form,
+        "is_owner": is_owner,
+        "waiting": waiting_on(organization.id),
+    }
     if request.method == "POST" and form.is_valid():
         if "reason" in form.cleaned_data:
             try:
                 change = requesting.request_delete(
                     context=context, organization=organization, reason=form.cleaned_data["reason"].strip()
                 )
+            except requesting.AlreadyWaiting as exc:
+                form.add_error(None, f"Nothing was requested: change request #{exc.change.pk} (Delete) waits already.")
+                return render(request, "orgadmin/organization_delete.html", page)
             except AuditUnavailable as exc:
                 form.add_error(None, exc.message)
                 return render(request, "orgadmin/organization_delete.html", page)

@@ -34,12 +34,14 @@ class Connection:
 
 @dataclass(frozen=True)
 class SharedConnection:
-    """The copy of a connection in the customer organization it was shared into."""
+    """The copy of a connection in the customer organization it was shared into (which a share's
+    answer does not name, and a list of the shares does)."""
 
     id: str
+    organization_id: str = ""
 
     @classmethod
     def from_api(cls, data: Any) -> SharedConnection:
         if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
             raise ValueError("not a shared connection")
-        return cls(id=uuid_text(data["id"]))
+        return cls(id=uuid_text(data["id"]), organization_id=text_field(data, "organization_id"))

@@ -43,6 +43,23 @@ class PolytomicUnavailable(PolytomicError):
         self.retry_after = retry_after
 
 
+class PolytomicOutcomeUnknown(PolytomicUnavailable):
+    """A write that may have reached Polytomic, and no answer that can be read says what came of
+    it: the connection broke after it was sent, no answer came in time, or a success could not be
+    read. Its outcome is *unknown*, never failed: the portal finds out by reading Polytomic
+    (orgadmin/outcomes.py), and records what it found."""
+
+    def __init__(self, detail: str, *, status: int | None = None, slow: bool = False) -> None:
+        super().__init__(f"{MAY_HAVE_DONE_IT} {detail}".strip(), status=status)
+        self.detail = detail
+        # No answer in time: Polytomic is slow, and a read straight away would make the page wait as long again.
+        self.slow = slow
+
+
+# What a page says of a write whose outcome is unknown, until the portal has found out.
+MAY_HAVE_DONE_IT = "Polytomic may have done this; the portal is checking."
+
+
 class PolytomicAuthenticationError(PolytomicError):
     """401: Polytomic does not accept the portal's partner key."""
 
@@ -221,42 +238,48 @@ def _messages(value: Any) -> list[str]:
 def failure_for_transport(
     exc: requests.RequestException, timeout: tuple[float, float], *, method: str
 ) -> PolytomicError:
-    """The exception for a request that got no answer."""
+    """The exception for a request that got no answer. A write that may have been sent (no
+    answer in time, a connection broken after connecting) is `PolytomicOutcomeUnknown`; one that
+    could not connect was not sent."""
     reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else exc
     # urllib3 makes a refused connection (NewConnectionError) a kind of ConnectTimeoutError.
     refused = isinstance(reason, NewConnectionError)
+    not_connected = refused or isinstance(exc, requests.ConnectTimeout) or isinstance(reason, ConnectTimeoutError)
     timed_out = isinstance(exc, requests.Timeout) or isinstance(reason, (ReadTimeoutError, ConnectTimeoutError))
     if timed_out and not refused:
         connect, read = timeout
         message = f"Polytomic did not answer in time (waited {connect:g} s to connect, {read:g} s for an answer)."
-        if method != "GET":
-            message += " It may still have done what was asked: submitting the same form again is safe."
+        if method != "GET" and not not_connected:
+            return PolytomicOutcomeUnknown(message, slow=True)
         return PolytomicUnavailable(message)
     if isinstance(exc, requests.exceptions.ChunkedEncodingError) or isinstance(reason, ProtocolError):
         message = "The connection to Polytomic broke before its answer arrived."
         if method != "GET":
-            message += " It may have done what was asked: submitting the same form again is safe."
+            return PolytomicOutcomeUnknown(message)
         return PolytomicUnavailable(message)
     if isinstance(exc, requests.ConnectionError):
         return PolytomicUnavailable("The portal could not reach Polytomic. Try again in a moment.")
     return PolytomicUnavailable(f"The call to Polytomic failed ({type(exc).__name__}). Try again in a moment.")
 
 
-def too_large(max_bytes: int, *, method: str) -> PolytomicUnavailable:
+def too_large(max_bytes: int, *, method: str, status: int | None = None) -> PolytomicUnavailable:
     message = f"Polytomic's answer was larger than the portal accepts ({max_bytes / 1024 / 1024:g} MB)."
-    if method != "GET":
-        message += " It may have done what was asked: reload the page to see the result before submitting again."
-    return PolytomicUnavailable(message)
+    if method != "GET" and (status is None or 200 <= status < 300):
+        return PolytomicOutcomeUnknown(message, status=status)
+    return PolytomicUnavailable(message, status=status)
 
 
 def too_slow(total_timeout: float, *, method: str) -> PolytomicUnavailable:
     message = f"Polytomic did not finish answering within {total_timeout:g} seconds."
     if method != "GET":
-        message += " It may still have done what was asked: submitting the same form again is safe."
+        return PolytomicOutcomeUnknown(message, slow=True)
     return PolytomicUnavailable(message)
 
 
-def unreadable(status: int | None) -> PolytomicUnavailable:
-    """A success whose body is not what the contract promises."""
+def unreadable(status: int | None, *, method: str = "GET") -> PolytomicUnavailable:
+    """A success whose body is not what the contract promises: for a write, Polytomic answered
+    that it did something, and what cannot be read."""
+    if method != "GET":
+        return PolytomicOutcomeUnknown("Polytomic sent an answer the portal could not read.", status=status)
     message = "Polytomic sent an answer the portal could not read. Try again in a moment."
     return PolytomicUnavailable(message, status=status)

@@ -18,6 +18,7 @@ from audit import protocol as audit_protocol
 from audit.models import AuditEntry
 from audit.protocol import AuditContext
 from orgadmin.polytomic import connections, people
+from orgadmin.polytomic.errors import PolytomicOutcomeUnknown
 from orgadmin.polytomic.fields import FIELDS
 from orgadmin.polytomic.text import REDACTED, shown_text_scrubber
 
@@ -85,6 +86,8 @@ class CallRecord:
     def outcome(self) -> str:
         if self.error is None:
             return AuditEntry.Outcome.OK
+        if isinstance(self.error, PolytomicOutcomeUnknown):  # sent, and no answer says what came of it
+            return AuditEntry.Outcome.UNKNOWN
         if self.status is not None and 400 <= self.status < 500:
             return AuditEntry.Outcome.REJECTED
         return AuditEntry.Outcome.FAILED

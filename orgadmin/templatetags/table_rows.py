@@ -1,4 +1,14 @@
-"""`{% table_rows %}`: a table's rows, rendered by Jinja2 (orgadmin/rows.py says why)."""
+"""`{% table_rows %}`: a table's rows, computed once a row in Python and printed by Jinja2.
+
+A table's cells are plain values, ready to print: labels looked up, times formatted, links built
+(`audit/rows.py`, `orgadmin/organizations/rows.py`). Django's template engine costs several
+microseconds for each variable, filter, `{% url %}` and `{% include %}` it meets, and a table
+multiplies them by its rows; Jinja2 prints the same rows for a fraction of that
+(docs/performance.md has the figure). So the rows alone are Jinja2 templates (an app's
+`jinja2/<app>/_*_rows.html`), printed by this tag inside the Django templates that hold the rest of
+each table; they have no logic but the choice of a badge. Jinja2 escapes every value as Django does
+(the markup scan, tests/test_markup.py, covers them).
+"""
 
 from __future__ import annotations
 

@@ -83,6 +83,8 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A browser whose session was ended is told why on the sign-in page (staff/sign_out_notice.py).
+    "staff.sign_out_notice.SignedOutNoticeMiddleware",
     "staff.middleware.SessionLifetimeMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     # A local account without a second factor sees nothing but its enrolment (PORTAL_REQUIRE_MFA).
@@ -120,8 +122,9 @@ TEMPLATES = [
         },
     },
     {
-        # The rows of the long tables only (`{% table_rows %}`, orgadmin/rows.py): Jinja2 renders
-        # a row in a fraction of the time (docs/performance.md). Templates in an app's jinja2/ folder.
+        # The rows of the long tables only (`{% table_rows %}`, orgadmin/templatetags/table_rows.py):
+        # Jinja2 renders a row in a fraction of the time (docs/performance.md). Templates in an
+        # app's jinja2/ folder.
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "NAME": "jinja2",
         "APP_DIRS": True,
@@ -232,3 +235,18 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.choice("LOG_LEVEL", _log_levels, default="INFO", ignore_case=True)},
 }
+
+# --- The audit store's waits, its anchor, and what operators watch --------------------------------
+# Kept as one block (README "Configuration", "Monitoring"): how long an append waits for the audit
+# chain's lock before the page says the audit log is unavailable (and /healthz answers 503), where
+# verify_audit keeps the head it verified (outside the database), and who may read /metrics.
+AUDIT_LOCK_TIMEOUT = env.float("AUDIT_LOCK_TIMEOUT", default=2.0, positive=True)
+AUDIT_ANCHOR_FILE = Path(env.text("AUDIT_ANCHOR_FILE") or BASE_DIR / "audit-anchor")
+PORTAL_METRICS_NETWORKS = env.networks("PORTAL_METRICS_NETWORKS")
+PORTAL_METRICS_TOKEN = env.str("PORTAL_METRICS_TOKEN", default="").strip()
+INSTALLED_APPS += ["monitoring"]
+# Beside /healthz, ahead of host validation, the HTTPS redirect and sign-in: Prometheus scrapes each
+# instance by its address over plain HTTP (monitoring/middleware.py).
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("orgadmin.middleware.HealthCheckMiddleware") + 1, "monitoring.middleware.MetricsMiddleware"
+)

@@ -44,3 +44,29 @@ def test_an_editor_asks_and_an_admin_approves(page: Page, browser, live_server, 
     admin.get_by_role("button", name="Approve and send").click()
     expect(admin.get_by_text("Approved and done").first).to_be_visible()
     assert sandbox.sandbox.organizations[GLOBEX_ID].issuer is None
+
+
+def test_a_requester_finds_the_waiting_request_from_the_organization_and_withdraws_it(page: Page, sandbox, screenshot):
+    make_user("ed", role="Editor")
+    sign_in(page, "ed")
+    page.goto(f"/organizations/{GLOBEX_ID}/edit/")
+    page.get_by_label("Remove OIDC").check()
+    page.get_by_role("button", name="Save").click()
+    page.get_by_label("Why is this change needed?").fill("Globex asked to turn OIDC off (ticket 88)")
+    page.get_by_role("button", name="Request approval").click()
+    expect(page.get_by_role("heading", name="Remove OIDC: Globex")).to_be_visible()
+
+    page.goto("/organizations/")
+    page.get_by_role("link", name="Globex", exact=True).click()
+    expect(page.get_by_text("A change request waits for a second person")).to_be_visible()
+    screenshot("31-organization-with-a-waiting-change")
+    page.get_by_role("link", name="Remove OIDC").click()
+    page.get_by_role("button", name="Withdraw this request").click()
+    expect(page.get_by_text("Withdrawn: nothing was sent to Polytomic.")).to_be_visible()
+    expect(page.get_by_text("Withdrawn by its requester", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Withdraw this request")).to_have_count(0)
+
+    page.get_by_role("link", name="Globex").first.click()
+    expect(page.get_by_text("A change request waits for a second person")).to_have_count(0)
+    assert sandbox.sandbox.organizations[GLOBEX_ID].issuer  # nothing was sent
+    assert page.console.errors == []

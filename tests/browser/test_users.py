@@ -82,7 +82,10 @@ def test_an_admin_mints_a_key_copies_it_and_never_sees_it_again(page: Page, cont
     page.goto(f"/organizations/{ACME_ID}/users/")
     page.get_by_role("row").filter(has_text="analyst@acme.example").get_by_role("link", name="Create API key").click()
     page.get_by_role("button", name="Create API key").click()
-    key = page.get_by_role("textbox", name="API key").input_value()
+    field = page.get_by_role("textbox", name="API key")
+    key = field.input_value()
+    # The whole key in view, in a monospace font: nothing cut off, 0 and O told apart.
+    assert field.evaluate("f => f.scrollWidth <= f.clientWidth && getComputedStyle(f).fontFamily.includes('monospace')")
     analyst = next(u for u in sandbox.sandbox.users.values() if u.email == "analyst@acme.example")
     assert key == analyst.api_key
     # The clipboard is written and read only from a focused page; a headless window is focused

@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -28,17 +29,18 @@ UNRESOLVED_LISTED = 100
 
 class Command(BaseCommand):
     help = (
-        "Checks the audit log's hash chain, records the hash it reached as a checkpoint entry and prints the "
-        "head; exits non-zero at the first entry changed or removed, or when the entry named by --anchor is no "
-        "longer in the chain as it was. Lists the writes whose outcome is unknown."
+        "Checks the audit log's hash chain, records the hash it reached as a checkpoint entry, prints the head "
+        "and keeps it outside the database (AUDIT_ANCHOR_FILE); exits non-zero at the first entry changed or "
+        "removed, or when the head the last run kept (or --anchor's) is no longer in the chain as it was. Lists "
+        "the writes whose outcome is unknown."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--anchor",
             metavar="ID:HASH",
-            help="A head printed by an earlier run (kept outside the database): fails unless that entry is "
-            "still in the log with that hash, so entries removed from the end since then are found too.",
+            help="A head printed by an earlier run, instead of the one kept in AUDIT_ANCHOR_FILE: fails unless "
+            "that entry is still in the log with that hash, so entries removed from the end since then are found too.",
         )
         parser.add_argument(
             "--since",
@@ -49,14 +51,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-checkpoint",
             action="store_true",
-            help="Record no checkpoint (for a read-only copy of the database).",
+            help="Record no checkpoint and keep no head (for a read-only copy of the database).",
         )
 
     def handle(self, *args: object, anchor: str | None, since: str | None, no_checkpoint: bool,
                **options: object) -> None:  # fmt: skip
-        expected = ANCHOR.fullmatch(anchor or "") if anchor is not None else None
-        if anchor is not None and expected is None:
-            raise CommandError("--anchor takes ID:HASH as a previous run printed it, e.g. 1234:3f2a…")
+        kept = Path(settings.AUDIT_ANCHOR_FILE)
+        if anchor is not None:
+            expected = ANCHOR.fullmatch(anchor)
+            if expected is None:
+                raise CommandError("--anchor takes ID:HASH as a previous run printed it, e.g. 1234:3f2a…")
+        else:
+            expected = self._kept_anchor(kept)
         after = self._checkpoint(since) if since is not None else None
         started = time.monotonic()
         walk = walk_chain(after=after)
@@ -70,10 +76,24 @@ class Command(BaseCommand):
             )
         if expected is not None:
             self._check_anchor(int(expected["id"]), expected["hash"])
-        scope = f"from checkpoint (after entry {after[0]})" if after is not None else "the whole chain"
-        self.stdout.write(
-            f"Audit log verified: {walk.checked:,} entries, {scope}, chain intact ({seconds:.2f} s, {rate})."
-        )
+        if walk.head_id is None and not AuditEntry.objects.exists():
+            # An empty log verifies trivially: only something kept outside the database tells a new
+            # installation from an emptied log, and there is none here (an anchor found it above).
+            self.stdout.write(
+                f"The audit log is empty, and no head was ever kept outside the database ({kept} does not "
+                "exist): a new installation, or a log emptied before its first verification. Nothing here "
+                "can tell which."
+            )
+        else:
+            scope = f"from checkpoint (after entry {after[0]})" if after is not None else "the whole chain"
+            self.stdout.write(
+                f"Audit log verified: {walk.checked:,} entries, {scope}, chain intact ({seconds:.2f} s, {rate})."
+            )
+            if expected is None:
+                self.stdout.write(
+                    f"No head kept outside the database yet ({kept} does not exist): entries removed from the "
+                    "end before this run cannot be found. This run keeps its head there for the next."
+                )
         head_id, head_hash = walk.head_id, walk.head_hash
         if not no_checkpoint and head_id is not None:
             checkpoint = self._record_checkpoint(walk.checked, head_id, head_hash, after, seconds)
@@ -82,6 +102,8 @@ class Command(BaseCommand):
         if head_id is not None:
             self.stdout.write(f"Head: {head_id}:{head_hash}")
             logger.info("Audit log head %s:%s after verifying %s entries", head_id, head_hash, walk.checked)
+            if not no_checkpoint:  # a read-only copy's head is not the log's
+                self._keep_anchor(kept, head_id, head_hash)
         self._report_unresolved()
         # What the features leave unresolved (orgadmin: change requests sent with outcome unknown).
         verified.send(sender=self.__class__, write=self.stdout.write)
@@ -137,21 +159,58 @@ class Command(BaseCommand):
         except AuditUnavailable:
             raise CommandError("The chain verified, but the audit log could not record the checkpoint.") from None
 
+    def _kept_anchor(self, kept: Path) -> re.Match[str] | None:
+        """The head the last run kept outside the database (AUDIT_ANCHOR_FILE), or None when no run
+        ever kept one there."""
+        try:
+            text = kept.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise CommandError(f"The head kept in {kept} cannot be read: {exc.strerror}.") from None
+        expected = ANCHOR.fullmatch(text)
+        if expected is None:
+            raise CommandError(f"{kept} holds no head (ID:HASH) as verify_audit keeps it: it was changed.")
+        return expected
+
+    def _keep_anchor(self, kept: Path, head_id: int, head_hash: str) -> None:
+        """Keeps the head outside the database, for the next run to hold the log to (replaced whole,
+        so that a run stopped halfway leaves the last head, never half of one)."""
+        try:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            partial = kept.with_name(f"{kept.name}.partial")
+            partial.write_text(f"{head_id}:{head_hash}\n", encoding="utf-8")
+            partial.replace(kept)
+        except OSError as exc:
+            raise CommandError(
+                f"The chain verified, but its head could not be kept in {kept} ({exc.strerror}): set "
+                "AUDIT_ANCHOR_FILE to a file on storage that outlives the database's."
+            ) from None
+        self.stdout.write(f"Head kept in {kept}.")
+
     def _check_anchor(self, entry_id: int, entry_hash: str) -> None:
         if AuditEntry.objects.filter(id=entry_id, entry_hash=entry_hash).exists():
             return
         oldest = AuditEntry.objects.order_by("id").values_list("id", flat=True).first()
+        if oldest is None:
+            security_log.error("Audit log empty, though entry %s was in it when its head was kept", entry_id)
+            raise CommandError(
+                f"The audit log is empty, but entry {entry_id} was in it when its head was kept: the log was "
+                "emptied since."
+            )
         if oldest is not None and entry_id < oldest:
             self.stdout.write(f"The anchor {entry_id} is older than the oldest entry kept: pruned since.")
             return
+        security_log.error("Audit log: the anchor entry %s is no longer in it with that hash", entry_id)
         raise CommandError(
             f"The anchor entry {entry_id} is no longer in the audit log with that hash: entries were removed "
             "from its end, or the log was replaced, since the anchor was taken."
         )
 
     def _report_unresolved(self) -> None:
-        """The writes sent (or about to be) whose outcome was never recorded, older than a call can
-        take: the portal stopped in between. Polytomic may or may not have made them."""
+        """The writes sent (or about to be) whose outcome is not known, older than a call can take,
+        and not resolved since by a read of Polytomic: the portal stopped before their outcome, or
+        their answer was lost. Polytomic may or may not have made them."""
         timeout = settings.POLYTOMIC_TOTAL_TIMEOUT
         unresolved = queries.unresolved_attempts(older_than_seconds=timeout)
         listed = list(unresolved[: UNRESOLVED_LISTED + 1])
@@ -160,8 +219,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Writes with outcome unknown (older than {timeout:g} s): none.")
             return
         self.stdout.write(
-            f"Writes with outcome unknown (older than {timeout:g} s): {count}. The portal stopped after "
-            "recording each attempt and before its outcome: check each in Polytomic by hand."
+            f"Writes with outcome unknown (older than {timeout:g} s): {count}. No answer said what came of "
+            "each, and no read of Polytomic has found out yet: `manage.py resolve_writes` reads Polytomic for "
+            "them (or check each there by hand)."
         )
         for entry in listed[:UNRESOLVED_LISTED]:
             self.stdout.write(

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import logging.config
 import os
 import secrets
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -37,6 +39,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, port: int, **options: object) -> None:
         self._refuse_outside_development()
+        audit_stream = self._audit_stream_beside_the_database()
         call_command("migrate", interactive=False, verbosity=0)
         passwords = self._demo_accounts()
         with RunningSandbox() as sandbox:
@@ -52,7 +55,7 @@ class Command(BaseCommand):
             settings.PORTAL_ISSUER_CHECK_CA_FILE = sandbox.ca_file
             client.cache_clear()
             self._waiting_change_request(sandbox)
-            self._banner(port, sandbox, passwords)
+            self._banner(port, sandbox, passwords, audit_stream)
             try:
                 call_command("runserver", f"127.0.0.1:{port}", use_reloader=False, skip_checks=True)
             except KeyboardInterrupt:
@@ -106,7 +109,20 @@ class Command(BaseCommand):
             reason="Globex is moving off Okta next week; their IT asked to turn OIDC off first (demo request).",
         )
 
-    def _banner(self, port: int, sandbox: RunningSandbox, passwords: dict[str, str]) -> None:
+    def _audit_stream_beside_the_database(self) -> str:
+        """Where the audit stream goes. Unless AUDIT_STREAM_FILE names a file, it is standard
+        output: in the demo its JSON lines would come before the banner and among the server's
+        log, so they go to a file beside the demo's database instead (its stream, still whole)."""
+        if settings.AUDIT_STREAM_FILE:
+            return settings.AUDIT_STREAM_FILE
+        path = Path(connection.settings_dict["NAME"]).with_name("audit-stream.jsonl")
+        handler = {"class": "logging.handlers.WatchedFileHandler", "filename": str(path), "formatter": "line"}
+        # In the settings, since the development server sets up logging from them again.
+        settings.LOGGING = {**settings.LOGGING, "handlers": {**settings.LOGGING["handlers"], "audit_stream": handler}}
+        logging.config.dictConfig(settings.LOGGING)
+        return str(path)
+
+    def _banner(self, port: int, sandbox: RunningSandbox, passwords: dict[str, str], audit_stream: str) -> None:
         lines = [
             "",
             "Partner organization portal: demo",
@@ -126,6 +142,7 @@ class Command(BaseCommand):
                 else "  Each sets up a second factor at its first sign-in (PORTAL_REQUIRE_MFA is on)."
             ),
             "  demo-editor's request to remove Globex's OIDC waits under Changes for demo-admin's approval.",
+            f"  Audit stream (one JSON line per entry): {audit_stream}",
             "  Ctrl-C stops the portal and the sandbox.",
             "",
         ]

@@ -1,4 +1,4 @@
-"""The audit log's filter form."""
+"""The audit log's filters, read from the query string of its list and of its export."""
 
 from __future__ import annotations
 
@@ -10,27 +10,38 @@ from django import forms
 from audit.models import AuditEntry
 
 
+class Select(forms.Select):
+    """Django's select, printed by one template: Django's includes a template for each option, and
+    the action filter's thirty-odd options made it the costliest of the page's fields
+    (docs/performance.md). The same HTML (tests/test_audit_forms.py)."""
+
+    template_name = "audit/select.html"
+
+
 class AuditFilterForm(forms.Form):
     """Filters of the audit log, combinable; read from the query string."""
 
     organization = forms.CharField(label="Organization id", required=False, max_length=64)
     actor = forms.CharField(label="Actor (username)", required=False, max_length=150)
-    action = forms.ChoiceField(label="Action", required=False)
-    outcome = forms.ChoiceField(label="Outcome", required=False)
+    action = forms.ChoiceField(
+        label="Action", required=False, widget=Select, choices=[("", "Any action"), *AuditEntry.Action.choices]
+    )
+    outcome = forms.ChoiceField(
+        label="Outcome", required=False, widget=Select, choices=[("", "Any outcome"), *AuditEntry.Outcome.choices]
+    )
     since = forms.DateField(label="From (UTC)", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label="To (UTC, inclusive)", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     request = forms.CharField(label="Portal request id", required=False, max_length=64)
     change = forms.IntegerField(label="Change request", required=False, min_value=1, max_value=2**63 - 1)
     flow = forms.UUIDField(label="Onboarding (correlation id)", required=False)
     # Several actions at once, from a link (an onboarding step's calls): kept across the filters.
-    actions = forms.MultipleChoiceField(required=False, widget=forms.MultipleHiddenInput)
+    actions = forms.MultipleChoiceField(
+        required=False, widget=forms.MultipleHiddenInput, choices=AuditEntry.Action.choices
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        self.fields["action"].choices = [("", "Any action"), *AuditEntry.Action.choices]
-        self.fields["actions"].choices = AuditEntry.Action.choices
-        self.fields["outcome"].choices = [("", "Any outcome"), *AuditEntry.Outcome.choices]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

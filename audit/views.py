@@ -1,5 +1,7 @@
 """The audit log's pages: the filtered list, one entry with the other half of its write, and the
-CSV export. The queries live in `audit.queries`, the rows in `orgadmin.rows`."""
+CSV export. The queries live in `audit.queries`, the rows in `audit.rows`, the filters in
+`audit.forms`. The permission (`orgadmin.view_audit_log`) and the link to an organization are
+named, not imported: the audit app imports no feature."""
 
 from __future__ import annotations
 
@@ -14,12 +16,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from django_htmx.middleware import HtmxDetails
 
 from audit import queries
+from audit.forms import AuditFilterForm
 from audit.models import AuditEntry
-from orgadmin.forms import AuditFilterForm
-from orgadmin.rows import Outcome, audit_rows
-from orgadmin.web import HtmxHttpRequest
+from audit.rows import Outcome, audit_rows
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
 
 
 @require_GET
@@ -36,7 +42,7 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
     for key in ("before", "after"):
         filters.pop(key, None)
     context = {"form": form, "page": page, "rows": audit_rows(page.entries), "filters": filters.urlencode()}
-    template = "orgadmin/_audit_results.html" if request.htmx else "orgadmin/audit_list.html"
+    template = "audit/_audit_results.html" if request.htmx else "audit/audit_list.html"
     return render(request, template, context)
 
 
@@ -58,7 +64,7 @@ def audit_detail(request: HttpRequest, entry_id: int) -> HttpResponse:
     sent = attempt.request_body if attempt is not None else entry.request_body
     return render(
         request,
-        "orgadmin/audit_detail.html",
+        "audit/audit_detail.html",
         {
             "entry": entry,
             "outcome": Outcome.of(entry.outcome),

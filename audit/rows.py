@@ -1,12 +1,10 @@
-"""What the pages' tables show, computed once a row in Python, and printed by Jinja2.
+"""What an audit table shows of each entry: one `AuditRow` a call, computed once in Python, ready to
+print (labels looked up, the time formatted, links built), and the outcome badges.
 
-A table's cells are plain values, ready to print: labels looked up, times formatted, links built.
-Django's template engine costs several microseconds for each variable, filter, `{% url %}` and
-`{% include %}` it meets, and a table multiplies them by its rows; Jinja2 prints the same rows for
-a fraction of that (docs/performance.md has the figures). So the rows alone are Jinja2 templates
-(`orgadmin/jinja2/orgadmin/_*_rows.html`), printed by `{% table_rows %}` inside the Django
-templates that hold the rest of each table; they have no logic but the choice of a badge. Jinja2
-escapes every value as Django does (the markup scan, tests/test_markup.py, covers them).
+The rows are printed by the Jinja2 template `audit/jinja2/audit/_audit_rows.html` through
+`{% table_rows %}` inside `templates/audit/_audit_entries.html` (docs/performance.md has the
+figure that keeps Jinja2 here). The audit list, an organization's page and an onboarding's page
+show them.
 """
 
 from __future__ import annotations
@@ -68,7 +66,7 @@ class AuditRow:
 
 def audit_rows(entries: Iterable[AuditEntry]) -> list[AuditRow]:
     # One reverse() for the whole table: every entry's address differs only in its id.
-    head = _head(reverse("orgadmin:audit-detail", args=[0]), "0/")
+    head = reverse("orgadmin:audit-detail", args=[0]).removesuffix("0/")
     return [
         AuditRow(
             url=f"{head}{entry.id}/",
@@ -83,10 +81,3 @@ def audit_rows(entries: Iterable[AuditEntry]) -> list[AuditRow]:
         )
         for entry in entries
     ]
-
-
-def _head(address: str, tail: str) -> str:
-    """`address` without its last segment `tail`: what every row's address starts with."""
-    if not address.endswith(tail):
-        raise ValueError(f"{address} does not end with {tail}")
-    return address[: -len(tail)]

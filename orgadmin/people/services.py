@@ -26,7 +26,7 @@ from audit.protocol import AuditContext, AuditUnavailable
 from orgadmin.idempotency import idempotency_key
 from orgadmin.models import ApiKeyFormToken
 from orgadmin.polytomic.client import client
-from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
+from orgadmin.polytomic.errors import PolytomicError, PolytomicOutcomeUnknown, PolytomicValidationError
 from orgadmin.polytomic.people import ApiKey, User
 
 
@@ -136,14 +136,10 @@ def _line_failure(text: str, exc: PolytomicError | AuditUnavailable) -> tuple[In
         said = [*exc.field_errors.get("email", ()), *exc.non_field_errors]
         said += [m for name, messages in exc.field_errors.items() if name != "email" for m in messages]
         return InviteLine(text, reason=" ".join(said) or exc.message), False
-    if isinstance(exc, AuditUnavailable) and exc.nothing_sent:
-        return InviteLine(text, reason=exc.message), True
-    # Polytomic answered with a failure: nothing was done. No answer, or an unreadable success:
-    # it may have been.
-    answered = isinstance(exc, PolytomicError) and exc.status is not None and not 200 <= exc.status < 300
-    if answered:
-        return InviteLine(text, reason=exc.message), True
-    return InviteLine(text, unknown=True, reason=exc.message), True
+    # Sent, and no readable answer says what came of it: perhaps invited. Anything else was not done.
+    if isinstance(exc, PolytomicOutcomeUnknown) or (isinstance(exc, AuditUnavailable) and not exc.nothing_sent):
+        return InviteLine(text, unknown=True, reason=exc.message), True
+    return InviteLine(text, reason=exc.message), True
 
 
 def user_update_roles(

@@ -276,6 +276,20 @@ class IdempotencyTests:
         assert first[0].status_code == 200
         assert api.names().count("Slow") == 1
 
+    def test_a_held_request_is_carried_out_once_released_over_http(self, api, sandbox):
+        created: list[requests.Response] = []
+        thread = threading.Thread(target=lambda: created.append(
+            api.create({"name": "Held"}, headers={"Idempotency-Key": "held-create-0001", "X-Sandbox-Fault": "hold"})
+        ))  # fmt: skip
+        thread.start()
+        assert sandbox.sandbox.held.wait(timeout=10)
+        assert "Held" not in api.names()  # waiting, not carried out
+        released = api("POST", "/_sandbox/release", key=None)
+        thread.join(timeout=10)
+        assert (released.status_code, released.json()) == (200, {"released": True})
+        assert created[0].status_code == 200
+        assert api.names().count("Held") == 1
+
     def test_a_key_on_delete_is_ignored(self, api):
         """The idempotency guide sets none on DELETE: a repeat answers as a repeat does, 404, and
         a key that would be refused on POST is not even read."""

@@ -6,7 +6,8 @@ Control endpoints, for tests and load runs only (never part of Polytomic):
   accepted (HTTP/1.1 keep-alive, so pooled clients reuse them), and how many bytes of each
   trickled answer went out before the client hung up; `POST /_sandbox/reset`
   restores the seeded state and clears the log, the idempotency keys and the faults.
-- `POST /_sandbox/faults`: the faults in force (faults.py).
+- `POST /_sandbox/faults`: the faults in force (faults.py); `POST /_sandbox/release` lets the
+  requests held by the `hold` fault go on (each is then carried out), and those held later too.
 - `GET /_idp/<tenant>/.well-known/openid-configuration`: a customer's identity provider.
 """
 
@@ -112,6 +113,10 @@ class Sandbox(SandboxState, FaultInjection):
             return Response(204)
         if (method, path) == ("POST", "/_sandbox/faults"):
             return self.set_faults(body)
+        if (method, path) == ("POST", "/_sandbox/release"):
+            held = self.held.is_set()
+            self.release.set()
+            return Response(200, {"released": held})
         return error(404, "no such sandbox endpoint")
 
 

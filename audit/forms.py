@@ -11,18 +11,10 @@ from django import forms
 from audit.models import AuditEntry
 
 
-class Select(forms.Select):
-    """Django's select, printed by one template: Django's includes a template for each option, and
-    the action filter's thirty-odd options made it the costliest of the page's fields
-    (docs/performance.md). The same HTML (tests/test_audit_forms.py)."""
-
-    template_name = "audit/select.html"
-
-
 class FixedChoices:
     """A choice field whose choices, fixed where the form is defined, each form shares: Django's
     choice field deep-copies its choices for every form, and the action filter's thirty-odd made
-    that a tenth of the page's CPU under a profiler."""
+    that a large part of building the form (docs/performance.md)."""
 
     def __deepcopy__(self, memo: dict) -> forms.Field:
         return forms.Field.__deepcopy__(self, memo)  # the widget and validators copied; the choices shared
@@ -41,19 +33,15 @@ class AuditFilterForm(forms.Form):
 
     `{{ form }}` prints the filters by one Jinja2 template from their bound values
     (`audit/jinja2/audit/_audit_filters.html`, each in a `<div class="field">`): the HTML Django
-    prints field by field through a dozen includes each, at a tenth of the cost
+    prints field by field through a dozen includes each, for a fraction of the cost
     (docs/performance.md; tests/test_audit_forms.py holds it to Django's)."""
 
     template_name = "audit/_audit_filters.html"
 
     organization = forms.CharField(label="Organization id", required=False, max_length=64)
     actor = forms.CharField(label="Actor (username)", required=False, max_length=150)
-    action = ChoiceField(
-        label="Action", required=False, widget=Select, choices=[("", "Any action"), *AuditEntry.Action.choices]
-    )
-    outcome = ChoiceField(
-        label="Outcome", required=False, widget=Select, choices=[("", "Any outcome"), *AuditEntry.Outcome.choices]
-    )
+    action = ChoiceField(label="Action", required=False, choices=[("", "Any action"), *AuditEntry.Action.choices])
+    outcome = ChoiceField(label="Outcome", required=False, choices=[("", "Any outcome"), *AuditEntry.Outcome.choices])
     since = forms.DateField(label="From (UTC)", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label="To (UTC, inclusive)", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     request = forms.CharField(label="Portal request id", required=False, max_length=64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -10,38 +11,56 @@ from django import forms
 from audit.models import AuditEntry
 
 
-class Select(forms.Select):
-    """Django's select, printed by one template: Django's includes a template for each option, and
-    the action filter's thirty-odd options made it the costliest of the page's fields
-    (docs/performance.md). The same HTML (tests/test_audit_forms.py)."""
+class FixedChoices:
+    """A choice field whose choices, fixed where the form is defined, each form shares: Django's
+    choice field deep-copies its choices for every form, and the action filter's thirty-odd made
+    that a large part of building the form (docs/performance.md)."""
 
-    template_name = "audit/select.html"
+    def __deepcopy__(self, memo: dict) -> forms.Field:
+        return forms.Field.__deepcopy__(self, memo)  # the widget and validators copied; the choices shared
+
+
+class ChoiceField(FixedChoices, forms.ChoiceField):
+    pass
+
+
+class MultipleChoiceField(FixedChoices, forms.MultipleChoiceField):
+    pass
 
 
 class AuditFilterForm(forms.Form):
-    """Filters of the audit log, combinable; read from the query string."""
+    """Filters of the audit log, combinable; read from the query string.
+
+    `{{ form }}` prints the filters by one Jinja2 template from their bound values
+    (`audit/jinja2/audit/_audit_filters.html`, each in a `<div class="field">`): the HTML Django
+    prints field by field through a dozen includes each, for a fraction of the cost
+    (docs/performance.md; tests/test_audit_forms.py holds it to Django's)."""
+
+    template_name = "audit/_audit_filters.html"
 
     organization = forms.CharField(label="Organization id", required=False, max_length=64)
     actor = forms.CharField(label="Actor (username)", required=False, max_length=150)
-    action = forms.ChoiceField(
-        label="Action", required=False, widget=Select, choices=[("", "Any action"), *AuditEntry.Action.choices]
-    )
-    outcome = forms.ChoiceField(
-        label="Outcome", required=False, widget=Select, choices=[("", "Any outcome"), *AuditEntry.Outcome.choices]
-    )
+    action = ChoiceField(label="Action", required=False, choices=[("", "Any action"), *AuditEntry.Action.choices])
+    outcome = ChoiceField(label="Outcome", required=False, choices=[("", "Any outcome"), *AuditEntry.Outcome.choices])
     since = forms.DateField(label="From (UTC)", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label="To (UTC, inclusive)", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     request = forms.CharField(label="Portal request id", required=False, max_length=64)
     change = forms.IntegerField(label="Change request", required=False, min_value=1, max_value=2**63 - 1)
     flow = forms.UUIDField(label="Onboarding (correlation id)", required=False)
     # Several actions at once, from a link (an onboarding step's calls): kept across the filters.
-    actions = forms.MultipleChoiceField(
-        required=False, widget=forms.MultipleHiddenInput, choices=AuditEntry.Action.choices
-    )
+    actions = MultipleChoiceField(required=False, widget=forms.MultipleHiddenInput, choices=AuditEntry.Action.choices)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+
+    def get_context(self) -> dict[str, Any]:
+        """What `_audit_filters.html` prints: each visible filter with its value and errors, and
+        the hidden inputs of the actions kept."""
+        data, errors = self.data, self.errors
+        fields = [(field, data.get(field.name), errors.get(field.name, ())) for field in _PRINTED]
+        getlist = getattr(data, "getlist", data.get)
+        return {"fields": fields, "actions": getlist("actions") or ()}
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -67,6 +86,36 @@ class AuditFilterForm(forms.Form):
             "correlation_id": data["flow"],
             "actions": data["actions"],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class PrintedField:
+    """What a visible filter prints whatever its value: computed once, from the form's fields."""
+
+    name: str
+    id: str
+    label: str
+    type: str  # the input's type; "" for a select
+    attrs: tuple[tuple[str, str], ...]  # the widget's own attributes (maxlength, min, max)
+    choices: tuple[tuple[str, str], ...]  # a select's options
+
+
+def _printed(name: str, field: forms.Field) -> PrintedField:
+    widget = field.widget
+    is_select = isinstance(widget, forms.Select)
+    return PrintedField(
+        name=name,
+        id=f"id_{name}",
+        label=str(field.label),
+        type="" if is_select else widget.input_type,
+        attrs=tuple((key, str(value)) for key, value in widget.attrs.items()),
+        choices=tuple((str(value), str(label)) for value, label in field.choices) if is_select else (),
+    )
+
+
+_PRINTED = tuple(
+    _printed(name, field) for name, field in AuditFilterForm.base_fields.items() if not field.widget.is_hidden
+)
 
 
 def _day_after(day: date) -> datetime | None:

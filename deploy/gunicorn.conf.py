@@ -48,8 +48,11 @@ access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 # process's values in files under PROMETHEUS_MULTIPROC_DIR, which must be set before a worker
 # imports it and be empty at start. Unset, each master makes a directory of its own on tmpfs,
 # removed when it stops; set, its files are emptied at start.
+_metrics_directory = env.text("PROMETHEUS_MULTIPROC_DIR")  # read here, where it is checked, as the rest
+
+
 def on_starting(server: object) -> None:
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    directory = _metrics_directory
     if directory:
         Path(directory).mkdir(parents=True, exist_ok=True)
         for file in Path(directory).glob("*.db"):

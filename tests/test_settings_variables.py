@@ -47,7 +47,11 @@ for case, variables in json.loads(sys.argv[1]).items():
     import portal.settings
     gunicorn = runpy.run_path("deploy/gunicorn.conf.py")
     values = {name: repr(getattr(portal.settings, name)) for name in dir(portal.settings) if name.isupper()}
-    values |= {f"gunicorn {name}": repr(value) for name, value in gunicorn.items() if name.islower() and name != "env"}
+    values |= {
+        f"gunicorn {name}": value.__qualname__ if callable(value) else repr(value)  # a hook: the same code each load
+        for name, value in gunicorn.items()
+        if name.islower() and name != "env"
+    }
     snapshots[case] = values
 print(json.dumps(snapshots))
 """

@@ -56,7 +56,7 @@ class UserListTests:
         page = client.get(reverse("orgadmin:user-list", args=[ACME_ID])).content.decode()
         assert "it-admin@acme.example" in page
         assert re.search(r"analyst@acme\.example</td>\s*<td>Member</td>", page)
-        assert "Invite a user" not in page  # a Viewer sees, and no more
+        assert "Invite users" not in page  # a Viewer sees, and no more
         found = client.get(reverse("orgadmin:user-list", args=[ACME_ID]), {"q": "ANALYST"}).content.decode()
         assert "analyst@acme.example" in found
         assert "it-admin@acme.example" not in found
@@ -104,16 +104,21 @@ class InviteTests:
         assert sent["headers"].get("idempotency-key")
         assert AuditEntry.objects.filter(action="user.invite", phase="outcome", outcome="ok").count() == 1
 
-    def test_a_taken_email_lands_on_the_field_and_nothing_else_is_lost(self, as_editor, sandbox):
+    def test_polytomics_refusal_lands_on_the_field_and_nothing_else_is_lost(self, as_editor, sandbox):
         url = reverse("orgadmin:user-invite", args=[ACME_ID])
         form = hidden_fields(as_editor.get(url).content.decode())
-        refused = as_editor.post(
-            url, {"email": "analyst@acme.example", "role_ids": [acme_role(sandbox, "Admin")]} | form
+        sandbox.sandbox.faults.queue.append(
+            {
+                "method": "POST",
+                "answer": {"status": 422, "body": {"status": 422, "metadata": {"email": "domain not allowed"}}},
+            }
         )
+        refused = as_editor.post(url, {"email": "new@acme.example", "role_ids": [acme_role(sandbox, "Admin")]} | form)
         assert refused.status_code == 422
         page = refused.content.decode()
-        assert re.search(r'id="id_email_error"[^>]*>.*already exists', page, re.S)
-        assert 'value="analyst@acme.example"' in page
+        assert re.search(r'id="id_email_error"[^>]*>.*new@acme\.example”: domain not allowed', page, re.S)
+        assert re.search(r"<textarea[^>]*>\s*new@acme\.example</textarea>", page)
+        assert 'value="' + acme_role(sandbox, "Admin") + '"' in page
 
     def test_a_role_must_be_chosen_and_an_email_valid(self, as_editor, sandbox):
         url = reverse("orgadmin:user-invite", args=[ACME_ID])
@@ -194,7 +199,7 @@ def test_an_organization_of_another_partner_is_refused(as_editor):
 
 
 def test_an_organization_without_users(as_editor, sandbox):
-    assert "Invite a user" in as_editor.get(reverse("orgadmin:user-list", args=[INITECH_ID])).content.decode()
+    assert "Invite users" in as_editor.get(reverse("orgadmin:user-list", args=[INITECH_ID])).content.decode()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -28,9 +28,20 @@ def role_choices(roles: dict[str, Role]) -> list[tuple[str, str]]:
     return [(role.id, role.name) for role in ordered]
 
 
+# How many people one invite form takes: each is a call, and the page waits for them all.
+INVITES_AT_MOST = 50
+
+
 class UserInviteForm(HiddenFieldErrorsMixin, UpstreamErrorsMixin, forms.Form):
-    email = forms.EmailField(
-        label="Email", max_length=254, help_text="Polytomic sends this person an invitation email to join."
+    """One email or many (one per line, or separated by commas), all with the same roles. The
+    lines are checked one by one when they are invited (`services.users_invite`)."""
+
+    email = forms.CharField(
+        label="Emails",
+        max_length=INVITES_AT_MOST * 260,
+        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
+        help_text=f"One per line, or separated by commas; at most {INVITES_AT_MOST}. "
+        "Polytomic sends each an invitation email to join.",
     )
     role_ids = RolesField()
     form_key = FormKeyField()
@@ -42,8 +53,24 @@ class UserInviteForm(HiddenFieldErrorsMixin, UpstreamErrorsMixin, forms.Form):
         if not self.is_bound:
             self.initial.setdefault("form_key", uuid.uuid4().hex)
 
-    def clean_email(self) -> str:
-        return self.cleaned_data["email"].strip().lower()  # as Polytomic stores it
+    def clean_email(self) -> list[str]:
+        """The lines typed, trimmed, blank ones left out."""
+        lines = [line.strip() for line in self.cleaned_data["email"].replace(",", "\n").splitlines()]
+        lines = [line for line in lines if line]
+        if not lines:
+            raise forms.ValidationError("Enter at least one email.")
+        if len(lines) > INVITES_AT_MOST:
+            raise forms.ValidationError(
+                f"Enter at most {INVITES_AT_MOST} emails at a time (there are {len(lines)}): invite the rest next."
+            )
+        return lines
+
+    def keep_lines(self, lines: list[str], reasons: list[str]) -> None:
+        """Shows only `lines` in the field, for another try, each reason an error on the field."""
+        self.data = self.data.copy()
+        self.data["email"] = "\n".join(lines)
+        for reason in reasons:
+            self.add_error("email", reason)
 
 
 class UserRolesForm(HiddenFieldErrorsMixin, UpstreamErrorsMixin, forms.Form):

@@ -1,5 +1,5 @@
-"""What the people pages change at Polytomic (invite, roles, remove, a new API key), and the
-single-use tokens of the API key form.
+"""What the people pages change at Polytomic (invite, one or many at once; roles, remove, a new
+API key), and the single-use tokens of the API key form.
 
 Each write takes the `AuditContext` of the request and (but a delete) the key of the form that
 asked, from which it derives the call's Idempotency-Key; failures arrive as the client's
@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from audit.protocol import AuditContext
+from audit.protocol import AuditContext, AuditUnavailable
 from orgadmin.idempotency import idempotency_key
 from orgadmin.models import ApiKeyFormToken
 from orgadmin.polytomic.client import client
+from orgadmin.polytomic.errors import PolytomicError, PolytomicOutcomeUnknown, PolytomicValidationError
 from orgadmin.polytomic.people import ApiKey, User
 
 
@@ -34,6 +39,107 @@ def user_invite(
         form_key=form_key, action=AuditEntry.Action.USER_INVITE, target=str(organization_id), body=body
     )
     return client().invite_user(organization_id, email=email, role_ids=role_ids, idempotency_key=key, context=context)
+
+
+@dataclass(frozen=True)
+class InviteLine:
+    """One line of a list of people to invite, as typed, and what became of it: invited, not
+    invited (`reason` says why), or not known (no answer came back: they may have been invited)."""
+
+    text: str
+    invited: bool = False
+    unknown: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Invites:
+    lines: list[InviteLine]
+    # The failure that stopped the list (Polytomic or the audit log failing), if one did.
+    stopped_by: PolytomicError | AuditUnavailable | None = None
+
+    @property
+    def invited(self) -> list[InviteLine]:
+        return [line for line in self.lines if line.invited]
+
+    @property
+    def unknown(self) -> list[InviteLine]:
+        return [line for line in self.lines if line.unknown]
+
+    @property
+    def kept(self) -> list[InviteLine]:
+        """The lines the form keeps for another try: all but those invited."""
+        return [line for line in self.lines if not line.invited]
+
+
+def users_invite(
+    *,
+    context: AuditContext,
+    organization_id: UUID,
+    lines: list[str],
+    role_ids: list[str],
+    form_key: str,
+    members: Iterable[str],
+) -> Invites:
+    """Invites each line's email with the roles given: one call (and its audit entries) per line,
+    each with its own Idempotency-Key (the form's key and that email), so a form submitted twice
+    sends nothing twice. A line that is not an email, repeats an earlier one, or names one of
+    the organization's `members` is refused without a call.
+
+    Polytomic refusing a line (409, 422) concerns that line alone: the next ones are sent. Any
+    other failure (no answer, an answer that is not one, 401/403/429/5xx, the audit log down)
+    stops the list: it would most likely befall every line after it, and each unanswered call
+    is one more outcome not known. The lines not sent are kept, marked so."""
+    taken = {email.lower() for email in members}
+    seen: set[str] = set()
+    done: list[InviteLine] = []
+    stopped_by: PolytomicError | AuditUnavailable | None = None
+    for text in lines:
+        email = text.lower()  # as Polytomic stores it
+        if stopped_by is not None:
+            done.append(InviteLine(text, reason=f"Not sent: {stopped_by.message}"))
+        elif not _is_email(email):
+            done.append(InviteLine(text, reason="Not an email address."))
+        elif email in seen:
+            done.append(InviteLine(text, reason="Listed twice: invited once, above."))
+        elif email in taken:
+            done.append(InviteLine(text, reason="Already in this organization."))
+        else:
+            seen.add(email)
+            try:
+                user_invite(
+                    context=context, organization_id=organization_id, email=email, role_ids=role_ids, form_key=form_key
+                )
+            except (PolytomicError, AuditUnavailable) as exc:
+                line, stops = _line_failure(text, exc)
+                done.append(line)
+                stopped_by = exc if stops else None
+            else:
+                done.append(InviteLine(text, invited=True))
+    return Invites(done, stopped_by)
+
+
+def _is_email(email: str) -> bool:
+    try:
+        validate_email(email)
+    except ValidationError:
+        return False
+    return len(email) <= 254
+
+
+def _line_failure(text: str, exc: PolytomicError | AuditUnavailable) -> tuple[InviteLine, bool]:
+    """What a failed call makes of its line, and whether the list stops there."""
+    if isinstance(exc, PolytomicValidationError) and exc.in_flight:  # this very key, sent just before
+        reason = "Another submission of this form is inviting them right now: check the users list in a moment."
+        return InviteLine(text, reason=reason), False
+    if isinstance(exc, PolytomicValidationError):
+        said = [*exc.field_errors.get("email", ()), *exc.non_field_errors]
+        said += [m for name, messages in exc.field_errors.items() if name != "email" for m in messages]
+        return InviteLine(text, reason=" ".join(said) or exc.message), False
+    # Sent, and no readable answer says what came of it: perhaps invited. Anything else was not done.
+    if isinstance(exc, PolytomicOutcomeUnknown) or (isinstance(exc, AuditUnavailable) and not exc.nothing_sent):
+        return InviteLine(text, unknown=True, reason=exc.message), True
+    return InviteLine(text, reason=exc.message), True
 
 
 def user_update_roles(

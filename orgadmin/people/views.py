@@ -85,27 +85,31 @@ def user_list(request: HtmxHttpRequest, people: People, organization_id: UUID) -
 @with_people
 def user_invite(request: HtmxHttpRequest, people: People, organization_id: UUID) -> HttpResponse:
     form = UserInviteForm(request.POST if request.method == "POST" else None, roles=people.roles)
-    error = None
+    invites = None
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            user = services.user_invite(
-                context=AuditContext.from_request(request),
-                organization_id=organization_id,
-                email=data["email"],
-                role_ids=data["role_ids"],
-                form_key=data["form_key"],
-            )
-        except (PolytomicError, AuditUnavailable) as exc:
-            form.add_upstream_error(error := exc)
-        else:
-            messages.success(request, f"Invited {user.email}: Polytomic sends them an invitation email.")
+        invites = services.users_invite(
+            context=AuditContext.from_request(request),
+            organization_id=organization_id,
+            lines=form.cleaned_data["email"],
+            role_ids=form.cleaned_data["role_ids"],
+            form_key=form.cleaned_data["form_key"],
+            members=[user.email for user in people.users],
+        )
+        if not invites.kept:
+            emails = ", ".join(line.text.lower() for line in invites.invited)
+            messages.success(request, f"Invited {emails}: Polytomic sends each an invitation email.")
             return htmx_redirect(request, reverse("orgadmin:user-list", args=[organization_id]))
+        form.keep_lines(
+            [line.text for line in invites.kept],
+            [f"“{line.text}”: {line.reason}" for line in invites.kept if not line.unknown],
+        )
+        if invites.stopped_by is not None:
+            form.add_error(None, invites.stopped_by.message)
     return render(
         request,
         "orgadmin/user_form.html",
-        {"people": people, "form": form, "inviting": True},
-        status=form_status(form, error),
+        {"people": people, "form": form, "inviting": True, "invites": invites},
+        status=form_status(form, invites.stopped_by if invites else None),
     )
 
 

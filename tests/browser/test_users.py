@@ -1,13 +1,16 @@
-"""A customer's people in Chromium: an Editor invites, re-roles and removes; an Admin mints a key,
-copies it, and does not see it again."""
+"""A customer's people in Chromium: an Editor invites (one person, then a pasted list), re-roles
+and removes; an Admin mints a key, copies it, and does not see it again."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from devtools.sandbox import ACME_ID
 from tests.browser.support import sign_in
+from tests.browser.test_narrow_and_accessible import serious_violations
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,7 +22,7 @@ def test_an_editor_invites_changes_roles_and_removes(page: Page, sandbox, screen
     page.goto(f"/organizations/{ACME_ID}/")
     page.get_by_role("link", name="Users").click()
     expect(page.get_by_role("heading", name="Users of Acme Corporation")).to_be_visible()
-    page.get_by_role("link", name="Invite a user").click()
+    page.get_by_role("link", name="Invite users").click()
     page.get_by_label("Email").fill("New.Person@Acme.example")
     page.get_by_label("Data steward").check()
     page.get_by_role("button", name="Invite").click()
@@ -40,6 +43,35 @@ def test_an_editor_invites_changes_roles_and_removes(page: Page, sandbox, screen
     page.get_by_role("button", name="Remove user").click()
     expect(page.get_by_text("Removed new.person@acme.example")).to_be_visible()
     expect(page.get_by_role("row").filter(has_text="new.person@acme.example")).to_have_count(0)
+    assert page.console.errors == []
+
+
+def test_an_editor_pastes_a_list_and_corrects_what_was_not_invited(page: Page, sandbox):
+    make_user("ed", role="Editor")
+    sign_in(page, "ed")
+    page.goto(f"/organizations/{ACME_ID}/users/invite/")
+    emails = page.get_by_role("textbox", name="Emails")
+    emails.fill("one@acme.example, two@acme.example\nthree at acme.example\nanalyst@acme.example")
+    page.get_by_label("Member").check()
+    page.get_by_role("button", name="Invite").click()
+
+    expect(page.locator("#invited li")).to_have_text(["one@acme.example", "two@acme.example"])
+    expect(emails).to_have_value("three at acme.example\nanalyst@acme.example")
+    expect(emails).to_have_accessible_description(re.compile("“three at acme.example”: Not an email address."))
+    expect(page.get_by_text("“analyst@acme.example”: Already in this organization.")).to_be_visible()
+    expect(page.get_by_label("Member")).to_be_checked()  # the roles are kept too
+    assert serious_violations(page) == []  # the lists of what became of each line too
+
+    emails.fill("three@acme.example")
+    page.get_by_role("button", name="Invite").click()
+    expect(page.get_by_text("Invited three@acme.example")).to_be_visible()
+    for email in ("one@acme.example", "two@acme.example", "three@acme.example"):
+        expect(page.get_by_role("row").filter(has_text=email)).to_contain_text("Member")
+    assert [r["body"]["email"] for r in sandbox.sandbox.received if r["method"] == "POST"] == [
+        "one@acme.example",
+        "two@acme.example",
+        "three@acme.example",
+    ]
     assert page.console.errors == []
 
 

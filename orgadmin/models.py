@@ -346,3 +346,26 @@ class ApiKeyFormToken(models.Model):
 
     def __str__(self) -> str:
         return f"API key form token of {self.staff_id}, {'used' if self.used_at else 'unused'}"
+
+
+class OidcCredentials(models.Model):
+    """What the portal keeps of one organization's OIDC credentials (README, "Kept OIDC
+    credentials"): always the keyed fingerprint of the last client secret it sent (which tells
+    "unchanged" from "replaced" and reveals nothing), and, when staff chose to keep them, the
+    client id and secret, encrypted under PORTAL_OIDC_CREDENTIALS_KEYS, for later saves to send
+    again. Written only after Polytomic accepted them (orgadmin/organizations/credentials.py)."""
+
+    organization_id = models.CharField(max_length=64, unique=True)
+    secret_fingerprint = models.CharField(max_length=64, blank=True)
+    secret_sent_at = models.DateTimeField(null=True, blank=True)
+    # A MultiFernet token of {"client_id": ..., "client_secret": ...}; blank when nothing is kept.
+    kept = models.TextField(blank=True)
+    kept_at = models.DateTimeField(null=True, blank=True)
+    kept_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        default_permissions = ()
+        verbose_name_plural = "OIDC credentials"
+
+    def __str__(self) -> str:
+        return f"OIDC credentials of {self.organization_id}, {'kept' if self.kept else 'not kept'}"

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import environ
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 TRUE = ("true", "yes", "on", "1")
@@ -157,6 +158,20 @@ class PortalEnv(environ.FileAwareEnv):
         if not value:
             raise ImproperlyConfigured(f"Set the {var} environment variable (or {var}_FILE); it is empty")
         return value
+
+    def fernet_keys(self, var: str) -> list[str]:
+        """Comma-separated Fernet keys (32 bytes in URL-safe base64, as `Fernet.generate_key()`
+        makes them), newest first; none when unset. A key is a secret: the refusal never shows it."""
+        keys = self.list(var, default=[])
+        for position, key in enumerate(keys, start=1):
+            try:
+                Fernet(key)
+            except ValueError:
+                raise ImproperlyConfigured(
+                    f"{var}: key {position} is not a Fernet key (32 bytes in URL-safe base64, e.g. from "
+                    '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`)'
+                ) from None
+        return keys
 
     def networks(self, var: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         """Comma-separated IP addresses or networks (`10.0.0.0/8`, `2001:db8::/32`); none when unset."""

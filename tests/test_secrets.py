@@ -11,6 +11,7 @@ from html import escape as html_escape
 
 import pytest
 import urllib3.connectionpool
+from cryptography.fernet import Fernet
 from django.core.signals import got_request_exception
 from django.test import Client
 from django.views.debug import ExceptionReporter
@@ -18,13 +19,14 @@ from django.views.debug import ExceptionReporter
 from audit.models import AuditEntry
 from devtools.sandbox import ACME_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY
 from devtools.support import hidden_field, hidden_fields
-from orgadmin.models import ChangeRequest, Onboarding, OnboardingTask
+from orgadmin.models import ChangeRequest, OidcCredentials, Onboarding, OnboardingTask
 from orgadmin.onboarding import flow as onboarding
 from orgadmin.organizations import edit_guard, services
 from tests.factories import make_user
 from tests.support import audit_refuses_inserts
 
 SECRET = "oidc-secret-LEAKCHECK-7q2w9e"
+KEPT_SECRET = "kept-oidc-secret-LEAKCHECK-3m5n"
 
 
 class Recorder:
@@ -121,6 +123,24 @@ def mint_a_key_and_visit_the_people_pages(client: Client, record: Recorder, sand
     return analyst.api_key
 
 
+def keep_credentials_and_resend_them(client: Client, record: Recorder, settings) -> None:
+    """Kept OIDC credentials: entered and kept, shown as kept, resent by a rename. Every page recorded."""
+    settings.PORTAL_OIDC_CREDENTIALS_KEYS = [Fernet.generate_key().decode()]
+    url = f"/organizations/{GLOBEX_ID}/edit/"
+    typed = {"name": "Globex", "sso_domain": "globex.example", "issuer": "https://globex.okta.example",
+             "client_id": "kept-client", "client_secret": KEPT_SECRET, "keep_credentials": "on"}  # fmt: skip
+    for form in (typed, typed | {"name": "Globex Renamed", "client_secret": ""}):
+        page = client.get(url)
+        record(page)
+        response = client.post(url, form | hidden_fields(page.content.decode()))
+        record(response)
+        if response.status_code == 200:  # the summary to confirm
+            record(client.post(url, form | hidden_fields(response.content.decode()), follow=True))
+    record(client.get(f"/organizations/{GLOBEX_ID}/"))
+    record(client.get(url))
+    assert OidcCredentials.objects.exclude(kept="").exists()
+
+
 def request_approve_and_check_a_change(client: Client, record: Recorder, settings) -> None:
     """Four eyes: a new OIDC secret waits in a change request; its approval is sent and the entry
     that ends it refused (sent, outcome not known); a check at Polytomic ends it. Every page recorded."""
@@ -152,23 +172,27 @@ def test_no_page_header_log_or_audit_column_holds_a_secret(
     with caplog.at_level(logging.DEBUG), django_capture_on_commit_callbacks(execute=True):
         drive_every_page(client, record, sandbox)
         minted = mint_a_key_and_visit_the_people_pages(client, record, sandbox)
+        keep_credentials_and_resend_them(client, record, settings)
+        kept = json.dumps(list(OidcCredentials.objects.values()), default=str)
         request_approve_and_check_a_change(client, record, settings)
 
     assert sandbox.sandbox.received, "the pages called Polytomic"
     assert any(r["body"] and r["body"].get("client_secret") == SECRET for r in sandbox.sandbox.received), (
         "the secret reached Polytomic, as it must"
     )
+    resent = [r for r in sandbox.sandbox.received if r["body"] and r["body"].get("name") == "Globex Renamed"]
+    assert resent[0]["body"]["client_secret"] == KEPT_SECRET, "the kept secret reached Polytomic, as it must"
     seen = "\n".join(record.seen)
     logs = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     columns = json.dumps(
         [*AuditEntry.objects.values(), *Onboarding.objects.values(), *OnboardingTask.objects.values(),
-         *ChangeRequest.objects.values()],
+         *ChangeRequest.objects.values(), *OidcCredentials.objects.values()],
         default=str,
-    )  # fmt: skip
+    ) + kept  # fmt: skip
     streamed = "\n".join(audit_stream)
     assert len(audit_stream) == AuditEntry.objects.count()
     session = json.dumps(dict(client.session.items()), default=str)
-    for secret in (PARTNER_KEY, SECRET, minted):
+    for secret in (PARTNER_KEY, SECRET, minted, KEPT_SECRET):
         assert secret not in session
         assert secret not in seen
         assert secret not in logs
@@ -176,6 +200,7 @@ def test_no_page_header_log_or_audit_column_holds_a_secret(
         assert secret not in streamed
     assert "[set]" in columns  # the secret's presence is recorded, not its value
     assert "[set]" in streamed
+    assert "[set] resent as kept on" in streamed
 
 
 @pytest.mark.django_db

@@ -320,6 +320,15 @@ class StrictValueTests:
             "(['remove-sso', 'change-sso', 'delete'], True, True, False, False, 'WARNING', 2700, 4.5, 'Europe/Berlin')"
         )
 
+    def test_a_refused_fernet_key_is_never_shown(self):
+        """PORTAL_OIDC_CREDENTIALS_KEYS holds secrets: the refusal names the key's place, not the key."""
+        good = "x" * 43 + "="  # 32 bytes in URL-safe base64
+        message = load_each({"case": {"PORTAL_OIDC_CREDENTIALS_KEYS": f"{good}, not-a-key-hunter2"}})["case"]
+        assert message.startswith("PORTAL_OIDC_CREDENTIALS_KEYS: key 2 is not a Fernet key")
+        assert "hunter2" not in message
+        assert good not in message
+        assert setting_value("PORTAL_OIDC_CREDENTIALS_KEYS", {**PRODUCTION_ENV, "PORTAL_OIDC_CREDENTIALS_KEYS": good})
+
     def test_an_empty_value_is_the_safe_default(self):
         env = {**PRODUCTION_ENV, "PORTAL_APPROVAL_FOR": "", "PORTAL_FOUR_EYES": " ", "LOG_LEVEL": ""}
         expression = "(PORTAL_APPROVAL_FOR, PORTAL_FOUR_EYES, LOGGING['root']['level'])"

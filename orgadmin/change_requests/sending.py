@@ -32,7 +32,7 @@ from orgadmin.change_requests.steps import (
 )
 from orgadmin.idempotency import idempotency_key
 from orgadmin.models import ChangeRequest
-from orgadmin.organizations import lock
+from orgadmin.organizations import credentials, lock
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound, PolytomicOutcomeUnknown
 from orgadmin.polytomic.fields import SECRETS, OrganizationInput
@@ -128,6 +128,7 @@ def _send(change: ChangeRequest, calls: AuditContext) -> None:
     organization_id = UUID(change.organization_id)
     if change.kind == ChangeRequest.Kind.DELETE:
         client().delete_organization(organization_id, context=calls, organization_name=change.organization_name)
+        credentials.credentials_erased(change.organization_id)
         return
     data = OrganizationInput(**{**dict.fromkeys(SECRETS, ""), **change.body, **secret_values(change)})
     key = idempotency_key(
@@ -136,7 +137,15 @@ def _send(change: ChangeRequest, calls: AuditContext) -> None:
         target=change.organization_id,
         body=data.body(),
     )
-    client().update_organization(organization_id, data, idempotency_key=key, context=calls)
+    note = change.summary.get("client_secret", "")
+    client().update_organization(organization_id, data, idempotency_key=key, context=calls, secret_note=note)
+    credentials.credentials_sent(
+        organization_id=change.organization_id,
+        data=data,
+        keep=bool(change.summary.get("keep_credentials")) and credentials.keeping_is_on(),
+        resent=bool(change.summary.get("resends_kept")),
+        by=change.requested_by.get_username(),
+    )
 
 
 def _ending_a_send(step: Callable[[], ChangeRequest], context: AuditContext, change: ChangeRequest,

@@ -38,6 +38,7 @@ from orgadmin import outcomes
 from orgadmin.idempotency import idempotency_key
 from orgadmin.issuer_check import IssuerCheck
 from orgadmin.models import Onboarding, OnboardingTask
+from orgadmin.organizations import credentials
 from orgadmin.organizations import services as organization_services
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.connections import Connection
@@ -147,10 +148,12 @@ def start(
 
 
 def create_organization(
-    flow: Onboarding, *, context: AuditContext, data: OrganizationInput, issuer_check: dict | None
-) -> Organization:
-    """Creates the organization (the step's one task). Raises the client's error, recorded on the
-    task first; a refusal's field errors are for the form."""
+    flow: Onboarding, *, context: AuditContext, data: OrganizationInput, issuer_check: dict | None,
+    keep_credentials: bool = False,
+) -> Organization:  # fmt: skip
+    """Creates the organization (the step's one task), its OIDC credentials kept if chosen
+    (organizations.credentials). Raises the client's error, recorded on the task first; a
+    refusal's field errors are for the form."""
     with claimed(flow, by=context.actor_username):
         task = flow.tasks.get(step=Step.ORGANIZATION)
         if task.state == State.DONE:
@@ -167,6 +170,9 @@ def create_organization(
             organization_id=organization.id, organization_name=organization.name, updated_at=timezone.now()
         )
         flow.organization_id, flow.organization_name = organization.id, organization.name
+        credentials.credentials_sent(
+            organization_id=organization.id, data=data, keep=keep_credentials, resent=False, by=context.actor_username
+        )
         return organization
 
 

@@ -161,6 +161,7 @@ def _send_organization(request: HttpRequest, form: OnboardingOrganizationForm, f
             context=AuditContext.from_request(request),
             data=form.organization_input(),
             issuer_check=form.issuer_check,
+            keep_credentials=form.oidc_choice().keep,
         )
     except (onboarding.StepBusy, onboarding.FlowClosed, onboarding.AlreadyDone) as exc:
         messages.warning(request, exc.message)

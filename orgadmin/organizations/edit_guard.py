@@ -85,6 +85,10 @@ class ChangeSummary:
     # The client id sent to an organization with OIDC whose last client id the portal does not
     # know (Polytomic never returns it): whether it changed cannot be told. Blank otherwise.
     uncompared_client_id: str
+    # What the save does to the client secret (organizations.credentials.secret_note): "resent as
+    # kept on <date>", "unchanged", "replaced", "sent", or blank when it sends none.
+    client_secret: str = ""
+    resends_kept: bool = False
 
     @property
     def changes_sso(self) -> bool:
@@ -131,13 +135,19 @@ class ChangeSummary:
             "oidc_removed": self.oidc_removed,
             "oidc_credentials_sent": self.oidc_credentials_sent,
             "uncompared_client_id": self.uncompared_client_id,
+            "client_secret": self.client_secret,
+            "resends_kept": self.resends_kept,
         }
 
     def fingerprint(self) -> str:
-        return json.dumps([[change.field.name, change.before, change.after] for change in self.changes])
+        changes = [[change.field.name, change.before, change.after] for change in self.changes]
+        return json.dumps([changes, self.client_secret] if self.resends_kept else changes)
 
 
-def summarise(*, before: Organization, after: OrganizationInput, last_client_id: str = "") -> ChangeSummary:
+def summarise(
+    *, before: Organization, after: OrganizationInput, last_client_id: str = "", client_secret: str = "",
+    resends_kept: bool = False,
+) -> ChangeSummary:  # fmt: skip
     """Compares the organization as Polytomic has it with what a save would send. A secret is
     never compared or shown. The client id, which Polytomic never returns, is compared with
     the one the portal last sent, when it knows one."""
@@ -161,6 +171,8 @@ def summarise(*, before: Organization, after: OrganizationInput, last_client_id:
         oidc_credentials_sent=any(sent.get(field.name) for field in FIELDS if field.secret),
         had_single_sign_on=any(known.get(field.name) for field in ROUTING),
         uncompared_client_id=uncompared,
+        client_secret=client_secret,
+        resends_kept=resends_kept,
     )
 
 
@@ -207,12 +219,17 @@ class Decision:
 
 
 def decide(
-    *, opened: Organization, current: Organization, submitted: OrganizationInput, confirmation: str, last_client_id: str
-) -> Decision:
-    summary = summarise(before=current, after=submitted, last_client_id=last_client_id)
+    *, opened: Organization, current: Organization, submitted: OrganizationInput, confirmation: str,
+    last_client_id: str, client_secret: str = "", resends_kept: bool = False,
+) -> Decision:  # fmt: skip
+    summary = summarise(
+        before=current, after=submitted, last_client_id=last_client_id, client_secret=client_secret,
+        resends_kept=resends_kept,
+    )  # fmt: skip
     token = confirmation_token(current, summary)
     differences = changed_meanwhile(opened, current)
     if differences:
         return Decision(summary=summary, confirmation=token, changed_meanwhile=differences, needs_confirmation=True)
-    unconfirmed = summary.changes_sso and confirmation != token
+    # Credentials resent as kept overwrite any changed outside the portal since: confirmed first.
+    unconfirmed = (summary.changes_sso or summary.resends_kept) and confirmation != token
     return Decision(summary=summary, confirmation=token, needs_confirmation=unconfirmed)

@@ -12,7 +12,7 @@ from django import forms
 from django.utils.html import format_html
 
 from orgadmin.form_parts import DAMAGED, REASON_REQUIRED, FormKeyField, HiddenFieldErrorsMixin, UpstreamErrorsMixin
-from orgadmin.organizations import edit_guard, field_rules
+from orgadmin.organizations import credentials, edit_guard, field_rules
 from orgadmin.organizations.queries import LastSent
 from orgadmin.polytomic.fields import (
     FIELDS,
@@ -32,6 +32,9 @@ REENTER_OIDC = (
     "secret, so they must be entered again to keep OIDC working. To turn OIDC off instead, choose "
     "“Remove OIDC”."
 )
+# On a field, with the rule itself said once, at the top of the OIDC section (REENTER_OIDC).
+REENTER_FIELD = "Enter it again to keep OIDC (see above), or choose “Remove OIDC”."
+NEW_CLIENT_ID_NEEDS_ITS_SECRET = "A client id other than the kept one needs its own secret: enter it."  # noqa: S105
 
 
 OIDC_TOGETHER = "Issuer URL, client id and client secret go together: enter all three or none."
@@ -61,18 +64,45 @@ class OrganizationForm(HiddenFieldErrorsMixin, UpstreamErrorsMixin, Organization
 
     # Made when the form is first shown and kept across resubmissions of it (`orgadmin.idempotency`).
     form_key = FormKeyField()
+    keep_credentials = forms.BooleanField(
+        label="Keep them, encrypted, so later saves send them again",
+        required=False,
+        help_text="The client id and secret entered are kept encrypted, never shown, and sent only to Polytomic.",
+    )
+    # Credentials kept and resent by this save (the edit form's), None otherwise.
+    resent: credentials.Kept | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         if not self.is_bound:
             self.initial.setdefault("form_key", uuid.uuid4().hex)
+        if not credentials.keeping_is_on():  # a disabled field ignores what is posted
+            self.fields["keep_credentials"].disabled = True
+            self.fields["keep_credentials"].help_text = credentials.KEEPING_IS_OFF
+
+    def oidc_choice(self) -> credentials.Choice:
+        """What the save does with the OIDC credentials (services.organization_update)."""
+        entered = bool(self.cleaned_data.get(SECRETS[0])) and self.resent is None
+        return credentials.Choice(
+            keep=entered and bool(self.cleaned_data.get("keep_credentials")),
+            resent=self.resent,
+            note=self.secret_note(),
+        )
+
+    def secret_note(self) -> str:
+        return "sent" if self.cleaned_data.get(SECRETS[0]) else ""
 
     def saml_fields(self) -> list[forms.BoundField]:
         return [self[field.name] for field in in_section(Section.SAML)]
 
     def oidc_fields(self) -> list[forms.BoundField]:
         return [self[field.name] for field in in_section(Section.OIDC)]
+
+    @property
+    def reenter_oidc(self) -> str:
+        """The rule of an organization with OIDC, said once at the top of its section."""
+        return REENTER_OIDC
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -124,14 +154,15 @@ class OrganizationEditForm(OrganizationForm):
         self.organization = organization
         self.last_client_id = last_client_id
         self.decision: edit_guard.Decision | None = None
+        self._secret_note: str | None = None
+        self.kept = credentials.kept_credentials(organization.id) if organization.has_oidc else None
         if not self.is_bound:
             known_client_id = last_client_id.value if last_client_id and organization.has_oidc else ""
             self.initial.update(organization.values(), **{REMEMBERED: known_client_id})
             self.initial["opened"] = edit_guard.opened_token(organization)
-        if organization.has_oidc:
-            for name in SECRETS:
-                self.fields[name].help_text = "Required to keep OIDC: " + REENTER_OIDC
-        else:
+        if self.kept is not None:
+            self.fields[SECRETS[0]].help_text = "Leave empty to send the kept credentials again."
+        if not organization.has_oidc:
             del self.fields["remove_oidc"]
         if not any(getattr(organization, field.name) for field in in_section(Section.SAML)):
             del self.fields["remove_saml"]
@@ -165,10 +196,35 @@ class OrganizationEditForm(OrganizationForm):
         if cleaned.get("remove_oidc"):
             cleaned.update({field.name: "" for field in in_section(Section.OIDC)})
         elif organization.has_oidc:
+            self._resend_kept(cleaned)
             for field in in_section(Section.OIDC):
                 if not cleaned.get(field.name) and field.name not in self.errors:
-                    self.add_error(field.name, REENTER_OIDC)
+                    self.add_error(field.name, REENTER_FIELD)
         return cleaned
+
+    def _resend_kept(self, cleaned: dict[str, Any]) -> None:
+        """No secret entered, with credentials kept: the kept client id and secret are sent
+        again, unless another client id was entered (it needs its own secret)."""
+        if self.kept is None or cleaned.get(SECRETS[0]) or {REMEMBERED, *SECRETS} & set(self.errors):
+            return
+        try:
+            kept = credentials.with_kept_credentials(self.organization.id, self.organization_input())
+        except (credentials.KeptUnreadable, credentials.KeepingIsOff) as exc:
+            self.add_error(SECRETS[0], str(exc))
+            return
+        typed = cleaned.get(REMEMBERED)
+        if typed and typed != getattr(kept, REMEMBERED):
+            self.add_error(SECRETS[0], NEW_CLIENT_ID_NEEDS_ITS_SECRET)
+            return
+        cleaned.update({REMEMBERED: getattr(kept, REMEMBERED), SECRETS[0]: getattr(kept, SECRETS[0])})
+        self.resent = self.kept
+
+    def secret_note(self) -> str:
+        if self._secret_note is None:  # one read of the fingerprint, for the summary and the save
+            self._secret_note = credentials.secret_note(
+                self.organization.id, self.organization_input(), resent=self.resent
+            )
+        return self._secret_note
 
     def decide(self) -> edit_guard.Decision:
         """The edit guard's decision on this valid submission."""
@@ -178,6 +234,8 @@ class OrganizationEditForm(OrganizationForm):
             submitted=self.organization_input(),
             confirmation=self.cleaned_data.get("confirm", ""),
             last_client_id=self.last_client_id.value if self.last_client_id else "",
+            client_secret=self.secret_note(),
+            resends_kept=self.resent is not None,
         )
 
     def ask_for_a_reason(self, decision: edit_guard.Decision) -> None:

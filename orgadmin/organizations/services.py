@@ -14,6 +14,7 @@ from audit.models import AuditEntry
 from audit.protocol import AuditContext
 from orgadmin import outcomes
 from orgadmin.idempotency import idempotency_key
+from orgadmin.organizations import credentials
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.errors import (
     PolytomicError,
@@ -23,10 +24,17 @@ from orgadmin.polytomic.errors import (
 )
 from orgadmin.polytomic.fields import Organization, OrganizationInput
 
+NO_CHOICE = credentials.Choice()
 
-def organization_create(*, context: AuditContext, data: OrganizationInput, form_key: str) -> Organization:
+
+def organization_create(
+    *, context: AuditContext, data: OrganizationInput, form_key: str, oidc: credentials.Choice = NO_CHOICE
+) -> Organization:
+    """Creates the organization; its OIDC credentials kept if `oidc` says so."""
     key = idempotency_key(form_key=form_key, action=AuditEntry.Action.CREATE, body=data.body())
-    return organization_create_keyed(context=context, data=data, key=key)
+    organization = organization_create_keyed(context=context, data=data, key=key)
+    _credentials_sent(context, organization.id, data, oidc)
+    return organization
 
 
 def organization_create_keyed(*, context: AuditContext, data: OrganizationInput, key: str) -> Organization:
@@ -50,18 +58,31 @@ def organization_create_keyed(*, context: AuditContext, data: OrganizationInput,
 
 
 def organization_update(
-    *, context: AuditContext, organization_id: UUID, data: OrganizationInput, form_key: str
-) -> Organization:
-    """Replaces the organization's name and its whole SSO/OIDC configuration with `data`."""
+    *, context: AuditContext, organization_id: UUID, data: OrganizationInput, form_key: str,
+    oidc: credentials.Choice = NO_CHOICE,
+) -> Organization:  # fmt: skip
+    """Replaces the organization's name and its whole SSO/OIDC configuration with `data`; then
+    keeps, replaces or erases its OIDC credentials as `oidc` says (credentials.credentials_sent)."""
     key = idempotency_key(
         form_key=form_key, action=AuditEntry.Action.UPDATE, target=str(organization_id), body=data.body()
     )
     try:
-        return client().update_organization(organization_id, data, idempotency_key=key, context=context)
+        updated = client().update_organization(
+            organization_id, data, idempotency_key=key, context=context, secret_note=oidc.note
+        )
     except PolytomicOutcomeUnknown as lost:  # its answer lost: a read finds out at once whether it was made
-        return _made_after_all(lost, lambda: outcomes.resolve_at_once(
+        updated = _made_after_all(lost, lambda: outcomes.resolve_at_once(
             context=context, action=AuditEntry.Action.UPDATE, request_id=context.request_id, idempotency_key=key
         ))  # fmt: skip
+    _credentials_sent(context, str(organization_id), data, oidc)
+    return updated
+
+
+def _credentials_sent(context: AuditContext, organization_id: str, data: OrganizationInput, oidc: credentials.Choice):
+    credentials.credentials_sent(
+        organization_id=organization_id, data=data, keep=oidc.keep, resent=oidc.resent is not None,
+        by=context.actor_username,
+    )  # fmt: skip
 
 
 def _made_after_all(lost: PolytomicOutcomeUnknown, find: Callable[[], outcomes.Finding | None]) -> Organization:
@@ -90,12 +111,14 @@ def organization_delete(*, context: AuditContext, organization_id: UUID, organiz
             raise
     except PolytomicNotFound as not_found:
         if organization_still_there(context=context, organization_id=organization_id) is None:
+            credentials.credentials_erased(str(organization_id))
             raise not_found from None
         raise PolytomicError(
             "Polytomic answered the delete with “not found”, yet still has the organization: nothing was deleted. "
             "Try again in a moment.",
             status=not_found.status,
         ) from None
+    credentials.credentials_erased(str(organization_id))
 
 
 def organization_still_there(*, context: AuditContext, organization_id: UUID) -> Organization | None:

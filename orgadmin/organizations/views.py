@@ -26,7 +26,7 @@ from orgadmin import outcomes
 from orgadmin.change_requests import requesting
 from orgadmin.change_requests.pending import waiting_for, waiting_on
 from orgadmin.issuer_check import check_issuer
-from orgadmin.organizations import edit_guard, lock, queries, services
+from orgadmin.organizations import credentials, edit_guard, lock, queries, services
 from orgadmin.organizations.forms import OrganizationDeleteForm, OrganizationEditForm, OrganizationForm
 from orgadmin.organizations.rows import organization_rows
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
@@ -89,6 +89,8 @@ def organization_detail(request: HtmxHttpRequest, organization_id: UUID) -> Http
             "organization": organization,
             "is_owner": organization.id == owner_id,
             "last_client_id": queries.organization_last_sent_client_id(organization),
+            # Kept OIDC credentials: whether, since when and by whom; never what.
+            "kept_credentials": credentials.kept_credentials(organization.id) if organization.has_oidc else None,
             "audit_entries": audit_rows(queries.organization_recent_activity(organization_id=organization_id)),
             "waiting": waiting_on(organization.id),
         },
@@ -111,6 +113,7 @@ def organization_create(request: HtmxHttpRequest) -> HttpResponse:
                 context=AuditContext.from_request(request),
                 data=form.organization_input(),
                 form_key=form.cleaned_data["form_key"],
+                oidc=form.oidc_choice(),  # kept OIDC credentials
             )
         except (PolytomicError, AuditUnavailable) as exc:
             form.add_upstream_error(error := exc)
@@ -176,7 +179,8 @@ def _request_update(request: HtmxHttpRequest, form: OrganizationEditForm, decisi
             context=AuditContext.from_request(request),
             organization=form.organization,
             data=form.organization_input(),
-            summary=decision.summary.as_record(),
+            # Kept OIDC credentials: whether to keep those sent is carried to the approved send.
+            summary=decision.summary.as_record() | {"keep_credentials": form.oidc_choice().keep},
             reason=form.cleaned_data["reason"].strip(),
         )
     except requesting.AlreadyWaiting as exc:
@@ -200,6 +204,7 @@ def _save(request: HtmxHttpRequest, form: OrganizationEditForm, organization: Or
             organization_id=UUID(organization.id),
             data=form.organization_input(),
             form_key=form.cleaned_data["form_key"],
+            oidc=form.oidc_choice(),  # kept OIDC credentials: kept, resent, replaced or erased
         )
     except (PolytomicError, AuditUnavailable) as exc:
         form.add_upstream_error(exc)

@@ -98,6 +98,7 @@ class PolytomicCalls:
         organization_id: str = "",
         organization_name: str = "",
         as_organization: str = "",
+        secret_note: str = "",
         parse: Callable[[Any], T] | None,
     ) -> T:
         """Sends one request, records it, and returns the answer's `data` read by `parse`
@@ -132,6 +133,7 @@ class PolytomicCalls:
             # organization are the key in base64): orgadmin.polytomic.text.scrubber.
             secrets=(self._api_key, *((body or {}).get(name) or "" for name in SECRETS)),
             as_organization=as_organization,
+            secret_note=secret_note,
         )
         if method != "GET":
             record_attempt(record)  # committed before anything is sent, or nothing is (AuditUnavailable)

@@ -76,8 +76,11 @@ class PolytomicClient(PolytomicCalls):
         )
 
     def update_organization(
-        self, organization_id: UUID, data: OrganizationInput, *, idempotency_key: str, context: AuditContext
-    ) -> Organization:
+        self, organization_id: UUID, data: OrganizationInput, *, idempotency_key: str, context: AuditContext,
+        secret_note: str = "",
+    ) -> Organization:  # fmt: skip
+        """`secret_note` says in the audit entry what the client secret sent is ("resent as kept
+        on ...", "unchanged", "replaced"), beside its "[set]"; never the secret."""
         return self._call(
             "PUT",
             f"/api/organizations/{organization_id}",
@@ -88,6 +91,7 @@ class PolytomicClient(PolytomicCalls):
             organization_id=str(organization_id),
             organization_name=data.name.strip(),
             parse=Organization.from_api,
+            secret_note=secret_note,
         )
 
     # A customer organization's people ---------------------------------------------------------

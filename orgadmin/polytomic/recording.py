@@ -68,6 +68,8 @@ class CallRecord:
     error: PolytomicError | None = None
     attempts: int = 1
     attempt_id: int | None = None  # a write's attempt entry, once recorded
+    # What the client secret sent is, beside "[set]" ("resent as kept on ..."): never the secret.
+    secret_note: str = ""
 
     def answered(self, *, status: int, headers: Any) -> None:
         """The answer's status and headers, as they arrive (its body may still fail to)."""
@@ -135,6 +137,9 @@ def _fields(record: CallRecord, *, scrubber: Callable[[str], str]) -> dict[str, 
     context's, which `audit_protocol.entry` fills in)."""
     try:
         request_body = mask_request_body(record.request_body)
+        for name in SECRET_FIELDS & set(request_body or {}):
+            if request_body[name] == SET and record.secret_note:
+                request_body[name] = f"{SET} {record.secret_note}"
     except Exception as exc:
         logger.exception("Audit entry of %s %s: the request could not be masked", record.method, record.path)
         request_body = {"not_recorded": type(exc).__name__}

@@ -48,3 +48,10 @@ _approvals = ("remove-sso", "change-sso", "delete")
 PORTAL_APPROVAL_FOR = env.choices("PORTAL_APPROVAL_FOR", _approvals, default=_approvals)
 # A change request not decided within this many hours expires; its client secret is erased.
 PORTAL_CHANGE_REQUEST_HOURS = env.int("PORTAL_CHANGE_REQUEST_HOURS", default=24, minimum=1)
+
+# --- Kept OIDC credentials ------------------------------------------------------------------------
+
+# The keys that encrypt the customers' OIDC credentials staff chose to keep (README, "Kept OIDC
+# credentials"): Fernet keys, newest first; the newest encrypts, any of them decrypts, and
+# `rekey_oidc_credentials` re-encrypts what is kept under the newest. None: nothing can be kept.
+PORTAL_OIDC_CREDENTIALS_KEYS = env.fernet_keys("PORTAL_OIDC_CREDENTIALS_KEYS")

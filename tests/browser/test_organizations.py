@@ -63,7 +63,8 @@ class OrganizationJourneyTests:
         page.get_by_role("link", name="Edit").click()
         page.get_by_label("Name").fill("Hooli Holdings")
         page.get_by_role("button", name="Save").click()
-        expect(field_error(page, "id_client_secret")).to_contain_text("must be entered again to keep OIDC working")
+        expect(field_error(page, "id_client_secret")).to_contain_text("Enter it again to keep OIDC (see above)")
+        expect(page.get_by_text("must be entered again to keep OIDC working")).to_have_count(1)  # said once
         expect(page.get_by_label("Name")).to_have_value("Hooli Holdings")
         screenshot("04-edit-secret-required")
 

@@ -165,7 +165,7 @@ class LockTimeoutCountedTests:
         settings.AUDIT_LOCK_TIMEOUT = 0.3
         client.force_login(make_user("ada", role="Admin"))
         before = scrape(client)
-        with chain_held():
+        with chain_held(seconds=2):  # past the append's 0.3 s; on SQLite the page's other writes wait for it
             client.get(reverse("orgadmin:organization-list"))
         after = scrape(client)
         refused = "portal_audit_appends_refused_total"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from audit.models import AuditEntry
@@ -159,7 +160,8 @@ class BulkInviteTests:
 
 def test_the_invite_page_reads_a_few_queries_however_many_users(as_editor, sandbox, django_assert_max_num_queries):
     # Three calls (organization, users, roles), each recorded; the session, the user, their permissions.
-    with django_assert_max_num_queries(22) as few:
+    # On PostgreSQL each entry takes the chain's lock in one more query.
+    with django_assert_max_num_queries(22 if connection.vendor == "sqlite" else 24) as few:
         as_editor.get(URL)
     analyst = next(u for u in sandbox.sandbox.users.values() if u.email == "analyst@acme.example")
     for n in range(40):

@@ -265,8 +265,10 @@ def attempts_of_unknown_outcome() -> QuerySet[AuditEntry]:
     """The writes whose attempt was recorded and whose outcome is not known, oldest first: no
     outcome recorded (the portal stopped in between) or an outcome `unknown` (no answer that could
     be read), and no resolution naming the attempt since (a `write.resolve` entry: what a read of
-    Polytomic found). Polytomic may or may not have done them."""
-    known = AuditEntry.objects.filter(attempt_id=OuterRef("id")).exclude(outcome=AuditEntry.Outcome.UNKNOWN)
+    Polytomic found, `unknown` too when no read can ever tell). Polytomic may or may not have done them."""
+    known = AuditEntry.objects.filter(
+        ~Q(outcome=AuditEntry.Outcome.UNKNOWN) | Q(action=AuditEntry.Action.RESOLVE), attempt_id=OuterRef("id")
+    )
     return AuditEntry.objects.filter(phase=AuditEntry.Phase.ATTEMPT).exclude(Exists(known)).order_by(*OLDEST_FIRST)
 
 

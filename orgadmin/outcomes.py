@@ -8,9 +8,12 @@ died with it in flight (an attempt with no outcome at all). None of these is "fa
 `resolve` finds out by reading Polytomic: a create looks the name up, an update reads the
 organization and compares it with what was sent, a delete reads it (a 404 is "done"), a user or a
 share the same way. What it finds is recorded as a resolution entry (`write.resolve`) naming the
-attempt (`attempt_id`): `ok` when the write was done, `failed` when it was not. Seeing the write
-done settles it at once; not seeing it settles it only once the write can no longer land
-(`settle_seconds` after it was sent): until then it stays unknown. Pages that show a write
+attempt (`attempt_id`): `ok` when the write was done, `failed` when it was not, `unknown` when no
+read can ever tell (a later write of the portal's to the same thing replaced what this one set, or
+Polytomic does not show what it makes, as a user's API keys): that resolution settles it too, and
+says so in words rather than guess. Seeing the write done settles it at once; not seeing it
+settles it only once the write can no longer land (`settle_seconds` after it was sent): until then
+it stays unknown. Pages that show a write
 resolve it as they show it (`resolve_pending`), and `manage.py resolve_writes` resolves what is
 left, for cron; `verify_audit` lists only the attempts still unresolved.
 """
@@ -27,7 +30,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from audit import protocol as audit_protocol
@@ -48,6 +51,22 @@ USER_PATH = re.compile(r"^/api/organizations/(?P<org>[^/]+)/users/(?P<user>[^/?]
 SHARE_PATH = re.compile(r"^/api/organizations/(?P<owner>[^/]+)/connections/(?P<connection>[^/]+)/shared$")
 RESOLVABLE = (Action.CREATE, Action.UPDATE, Action.DELETE, Action.USER_INVITE, Action.USER_UPDATE,
               Action.USER_DELETE, Action.USER_KEY, Action.CONNECTION_SHARE)  # fmt: skip
+# The later writes that replace what a write set, so that a read no longer shows it whether or not
+# it was made: a create renamed or deleted, an update updated again or deleted, an invitation's user
+# removed, roles changed again, a share's organization deleted. (A delete not seen done is seen:
+# nothing brings back an organization or a user with the same id.)
+OVERTAKEN_BY = {
+    Action.CREATE: (Action.UPDATE, Action.DELETE),
+    Action.UPDATE: (Action.UPDATE, Action.DELETE),
+    Action.USER_INVITE: (Action.USER_DELETE, Action.DELETE),
+    Action.USER_UPDATE: (Action.USER_UPDATE, Action.USER_DELETE, Action.DELETE),
+    Action.CONNECTION_SHARE: (Action.DELETE,),
+}
+
+
+SETTLED_AS = {True: AuditEntry.Outcome.OK, False: AuditEntry.Outcome.FAILED, None: AuditEntry.Outcome.UNKNOWN}
+# A later write with one of these outcomes changed nothing at Polytomic.
+NOT_MADE = (AuditEntry.Outcome.FAILED, AuditEntry.Outcome.REJECTED)
 
 
 def settle_seconds() -> float:
@@ -66,6 +85,8 @@ class Finding:
     polytomic_id: str = ""
     organization_name: str = ""
     organization: Organization | None = None  # as read, for a create or an update
+    # With `done` None: no read will ever tell, so the write is settled as unknown, said in words.
+    final: bool = False
 
 
 def unresolved(**lookups: Any) -> QuerySet[AuditEntry]:
@@ -86,7 +107,14 @@ def resolve(attempt: AuditEntry, *, context: AuditContext = PORTAL, now: datetim
         return Finding(None, f"Polytomic could not be read to find out: {exc.message}")
     if finding.done is False and not _settled(attempt, now):
         return Finding(None, "Polytomic does not show it yet; it may still land, so the portal checks again later.")
-    if finding.done is None:
+    if finding.done is False and (later := overtaken_by(attempt)) is not None:
+        finding = Finding(
+            None,
+            f"A later write of the portal's (entry {later.pk}, {later.action}) replaced what this one set: a read of "
+            f"Polytomic can no longer tell whether it was made. Entry {later.pk} says what holds now.",
+            final=True,
+        )
+    if finding.done is None and not finding.final:
         return finding
     try:
         _record(attempt, finding, calls)
@@ -183,6 +211,31 @@ def _answered_id(response_body: str) -> str:
     return str(data.get("id") or "") if isinstance(data, dict) else ""
 
 
+def overtaken_by(attempt: AuditEntry) -> AuditEntry | None:
+    """The first later write of the portal's that replaced what `attempt` set (`OVERTAKEN_BY`): to
+    the same organization (a create's: one of the name it sent, as the later write names it), the
+    same user where it names one; any not known to have failed."""
+    actions = OVERTAKEN_BY.get(attempt.action)
+    if not actions:
+        return None
+    later = AuditEntry.objects.filter(phase=AuditEntry.Phase.ATTEMPT, action__in=actions, id__gt=attempt.pk).exclude(
+        Exists(AuditEntry.objects.filter(attempt_id=OuterRef("id"), outcome__in=NOT_MADE))
+    )
+    if attempt.action == Action.CREATE:
+        name = str((attempt.request_body or {}).get("name") or "").strip()
+        later = later.filter(organization_name__iexact=name)
+    else:
+        later = later.filter(organization_id=attempt.organization_id)
+    user = USER_PATH.match(attempt.path)
+    for candidate in later.order_by("id")[:50]:
+        theirs = USER_PATH.match(candidate.path)
+        # An invitation's path names no user (its id is in the answer that was lost): any later
+        # removal in the organization may be of that user.
+        if candidate.action == Action.DELETE or user is None or (theirs and theirs["user"] == user["user"]):
+            return candidate
+    return None
+
+
 def _settled(attempt: AuditEntry, now: datetime | None) -> bool:
     return (now or timezone.now()) - attempt.created_at >= timedelta(seconds=settle_seconds())
 
@@ -208,7 +261,7 @@ def _record(attempt: AuditEntry, finding: Finding, context: AuditContext) -> Non
             "found": finding.words,
             "id": finding.polytomic_id or None,
         },
-        outcome=AuditEntry.Outcome.OK if finding.done else AuditEntry.Outcome.FAILED,
+        outcome=SETTLED_AS[finding.done],
         error_message="" if finding.done else finding.words,
         attempt_id=attempt.pk,
         attempts=0,
@@ -267,7 +320,12 @@ def _updated(sent: dict[str, Any], current: Organization | None) -> Finding:
 
 def _people(attempt: AuditEntry, sent: dict[str, Any], context: AuditContext) -> Finding:
     if attempt.action == Action.USER_KEY:  # Polytomic shows no user's keys, and a key is in its answer alone
-        return Finding(False, "Polytomic does not show a user's keys; if one was made, no one has it: make another.")
+        return Finding(
+            None,
+            "Polytomic does not show a user's keys, so whether one was made cannot be known; if one was, no one has "
+            "it: make another.",
+            final=True,
+        )
     organization_id = UUID(attempt.organization_id)
     users = client().list_users(organization_id, context=context)
     if attempt.action == Action.USER_INVITE:

@@ -163,6 +163,62 @@ class DirectWriteTests:
             resolution_of(attempt).request_body["found"] == "Polytomic no longer has the organization: it is deleted."
         )
 
+    def test_an_update_whose_effect_a_later_save_replaced_is_settled_unknown_never_failed(
+        self, as_admin, sandbox, settings
+    ):
+        """A save that lands after its call gave up, then a later save of the same organization: the
+        read shows the later name whether or not the first was made, so the resolution says it
+        cannot tell, and settles it."""
+        settings.POLYTOMIC_READ_TIMEOUT = 0.5
+        url = reverse("orgadmin:organization-edit", args=[ACME_ID])
+        fault(sandbox, "PUT", f"/api/organizations/{ACME_ID}", "hold")
+        assert MAY_HAVE_DONE_IT in as_admin.post(url, edit_form(as_admin, ACME_ID, name="Acme First")).content.decode()
+        [first] = attempts("organization.update")
+        assert not AuditEntry.objects.filter(action="write.resolve").exists()  # not seen: it may still land
+        sandbox.sandbox.release.set()
+        until(lambda: sandbox.sandbox.organizations[ACME_ID].name == "Acme First", "the held save landing")
+        assert as_admin.post(url, edit_form(as_admin, ACME_ID, name="Acme Second")).status_code == 302
+        later = attempts("organization.update")[-1]
+        with time_machine.travel(timezone.now() + SETTLED):
+            printed = resolve_writes()
+            assert f"  entry {first.pk} " not in verify_audit()
+        assert "1 resolved, 0 left" in printed
+        assert "cannot be told" in printed
+        resolution = resolution_of(first)
+        assert resolution.outcome == "unknown"  # not "failed": it was made
+        assert resolution.error_message.startswith(
+            f"A later write of the portal's (entry {later.pk}, organization.update)"
+        )
+        assert "can no longer tell whether it was made" in resolution.error_message
+
+    def test_an_update_not_seen_and_overtaken_only_by_a_failed_save_is_still_found_not_made(self, as_admin, sandbox):
+        url = reverse("orgadmin:organization-edit", args=[ACME_ID])
+        fault(sandbox, "PUT", f"/api/organizations/{ACME_ID}", "garbage")  # nothing done
+        as_admin.post(url, edit_form(as_admin, ACME_ID, name="Acme Maybe"))
+        fault(sandbox, "PUT", f"/api/organizations/{ACME_ID}", "status:500")  # a later save, nothing done either
+        as_admin.post(url, edit_form(as_admin, ACME_ID, name="Acme Other"))
+        first = attempts("organization.update")[0]
+        with time_machine.travel(timezone.now() + SETTLED):
+            resolve_writes()
+        assert resolution_of(first).outcome == "failed"
+
+    def test_a_create_deleted_later_by_name_is_settled_unknown(self, as_admin, sandbox):
+        ada = AuditContext(actor=None, actor_label="ada")
+        creating = CallRecord(context=ada, action="organization.create", method="POST", path="/api/organizations",
+                              request_body={"name": "Gone Co"})  # fmt: skip
+        record_attempt(creating)
+        deleting = CallRecord(context=ada, action="organization.delete", method="DELETE",
+                              path=f"/api/organizations/{PIED_PIPER}", organization_id=PIED_PIPER,
+                              organization_name="gone co")  # fmt: skip
+        record_attempt(deleting)
+        with time_machine.travel(timezone.now() + SETTLED):
+            resolve_writes()
+        resolution = resolution_of(AuditEntry.objects.get(pk=creating.attempt_id))
+        assert resolution.outcome == "unknown"
+        assert resolution.error_message.startswith(
+            f"A later write of the portal's (entry {deleting.attempt_id}, organization.delete)"
+        )
+
     def test_the_organizations_page_resolves_its_writes_as_it_shows_them(self, as_admin, sandbox):
         fault(sandbox, "PUT", f"/api/organizations/{ACME_ID}", "garbage")
         url = reverse("orgadmin:organization-edit", args=[ACME_ID])

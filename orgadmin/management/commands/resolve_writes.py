@@ -30,7 +30,7 @@ class Command(BaseCommand):
         for attempt, finding in findings:
             self.stdout.write(
                 f"  entry {attempt.pk}  {attempt.action}  {attempt.organization_name or attempt.organization_id or '-'}"
-                f"  {SAID[finding.done]}: {finding.words}"
+                f"  {'cannot be told' if finding.final else SAID[finding.done]}: {finding.words}"
             )
-        left = sum(1 for _, finding in findings if finding.done is None)
+        left = sum(1 for _, finding in findings if finding.done is None and not finding.final)
         self.stdout.write(f"Writes of unknown outcome: {len(findings) - left} resolved, {left} left.")

@@ -78,6 +78,8 @@ class AuditEntry(models.Model):
         CONNECTION_LIST = "connection.list", "List the partner's connections"
         CONNECTION_SHARE = "connection.share", "Share a connection"
         CONNECTION_SHARED_LIST = "connection.shared", "List a connection's shares"
+        # Polytomic's partner entity lookup: what any id is, and whose (orgadmin/lookup/).
+        ENTITY_GET = "entity.get", "Find what an id is"
         # Not a call to Polytomic: the portal fetching a customer's OIDC discovery document.
         ISSUER_CHECK = "issuer.check", "Check an OIDC issuer"
         # Not a call to Polytomic: an Admin signing a member of staff out everywhere (staff/views.py).

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from orgadmin import web
 from orgadmin.change_requests import views as change_requests
+from orgadmin.lookup import views as lookup
 from orgadmin.onboarding import views as onboarding
 from orgadmin.organizations import views as organizations
 from orgadmin.people import views as people
@@ -35,6 +36,7 @@ urlpatterns = [
     ),
     path("onboarding/<int:flow_id>/tasks/<int:task_id>/skip/", onboarding.onboarding_skip, name="onboarding-skip"),
     path("onboarding/<int:flow_id>/abandon/", onboarding.onboarding_abandon, name="onboarding-abandon"),
+    path("find/", lookup.find, name="find"),
     path("changes/", change_requests.change_list, name="change-list"),
     path("changes/<int:change_id>/", change_requests.change_detail, name="change-detail"),
     path("changes/<int:change_id>/decide/", change_requests.change_decide, name="change-decide"),

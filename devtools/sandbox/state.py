@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from devtools.sandbox.answers import Response, error
 from devtools.sandbox.connections import CONNECTIONS_PATH, SHARED_PATH, ConnectionsApi, seeded_connections
+from devtools.sandbox.entities import ENTITY_PATH, EntitiesApi
 from devtools.sandbox.organizations import (
     OTHER_PARTNER_KEY,
     PARTNER_KEY,
@@ -38,7 +39,7 @@ ORGANIZATION_PATH = re.compile(r"^/api/organizations/(?P<id>[^/]+)$")
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,255}$")
 
 
-class SandboxState(PeopleApi, ConnectionsApi):
+class SandboxState(PeopleApi, ConnectionsApi, EntitiesApi):
     """The seeded data, what requests change of it, and the answers of the API's endpoints."""
 
     def __init__(self, *, partner_keys: dict[str, str] | None = None) -> None:
@@ -145,6 +146,8 @@ class SandboxState(PeopleApi, ConnectionsApi):
             return people
         if shared := SHARED_PATH.match(path):
             return self._shared(method, shared, partner, body)
+        if entity := ENTITY_PATH.match(path):
+            return self._entity(method, entity, partner)
         if path == "/api/me":
             return self._identity(partner) if method == "GET" else _not_allowed(method)
         if path == "/api/organizations":

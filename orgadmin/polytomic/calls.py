@@ -18,6 +18,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.protocol import AuditContext, AuditUnavailable, refuse_reads_while_refused
 from orgadmin import __version__
+from orgadmin.polytomic.entities import Entity
 from orgadmin.polytomic.errors import (
     PolytomicError,
     PolytomicOutcomeUnknown,
@@ -155,6 +156,8 @@ class PolytomicCalls:
             result = _read_data(answer, parse, method=method)
             if isinstance(result, Organization):
                 record.identify(organization_id=result.id, organization_name=result.name)
+            if isinstance(result, Entity):  # filed under the organization that owns it
+                record.identify(organization_id=result.organization_id, organization_name="")
             if isinstance(result, ApiKey):  # kept out of anything recorded
                 record.secrets = (*record.secrets, result.value)
         except PolytomicError as exc:

@@ -17,6 +17,7 @@ from audit.models import AuditEntry
 from audit.protocol import AuditContext
 from orgadmin.polytomic.calls import PolytomicCalls
 from orgadmin.polytomic.connections import Connection, SharedConnection
+from orgadmin.polytomic.entities import Entity
 from orgadmin.polytomic.fields import Organization, OrganizationInput, Organizations
 from orgadmin.polytomic.people import ApiKey, Role, User
 
@@ -176,6 +177,13 @@ class PolytomicClient(PolytomicCalls):
             "GET", f"/api/organizations/{owner_id}/connections/{connection_id}/shared",
             action=AuditEntry.Action.CONNECTION_SHARED_LIST, context=context, organization_id=str(owner_id),
             parse=_list_of(SharedConnection.from_api),
+        )  # fmt: skip
+
+    def get_entity(self, entity_id: UUID, *, context: AuditContext) -> Entity:
+        """What any id is and which of the partner's organizations owns it (PolytomicNotFound: none)."""
+        return self._call(
+            "GET", f"/api/organizations/entities/{entity_id}", action=AuditEntry.Action.ENTITY_GET, context=context,
+            parse=Entity.from_api,
         )  # fmt: skip
 
     def delete_organization(self, organization_id: UUID, *, context: AuditContext, organization_name: str = "") -> None:

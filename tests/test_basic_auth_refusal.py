@@ -63,9 +63,10 @@ class ClientTests:
 
 
 class PageTests:
-    def test_the_people_page_names_the_cause_and_what_to_do(self, as_editor, sandbox):
+    @pytest.mark.parametrize("page_name", ["orgadmin:user-list", "orgadmin:connection-list"])
+    def test_the_people_and_connections_pages_name_the_cause_and_what_to_do(self, as_editor, sandbox, page_name):
         sandbox.sandbox.faults.refuse_basic = 403
-        page = html.unescape(as_editor.get(reverse("orgadmin:user-list", args=[ACME_ID])).content.decode())
+        page = html.unescape(as_editor.get(reverse(page_name, args=[ACME_ID])).content.decode())
         assert "Polytomic refused the portal's call as the organization" in page
         assert CAUSE in page
         assert WHAT_TO_DO in page

@@ -48,9 +48,9 @@ class Command(BaseCommand):
             connections = partner_connections(context=context, owner_id=owner_id)
         except PolytomicBasicAuthRefused as exc:
             raise CommandError(
-                f"{how} does NOT work: Polytomic refused it (HTTP {exc.status}). The people pages and onboarding's "
-                "connections and administrators steps cannot list them until it does: ask Polytomic support to let "
-                "the partner key act as an organization (HTTP Basic)."
+                f"{how} does NOT work: Polytomic refused it (HTTP {exc.status}). The people pages, the Connections "
+                "pages and onboarding's connections and administrators steps cannot list them until it does: ask "
+                "Polytomic support to let the partner key act as an organization (HTTP Basic)."
             ) from None
         except (PolytomicError, AuditUnavailable) as exc:
             raise CommandError(f"{how} could not be checked: {exc.message}") from None

@@ -77,7 +77,9 @@ class ListTests:
         answer = as_editor.get(ACME_CONNECTIONS)
         assert answer.status_code == 200
         assert 'role="alert"' in answer.content.decode()
-        assert "Polytomic did not answer as expected" in answer.content.decode()
+        # A refusal of the list, asked with HTTP Basic as the owner organization, names that cause
+        # (tests/test_basic_auth_refusal.py).
+        assert "Polytomic refused the portal's call as the organization" in answer.content.decode()
 
     def test_reads_a_fixed_number_of_queries(self, as_editor, sandbox, django_assert_max_num_queries):
         """Sign-in's four, the unresolved shares looked up, and each of the five reads' record (the

@@ -111,6 +111,8 @@ class PolytomicCalls:
           the JSON the contract promises; of a write that may have been done (sent, and no
           readable answer), its kind `PolytomicOutcomeUnknown`, recorded with the outcome unknown;
         - `PolytomicAuthenticationError` (401), `PolytomicForbidden` (403), `PolytomicNotFound` (404);
+          of a call made as an organization (`as_organization`), 401 and 403 are
+          `PolytomicBasicAuthRefused`, whose message names that way of calling as the cause;
         - `PolytomicValidationError` (409, 422);
         - `PolytomicError` for any other answer (400, other 4xx, redirects).
 
@@ -144,7 +146,10 @@ class PolytomicCalls:
         try:
             answer = self._exchange(method, path, body=body, record=record)
             failure = failure_for_answer(
-                answer, idempotency_key=idempotency_key, scrub=shown_text_scrubber(record.secrets)
+                answer,
+                idempotency_key=idempotency_key,
+                scrub=shown_text_scrubber(record.secrets),
+                as_organization=bool(as_organization),
             )
             if failure is not None:
                 raise failure

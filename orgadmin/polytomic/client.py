@@ -105,7 +105,8 @@ class PolytomicClient(PolytomicCalls):
 
     def list_roles(self, organization_id: UUID, *, context: AuditContext) -> list[Role]:
         """The organization's roles: organization-scoped, so asked with HTTP Basic auth as the
-        organization (its id, and the partner key), as Polytomic's Terraform provider asks."""
+        organization (its id, and the partner key), as Polytomic's Terraform provider asks. (guess:
+        the published roles document names a user's Bearer key; docs/polytomic-calls.md.)"""
         return self._call(
             "GET", "/api/permissions/roles", action=AuditEntry.Action.ROLE_LIST, context=context,
             organization_id=str(organization_id), as_organization=str(organization_id), parse=_list_of(Role.from_api),
@@ -126,7 +127,8 @@ class PolytomicClient(PolytomicCalls):
         self, organization_id: UUID, user_id: UUID, *, email: str, role_ids: list[str], idempotency_key: str,
         context: AuditContext,
     ) -> User:  # fmt: skip
-        """Replaces the user's roles; the email is sent as the API requires, and does not change."""
+        """Replaces the user's roles; the email is sent as the API requires, and "is not affected by
+        this endpoint" (the published users document, operation update)."""
         return self._call(
             "PUT", f"/api/organizations/{organization_id}/users/{user_id}", action=AuditEntry.Action.USER_UPDATE,
             context=context, body={"email": email, "role_ids": role_ids}, idempotency_key=idempotency_key,
@@ -153,7 +155,8 @@ class PolytomicClient(PolytomicCalls):
         )  # fmt: skip
 
     def list_connections(self, owner_id: UUID, *, context: AuditContext) -> list[Connection]:
-        """The partner's own connections: asked as its owner organization (HTTP Basic)."""
+        """The partner's own connections: asked as its owner organization (HTTP Basic), as for
+        `list_roles` (guess: the published connections document names a user's Bearer key)."""
         return self._call(
             "GET", "/api/connections", action=AuditEntry.Action.CONNECTION_LIST, context=context,
             organization_id=str(owner_id), as_organization=str(owner_id), parse=_list_of(Connection.from_api),

@@ -165,7 +165,8 @@ ACTIONS = {"list": "organization.list", "get": "organization.get", "create": "or
            "list roles": "role.list", "invite": "user.invite", "change roles": "user.update",
            "remove user": "user.delete", "create key": "user.key", "onboard: create": "organization.create",
            "onboard: list connections": "connection.list", "onboard: share": "connection.share",
-           "onboard: invite": "user.invite", "find an id": "entity.get", "list shares": "connection.shared"}  # fmt: skip
+           "onboard: invite": "user.invite", "find an id": "entity.get",
+           "list shares": "connection.shared"}  # fmt: skip
 
 
 @pytest.fixture

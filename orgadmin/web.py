@@ -26,8 +26,9 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from audit.protocol import AuditUnavailable
+from audit.protocol import AuditContext, AuditUnavailable
 from audit.store import can_append
+from orgadmin.issuer_check import check_issuer
 from orgadmin.organizations.lock import Busy
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import SECRETS
@@ -78,6 +79,23 @@ def submitted(request: HtmxHttpRequest) -> QueryDict | None:
     """What a form page shows: what was posted, or what was kept across a sign-in check (its
     secret to be typed again), or nothing."""
     return request.POST if request.method == "POST" else recent_sign_in.resume(request, request.path)
+
+
+def held_by_issuer_check(form: Form, context: AuditContext) -> bool:
+    """Checks the issuer a valid create form was given (`orgadmin.issuer_check`) before anything
+    is sent: the form's own check, which works without JavaScript (the "Check the issuer" button
+    asks the same with htmx). True when the form is held: the check failed (or could not be
+    recorded) and the operator has not chosen to save anyway. The result is `form.check_result`."""
+    form.check_result = None
+    issuer = form.cleaned_data.get("issuer")
+    if not issuer:
+        return False
+    try:
+        form.check_result = check_issuer(issuer, context=context)
+    except AuditUnavailable as exc:
+        form.add_error(None, f"The issuer could not be checked: {exc.message}")
+        return True
+    return not form.check_result.passed and not form.cleaned_data.get("save_anyway", False)
 
 
 # --- The shell: refusals, health ------------------------------------------------------------

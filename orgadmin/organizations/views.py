@@ -31,7 +31,14 @@ from orgadmin.organizations.forms import OrganizationDeleteForm, OrganizationEdi
 from orgadmin.organizations.rows import organization_rows
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
 from orgadmin.polytomic.fields import SEARCHABLE, SECRETS, Organization
-from orgadmin.web import HtmxHttpRequest, form_status, htmx_redirect, submitted, upstream_error_page
+from orgadmin.web import (
+    HtmxHttpRequest,
+    form_status,
+    held_by_issuer_check,
+    htmx_redirect,
+    submitted,
+    upstream_error_page,
+)
 from staff import recent_sign_in
 
 ORGANIZATIONS_PER_PAGE = 25
@@ -108,6 +115,8 @@ def organization_create(request: HtmxHttpRequest) -> HttpResponse:
     form = OrganizationForm(request.POST if request.method == "POST" else None)
     error = None
     if request.method == "POST" and form.is_valid():
+        if held_by_issuer_check(form, AuditContext.from_request(request)):
+            return _form_page(request, form, {"creating": True}, status=200)
         try:
             organization = services.organization_create(
                 context=AuditContext.from_request(request),
@@ -323,7 +332,7 @@ def _delete(request: HtmxHttpRequest, form: OrganizationDeleteForm, page: dict) 
 @permission_required("orgadmin.change_organization", raise_exception=True)
 def issuer_check(request: HtmxHttpRequest) -> HttpResponse:
     """Checks the typed OIDC issuer's discovery document (`orgadmin.issuer_check`): a fragment
-    for the edit form, which it never blocks."""
+    for the create, edit and onboarding forms, which it never blocks."""
     issuer = request.POST.get("issuer", "").strip()[:2000]
     result, error = None, None
     if not issuer:

@@ -28,7 +28,9 @@ from django_htmx.middleware import HtmxDetails
 
 from audit.protocol import AuditContext, AuditUnavailable
 from audit.store import can_append
+from orgadmin.form_parts import UpstreamErrorsMixin
 from orgadmin.issuer_check import check_issuer
+from orgadmin.organizations import queries
 from orgadmin.organizations.lock import Busy
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import SECRETS
@@ -65,6 +67,23 @@ def upstream_error_page(
             for value in values
         ]
     return render(request, "orgadmin/upstream_error.html", {"error": error, "title": title, "kept": kept})
+
+
+def refused_on_form(
+    form: UpstreamErrorsMixin, error: PolytomicError | AuditUnavailable, *, context: AuditContext, other_than: str = ""
+) -> None:
+    """Polytomic's refusal (or failure) placed on an organization form. A name taken links to
+    the organization that holds it, looked up by name (`queries.organization_named`, an audited
+    read); no link when none is found, or the lookup fails (its failure is in the audit log)."""
+    holder = None
+    if isinstance(error, PolytomicValidationError) and error.name_taken:
+        try:
+            holder = queries.organization_named(
+                context=context, name=form.cleaned_data.get("name", ""), other_than=other_than
+            )
+        except (PolytomicError, AuditUnavailable):
+            holder = None
+    form.add_upstream_error(error, name_holder=holder)
 
 
 def form_status(form: Form, error: PolytomicError | AuditUnavailable | None = None) -> int:

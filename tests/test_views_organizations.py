@@ -135,7 +135,7 @@ class ListTests:
         assert response.status_code == 200  # Polytomic failed, and the page says so
         assert "Polytomic could not be asked for the organizations" in page
         assert 'href="/organizations/?q=x">Try again' in page
-        assert "sandbox fault" in page  # Polytomic's own message, not a raw body
+        assert "Sandbox fault" in page  # Polytomic's own message, not a raw body
 
 
 class DetailTests:
@@ -216,7 +216,10 @@ class CreateTests:
         response = as_editor.post(CREATE, created_anyway(name="acme corporation", form_key="b" * 32))
         page = response.content.decode()
         assert response.status_code == 422
-        assert response.context["form"].errors["name"] == ["an organization with this name already exists"]
+        assert response.context["form"].errors["name"] == [
+            "An organization with this name already exists.",
+            f'It is the name of <a href="/organizations/{ACME_ID}/">Acme Corporation</a>.',
+        ]
         assert 'value="https://globex.okta.example"' in page
         assert SECRET not in page
 

@@ -35,7 +35,7 @@ from orgadmin.onboarding.pages import FlowPage, detail_context, flow_page
 from orgadmin.organizations.queries import organization_owner_id
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import SECRETS
-from orgadmin.web import held_by_issuer_check
+from orgadmin.web import held_by_issuer_check, refused_on_form
 
 FLOW_TOKEN_SALT = "orgadmin.onboarding.flow"  # noqa: S105 (a signing salt, not a secret)
 CLOSED_SHOWN = 20
@@ -157,7 +157,7 @@ def _send_organization(request: HttpRequest, form: OnboardingOrganizationForm, f
         messages.warning(request, exc.message)
         return redirect("orgadmin:onboarding-detail", flow.pk)
     except (PolytomicError, AuditUnavailable) as exc:
-        form.add_upstream_error(exc)
+        refused_on_form(form, exc, context=onboarding.flow_context(AuditContext.from_request(request), flow))
         page = flow_page(flow.pk)
         return _organization_page(
             request, _rebound(form, page), page=page, status=422 if isinstance(exc, PolytomicValidationError) else 200

@@ -36,6 +36,7 @@ from orgadmin.web import (
     form_status,
     held_by_issuer_check,
     htmx_redirect,
+    refused_on_form,
     submitted,
     upstream_error_page,
 )
@@ -125,7 +126,7 @@ def organization_create(request: HtmxHttpRequest) -> HttpResponse:
                 oidc=form.oidc_choice(),  # kept OIDC credentials
             )
         except (PolytomicError, AuditUnavailable) as exc:
-            form.add_upstream_error(error := exc)
+            refused_on_form(form, error := exc, context=AuditContext.from_request(request))
         else:
             messages.success(request, f"Created {organization.name}.")
             return htmx_redirect(request, reverse("orgadmin:organization-detail", args=[organization.id]))
@@ -216,7 +217,7 @@ def _save(request: HtmxHttpRequest, form: OrganizationEditForm, organization: Or
             oidc=form.oidc_choice(),  # kept OIDC credentials: kept, resent, replaced or erased
         )
     except (PolytomicError, AuditUnavailable) as exc:
-        form.add_upstream_error(exc)
+        refused_on_form(form, exc, context=AuditContext.from_request(request), other_than=organization.id)
         return _form_page(request, form, page, status=form_status(form, exc))
     messages.success(request, f"Saved {updated.name}.")
     return htmx_redirect(request, reverse("orgadmin:organization-detail", args=[updated.id]))

@@ -149,6 +149,17 @@ class DetailTests:
         assert "globex-oidc-secret" not in page
         assert ">Edit<" not in page  # Viewer
 
+    def test_the_write_only_note_speaks_of_re_entering_only_where_there_is_oidc(self, as_viewer):
+        """A Viewer of an organization without OIDC is not told the edit form asks for its
+        credentials: there are none to send."""
+
+        def note(organization_id: str) -> str:
+            page = as_viewer.get(detail_url(organization_id)).content.decode()
+            return re.search(r"<p class=\"note\" data-write-only>(.*?)</p>", page, re.S)[1]
+
+        assert note(ACME_ID) == "Polytomic never returns the OIDC client id or secret: they are write-only."
+        assert "the edit form asks for them" in note(GLOBEX_ID)
+
     def test_lists_recent_audit_entries(self, as_viewer):
         as_viewer.get(detail_url(ACME_ID))
         page = as_viewer.get(detail_url(ACME_ID)).content.decode()

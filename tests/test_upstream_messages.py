@@ -132,6 +132,7 @@ class NameTakenTests:
         answer = as_editor.post(ONBOARDING, hidden_fields(page) | {"name": "Acme Corporation"})
         assert answer.status_code == 422
         assert f'<a href="/organizations/{ACME_ID}/">Acme Corporation</a>' in answer.content.decode()
+        assert "An organization with this name already exists." in answer.content.decode()
         lookup = AuditEntry.objects.get(action="organization.list", actor_username="ed")
         assert lookup.correlation_id is not None  # among the flow's calls
 

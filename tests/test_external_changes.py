@@ -8,7 +8,7 @@ import io
 
 import pytest
 import requests
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from audit.models import AuditEntry
@@ -102,6 +102,16 @@ class CommandTests:
         )
         with pytest.raises(Exception, match="Nothing compared"):
             notice()
+
+    def test_an_empty_list_is_no_disappearance(self, sandbox, remembered):
+        """`"data": null` reads as no organization: not even the partner's own, so it is not trusted."""
+        sandbox.sandbox.faults.queue.append(
+            {"method": "GET", "path": "/api/organizations", "answer": {"status": 200, "body": {"data": None}}}
+        )
+        with pytest.raises(CommandError, match="Polytomic listed no organization, not even your own"):
+            notice()
+        assert changes() == []
+        assert SeenOrganization.objects.filter(organization_id=ACME_ID).exists()
 
 
 class PageTests:

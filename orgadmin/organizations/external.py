@@ -40,6 +40,14 @@ IN_FLIGHT = timedelta(minutes=5)
 NOT_MADE = (AuditEntry.Outcome.FAILED, AuditEntry.Outcome.REJECTED)
 
 
+class EmptyList(Exception):
+    """Polytomic listed no organization at all: every one would seem to have disappeared."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 @dataclass(frozen=True)
 class Noticed:
     """One change noticed: `kind` changed, appeared or disappeared; the fields' values before and after."""
@@ -87,6 +95,8 @@ def notice_all(organizations: Sequence[Organization], *, context: AuditContext) 
     seen, not created by the portal) or disappeared (seen, not listed, not deleted by the portal).
     The first run records every organization's state without an entry. What was noticed, and how
     many organizations were seen for the first time."""
+    if not organizations:  # the partner's own organization is always listed: an empty list is no answer to trust
+        raise EmptyList("Polytomic listed no organization, not even your own: nothing was compared.")
     seen = {s.organization_id: s for s in SeenOrganization.objects.all()}
     listed = {organization.id: organization for organization in organizations}
     first_run = not seen

@@ -25,7 +25,7 @@ class Command(BaseCommand):
         try:
             organizations = organization_list(context=PORTAL)
             noticed, first_seen = external.notice_all(list(organizations), context=PORTAL)
-        except (PolytomicError, AuditUnavailable) as exc:
+        except (PolytomicError, AuditUnavailable, external.EmptyList) as exc:
             raise CommandError(f"Nothing compared: {exc.message}") from exc
         for change in noticed:
             what = ", ".join(change.fields)

@@ -235,7 +235,8 @@ def wait_for(condition, what: str):
 @contextlib.contextmanager
 def one_worker_portal(prefix: str) -> Iterator[PortalServers]:
     """The portal under gunicorn (one worker) and the sandbox, on a throwaway database of the
-    suite's kind, with one Admin account, "admin"."""
+    suite's kind (named after `prefix`: letters, digits and underscores), with one Admin account,
+    "admin"."""
     from django.db import connection
 
     backend = "postgres" if connection.vendor == "postgresql" else "sqlite"

@@ -30,7 +30,7 @@ NOT_SENT = "Not sent yet"
 def servers():
     """Shared by the module's tests: each onboards an organization of its own name, and counts
     only the writes made for it."""
-    with one_worker_portal("kill-onboarding") as running:
+    with one_worker_portal("kill_onboarding") as running:
         yield running
 
 

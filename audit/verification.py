@@ -60,10 +60,10 @@ def walk_chain(
     From the start, the oldest remaining entry may link to an entry the retention command pruned:
     then a prune record must name that hash, or entries were removed some other way. Rows are
     read plain, not as model instances, in chunks. A log of `parallel_from` entries or more is cut
-    into `jobs` stretches of ids (by default one per core), each walked by a process of its own
-    (`audit.worker_pool`), and their ends then linked here: not inside a transaction, whose
-    entries the processes, on connections of their own, could not see. The entries appended
-    meanwhile are the next walk's.
+    into `jobs` stretches of ids (by default one per core), walked by processes of their own
+    (`audit.worker_pool`, one per core at most), and their ends then linked here: not inside a
+    transaction, whose entries the processes, on connections of their own, could not see. The
+    entries appended meanwhile are the next walk's.
     """
     bounds = AuditEntry.objects.using(using).aggregate(first=Min("id"), last=Max("id"))
     if bounds["last"] is None or (after is not None and after[0] >= bounds["last"]):
@@ -75,7 +75,8 @@ def walk_chain(
         stretches = [_walk_stretch(using, start, bounds["last"], key)]
     else:
         cuts = [start + (bounds["last"] - start) * n // jobs for n in range(jobs + 1)]
-        with worker_pool(jobs, using=using) as pool:
+        # No more processes than cores: more stretches than that are handed out in turn.
+        with worker_pool(min(jobs, os.cpu_count() or 1), using=using) as pool:
             stretches = pool.starmap(_walk_stretch, [(using, a, b, key) for a, b in itertools.pairwise(cuts)])
     return _linked(stretches, after, using)
 

@@ -153,10 +153,12 @@ class PortalServers:
         return manage({**self.env, **(env or {})}, *command, check=check)
 
     def __enter__(self) -> PortalServers:
-        self.manage("migrate", "--verbosity", "0")
-        self.manage("collectstatic", "--noinput", "--verbosity", "0")
+        # One process for the three steps: each Django start-up costs a second of CPU.
         self.manage("shell", "-c", (
             "from django.contrib.auth.models import Group, User\n"
+            "from django.core.management import call_command\n"
+            "call_command('migrate', verbosity=0)\n"
+            "call_command('collectstatic', interactive=False, verbosity=0)\n"
             f"for name, role in {self.accounts!r}.items():\n"
             f"    User.objects.create_user(name, password={PASSWORD!r}).groups.add(Group.objects.get(name=role))\n"
         ))  # fmt: skip

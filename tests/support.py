@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import hmac
 import os
+import signal
 import socket
 import sqlite3
 import ssl
@@ -17,7 +18,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
+import requests
 from django.urls import URLPattern, URLResolver, get_resolver
+
+from benchmarks.harness import PortalServers, StaffClient, fresh_database, throwaway_workdir
+from devtools.support import wait_until_listening
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -210,6 +215,67 @@ def totp(secret: str, at: float | None = None) -> str:
     digest = hmac.new(key, struct.pack(">Q", int((time.time() if at is None else at) // 30)), hashlib.sha1).digest()
     offset = digest[-1] & 0x0F
     return f"{(struct.unpack('>I', digest[offset : offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+# --- A gunicorn worker killed with a write in flight (tests/test_kill*.py) --------------------------
+
+KILL_SECONDS = 30  # the bound of every wait of the kill tests
+
+
+def wait_for(condition, what: str):
+    """Polls `condition` until it holds (its value), for at most KILL_SECONDS."""
+    deadline = time.monotonic() + KILL_SECONDS
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not within {KILL_SECONDS} s")
+
+
+@contextlib.contextmanager
+def one_worker_portal(prefix: str) -> Iterator[PortalServers]:
+    """The portal under gunicorn (one worker) and the sandbox, on a throwaway database of the
+    suite's kind (named after `prefix`: letters, digits and underscores), with one Admin account,
+    "admin"."""
+    from django.db import connection
+
+    backend = "postgres" if connection.vendor == "postgresql" else "sqlite"
+    with throwaway_workdir(f"portal-{prefix}-") as workdir:
+        database = fresh_database(backend, workdir, name=f"{connection.settings_dict['NAME']}_{prefix}")
+        with PortalServers(database_url=database, workdir=workdir, accounts={"admin": "Admin"}, workers=1,
+                           threads=2) as running:  # fmt: skip
+            yield running
+
+
+def killed_while_held(servers: PortalServers, staff: StaffClient, path: str, data: dict, held: tuple[str, str]) -> dict:
+    """Posts `data` to `path` with the sandbox holding the write `held` (method, path); SIGKILLs
+    the worker once the write is in flight, waits for gunicorn's next worker, and signs `staff`
+    in again, as an operator would. The held request, as the sandbox received it."""
+    earlier = len(servers.sandbox_log()["requests"])
+    servers.set_faults(queue=[{"method": held[0], "path": held[1], "fault": "hold"}])
+    outcome: list[object] = []
+
+    def submit() -> None:
+        try:
+            outcome.append(staff.send("POST", path, data).status_code)
+        except requests.RequestException as exc:  # the worker died with the request
+            outcome.append(type(exc).__name__)
+
+    submitting = threading.Thread(target=submit)
+    submitting.start()
+    [in_flight] = wait_for(
+        lambda: [r for r in servers.sandbox_log()["requests"][earlier:] if (r["method"], r["path"]) == held],
+        "the write reaching Polytomic",
+    )
+    [worker] = servers.workers()
+    os.kill(worker, signal.SIGKILL)
+    submitting.join(timeout=KILL_SECONDS)
+    assert outcome, "the submit ended"
+    assert outcome[0] != 302, outcome  # no answer came back: the worker was killed
+    wait_for(lambda: servers.workers() and servers.workers() != [worker], "gunicorn starting another worker")
+    assert wait_until_listening(f"{servers.portal_url}/healthz", seconds=KILL_SECONDS)
+    staff.sign_in()  # the session survives, but sign in again as an operator would
+    return in_flight
 
 
 # --- A peer on loopback that behaves as told ---------------------------------------------------------

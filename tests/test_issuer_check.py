@@ -32,16 +32,18 @@ from audit.models import AuditEntry
 from audit.protocol import AuditContext
 from devtools.sandbox import GLOBEX_ID
 from devtools.support import hidden_fields
-from orgadmin.issuer_check import TIMEOUT_SECONDS, TOO_LONG, IssuerCheck, Refused, check_issuer, fetch, is_public
-from orgadmin.issuer_check.slots import SLOT_SECONDS, running_check
+from orgadmin.issuer_check import IssuerCheck, Refused, check_issuer, fetch, is_public, too_long
+from orgadmin.issuer_check.slots import running_check, slot_seconds
 from tests.factories import make_user
 from tests.support import Peer, peers, tls_server_context, trickling, trickling_tls
 
 pytestmark = pytest.mark.django_db
 
-# However the peer behaves, a check ends by its deadline; this much more is the slack a loaded
-# test machine is given to notice (the trickling peers below would hold it for 20 s and more).
-BOUND = TIMEOUT_SECONDS + 1.5
+# The deadline tests shrink the check's deadline to this; however the peer behaves, a check ends
+# by it, and this much more is the slack a loaded test machine is given to notice (the trickling
+# peers below, a byte every DRIP seconds, would hold it for 4 s and more).
+DEADLINE, DRIP = 0.5, 0.1
+BOUND = DEADLINE + 1.5
 WELL_KNOWN = "/.well-known/openid-configuration"
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -366,16 +368,22 @@ class TlsTests:
 
 class DeadlineTests:
     """However slowly the peer answers (each byte well within any socket timeout), the check ends
-    by TIMEOUT_SECONDS with a message and its audit entry."""
+    by its deadline (PORTAL_ISSUER_CHECK_TIMEOUT_SECONDS, here DEADLINE) with a message and its
+    audit entry."""
+
+    @pytest.fixture(autouse=True)
+    def short_deadline(self, settings) -> None:
+        settings.PORTAL_ISSUER_CHECK_TIMEOUT_SECONDS = DEADLINE
 
     def ends_in_time(self, issuer: str, checker: AuditContext, peer: Peer | None = None) -> None:
         started = time.monotonic()
         result = check_issuer(issuer, context=checker)
         took = time.monotonic() - started
-        assert took < BOUND, took
-        assert result.problem == TOO_LONG
+        assert DEADLINE <= took < BOUND, took
+        assert result.problem == too_long()
+        assert f"more than {DEADLINE:g} seconds" in result.problem
         entry = AuditEntry.objects.get(action="issuer.check")
-        assert (entry.outcome, entry.error_message) == ("failed", TOO_LONG)
+        assert (entry.outcome, entry.error_message) == ("failed", too_long())
         if peer is not None:
             assert peer.sent >= 2  # it was trickling, not stuck or closed
 
@@ -390,7 +398,7 @@ class DeadlineTests:
         ids=["status-line", "headers", "body", "body-until-closed"],
     )
     def test_a_trickled_answer(self, settings, checker, serve, head, drip):
-        peer = serve(trickling(head, drip))
+        peer = serve(trickling(head, drip, interval=DRIP))
         settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = [peer.origin()]
         self.ends_in_time(peer.origin(), checker, peer)
 
@@ -401,13 +409,13 @@ class DeadlineTests:
     )
     def test_a_body_trickled_over_tls(self, settings, checker, serve, tmp_path, head):
         tls, certificate_file = tls_server_context(tmp_path)
-        peer = serve(trickling(head, b"{" + b" " * 40, tls=tls))
+        peer = serve(trickling(head, b"{" + b" " * 40, interval=DRIP, tls=tls))
         settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = [peer.origin("https")]
         settings.PORTAL_ISSUER_CHECK_CA_FILE = certificate_file
         self.ends_in_time(peer.origin("https"), checker, peer)
 
     def test_a_trickled_tls_handshake(self, settings, checker, serve):
-        peer = serve(trickling_tls())
+        peer = serve(trickling_tls(interval=DRIP))
         settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = [peer.origin("https")]
         self.ends_in_time(peer.origin("https"), checker, peer)
 
@@ -433,7 +441,11 @@ class DeadlineTests:
         process = subprocess.Popen(
             [sys.executable, "-c", STUCK_RESOLVER],
             cwd=BASE_DIR,
-            env={**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"},
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "portal.settings",
+                "PORTAL_ISSUER_CHECK_TIMEOUT_SECONDS": str(DEADLINE),
+            },
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -443,7 +455,7 @@ class DeadlineTests:
                 selector.register(process.stdout, selectors.EVENT_READ)
                 assert selector.select(timeout=60), "the check did not end"  # Django's start included
             refused_at, _, said = process.stdout.readline().partition(" ")
-            assert said.strip() == TOO_LONG, said or process.stderr.read()
+            assert said.strip() == too_long(), said or process.stderr.read()
             exited = process.wait(timeout=10)
             assert exited == 0, process.stderr.read()
             assert time.monotonic() - float(refused_at) < 10
@@ -584,7 +596,7 @@ class ConcurrencyCapTests:
         for running in killed:
             running.__enter__()
         self.refused_at_once(f"{sandbox.url}/_idp/good", ed, "You already have 2 issuer checks running")
-        with time_machine.travel(timezone.now() + timedelta(seconds=SLOT_SECONDS + 1)):
+        with time_machine.travel(timezone.now() + timedelta(seconds=slot_seconds() + 1)):
             assert check_issuer(f"{sandbox.url}/_idp/good", context=ed).passed
         for running in killed:  # ended here, while the test's cache is still the one configured
             running.__exit__(None, None, None)

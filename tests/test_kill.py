@@ -11,41 +11,21 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import signal
-import threading
-import time
 
 import pytest
-import requests
-from django.db import connection
 
-from benchmarks.harness import PortalServers, StaffClient, fresh_database, throwaway_workdir
+from benchmarks.harness import StaffClient
 from devtools.sandbox import ACME_ID
-from devtools.support import hidden_fields, wait_until_listening
+from devtools.support import hidden_fields
+from tests.support import killed_while_held, one_worker_portal
 
 EDIT = f"/organizations/{ACME_ID}/edit/"
-SECONDS = 30  # the bound of every wait below
-
-
-def wait_for(condition, what: str):
-    """Polls `condition` until it holds (its value), for at most SECONDS."""
-    deadline = time.monotonic() + SECONDS
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not within {SECONDS} s")
 
 
 @pytest.fixture
-def servers(db):
-    backend = "postgres" if connection.vendor == "postgresql" else "sqlite"
-    with throwaway_workdir("portal-kill-") as workdir:
-        database = fresh_database(backend, workdir, name="portal_kill_test")
-        with PortalServers(database_url=database, workdir=workdir, accounts={"admin": "Admin"}, workers=1,
-                           threads=2) as running:  # fmt: skip
-            yield running
+def servers():
+    with one_worker_portal("kill") as running:
+        yield running
 
 
 def test_a_write_cut_short_by_a_killed_worker_stands_as_unknown(servers):
@@ -53,32 +33,10 @@ def test_a_write_cut_short_by_a_killed_worker_stands_as_unknown(servers):
     assert staff.sign_in()
     form = hidden_fields(staff.send("GET", EDIT).text)
     data = {**form, "name": "Acme Killed Mid-Write", "sso_domain": "acme.example", "sso_org_id": "org_01ACME"}
-    servers.set_faults(queue=[{"method": "PUT", "path": f"/api/organizations/{ACME_ID}", "fault": "hold"}])
-
-    outcome: list[object] = []
-
-    def submit() -> None:
-        try:
-            outcome.append(staff.send("POST", EDIT, data).status_code)
-        except requests.RequestException as exc:  # the worker died with the request
-            outcome.append(type(exc).__name__)
-
-    submitting = threading.Thread(target=submit)
-    submitting.start()
-    held = wait_for(
-        lambda: [r for r in servers.sandbox_log()["requests"] if r["method"] == "PUT"], "the update reaching Polytomic"
-    )
-    [worker] = servers.workers()
-    os.kill(worker, signal.SIGKILL)
-    submitting.join(timeout=SECONDS)
-    assert outcome, "the submit ended"
-    assert outcome[0] != 302, outcome  # no answer came back: the worker was killed
-    wait_for(lambda: servers.workers() and servers.workers() != [worker], "gunicorn starting another worker")
-    assert wait_until_listening(f"{servers.portal_url}/healthz", seconds=SECONDS)
+    held = killed_while_held(servers, staff, EDIT, data, held=("PUT", f"/api/organizations/{ACME_ID}"))
 
     # The audit page, filtered to the writes with no outcome, shows the attempt; so does its page.
-    key = held[0]["headers"]["idempotency-key"]
-    staff.sign_in()  # the session survives, but sign in again as an operator would
+    key = held["headers"]["idempotency-key"]
     listed = staff.send("GET", "/audit/?outcome=unknown").text
     export = list(csv.DictReader(io.StringIO(staff.send("GET", "/audit/export.csv").text)))
     [row] = [row for row in export if row["idempotency_key"] == key]

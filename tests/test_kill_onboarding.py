@@ -11,65 +11,49 @@ let the held write go on.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import threading
 
+import pytest
 import requests
 
 from benchmarks.harness import StaffClient
 from devtools.sandbox import OWNER_ID
-from devtools.support import hidden_fields, wait_until_listening
-from tests.test_kill import SECONDS, wait_for
-from tests.test_kill import servers as servers_fixture
+from devtools.support import hidden_fields
+from tests.support import KILL_SECONDS, killed_while_held, one_worker_portal, wait_for
 
-servers = servers_fixture  # the portal under gunicorn, one worker, and the sandbox
 NEW = "/onboarding/new/"
 UNKNOWN = "Outcome unknown"
 NOT_SENT = "Not sent yet"
+
+
+@pytest.fixture(scope="module")
+def servers():
+    """Shared by the module's tests: each onboards an organization of its own name, and counts
+    only the writes made for it."""
+    with one_worker_portal("kill_onboarding") as running:
+        yield running
 
 
 def polytomic(servers, path: str) -> list[dict]:
     """What the sandbox holds at `path`, read as the portal reads it."""
     key = servers.env["POLYTOMIC_PARTNER_API_KEY"]
     headers = {"Authorization": f"Bearer {key}", "X-Polytomic-Version": "2025-09-18"}
-    answer = requests.get(f"{servers.sandbox_url}{path}", headers=headers, timeout=SECONDS)
+    answer = requests.get(f"{servers.sandbox_url}{path}", headers=headers, timeout=KILL_SECONDS)
     answer.raise_for_status()
     return answer.json()["data"]
 
 
-def sent(servers, method: str, part: str) -> list[dict]:
-    return [r for r in servers.sandbox_log()["requests"] if r["method"] == method and part in r["path"]]
-
-
-def killed_while_held(servers, staff: StaffClient, path: str, data: dict, held: tuple[str, str]) -> None:
-    """Posts `data` to `path` with the sandbox holding the write `held` (method, path); SIGKILLs
-    the worker once the write is in flight, and waits for gunicorn's next worker."""
-    servers.set_faults(queue=[{"method": held[0], "path": held[1], "fault": "hold"}])
-    outcome: list[object] = []
-
-    def submit() -> None:
-        try:
-            outcome.append(staff.send("POST", path, data).status_code)
-        except requests.RequestException as exc:  # the worker died with the request
-            outcome.append(type(exc).__name__)
-
-    submitting = threading.Thread(target=submit)
-    submitting.start()
-    wait_for(lambda: sent(servers, *held), "the write reaching Polytomic")
-    [worker] = servers.workers()
-    os.kill(worker, signal.SIGKILL)
-    submitting.join(timeout=SECONDS)
-    assert outcome, "the submit ended"
-    assert outcome[0] != 302, outcome  # no answer came back: the worker was killed
-    wait_for(lambda: servers.workers() and servers.workers() != [worker], "gunicorn starting another worker")
-    assert wait_until_listening(f"{servers.portal_url}/healthz", seconds=SECONDS)
-    staff.sign_in()
+def sent(servers, method: str, path: str, **body: object) -> list[dict]:
+    """The requests the sandbox received with `method` and `path` whose body has these fields."""
+    return [
+        r for r in servers.sandbox_log()["requests"]
+        if (r["method"], r["path"]) == (method, path)
+        and all(isinstance(r["body"], dict) and r["body"].get(name) == value for name, value in body.items())
+    ]  # fmt: skip
 
 
 def release(servers) -> None:
-    requests.post(f"{servers.sandbox_url}/_sandbox/release", timeout=SECONDS).raise_for_status()
+    requests.post(f"{servers.sandbox_url}/_sandbox/release", timeout=KILL_SECONDS).raise_for_status()
 
 
 def start_flow(staff: StaffClient, name: str) -> tuple[str, dict]:
@@ -77,10 +61,10 @@ def start_flow(staff: StaffClient, name: str) -> tuple[str, dict]:
     return NEW, {**hidden_fields(staff.send("GET", NEW).text), "name": name}
 
 
-def flow_page(servers, staff: StaffClient) -> tuple[str, str]:
-    """The one flow's address and its page as shown now."""
+def flow_page(staff: StaffClient, name: str) -> tuple[str, str]:
+    """The address of the flow onboarding `name`, and its page as shown now."""
     listed = staff.send("GET", "/onboarding/").text
-    [address] = set(re.findall(r'href="(/onboarding/\d+/)"', listed))
+    [address] = set(re.findall(rf'href="(/onboarding/\d+/)">{re.escape(name)}</a>', listed))
     return address, staff.send("GET", address).text
 
 
@@ -89,13 +73,13 @@ def test_an_organization_create_cut_by_a_killed_worker_is_unknown_locked_then_fo
     assert staff.sign_in()
     killed_while_held(servers, staff, *start_flow(staff, "Pied Piper"), held=("POST", "/api/organizations"))
 
-    address, page = flow_page(servers, staff)
+    address, page = flow_page(staff, "Pied Piper")
     assert UNKNOWN in page
     assert NOT_SENT not in page
     assert re.search(r'name="name"[^>]*disabled|disabled[^>]*name="name"', page)  # locked: sent as it was
     again = staff.send("POST", f"{address}organization/", {**hidden_fields(page), "name": "Pied Piper"})
     assert again.status_code < 500
-    assert len(sent(servers, "POST", "/api/organizations")) == 1  # the second submit sent nothing
+    assert len(sent(servers, "POST", "/api/organizations", name="Pied Piper")) == 1  # the second submit sent nothing
 
     release(servers)
     wait_for(lambda: any(o["name"] == "Pied Piper" for o in polytomic(servers, "/api/organizations")),
@@ -106,7 +90,7 @@ def test_an_organization_create_cut_by_a_killed_worker_is_unknown_locked_then_fo
     assert NOT_SENT not in page
     assert "Done" in page
     assert made["id"] in page  # the step done, with the organization Polytomic made
-    assert len(sent(servers, "POST", "/api/organizations")) == 1
+    assert len(sent(servers, "POST", "/api/organizations", name="Pied Piper")) == 1
 
 
 def test_a_share_cut_by_a_killed_worker_is_unknown_not_left_out_then_found_shared(servers):
@@ -114,7 +98,7 @@ def test_a_share_cut_by_a_killed_worker_is_unknown_not_left_out_then_found_share
     assert staff.sign_in()
     path, data = start_flow(staff, "Hooli")
     assert staff.send("POST", path, data).status_code == 302  # no fault: the organization is made
-    address, page = flow_page(servers, staff)
+    address, page = flow_page(staff, "Hooli")
     [made] = [o for o in polytomic(servers, "/api/organizations") if o["name"] == "Hooli"]
     [connection, *_] = re.findall(r'name="connections" value="([^"]+)"', page)
     share_path = f"/api/organizations/{OWNER_ID}/connections/{connection}/shared"

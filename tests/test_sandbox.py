@@ -291,6 +291,23 @@ class IdempotencyTests:
         assert created[0].status_code == 200
         assert api.names().count("Held") == 1
 
+    def test_faults_set_after_a_release_hold_again(self, api, sandbox):
+        """One sandbox serves several tests' holds in turn: a release lets the held requests go
+        on, and faults set afterwards hold the next one again until it too is released."""
+        for name in ("First held", "Second held"):
+            api.session.post(f"{api.url}/_sandbox/faults", json={"queue": [{"fault": "hold"}]}, timeout=10)
+            created: list[requests.Response] = []
+            thread = threading.Thread(
+                target=lambda name=name, created=created: created.append(api.create({"name": name}))
+            )
+            thread.start()
+            assert sandbox.sandbox.held.wait(timeout=10)
+            assert name not in api.names()  # waiting, not carried out
+            assert api("POST", "/_sandbox/release", key=None).json() == {"released": True}
+            thread.join(timeout=10)
+            assert created[0].status_code == 200
+            assert api.names().count(name) == 1
+
     def test_a_key_on_delete_is_ignored(self, api):
         """The idempotency guide sets none on DELETE: a repeat answers as a repeat does, 404, and
         a key that would be refused on POST is not even read."""

@@ -10,7 +10,8 @@ the client gives up), `garbage` (a 200 that is not JSON), `drop` (the connection
 mid-answer), `trickle:<ms>` (the request is handled, and its answer sent a byte every <ms> ms),
 `huge:<bytes>` (the request is handled, and answered with a 200 of that many bytes, declared),
 `hold` (the request waits in flight, its idempotency key reserved, until a test sets
-`Sandbox.release`, or `POST /_sandbox/release` does; `Sandbox.held` says it is waiting).
+`Sandbox.release`, or `POST /_sandbox/release` does; `Sandbox.held` says it is waiting; once
+released, faults set again hold anew).
 A queued rule may instead carry `"answer": {"status": 422, "body": {...}}` (or `"text"` for a
 body that is not JSON, and `"headers"`): that exact answer, once, as if Polytomic sent it.
 An `X-Sandbox-Fault` request header injects one for that request.
@@ -138,6 +139,8 @@ class FaultInjection:
             return error(400, "faults must be a JSON object as documented in devtools/sandbox/faults.py")
         with self.lock:
             self.faults = faults
+            if self.release.is_set():  # the requests held before have gone on: later ones are held again
+                self.held, self.release = threading.Event(), threading.Event()
         return Response(200, {"faults": {k: v for k, v in asdict(faults).items() if k != "rng"}})
 
     def _delay(self, latency_ms: float, *, hold: bool) -> None:

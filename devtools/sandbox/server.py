@@ -7,7 +7,8 @@ Control endpoints, for tests and load runs only (never part of Polytomic):
   trickled answer went out before the client hung up; `POST /_sandbox/reset`
   restores the seeded state and clears the log, the idempotency keys and the faults.
 - `POST /_sandbox/faults`: the faults in force (faults.py); `POST /_sandbox/release` lets the
-  requests held by the `hold` fault go on (each is then carried out), and those held later too.
+  requests held by the `hold` fault go on (each is then carried out), and those held later too,
+  until faults are set again.
 - `GET /_idp/<tenant>/.well-known/openid-configuration`: a customer's identity provider.
 """
 

@@ -19,8 +19,8 @@ running at once, and each check is recorded in the audit log. Its modules, each 
 from __future__ import annotations
 
 from orgadmin.issuer_check.check import IssuerCheck, check_issuer
-from orgadmin.issuer_check.fetch import TIMEOUT_SECONDS, TOO_LONG, fetch
+from orgadmin.issuer_check.fetch import fetch, too_long
 from orgadmin.issuer_check.policy import is_public, target
 from orgadmin.issuer_check.refusals import Refused
 
-__all__ = ["TIMEOUT_SECONDS", "TOO_LONG", "IssuerCheck", "Refused", "check_issuer", "fetch", "is_public", "target"]
+__all__ = ["IssuerCheck", "Refused", "check_issuer", "fetch", "is_public", "target", "too_long"]

@@ -4,13 +4,13 @@ The host's addresses, once resolved, must all be allowed (`orgadmin.issuer_check
 connection is made to one of those addresses, and the address the socket actually connected to is
 checked again before anything is sent; no redirect is followed; a small size cap.
 
-One deadline (TIMEOUT_SECONDS) covers the whole fetch, whatever the peer does: the name is
-resolved in a daemon thread that the check stops waiting for at the deadline, the connection is
-opened with the time left, and from the moment its socket exists the Polytomic client's deadline
-watchdog (orgadmin/polytomic/transport.py) shuts it down at the deadline, so a TLS handshake,
-status line, headers or body trickled a byte at a time end there too (a socket timeout alone
-restarts at every byte). PORTAL_ISSUER_CHECK_CA_FILE replaces the system's certificate
-authorities.
+One deadline (PORTAL_ISSUER_CHECK_TIMEOUT_SECONDS, 3 s by default) covers the whole fetch,
+whatever the peer does: the name is resolved in a daemon thread that the check stops waiting for
+at the deadline, the connection is opened with the time left, and from the moment its socket
+exists the Polytomic client's deadline watchdog (orgadmin/polytomic/transport.py) shuts it
+down at the deadline, so a TLS handshake, status line, headers or body trickled a byte at a time
+end there too (a socket timeout alone restarts at every byte). PORTAL_ISSUER_CHECK_CA_FILE
+replaces the system's certificate authorities.
 """
 
 from __future__ import annotations
@@ -32,16 +32,21 @@ from orgadmin.issuer_check.refusals import Refused, shown
 from orgadmin.issuer_check.targets import Target
 from orgadmin.polytomic import transport
 
-TIMEOUT_SECONDS = 3.0
 MAX_BYTES = 64 * 1024
 
-TOO_LONG = f"The issuer took more than {TIMEOUT_SECONDS:g} seconds to answer; the check stops there."
+
+def too_long() -> str:
+    """What a check that ran out of time says."""
+    return (
+        f"The issuer took more than {settings.PORTAL_ISSUER_CHECK_TIMEOUT_SECONDS:g} seconds to answer; "
+        "the check stops there."
+    )
 
 
 def fetch(url: str) -> tuple[int, bytes]:
-    """GETs `url` from the public internet only, within TIMEOUT_SECONDS in all; its status and
-    at most MAX_BYTES of its body."""
-    deadline = time.monotonic() + TIMEOUT_SECONDS
+    """GETs `url` from the public internet only, within PORTAL_ISSUER_CHECK_TIMEOUT_SECONDS in
+    all; its status and at most MAX_BYTES of its body."""
+    deadline = time.monotonic() + settings.PORTAL_ISSUER_CHECK_TIMEOUT_SECONDS
     found = target(url)
     address = _allowed_address(found, deadline)
     with transport.deadline(max(0.0, deadline - time.monotonic())) as watched:
@@ -49,10 +54,10 @@ def fetch(url: str) -> tuple[int, bytes]:
             answer = _get(found, address, timeout=max(0.001, deadline - time.monotonic()))
         except (OSError, HTTPError, HTTPException) as exc:
             if watched.passed or isinstance(exc, TimeoutError) or time.monotonic() >= deadline:
-                raise Refused(TOO_LONG) from None
+                raise Refused(too_long()) from None
             raise Refused(f"The issuer could not be reached ({type(exc).__name__}).") from None
         if watched.passed:  # what was read ended because the deadline shut the connection
-            raise Refused(TOO_LONG)
+            raise Refused(too_long())
     return answer
 
 
@@ -84,7 +89,7 @@ def _resolve(found: Target, deadline: float) -> list[ipaddress.IPv4Address | ipa
     ThreadPoolExecutor are joined when the interpreter exits)."""
     threads = _resolver_threads()
     if not threads.acquire(timeout=max(0.0, deadline - time.monotonic())):
-        raise Refused(TOO_LONG)
+        raise Refused(too_long())
     resolving: Future[list] = Future()
 
     def resolve() -> None:
@@ -103,7 +108,7 @@ def _resolve(found: Target, deadline: float) -> list[ipaddress.IPv4Address | ipa
     try:
         infos = resolving.result(timeout=max(0.0, deadline - time.monotonic()))
     except TimeoutError:
-        raise Refused(TOO_LONG) from None
+        raise Refused(too_long()) from None
     except (OSError, UnicodeError):
         raise Refused(f"The issuer's host “{shown(found.host)}” does not resolve.") from None
     addresses = [ipaddress.ip_address(info[4][0]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]

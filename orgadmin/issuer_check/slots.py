@@ -14,14 +14,17 @@ from django.conf import settings
 from django.core.cache import cache
 
 from audit.protocol import AuditContext
-from orgadmin.issuer_check.fetch import TIMEOUT_SECONDS
 from orgadmin.issuer_check.refusals import Refused
 
 logger = logging.getLogger(__name__)
 
-# A running check's slot expires on its own this long after it was taken, so that a worker that
-# dies holding one cannot keep it: longer than any check can run.
-SLOT_SECONDS = math.ceil(TIMEOUT_SECONDS) + 10
+
+def slot_seconds() -> int:
+    """How long after it was taken a running check's slot expires on its own, so that a worker
+    that dies holding one cannot keep it: longer than any check can run."""
+    return math.ceil(settings.PORTAL_ISSUER_CHECK_TIMEOUT_SECONDS) + 10
+
+
 SLOT_KEY = "orgadmin:issuer-check:slot"
 
 
@@ -32,7 +35,7 @@ def running_check(context: AuditContext) -> Iterator[None]:
 
     A slot is a cache key taken with `add` (atomic in Django's database, Redis and Memcached
     caches; within one process in the local-memory one), released with `delete`, and expiring by
-    itself after SLOT_SECONDS, so that a worker that dies holding one does not keep it."""
+    itself after `slot_seconds()`, so that a worker that dies holding one does not keep it."""
     per_user, in_all = settings.PORTAL_ISSUER_CHECK_MAX_PER_USER, settings.PORTAL_ISSUER_CHECK_MAX_TOTAL
     scopes = (
         (f"user:{_who(context)}", per_user,
@@ -62,7 +65,7 @@ def _take_slot(scope: str, limit: int) -> str | None:
     try:
         for index in range(limit):
             key = f"{SLOT_KEY}:{scope}:{index}"
-            if cache.add(key, 1, timeout=SLOT_SECONDS):
+            if cache.add(key, 1, timeout=slot_seconds()):
                 return key
     except Exception:  # each cache backend raises its own errors (database, Redis, ...)
         logger.exception("The issuer check could not count the checks running")
@@ -77,4 +80,4 @@ def _release(keys: list[str]) -> None:
     try:
         cache.delete_many(keys)
     except Exception:  # as above; the slots expire by themselves
-        logger.exception("The issuer check's slots could not be released; they expire in %s s", SLOT_SECONDS)
+        logger.exception("The issuer check's slots could not be released; they expire in %s s", slot_seconds())

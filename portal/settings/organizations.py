@@ -33,6 +33,9 @@ PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = env.list("PORTAL_ISSUER_CHECK_LOOPBACK_OR
 # sharing the cache); one more is refused at once, so that checks never hold the threads pages need.
 PORTAL_ISSUER_CHECK_MAX_PER_USER = env.int("PORTAL_ISSUER_CHECK_MAX_PER_USER", default=2, minimum=1)
 PORTAL_ISSUER_CHECK_MAX_TOTAL = env.int("PORTAL_ISSUER_CHECK_MAX_TOTAL", default=4, minimum=1)
+# One deadline, in seconds, over the whole check: resolving, connecting, TLS, headers and body,
+# however slowly the issuer trickles its bytes.
+PORTAL_ISSUER_CHECK_TIMEOUT_SECONDS = env.float("PORTAL_ISSUER_CHECK_TIMEOUT_SECONDS", default=3.0, positive=True)
 # The certificate authorities the issuer check trusts, instead of the system's (a PEM file).
 PORTAL_ISSUER_CHECK_CA_FILE = env.str("PORTAL_ISSUER_CHECK_CA_FILE", default="") or None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 
@@ -38,6 +39,13 @@ class AuditFilterForm(forms.Form):
 
     template_name = "audit/_audit_filters.html"
 
+    # Suggested from the names the log holds: the page's <datalist id="organization-names">.
+    organization_name = forms.CharField(
+        label="Organization name",
+        required=False,
+        max_length=255,
+        widget=forms.TextInput(attrs={"list": "organization-names", "autocomplete": "off"}),
+    )
     organization = forms.CharField(label="Organization id", required=False, max_length=64)
     actor = forms.CharField(label="Actor (username)", required=False, max_length=150)
     action = ChoiceField(label="Action", required=False, choices=[("", "Any action"), *AuditEntry.Action.choices])
@@ -47,6 +55,8 @@ class AuditFilterForm(forms.Form):
     request = forms.CharField(label="Portal request id", required=False, max_length=64)
     change = forms.IntegerField(label="Change request", required=False, min_value=1, max_value=2**63 - 1)
     flow = forms.UUIDField(label="Onboarding (correlation id)", required=False)
+    # Off, the changes alone (audit.queries.CHANGES): reads are most of a log and drown the writes.
+    reads = forms.BooleanField(label="Include reads", required=False)
     # Several actions at once, from a link (an onboarding step's calls): kept across the filters.
     actions = MultipleChoiceField(required=False, widget=forms.MultipleHiddenInput, choices=AuditEntry.Action.choices)
 
@@ -58,7 +68,7 @@ class AuditFilterForm(forms.Form):
         """What `_audit_filters.html` prints: each visible filter with its value and errors, and
         the hidden inputs of the actions kept."""
         data, errors = self.data, self.errors
-        fields = [(field, data.get(field.name), errors.get(field.name, ())) for field in _PRINTED]
+        fields = [(field, _value(data, field), errors.get(field.name, ())) for field in _PRINTED]
         getlist = getattr(data, "getlist", data.get)
         return {"fields": fields, "actions": getlist("actions") or ()}
 
@@ -76,6 +86,8 @@ class AuditFilterForm(forms.Form):
         data = self.cleaned_data
         return {
             "organization_id": data["organization"].strip(),
+            "organization_name": data["organization_name"].strip(),
+            "include_reads": data["reads"],
             "actor": data["actor"].strip(),
             "action": data["action"],
             "outcome": data["outcome"],
@@ -86,6 +98,26 @@ class AuditFilterForm(forms.Form):
             "correlation_id": data["flow"],
             "actions": data["actions"],
         }
+
+    def link(self, name: str, *, replacing: tuple[str, ...] = ()) -> str:
+        """The start of a link from the page that sets filter `name` to what follows it, and keeps
+        the other filters in force (read from the cleaned data, so only valid ones) but those it
+        `replaces`: `?reads=on&action=user.key&organization=` for the organization's."""
+        kept = []
+        if self.is_valid():
+            for field, value in self.cleaned_data.items():
+                if field == name or field in replacing or value in (None, "", False, []):
+                    continue
+                values = value if isinstance(value, list) else ["on" if value is True else value]
+                kept += [(field, str(each).strip()) for each in values]
+        return f"?{urlencode([*kept, (name, '')])}"
+
+
+def _value(data: Any, field: PrintedField) -> Any:
+    """A filter's bound value as its input prints it: a checkbox's whether it is ticked."""
+    if field.type == "checkbox":
+        return forms.CheckboxInput().value_from_datadict(data, None, field.name)
+    return data.get(field.name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,17 +33,34 @@ class HtmxHttpRequest(HttpRequest):
 @never_cache
 def audit_list(request: HtmxHttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET)
+    matching = queries.audit_rows(**form.filters()).shown()
     page = queries.audit_page(
-        queries.audit_rows(**form.filters()).shown(),
+        matching,
         before=queries.AuditCursor.parse(request.GET.get("before")),
         after=queries.AuditCursor.parse(request.GET.get("after")),
+    )
+    rows = audit_rows(
+        page.entries,
+        names=queries.newest_names(page.entries),
+        organization_link=form.link("organization", replacing=("organization_name",)),
+        actor_link=form.link("actor"),
     )
     filters = request.GET.copy()
     for key in ("before", "after"):
         filters.pop(key, None)
-    context = {"form": form, "page": page, "rows": audit_rows(page.entries), "filters": filters.urlencode()}
-    template = "audit/_audit_results.html" if request.htmx else "audit/audit_list.html"
-    return render(request, template, context)
+    context = {
+        "form": form,
+        "page": page,
+        "rows": rows,
+        "filters": filters.urlencode(),
+        "unmatched_name": form.cleaned_data["organization_name"] if matching.names == () else "",
+        "reads_link": form.link("reads") + "on",
+    }
+    if request.htmx:
+        return render(request, "audit/_audit_results.html", context)
+    # The suggestions: the names the filter matched, or all the log holds (up to NAMES_WALKED).
+    context["organization_names"] = matching.names or queries.organization_names()
+    return render(request, "audit/audit_list.html", context)
 
 
 @require_GET

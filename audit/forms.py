@@ -87,7 +87,8 @@ class AuditFilterForm(forms.Form):
         return {
             "organization_id": data["organization"].strip(),
             "organization_name": data["organization_name"].strip(),
-            "include_reads": data["reads"],
+            # An action asked for by name is shown, a read too.
+            "include_reads": data["reads"] or bool(data["action"] or data["actions"]),
             "actor": data["actor"].strip(),
             "action": data["action"],
             "outcome": data["outcome"],

@@ -33,7 +33,8 @@ class HtmxHttpRequest(HttpRequest):
 @never_cache
 def audit_list(request: HtmxHttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET)
-    matching = queries.audit_rows(**form.filters()).shown()
+    filters = form.filters()
+    matching = queries.audit_rows(**filters).shown()
     page = queries.audit_page(
         matching,
         before=queries.AuditCursor.parse(request.GET.get("before")),
@@ -45,14 +46,15 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
         organization_link=form.link("organization", replacing=("organization_name",)),
         actor_link=form.link("actor"),
     )
-    filters = request.GET.copy()
+    kept = request.GET.copy()
     for key in ("before", "after"):
-        filters.pop(key, None)
+        kept.pop(key, None)
     context = {
         "form": form,
         "page": page,
         "rows": rows,
-        "filters": filters.urlencode(),
+        "filters": kept.urlencode(),
+        "changes_only": filters.get("include_reads") is False,
         "unmatched_name": form.cleaned_data["organization_name"] if matching.names == () else "",
         "reads_link": form.link("reads") + "on",
     }

@@ -393,7 +393,7 @@ class DetailTests:
         assert "&quot;client_secret&quot;: &quot;[set]&quot;" in page
         assert "{\n  &quot;data&quot;: {\n    &quot;id&quot;" in page
         assert 'href="/organizations/7a1f0c2e-0000-4000-8000-000000000002/"' in page
-        assert 'href="/audit/?request=req-77"' in page
+        assert 'href="/audit/?request=req-77&amp;reads=on"' in page  # all its entries, its reads too
         assert "2 attempts" in page
         assert "form-key-1" in page
         assert entry.entry_hash in page
@@ -462,6 +462,12 @@ class ChangesOnlyTests:
         unresolved, _ = add_write(8)
         assert listed_ids(as_admin.get(AUDIT))[0] == unresolved.id
         assert listed_ids(as_admin.get(AUDIT, {"outcome": "unknown"})) == [unresolved.id]
+
+    @pytest.mark.parametrize("query", [{"action": "organization.get"}, {"actions": ["organization.get", "user.list"]}])
+    def test_an_action_asked_for_by_name_is_shown_a_read_too(self, as_admin, query):
+        response = as_admin.get(AUDIT, query)
+        assert set(listed_ids(response)) == {self.read.id} | ({self.listing.id} if "actions" in query else set())
+        assert "Changes only" not in response.content.decode()
 
     def test_the_link_to_include_reads_keeps_the_filters(self, as_admin):
         page = as_admin.get(AUDIT, {"actor": "ed", "outcome": "ok"}).content.decode()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
+from django.urls import reverse_lazy
 
 from audit.models import AuditEntry
 
@@ -39,12 +41,24 @@ class AuditFilterForm(forms.Form):
 
     template_name = "audit/_audit_filters.html"
 
-    # Suggested from the names the log holds: the page's <datalist id="organization-names">.
+    # Suggested from the names the log holds, in the page's <datalist id="organization-names">:
+    # those the filter matched, as printed; those matching what is typed, as it is typed (htmx).
     organization_name = forms.CharField(
         label="Organization name",
         required=False,
         max_length=255,
-        widget=forms.TextInput(attrs={"list": "organization-names", "autocomplete": "off"}),
+        widget=forms.TextInput(
+            attrs={
+                "list": "organization-names",
+                "autocomplete": "off",
+                "hx-get": reverse_lazy("orgadmin:audit-organization-names"),
+                "hx-trigger": "focus once, input changed delay:300ms",
+                "hx-target": "#organization-names",
+                "hx-swap": "innerHTML",  # not the form's, which it would inherit
+                "hx-push-url": "false",
+                "hx-sync": "this:replace",
+            }
+        ),
     )
     organization = forms.CharField(label="Organization id", required=False, max_length=64)
     actor = forms.CharField(label="Actor (username)", required=False, max_length=150)
@@ -68,7 +82,7 @@ class AuditFilterForm(forms.Form):
         """What `_audit_filters.html` prints: each visible filter with its value and errors, and
         the hidden inputs of the actions kept."""
         data, errors = self.data, self.errors
-        fields = [(field, _value(data, field), errors.get(field.name, ())) for field in _PRINTED]
+        fields = [(field, _value(data, field), errors.get(field.name, ())) for field in _printed_fields()]
         getlist = getattr(data, "getlist", data.get)
         return {"fields": fields, "actions": getlist("actions") or ()}
 
@@ -146,9 +160,13 @@ def _printed(name: str, field: forms.Field) -> PrintedField:
     )
 
 
-_PRINTED = tuple(
-    _printed(name, field) for name, field in AuditFilterForm.base_fields.items() if not field.widget.is_hidden
-)
+@cache
+def _printed_fields() -> tuple[PrintedField, ...]:
+    """Computed at the first form printed, not at import: the name filter's address is reversed
+    from the URLconf, which imports this module."""
+    return tuple(
+        _printed(name, field) for name, field in AuditFilterForm.base_fields.items() if not field.widget.is_hidden
+    )
 
 
 def _day_after(day: date) -> datetime | None:

@@ -1,6 +1,7 @@
 """The audit log's queries for staff: one row per call, filtered and paged by keyset (`audit_rows`,
 `audit_page`), one entry with its other half (`audit_entry`), the export, the latest rows of an
-organization or a flow (`latest_rows`), and the writes whose outcome is unknown
+organization or a flow (`latest_rows`), the changes alone (`CHANGES`), the organization names
+the log holds (`organization_names`, `newest_names`), and the writes whose outcome is unknown
 (`unresolved_attempts`, for `verify_audit`).
 """
 

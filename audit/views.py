@@ -55,14 +55,28 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
         "rows": rows,
         "filters": kept.urlencode(),
         "changes_only": filters.get("include_reads") is False,
-        "unmatched_name": form.cleaned_data["organization_name"] if matching.names == () else "",
+        "unmatched_name": filters["organization_name"] if matching.names == () else "",
         "reads_link": form.link("reads") + "on",
     }
     if request.htmx:
         return render(request, "audit/_audit_results.html", context)
-    # The suggestions: the names the filter matched, or all the log holds (up to NAMES_WALKED).
-    context["organization_names"] = matching.names or queries.organization_names()
+    # The suggestions printed: the names the filter matched; all the log holds if it matched none.
+    # Without a name filter there are none until the field asks (`audit_organization_names`): the
+    # walk and its options would cost the page more than all else it reads (docs/performance.md).
+    context["organization_names"] = queries.organization_names() if matching.names == () else matching.names or ()
     return render(request, "audit/audit_list.html", context)
+
+
+@require_GET
+@permission_required("orgadmin.view_audit_log", raise_exception=True)
+@never_cache
+def audit_organization_names(request: HttpRequest) -> HttpResponse:
+    """The suggestions of the name filter, as its field is focused or typed in: the `<option>`s
+    of the names the log holds containing what is typed (all of them for nothing typed)."""
+    form = AuditFilterForm(request.GET)
+    typed = form.cleaned_data["organization_name"].strip() if form.is_valid() else ""
+    names = queries.organization_names(containing=typed)
+    return render(request, "audit/_organization_names.html", {"rows": names}, using="jinja2")
 
 
 @require_GET

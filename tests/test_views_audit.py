@@ -20,6 +20,7 @@ from audit.store import append
 
 AUDIT = reverse("orgadmin:audit-list")
 EXPORT = reverse("orgadmin:audit-export")
+NAMES = reverse("orgadmin:audit-organization-names")
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 READS = {"reads": "on"}  # the reads too: the page shows the changes alone unless asked
 
@@ -252,12 +253,12 @@ class QueryTests:
     @pytest.mark.parametrize(
         ("query", "count"),
         [
-            ({}, 6),
-            (READS, 6),
-            ({"organization": "org-a", **READS}, 6),
-            ({"actor": "ed"}, 6),
-            ({"action": "organization.get", **READS}, 6),
-            ({"outcome": "ok"}, 5),
+            ({}, 5),
+            (READS, 5),
+            ({"organization": "org-a", **READS}, 5),
+            ({"actor": "ed"}, 5),
+            ({"action": "organization.get", **READS}, 5),
+            ({"outcome": "ok"}, 4),
             # The names the log holds are walked for the filter, and serve as its suggestions too;
             # then the ids of the organizations they name.
             ({"organization_name": "acm"}, 7),
@@ -273,9 +274,9 @@ class QueryTests:
             add_entry(minute)
         as_admin.get(AUDIT, query)  # warm the session
         add_write(4.5)
-        # The session, the user, their permissions, the names the log holds (the suggestions), one
-        # page of entries, and the unresolved attempts within the page's stretch of time (not
-        # looked for when filtering by outcome). Every entry names its organization.
+        # The session, the user, their permissions, one page of entries, and the unresolved
+        # attempts within the page's stretch of time (not looked for when filtering by outcome).
+        # Every entry names its organization.
         with django_assert_num_queries(count) as small:
             as_admin.get(AUDIT, query)
         for minute in range(5, 130):
@@ -531,15 +532,44 @@ class OrganizationNameTests:
         # ... and the suggestions are every name the log holds.
         assert '<option value="Acme"><option value="Globex"><option value="Globexia Ltd"></datalist>' in page
 
-    def test_the_suggestions_are_the_names_the_log_holds_and_work_without_javascript(self, as_admin):
+    def test_the_names_matched_are_the_suggestions_printed_with_the_page(self, as_admin):
+        """Without JavaScript: a name searched suggests the names it matched."""
         page = as_admin.get(AUDIT).content.decode()
         assert 'list="organization-names"' in page
-        names = re.search(r'<datalist id="organization-names">(.*?)</datalist>', page)[1]
-        assert names == '<option value="Acme"><option value="Globex"><option value="Globexia Ltd">'
+        assert '<datalist id="organization-names"></datalist>' in page  # until the field asks
         narrowed = as_admin.get(AUDIT, {"organization_name": "glo"}).content.decode()
         assert re.search(r'<datalist id="organization-names">(.*?)</datalist>', narrowed)[1] == (
             '<option value="Globex"><option value="Globexia Ltd">'
         )
+
+    def test_the_field_asks_for_the_names_containing_what_is_typed(self, as_admin, django_assert_num_queries):
+        page = as_admin.get(AUDIT).content.decode()
+        field = re.search(r'<input type="text" name="organization_name"[^>]*>', page)[0]
+        assert f'hx-get="{NAMES}"' in field
+        assert 'hx-target="#organization-names"' in field
+        as_admin.get(NAMES)
+        # The session, the user, their permissions, the walk of the names.
+        with django_assert_num_queries(4):
+            everything = as_admin.get(NAMES, HTTP_HX_REQUEST="true")
+        assert everything.content.decode() == (
+            '<option value="Acme"><option value="Globex"><option value="Globexia Ltd">'
+        )
+        assert as_admin.get(NAMES, {"organization_name": "LOBEXI"}).content.decode() == (
+            '<option value="Globexia Ltd">'
+        )
+        assert as_admin.get(NAMES, {"organization_name": "x" * 300}).content.decode() == everything.content.decode()
+
+    def test_only_those_who_may_see_the_log_see_its_names(self, client):
+        from tests.factories import make_user
+
+        client.force_login(make_user("someone", role="Editor"))
+        assert client.get(NAMES).status_code == 403
+
+    def test_a_suggested_name_is_escaped(self, as_admin):
+        add_entry(9, organization_id="org-x", organization_name='Evil"><script>x</script>')
+        page = as_admin.get(NAMES).content.decode()
+        assert '<option value="Evil&#34;&gt;&lt;script&gt;x&lt;/script&gt;">' in page
+        assert "<script>x" not in page
 
     def test_the_names_are_walked_by_index(self):
         with CaptureQueriesContext(connection) as walked:
@@ -574,9 +604,9 @@ class OrganizationNameTests:
             add_entry(minute, organization_id=f"org-{minute}", **invite)
             add_entry(minute - 5, organization_id=f"org-{minute}", organization_name=f"Org {minute}")
         as_admin.get(AUDIT)
-        # The session, the user, the permissions, the page, its unresolved attempts, the newest
-        # names of its organizations named by id alone, and the suggestions.
-        with django_assert_num_queries(7):
+        # The session, the user, the permissions, the page, its unresolved attempts, and the
+        # newest names of its organizations named by id alone.
+        with django_assert_num_queries(6):
             page = table(as_admin.get(AUDIT))
         assert ">Org 39</a>" in page
         assert ">Org 10</a>" in page

@@ -95,6 +95,11 @@ class AuditEntry(models.Model):
         CONNECTION_LIST = "connection.list", "List the partner's connections"
         CONNECTION_SHARE = "connection.share", "Share a connection"
         CONNECTION_SHARED_LIST = "connection.shared", "List a connection's shares"
+        # Not a call: what a read found changed at Polytomic that no write of the portal's explains
+        # (orgadmin/organizations/external.py), with before and after.
+        EXTERNAL_CHANGE = "organization.external_change", "Changed outside this portal"
+        # Polytomic's partner entity lookup: what any id is, and whose (orgadmin/lookup/).
+        ENTITY_GET = "entity.get", "Find what an id is"
         # Not a call to Polytomic: the portal fetching a customer's OIDC discovery document.
         ISSUER_CHECK = "issuer.check", "Check an OIDC issuer"
         # Not a call to Polytomic: an Admin signing a member of staff out everywhere (staff/views.py).

@@ -369,3 +369,22 @@ class OidcCredentials(models.Model):
 
     def __str__(self) -> str:
         return f"OIDC credentials of {self.organization_id}, {'kept' if self.kept else 'not kept'}"
+
+
+class SeenOrganization(models.Model):
+    """An organization's readable fields (name, SSO domain, SSO organization id, issuer) as the
+    portal last saw them at Polytomic, so that a change made outside the portal (Polytomic's own
+    UI, Terraform, a script with the partner key) can be told from one of its own writes and
+    recorded (orgadmin/organizations/external.py). `digest` (of `values`) lets two workers that
+    notice the same change record it once. Never a secret: Polytomic returns none."""
+
+    organization_id = models.CharField(max_length=64, unique=True)
+    values = StorableJSONField()
+    digest = models.CharField(max_length=64)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"Organization {self.organization_id} as seen {self.seen_at:%Y-%m-%d %H:%M}"

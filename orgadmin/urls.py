@@ -4,6 +4,8 @@ from django.urls import include, path
 
 from orgadmin import web
 from orgadmin.change_requests import views as change_requests
+from orgadmin.connections import views as connections
+from orgadmin.lookup import views as lookup
 from orgadmin.onboarding import views as onboarding
 from orgadmin.organizations import views as organizations
 from orgadmin.people import views as people
@@ -18,6 +20,7 @@ urlpatterns = [
     path("organizations/<uuid:organization_id>/edit/", organizations.organization_edit, name="organization-edit"),
     path("organizations/<uuid:organization_id>/delete/", organizations.organization_delete, name="organization-delete"),
     path("organizations/check-issuer/", organizations.issuer_check, name="issuer-check"),
+    path("organizations/<uuid:organization_id>/connections/", connections.connection_list, name="connection-list"),
     path("organizations/<uuid:organization_id>/users/", people.user_list, name="user-list"),
     path("organizations/<uuid:organization_id>/users/invite/", people.user_invite, name="user-invite"),
     path("organizations/<uuid:organization_id>/users/<uuid:user_id>/roles/", people.user_roles, name="user-roles"),
@@ -35,6 +38,7 @@ urlpatterns = [
     ),
     path("onboarding/<int:flow_id>/tasks/<int:task_id>/skip/", onboarding.onboarding_skip, name="onboarding-skip"),
     path("onboarding/<int:flow_id>/abandon/", onboarding.onboarding_abandon, name="onboarding-abandon"),
+    path("find/", lookup.find, name="find"),
     path("changes/", change_requests.change_list, name="change-list"),
     path("changes/<int:change_id>/", change_requests.change_detail, name="change-detail"),
     path("changes/<int:change_id>/decide/", change_requests.change_decide, name="change-decide"),

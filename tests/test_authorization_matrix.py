@@ -101,6 +101,12 @@ POLICY = {
         "DELETE": SIGNED_IN_405,
     },
     "orgadmin:user-key": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 403, 403, 422), "PUT": SIGNED_IN_405},
+    "orgadmin:connection-list": {
+        "GET": (SIGN_IN, 200, 200, 200),
+        "POST": (SIGN_IN, 403, 422, 422),
+        "PUT": SIGNED_IN_405,
+    },
+    "orgadmin:find": {"GET": (SIGN_IN, 200, 200, 200), "POST": SIGNED_IN_405},
     "orgadmin:change-list": {"GET": (SIGN_IN, 403, 200, 200), "POST": SIGNED_IN_405},
     "orgadmin:change-detail": {"GET": (SIGN_IN, 403, 200, 200), "POST": SIGNED_IN_405},
     "orgadmin:change-decide": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, 403, 422)},

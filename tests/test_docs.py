@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from orgadmin.polytomic.client import PolytomicClient
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 ARCHITECTURE = (BASE_DIR / "docs" / "architecture.md").read_text()
 CONTRACTS = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["tool"]["importlinter"]
@@ -132,7 +134,29 @@ class ReadmeTests:
         assert "docs/performance.md" in self.README
 
 
-DOCUMENTS = ["README.md", "orgadmin/README.md", "staff/README.md", "docs/architecture.md", "docs/performance.md"]
+DOCUMENTS = [
+    "README.md",
+    "orgadmin/README.md",
+    "staff/README.md",
+    "docs/architecture.md",
+    "docs/performance.md",
+    "docs/polytomic-calls.md",
+]
+
+
+class PolytomicCallsDocTests:
+    """docs/polytomic-calls.md says what each of the client's calls rests on: a call added to the
+    client and left out of it would rest on nothing anyone can see."""
+
+    DOCUMENT = (BASE_DIR / "docs" / "polytomic-calls.md").read_text()
+
+    def test_names_every_call_of_the_client(self):
+        calls = {name for name, value in vars(PolytomicClient).items() if callable(value) and not name.startswith("_")}
+        rows = set(re.findall(r"^\| `(\w+)` \|", self.DOCUMENT, flags=re.MULTILINE))
+        assert calls == rows
+
+    def test_is_linked_from_the_readme(self):
+        assert "(docs/polytomic-calls.md)" in ReadmeTests.README
 
 
 def heading_anchor(heading: str) -> str:

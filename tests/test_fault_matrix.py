@@ -7,11 +7,13 @@ POST, PUT or DELETE sent at most once.
 
 from __future__ import annotations
 
+import io
 import uuid
 
 import pytest
 import requests
 import responses
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from audit.models import AuditEntry
@@ -148,13 +150,23 @@ OPERATIONS = {
         ("post", "/onboarding/{flow}/administrators/", {"emails": "typed@acme.example", "role_ids": [ROLE_ID]}),
         None,
     ),
+    # An organization's Connections page: the shares of each of the partner's connections.
+    "list shares": (
+        "GET",
+        f"/api/organizations/{OWNER_ID}/connections/{CONNECTION_ID}/shared",
+        ("get", f"/organizations/{ORG_ID}/connections/", None),
+        None,
+    ),
+    # Find anything by its id (orgadmin/lookup/): Polytomic's partner entity lookup.
+    "find an id": ("GET", f"/api/organizations/entities/{USER_ID}", ("get", f"/find/?id={USER_ID}", None), USER_ID),
 }
 ACTIONS = {"list": "organization.list", "get": "organization.get", "create": "organization.create",
            "update": "organization.update", "delete": "organization.delete", "list users": "user.list",
            "list roles": "role.list", "invite": "user.invite", "change roles": "user.update",
            "remove user": "user.delete", "create key": "user.key", "onboard: create": "organization.create",
            "onboard: list connections": "connection.list", "onboard: share": "connection.share",
-           "onboard: invite": "user.invite"}  # fmt: skip
+           "onboard: invite": "user.invite", "find an id": "entity.get",
+           "list shares": "connection.shared"}  # fmt: skip
 
 
 @pytest.fixture
@@ -195,7 +207,9 @@ def test_fault_matrix(admin_client, api, operation, behaviour):
     # What the portal reads around the faulted call answers normally.
     if operation != "list":
         api.add("GET", f"{API}/api/organizations", json={"data": [{"id": OWNER_ID, "name": "Owner"}, ORG]})
-    if operation in ("update", "delete") or path.startswith((f"/api/organizations/{ORG_ID}/", "/api/permissions")):
+    if operation in ("update", "delete", "list shares") or path.startswith(
+        (f"/api/organizations/{ORG_ID}/", "/api/permissions")
+    ):
         api.add("GET", f"{API}/api/organizations/{ORG_ID}", json={"data": ORG})
     if path != f"/api/organizations/{ORG_ID}/users" or method != "GET":
         api.add("GET", f"{API}/api/organizations/{ORG_ID}/users", json={"data": [USER]})
@@ -241,9 +255,28 @@ def test_fault_matrix(admin_client, api, operation, behaviour):
         # failure of Polytomic's is a page that says so, not a 5xx of the portal's.
         refused_input = method != "GET" and behaviour.startswith(("409", "422"))
         assert response.status_code == (422 if refused_input else 200), response.status_code
-        assert 'role="alert"' in page or "errorlist" in page, page[:2000]
+        if operation == "find an id" and behaviour == "404":  # not a failure: Polytomic knows no such id
+            assert "Nothing has this id" in page
+        else:
+            assert 'role="alert"' in page or "errorlist" in page, page[:2000]
         # Said of a write that may have been done (Polytomic's "in flight" too), and of no other.
         assert (MAY_HAVE_DONE_IT in page) == (expected_outcome == "unknown" or (behaviour == "409 in flight"
                                               and operation.startswith("onboard") and method != "GET"))  # fmt: skip
         if typed:
             assert f'value="{typed}"' in page or f">\n{typed}</textarea>" in page
+
+
+@pytest.mark.parametrize("behaviour", BEHAVIOURS)
+def test_the_external_change_command_says_plainly_what_stopped_it(db, api, behaviour):
+    """`notice_external_changes` (cron) against every way the list can fail: a plain error that
+    names no key and quotes no raw answer, the read recorded, nothing compared."""
+    answer, outcome = BEHAVIOURS[behaviour]
+    api.add("GET", f"{API}/api/organizations", **answer)
+    with pytest.raises(CommandError) as stopped:
+        call_command("notice_external_changes", stdout=io.StringIO())
+    said = str(stopped.value)
+    assert said.startswith("Nothing compared: ")
+    assert RAW not in said
+    assert PARTNER_KEY not in said
+    assert only_call_entry(action="organization.list").outcome == outcome
+    assert not AuditEntry.objects.filter(action="organization.external_change").exists()

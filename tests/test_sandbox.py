@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 import uuid
@@ -372,6 +373,82 @@ class FaultTests:
 
     def test_bad_fault_settings_are_400(self, api):
         assert api.session.post(f"{api.url}/_sandbox/faults", data=b"[", timeout=10).status_code == 400
+
+
+class PublishedDocumentTests:
+    """Where Polytomic's published documents settle what the sandbox once guessed."""
+
+    def test_a_connection_names_its_parent_as_a_string_and_an_unshared_one_none(self, api):
+        owned = api("GET", "/api/connections", key=None, headers=basic(OWNER_ID)).json()["data"]
+        assert owned
+        assert all("parent_connection_id" not in connection for connection in owned)  # never null
+        warehouse = owned[0]["id"]
+        shared = f"/api/organizations/{OWNER_ID}/connections/{warehouse}/shared"
+        api("POST", shared, json={"child_organization_id": ACME_ID}, headers={"Idempotency-Key": "share-parent-1"})
+        [copy] = api("GET", shared).json()["data"]
+        assert copy["parent_connection_id"] == warehouse
+
+    def test_a_user_update_leaves_the_email_as_it_was_whatever_is_sent(self, api):
+        user = api("GET", f"/api/organizations/{ACME_ID}/users").json()["data"][0]
+        answer = api(
+            "PUT", f"/api/organizations/{ACME_ID}/users/{user['id']}", json={"email": "new@acme.example",
+            "role_ids": user["role_ids"]}, headers={"Idempotency-Key": "email-kept-1"},
+        )  # fmt: skip
+        assert answer.status_code == 200
+        assert answer.json()["data"]["email"] == user["email"]
+        assert api("GET", f"/api/organizations/{ACME_ID}/users/{user['id']}").json()["data"]["email"] == user["email"]
+
+    def test_the_deprecated_role_is_user_or_admin(self, api):
+        users = api("GET", f"/api/organizations/{ACME_ID}/users").json()["data"]
+        assert {user["email"].split("@")[0]: user["role"] for user in users} == {"it-admin": "admin", "analyst": "user"}
+        invited = api("POST", f"/api/organizations/{ACME_ID}/users", json={"email": "u@acme.example", "role": "user"},
+                      headers={"Idempotency-Key": "legacy-user-1"}).json()["data"]  # fmt: skip
+        roles = {
+            r["id"]: r["name"]
+            for r in api("GET", "/api/permissions/roles", key=None, headers=basic(ACME_ID)).json()["data"]
+        }
+        assert ([roles[role] for role in invited["role_ids"]], invited["role"]) == (["Member"], "user")
+        refused = api("POST", f"/api/organizations/{ACME_ID}/users", json={"email": "m@acme.example", "role": "member"},
+                      headers={"Idempotency-Key": "legacy-member-1"})  # fmt: skip
+        assert (refused.status_code, set(refused.json()["metadata"])) == (422, {"role"})
+
+    def test_the_roles_and_connections_lists_take_a_users_key(self, api):
+        user = api("GET", f"/api/organizations/{ACME_ID}/users").json()["data"][0]
+        key = api("POST", f"/api/organizations/{ACME_ID}/users/{user['id']}/keys",
+                  headers={"Idempotency-Key": "user-key-0001"}).json()["data"]["value"]  # fmt: skip
+        by_key = api("GET", "/api/permissions/roles", key=key).json()["data"]
+        assert by_key == api("GET", "/api/permissions/roles", key=None, headers=basic(ACME_ID)).json()["data"]
+        assert {role["organization_id"] for role in by_key} == {ACME_ID}
+        assert api("GET", "/api/connections", key=key).json() == {"data": []}
+        assert api("GET", "/api/permissions/roles", key=PARTNER_KEY).status_code == 401  # Basic, for a partner key
+        assert api("GET", "/api/permissions/roles", key="pk_not-a-key").status_code == 401
+
+    def test_basic_auth_can_be_refused_until_faults_are_set_again(self, api):
+        user = api("GET", f"/api/organizations/{ACME_ID}/users").json()["data"][0]
+        key = api("POST", f"/api/organizations/{ACME_ID}/users/{user['id']}/keys",
+                  headers={"Idempotency-Key": "user-key-0002"}).json()["data"]["value"]  # fmt: skip
+        assert api.session.post(f"{api.url}/_sandbox/faults", json={"refuse_basic": 403}, timeout=10).ok
+        for path in ("/api/permissions/roles", "/api/connections"):
+            refused = api("GET", path, key=None, headers=basic(OWNER_ID))
+            assert (refused.status_code, refused.json()["status"]) == (403, 403)
+        assert api("GET", "/api/permissions/roles", key=key).status_code == 200  # a user's key is no Basic call
+        assert api("GET", "/api/organizations").status_code == 200
+        assert api.session.post(f"{api.url}/_sandbox/faults", json={"refuse_basic": 401}, timeout=10).ok
+        assert api("GET", "/api/connections", key=None, headers=basic(OWNER_ID)).status_code == 401
+        assert api.session.post(f"{api.url}/_sandbox/faults", json={}, timeout=10).ok
+        assert api("GET", "/api/connections", key=None, headers=basic(OWNER_ID)).status_code == 200
+
+    @pytest.mark.parametrize("value", [200, "403", [403]])
+    def test_refuse_basic_takes_401_or_403_alone(self, api, value):
+        assert (
+            api.session.post(f"{api.url}/_sandbox/faults", json={"refuse_basic": value}, timeout=10).status_code == 400
+        )
+
+
+def basic(organization_id: str) -> dict[str, str]:
+    """The Authorization of a call as the organization, as Polytomic's Terraform provider makes it."""
+    credentials = base64.b64encode(f"{organization_id}:{PARTNER_KEY}".encode()).decode()
+    return {"Authorization": f"Basic {credentials}"}
 
 
 class IntrospectionTests:

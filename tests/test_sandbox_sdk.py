@@ -130,7 +130,8 @@ class SdkPeopleTests:
             sdk.users.create(ACME_ID, email="x@acme.example", role="admin", role_ids=sorted(globex_roles)[:1])
         with pytest.raises(ForbiddenError):
             sdk.users.list(FOREIGN_ID)
-        # Roles need HTTP Basic, not the Bearer key (sent by hand: the contract binds the SDK's own requests).
+        # Roles need HTTP Basic (or a user's key), not the partner's Bearer key (sent by hand: the
+        # contract binds the SDK's own requests).
         bearer = requests.get(
             f"{sandbox.url}/api/permissions/roles", headers={"Authorization": f"Bearer {PARTNER_KEY}"}, timeout=10
         )

@@ -1,6 +1,8 @@
 """The sandbox's connections: the partner's own (seeded in its owner organization), listed as an
-organization with HTTP Basic auth, and shared into customer organizations (SDK 25.9.10:
-connections.list, connections.shared_connections). Guesses in `ConnectionGuess`."""
+organization (HTTP Basic auth, or a user's key), and shared into customer organizations, with the
+shapes of Polytomic's published connections document (polytomic-subpackage-connections-api-openapi.yml
+in api-evangelist/polytomic; SDK 25.9.10: connections.list, connections.shared_connections).
+Guesses in `ConnectionGuess`."""
 
 from __future__ import annotations
 
@@ -31,14 +33,18 @@ class StoredConnection:
     parent_id: str | None = None
 
     def public(self) -> dict[str, Any]:
-        return {
+        shown = {
             "id": self.id,
             "name": self.name,
             "organization_id": self.organization_id,
-            "parent_connection_id": self.parent_id,
             "status": "healthy",
             "type": {"id": self.type_name.lower(), "name": self.type_name},
         }
+        # A string, never null (ConnectionResponseSchema): "for shared connections, the ID of the
+        # parent connection". That a connection shared from none leaves it out is a guess.
+        if self.parent_id is not None:
+            shown["parent_connection_id"] = self.parent_id
+        return shown
 
 
 def seeded_connections(organizations: list[Any]) -> dict[str, StoredConnection]:

@@ -13,7 +13,11 @@ mid-answer), `trickle:<ms>` (the request is handled, and its answer sent a byte 
 `Sandbox.release`, or `POST /_sandbox/release` does; `Sandbox.held` says it is waiting).
 A queued rule may instead carry `"answer": {"status": 422, "body": {...}}` (or `"text"` for a
 body that is not JSON, and `"headers"`): that exact answer, once, as if Polytomic sent it.
-An `X-Sandbox-Fault` request header injects one for that request. All off by default.
+An `X-Sandbox-Fault` request header injects one for that request.
+`"refuse_basic": 403` (or 401) makes the sandbox refuse every call made with HTTP Basic auth (the
+roles and connections lists, asked as an organization with its id and the partner key) with that
+status, until faults are set again: Polytomic as it would be if it did not take a partner key as
+an organization-scoped key, which its API reference does not promise it does. All off by default.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class Faults:
     rate: float = 0
     mix: list[str] = field(default_factory=lambda: ["status:500", "status:503", "drop", "garbage"])
     queue: list[dict[str, Any]] = field(default_factory=list)
+    refuse_basic: int = 0  # 401 or 403: every HTTP Basic call refused so; 0: none
     rng: random.Random = field(default_factory=random.Random)  # faults, not secrets
 
     def take(self, method: str, path: str, header: str) -> str | dict[str, Any] | None:
@@ -57,6 +62,15 @@ class Faults:
         if self.rate and self.rng.random() < self.rate:
             return self.rng.choice(self.mix)
         return None
+
+    def basic_refusal(self, authorization: str) -> dict[str, Any] | None:
+        """The answer that refuses an HTTP Basic call while `refuse_basic` is set (its wording a
+        guess: nothing public shows one), or None."""
+        if not self.refuse_basic or authorization.partition(" ")[0].lower() != "basic":
+            return None
+        message = "organization-scoped access with a partner key is not enabled for this account"
+        body = {"status": self.refuse_basic, "message": message, "key": "unauthorized"}
+        return {"status": self.refuse_basic, "body": body}
 
 
 class FaultInjection:
@@ -115,6 +129,7 @@ class FaultInjection:
                 latency_ms=float(settings.get("latency_ms", 0)),
                 rate=float(settings.get("rate", 0)),
                 queue=list(settings.get("queue", [])),
+                refuse_basic=_refusal_status(settings.get("refuse_basic", 0)),
                 rng=random.Random(settings.get("seed")),  # noqa: S311 (drawing faults, not secrets)
             )
             if "mix" in settings:
@@ -160,6 +175,12 @@ class FaultInjection:
             code, _, shape = argument.partition(":")
             return _status_fault(int(code), shape)
         return error(400, f"unknown sandbox fault {kind!r}")
+
+
+def _refusal_status(value: Any) -> int:
+    if value not in (0, 401, 403):
+        raise ValueError("refuse_basic is 0, 401 or 403")
+    return int(value)
 
 
 def _status_fault(code: int, shape: str) -> Response:

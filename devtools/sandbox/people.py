@@ -1,5 +1,8 @@
 """The sandbox's people of customer organizations: users, their roles and their API keys, with
-the shapes of Polytomic's users.yml (API version 2025-09-18) and the roles endpoint of its SDK.
+the shapes of Polytomic's published users and roles documents (API version 2025-09-18:
+polytomic-subpackage-users-api-openapi.yml and
+polytomic-subpackage-permissions-subpackage-permissions-roles-api-openapi.yml in
+api-evangelist/polytomic).
 
 Written apart from the portal's client, as the rest of the sandbox is. What public material does
 not confirm is in `PeopleGuess`, in one place.
@@ -23,6 +26,9 @@ USER_PATH = re.compile(r"^/api/organizations/(?P<org>[^/]+)/users/(?P<user>[^/]+
 KEYS_PATH = re.compile(r"^/api/organizations/(?P<org>[^/]+)/users/(?P<user>[^/]+)/keys$")
 ROLES_PATH = "/api/permissions/roles"
 SYSTEM_ROLES = ("Admin", "Member")
+# The deprecated single role name: "one of `user` or `admin`" (Polytomic's Terraform docs,
+# docs/resources/user.md), naming the system roles Member and Admin.
+LEGACY_ROLES = {"admin": "Admin", "user": "Member"}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -35,14 +41,17 @@ class PeopleGuess:
     ROLES_BOTH = ("role and role_ids cannot be set together", "validation_failed")
     ROLES_EMPTY = ("role_ids must contain at least one role", "validation_failed")
     ROLES_UNKNOWN = ("role_ids must name roles of this organization", "validation_failed")
-    ROLE_NAME_UNKNOWN = ("role must be admin or member", "validation_failed")
-    EMAIL_CHANGED = ("email cannot be changed: only role assignments change", "validation_failed")
+    ROLE_NAME_UNKNOWN = ("role must be user or admin", "validation_failed")
     # A user with a key gets a new one only with force=true (which revokes the old one first).
     HAS_KEY = ("the user already has an API key; pass force=true to revoke it and create a new one", "api_key_exists")
+    # A partner key as a Bearer key on an organization-scoped list (roles, connections): the
+    # documents name a user key or HTTP Basic as the organization, never this.
     ROLES_NEED_BASIC = (
         "roles are listed with HTTP Basic auth: the organization's id and the partner key",
         "unauthorized",
     )
+    # A user with roles but no system one (a custom role alone): which deprecated name they get.
+    LEGACY_ROLE_OF_OTHERS = "user"
 
     # Status of the refusal of a second key without force (400: any endpoint may answer it).
     HAS_KEY_STATUS = 400
@@ -68,13 +77,14 @@ class StoredUser:
     api_key: str | None = field(default=None, repr=False)
 
     def public(self, roles: dict[str, StoredRole]) -> dict[str, Any]:
-        names = [roles[role_id].name.lower() for role_id in self.role_ids if role_id in roles]
+        names = {roles[role_id].name for role_id in self.role_ids if role_id in roles and roles[role_id].system}
         return {
             "id": self.id,
             "email": self.email,
             "organization_id": self.organization_id,
             "role_ids": list(self.role_ids),
-            "role": names[0] if names else "",  # the deprecated single role name
+            # The deprecated single role name: admin for an Admin, user for anyone else.
+            "role": "admin" if LEGACY_ROLES["admin"] in names else PeopleGuess.LEGACY_ROLE_OF_OTHERS,
         }
 
 
@@ -186,11 +196,11 @@ class PeopleApi:
             return Response(200, {"data": user.public(self.roles)})
 
     def _update_user(self, user: StoredUser, body: bytes) -> Response:
-        payload, refusal = self._user_payload(user.organization_id, body)
+        """Only the role assignments change: the email, required in the body, "is not affected by
+        this endpoint" (users document, operation update), whatever it says."""
+        payload, refusal = self._user_payload(user.organization_id, body, email_kept=True)
         if refusal is not None:
             return refusal
-        if payload["email"] != user.email:
-            return error(422, PeopleGuess.EMAIL_CHANGED, metadata={"email": PeopleGuess.EMAIL_CHANGED[0]})
         with self.lock:
             user.role_ids = payload["role_ids"]
             return Response(200, {"data": user.public(self.roles)})
@@ -208,8 +218,11 @@ class PeopleApi:
             user.api_key = "pk_" + secrets.token_urlsafe(24)
             return Response(200, {"data": {"value": user.api_key}})
 
-    def _user_payload(self, organization_id: str, body: bytes) -> tuple[dict[str, Any], Response | None]:
-        """The request's email (lower-cased, as Polytomic does) and roles, or a refusal."""
+    def _user_payload(
+        self, organization_id: str, body: bytes, *, email_kept: bool = False
+    ) -> tuple[dict[str, Any], Response | None]:
+        """The request's email (lower-cased, as Polytomic does) and roles, or a refusal. With
+        `email_kept` (an update), the email must be there, and what it says is not checked."""
         try:
             payload = json.loads(body or b"null")
         except ValueError:
@@ -217,7 +230,7 @@ class PeopleApi:
         if not isinstance(payload, dict) or not isinstance(payload.get("email"), str):
             return {}, error(422, PeopleGuess.EMAIL_INVALID, metadata={"email": PeopleGuess.EMAIL_INVALID[0]})
         email = payload["email"].strip().lower()
-        if not _EMAIL.match(email):
+        if not email_kept and not _EMAIL.match(email):
             return {}, error(422, PeopleGuess.EMAIL_INVALID, metadata={"email": PeopleGuess.EMAIL_INVALID[0]})
         role_ids, role = payload.get("role_ids"), payload.get("role")
         if role_ids is not None and role is not None:
@@ -225,7 +238,8 @@ class PeopleApi:
         with self.lock:
             mine = {r.id: r for r in self.roles.values() if r.organization_id == organization_id}
         if role is not None:  # the deprecated name of a system role
-            named = [r.id for r in mine.values() if r.system and r.name.lower() == str(role).lower()]
+            system_name = LEGACY_ROLES.get(str(role).lower())
+            named = [r.id for r in mine.values() if r.system and r.name == system_name]
             if not named:
                 return {}, error(
                     422, PeopleGuess.ROLE_NAME_UNKNOWN, metadata={"role": PeopleGuess.ROLE_NAME_UNKNOWN[0]}

@@ -76,7 +76,9 @@ class Sandbox(SandboxState, FaultInjection):
             }
             with self.lock:
                 self.received.append(exchange)
-                fault = self.faults.take(method, path, headers.get("x-sandbox-fault", ""))
+                fault = self.faults.take(method, path, headers.get("x-sandbox-fault", "")) or self.faults.basic_refusal(
+                    headers.get("authorization", "")
+                )
                 latency_ms = self.faults.latency_ms
             query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
             handled: list[bool] = []  # whether the API itself answered, whatever a fault then did to its answer

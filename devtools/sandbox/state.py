@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from devtools.sandbox.answers import Response, error
 from devtools.sandbox.connections import CONNECTIONS_PATH, SHARED_PATH, ConnectionsApi, seeded_connections
+from devtools.sandbox.entities import ENTITY_PATH, EntitiesApi
 from devtools.sandbox.organizations import (
     OTHER_PARTNER_KEY,
     PARTNER_KEY,
@@ -38,7 +39,7 @@ ORGANIZATION_PATH = re.compile(r"^/api/organizations/(?P<id>[^/]+)$")
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,255}$")
 
 
-class SandboxState(PeopleApi, ConnectionsApi):
+class SandboxState(PeopleApi, ConnectionsApi, EntitiesApi):
     """The seeded data, what requests change of it, and the answers of the API's endpoints."""
 
     def __init__(self, *, partner_keys: dict[str, str] | None = None) -> None:
@@ -63,7 +64,7 @@ class SandboxState(PeopleApi, ConnectionsApi):
     ) -> Response:
         """The key is checked, the idempotency key reserved, `delay()` waited out (so a concurrent
         duplicate sees the first request in flight), and the request handled."""
-        if path in (ROLES_PATH, CONNECTIONS_PATH):  # organization-scoped: HTTP Basic, its id and the partner key
+        if path in (ROLES_PATH, CONNECTIONS_PATH):  # organization-scoped: a user's key, or Basic as the organization
             return self._as_organization(method, path, headers.get("authorization", ""), delay)
         partner = self.partner_keys.get(_bearer(headers.get("authorization", "")))
         if partner is None:
@@ -95,20 +96,34 @@ class SandboxState(PeopleApi, ConnectionsApi):
         return response
 
     def _as_organization(self, method: str, path: str, authorization: str, delay: Callable[[], None]) -> Response:
-        credentials = basic_credentials(authorization)
-        if credentials is None:
-            return error(401, PeopleGuess.ROLES_NEED_BASIC)
-        organization_id, key = credentials
-        partner = self.partner_keys.get(key)
-        if partner is None:
-            return error(401, Guess.UNAUTHORIZED)
-        refusal = self._organization_refusal(organization_id, partner)
+        organization_id, refusal = self._acting_organization(authorization)
         if refusal is not None:
             return refusal
         delay()
         if path == CONNECTIONS_PATH:
             return self._list_connections(organization_id) if method == "GET" else _not_allowed(method)
         return self._roles(method, organization_id)
+
+    def _acting_organization(self, authorization: str) -> tuple[str, Response | None]:
+        """The organization an organization-scoped call (roles, connections) acts as, or a refusal.
+        A user's key (Bearer) acts as its user's organization: the published documents name it.
+        HTTP Basic with an organization's id and the partner key acts as that organization, as
+        Polytomic's Terraform provider asks (that Polytomic accepts it is a guess)."""
+        token = _bearer(authorization)
+        if token:
+            if token in self.partner_keys:
+                return "", error(401, PeopleGuess.ROLES_NEED_BASIC)
+            with self.lock:
+                user = next((u for u in self.users.values() if u.api_key is not None and u.api_key == token), None)
+            return (user.organization_id, None) if user is not None else ("", error(401, Guess.UNAUTHORIZED))
+        credentials = basic_credentials(authorization)
+        if credentials is None:
+            return "", error(401, PeopleGuess.ROLES_NEED_BASIC)
+        organization_id, key = credentials
+        partner = self.partner_keys.get(key)
+        if partner is None:
+            return "", error(401, Guess.UNAUTHORIZED)
+        return organization_id, self._organization_refusal(organization_id, partner)
 
     def _organization_refusal(self, organization_id: str, partner: str) -> Response | None:
         """Why the partner may not reach this organization (404, or 403 for another's), or None."""
@@ -131,6 +146,8 @@ class SandboxState(PeopleApi, ConnectionsApi):
             return people
         if shared := SHARED_PATH.match(path):
             return self._shared(method, shared, partner, body)
+        if entity := ENTITY_PATH.match(path):
+            return self._entity(method, entity, partner)
         if path == "/api/me":
             return self._identity(partner) if method == "GET" else _not_allowed(method)
         if path == "/api/organizations":

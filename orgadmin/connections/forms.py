@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import forms
 
+from orgadmin.form_parts import FormKeyField, HiddenFieldErrorsMixin
 from orgadmin.polytomic.connections import Connection
 
 
@@ -26,3 +28,18 @@ class ConnectionsForm(forms.Form):
 
     def chosen(self) -> list[Connection]:
         return [self.by_id[connection_id] for connection_id in self.cleaned_data["connections"]]
+
+
+class ShareForm(HiddenFieldErrorsMixin, ConnectionsForm):
+    """Which of the partner's connections not yet shared into an organization to share now: one
+    at least. Its key makes each share's Idempotency-Key, so a form sent twice shares once."""
+
+    form_key = FormKeyField()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["connections"].label = "Share these"
+        self.fields["connections"].required = True
+        self.fields["connections"].error_messages["required"] = "Choose a connection to share."
+        if not self.is_bound:
+            self.initial.setdefault("form_key", uuid.uuid4().hex)

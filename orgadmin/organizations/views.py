@@ -5,6 +5,8 @@ redirects; its status follows the policy in `orgadmin.web`."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
 from uuid import UUID
 
 from django.conf import settings
@@ -26,7 +28,7 @@ from orgadmin import outcomes
 from orgadmin.change_requests import requesting
 from orgadmin.change_requests.pending import waiting_for, waiting_on
 from orgadmin.issuer_check import check_issuer
-from orgadmin.organizations import credentials, edit_guard, lock, queries, services
+from orgadmin.organizations import credentials, edit_guard, external, lock, queries, services
 from orgadmin.organizations.forms import OrganizationDeleteForm, OrganizationEditForm, OrganizationForm
 from orgadmin.organizations.rows import organization_rows
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
@@ -51,6 +53,7 @@ def organization_list(request: HtmxHttpRequest) -> HttpResponse:
     if folded := query.casefold():
         matching = [organization for organization in organizations if _matches(organization, folded)]
     page = Paginator(matching, ORGANIZATIONS_PER_PAGE).get_page(request.GET.get("page"))
+    _notice_external_changes(request, page.object_list)
     rows = organization_rows(
         page.object_list,
         owner_id=queries.owner_id(organizations),
@@ -82,6 +85,7 @@ def organization_detail(request: HtmxHttpRequest, organization_id: UUID) -> Http
         return upstream_error_page(request, exc, title="Organization")
     # Its writes whose outcome is unknown are found out as the page shows them.
     outcomes.resolve_pending(context=context, organization_id=str(organization_id))
+    _notice_external_changes(request, [organization])
     return render(
         request,
         "orgadmin/organization_detail.html",
@@ -93,8 +97,16 @@ def organization_detail(request: HtmxHttpRequest, organization_id: UUID) -> Http
             "kept_credentials": credentials.kept_credentials(organization.id) if organization.has_oidc else None,
             "audit_entries": audit_rows(queries.organization_recent_activity(organization_id=organization_id)),
             "waiting": waiting_on(organization.id),
+            "external_change": external.last_change(organization.id),
         },
     )
+
+
+def _notice_external_changes(request: HtmxHttpRequest, organizations: Sequence[Organization]) -> None:
+    """Records what the page read that changed outside the portal; the log refusing it leaves it
+    for the next page or cron, and the page is shown all the same."""
+    with contextlib.suppress(AuditUnavailable):  # logged by audit.protocol.record
+        external.compare(organizations, context=AuditContext.from_request(request))
 
 
 # The views that receive the client secret hide it from error reports: the POST parameter, and

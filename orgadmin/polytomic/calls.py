@@ -18,6 +18,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.protocol import AuditContext, AuditUnavailable, refuse_reads_while_refused
 from orgadmin import __version__
+from orgadmin.polytomic.entities import Entity
 from orgadmin.polytomic.errors import (
     PolytomicError,
     PolytomicOutcomeUnknown,
@@ -110,6 +111,8 @@ class PolytomicCalls:
           the JSON the contract promises; of a write that may have been done (sent, and no
           readable answer), its kind `PolytomicOutcomeUnknown`, recorded with the outcome unknown;
         - `PolytomicAuthenticationError` (401), `PolytomicForbidden` (403), `PolytomicNotFound` (404);
+          of a call made as an organization (`as_organization`), 401 and 403 are
+          `PolytomicBasicAuthRefused`, whose message names that way of calling as the cause;
         - `PolytomicValidationError` (409, 422);
         - `PolytomicError` for any other answer (400, other 4xx, redirects).
 
@@ -143,13 +146,18 @@ class PolytomicCalls:
         try:
             answer = self._exchange(method, path, body=body, record=record)
             failure = failure_for_answer(
-                answer, idempotency_key=idempotency_key, scrub=shown_text_scrubber(record.secrets)
+                answer,
+                idempotency_key=idempotency_key,
+                scrub=shown_text_scrubber(record.secrets),
+                as_organization=bool(as_organization),
             )
             if failure is not None:
                 raise failure
             result = _read_data(answer, parse, method=method)
             if isinstance(result, Organization):
                 record.identify(organization_id=result.id, organization_name=result.name)
+            if isinstance(result, Entity):  # filed under the organization that owns it
+                record.identify(organization_id=result.organization_id, organization_name="")
             if isinstance(result, ApiKey):  # kept out of anything recorded
                 record.secrets = (*record.secrets, result.value)
         except PolytomicError as exc:

@@ -17,6 +17,7 @@ from audit.models import AuditEntry
 from audit.protocol import AuditContext
 from orgadmin.polytomic.calls import PolytomicCalls
 from orgadmin.polytomic.connections import Connection, SharedConnection
+from orgadmin.polytomic.entities import Entity
 from orgadmin.polytomic.fields import Organization, OrganizationInput, Organizations
 from orgadmin.polytomic.people import ApiKey, Role, User
 
@@ -104,7 +105,8 @@ class PolytomicClient(PolytomicCalls):
 
     def list_roles(self, organization_id: UUID, *, context: AuditContext) -> list[Role]:
         """The organization's roles: organization-scoped, so asked with HTTP Basic auth as the
-        organization (its id, and the partner key), as Polytomic's Terraform provider asks."""
+        organization (its id, and the partner key), as Polytomic's Terraform provider asks. (guess:
+        the published roles document names a user's Bearer key; docs/polytomic-calls.md.)"""
         return self._call(
             "GET", "/api/permissions/roles", action=AuditEntry.Action.ROLE_LIST, context=context,
             organization_id=str(organization_id), as_organization=str(organization_id), parse=_list_of(Role.from_api),
@@ -125,7 +127,8 @@ class PolytomicClient(PolytomicCalls):
         self, organization_id: UUID, user_id: UUID, *, email: str, role_ids: list[str], idempotency_key: str,
         context: AuditContext,
     ) -> User:  # fmt: skip
-        """Replaces the user's roles; the email is sent as the API requires, and does not change."""
+        """Replaces the user's roles; the email is sent as the API requires, and "is not affected by
+        this endpoint" (the published users document, operation update)."""
         return self._call(
             "PUT", f"/api/organizations/{organization_id}/users/{user_id}", action=AuditEntry.Action.USER_UPDATE,
             context=context, body={"email": email, "role_ids": role_ids}, idempotency_key=idempotency_key,
@@ -152,7 +155,8 @@ class PolytomicClient(PolytomicCalls):
         )  # fmt: skip
 
     def list_connections(self, owner_id: UUID, *, context: AuditContext) -> list[Connection]:
-        """The partner's own connections: asked as its owner organization (HTTP Basic)."""
+        """The partner's own connections: asked as its owner organization (HTTP Basic), as for
+        `list_roles` (guess: the published connections document names a user's Bearer key)."""
         return self._call(
             "GET", "/api/connections", action=AuditEntry.Action.CONNECTION_LIST, context=context,
             organization_id=str(owner_id), as_organization=str(owner_id), parse=_list_of(Connection.from_api),
@@ -176,6 +180,13 @@ class PolytomicClient(PolytomicCalls):
             "GET", f"/api/organizations/{owner_id}/connections/{connection_id}/shared",
             action=AuditEntry.Action.CONNECTION_SHARED_LIST, context=context, organization_id=str(owner_id),
             parse=_list_of(SharedConnection.from_api),
+        )  # fmt: skip
+
+    def get_entity(self, entity_id: UUID, *, context: AuditContext) -> Entity:
+        """What any id is and which of the partner's organizations owns it (PolytomicNotFound: none)."""
+        return self._call(
+            "GET", f"/api/organizations/entities/{entity_id}", action=AuditEntry.Action.ENTITY_GET, context=context,
+            parse=Entity.from_api,
         )  # fmt: skip
 
     def delete_organization(self, organization_id: UUID, *, context: AuditContext, organization_name: str = "") -> None:

@@ -27,6 +27,7 @@ class PolytomicError(Exception):
     # Read by the pages that show a failure, which may also be the portal's own log's
     # (audit.protocol.AuditUnavailable, where it is True).
     audit_unavailable = False
+    basic_auth_refused = False  # True for `PolytomicBasicAuthRefused`
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
@@ -66,6 +67,28 @@ class PolytomicAuthenticationError(PolytomicError):
 
 class PolytomicForbidden(PolytomicError):
     """403: the partner key may not do this to this organization."""
+
+
+class PolytomicBasicAuthRefused(PolytomicError):
+    """401 or 403 to a call made as an organization with HTTP Basic auth (its id, and the partner
+    key): the roles and connections lists. Polytomic's Terraform provider calls them so; Polytomic's
+    API reference does not promise that a partner key may (guess: that it does). The message names
+    that cause and what to do, where a generic refusal would send staff looking at the key."""
+
+    basic_auth_refused = True
+
+
+def _basic_auth_refusal(status: int, message: str) -> PolytomicBasicAuthRefused:
+    return PolytomicBasicAuthRefused(
+        f"Polytomic refused the portal's call as this organization (HTTP {status}). The portal lists an "
+        "organization's roles and the partner's connections with HTTP Basic auth (the organization's id and "
+        "the partner API key), as Polytomic's own Terraform provider does; Polytomic's API reference does not "
+        'promise that this works. What to do: an administrator runs "python manage.py check_polytomic", which '
+        "tries this call and says whether it works, and if it does not, asks Polytomic support to let the "
+        "partner key act as an organization (HTTP Basic). Meanwhile, roles and connections can be managed in "
+        "Polytomic's own app." + (f" Polytomic said: {message}" if message else ""),
+        status=status,
+    )
 
 
 class PolytomicNotFound(PolytomicError):
@@ -130,13 +153,18 @@ def _retry_after_seconds(answer: Answer) -> float | None:
         return None
 
 
-def failure_for_answer(answer: Answer, *, idempotency_key: str, scrub: Callable[[str], str]) -> PolytomicError | None:
+def failure_for_answer(
+    answer: Answer, *, idempotency_key: str, scrub: Callable[[str], str], as_organization: bool = False
+) -> PolytomicError | None:
     """The exception for an answer that is not a success, or None for a 2xx. Every message in
-    it is safe to show: Polytomic's words pass through `scrub` (see `_short`)."""
+    it is safe to show: Polytomic's words pass through `scrub` (see `_short`). `as_organization`:
+    the call was made with HTTP Basic as an organization."""
     status = answer.status
     if 200 <= status < 300:
         return None
     message = error_message(answer, scrub)
+    if as_organization and status in (401, 403):
+        return _basic_auth_refusal(status, message)
     if status == 401:
         return PolytomicAuthenticationError(
             "Polytomic did not accept the portal's partner API key. An administrator must check the key."

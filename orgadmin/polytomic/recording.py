@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from audit import protocol as audit_protocol
 from audit.models import AuditEntry
 from audit.protocol import AuditContext
-from orgadmin.polytomic import connections, people
+from orgadmin.polytomic import connections, entities, people
 from orgadmin.polytomic.errors import PolytomicOutcomeUnknown
 from orgadmin.polytomic.fields import FIELDS
 from orgadmin.polytomic.text import REDACTED, shown_text_scrubber
@@ -41,9 +41,10 @@ REQUEST_FIELDS_KEPT = (
 )
 # Keys kept, at any depth, in answers: the envelope, the organization's id and fields, and the
 # keys of Polytomic's error shapes (ApiError, and the older 401 and 422 shapes).
-RESPONSE_KEYS_KEPT = REQUEST_FIELDS_KEPT | people.ANSWER_FIELDS | connections.ANSWER_FIELDS | {"data", "id"} | {
-    "status", "message", "key", "metadata", "error", "code", "context", "field", "path"
-}  # fmt: skip
+RESPONSE_KEYS_KEPT = (
+    REQUEST_FIELDS_KEPT | people.ANSWER_FIELDS | connections.ANSWER_FIELDS | entities.ANSWER_FIELDS | {"data", "id"}
+    | {"status", "message", "key", "metadata", "error", "code", "context", "field", "path"}
+)  # fmt: skip
 
 
 @dataclass

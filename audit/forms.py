@@ -52,7 +52,7 @@ class AuditFilterForm(forms.Form):
                 "list": "organization-names",
                 "autocomplete": "off",
                 "hx-get": reverse_lazy("orgadmin:audit-organization-names"),
-                "hx-trigger": "focus once, input changed delay:300ms",
+                "hx-trigger": "focus once, input changed delay:0.3s",
                 "hx-target": "#organization-names",
                 "hx-swap": "innerHTML",  # not the form's, which it would inherit
                 "hx-push-url": "false",

@@ -25,6 +25,7 @@ READ_ACTIONS = (
     "role.list",
     "connection.list",
     "connection.shared",
+    "entity.get",
     "identity.get",
     "issuer.check",
     "audit.checkpoint",

@@ -26,6 +26,7 @@ class Migration(migrations.Migration):
                             "role.list",
                             "connection.list",
                             "connection.shared",
+                            "entity.get",
                             "identity.get",
                             "issuer.check",
                             "audit.checkpoint",

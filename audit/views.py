@@ -62,7 +62,7 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
         return render(request, "audit/_audit_results.html", context)
     # The suggestions printed: the names the filter matched; all the log holds if it matched none.
     # Without a name filter there are none until the field asks (`audit_organization_names`): the
-    # walk and its options would cost the page more than all else it reads (docs/performance.md).
+    # walk grows with the names, and at 400 names would be up to a third of the page's time (docs/performance.md).
     context["organization_names"] = queries.organization_names() if matching.names == () else matching.names or ()
     return render(request, "audit/audit_list.html", context)
 

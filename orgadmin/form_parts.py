@@ -8,8 +8,11 @@ from typing import Any
 
 from django import forms
 from django.core.validators import RegexValidator
+from django.urls import reverse
+from django.utils.html import format_html
 
 from orgadmin.polytomic.errors import PolytomicError, PolytomicOutcomeUnknown, PolytomicValidationError
+from orgadmin.polytomic.fields import Organization
 
 DAMAGED = "This form is damaged: reload the page."
 
@@ -36,21 +39,30 @@ class UpstreamErrorsMixin:
 
     outcome_unknown = False
 
-    def add_upstream_error(self, error: PolytomicError) -> None:
+    def add_upstream_error(self, error: PolytomicError, *, name_holder: Organization | None = None) -> None:
         """Field names are the API's, so the map is the identity; `add_error` refuses names the
-        form does not have, so anything else goes above the form."""
+        form does not have, so anything else goes above the form. A name taken says, with a link,
+        which organization holds it (`name_holder`, when it was found)."""
         # Sent, and no answer says what came of it: the page must not say it was not done.
         self.outcome_unknown = isinstance(error, PolytomicOutcomeUnknown)
         if isinstance(error, PolytomicValidationError):
             for name, messages in error.field_errors.items():
                 for message in messages:
                     self.add_error(name if name in self.fields else None, message)
+            if name_holder is not None and error.name_taken:
+                self.add_error("name" if "name" in self.fields else None, held_by(name_holder))
             for message in error.non_field_errors:
                 self.add_error(None, message)
             if not error.field_errors and not error.non_field_errors:
                 self.add_error(None, error.message)
         else:
             self.add_error(None, error.message)
+
+
+def held_by(organization: Organization) -> str:
+    """Who holds a name taken, as a link to it (its name escaped: it is Polytomic's text)."""
+    url = reverse("orgadmin:organization-detail", args=[organization.id])
+    return format_html('It is the name of <a href="{}">{}</a>.', url, organization.name)
 
 
 class HiddenFieldErrorsMixin:

@@ -26,8 +26,11 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from audit.protocol import AuditUnavailable
+from audit.protocol import AuditContext, AuditUnavailable
 from audit.store import can_append
+from orgadmin.form_parts import UpstreamErrorsMixin
+from orgadmin.issuer_check import check_issuer
+from orgadmin.organizations import queries
 from orgadmin.organizations.lock import Busy
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import SECRETS
@@ -66,6 +69,23 @@ def upstream_error_page(
     return render(request, "orgadmin/upstream_error.html", {"error": error, "title": title, "kept": kept})
 
 
+def refused_on_form(
+    form: UpstreamErrorsMixin, error: PolytomicError | AuditUnavailable, *, context: AuditContext, other_than: str = ""
+) -> None:
+    """Polytomic's refusal (or failure) placed on an organization form. A name taken links to
+    the organization that holds it, looked up by name (`queries.organization_named`, an audited
+    read); no link when none is found, or the lookup fails (its failure is in the audit log)."""
+    holder = None
+    if isinstance(error, PolytomicValidationError) and error.name_taken:
+        try:
+            holder = queries.organization_named(
+                context=context, name=form.cleaned_data.get("name", ""), other_than=other_than
+            )
+        except (PolytomicError, AuditUnavailable):
+            holder = None
+    form.add_upstream_error(error, name_holder=holder)
+
+
 def form_status(form: Form, error: PolytomicError | AuditUnavailable | None = None) -> int:
     """422 for input the operator must correct (Polytomic's refusal of it included); otherwise
     200, a failure of Polytomic's or of the audit log shown on the form."""
@@ -78,6 +98,23 @@ def submitted(request: HtmxHttpRequest) -> QueryDict | None:
     """What a form page shows: what was posted, or what was kept across a sign-in check (its
     secret to be typed again), or nothing."""
     return request.POST if request.method == "POST" else recent_sign_in.resume(request, request.path)
+
+
+def held_by_issuer_check(form: Form, context: AuditContext) -> bool:
+    """Checks the issuer a valid create form was given (`orgadmin.issuer_check`) before anything
+    is sent: the form's own check, which works without JavaScript (the "Check the issuer" button
+    asks the same with htmx). True when the form is held: the check failed (or could not be
+    recorded) and the operator has not chosen to save anyway. The result is `form.check_result`."""
+    form.check_result = None
+    issuer = form.cleaned_data.get("issuer")
+    if not issuer:
+        return False
+    try:
+        form.check_result = check_issuer(issuer, context=context)
+    except AuditUnavailable as exc:
+        form.add_error(None, f"The issuer could not be checked: {exc.message}")
+        return True
+    return not form.check_result.passed and not form.cleaned_data.get("save_anyway", False)
 
 
 # --- The shell: refusals, health ------------------------------------------------------------

@@ -6,8 +6,11 @@ a row here fails, and a row that no longer matches a URL fails too.
 
 from __future__ import annotations
 
+import html
+import re
 import uuid
 from datetime import timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.test import Client
@@ -174,19 +177,22 @@ CASES = [
 ]
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize(("name", "method", "role", "expected"), CASES)
-def test_access(client, name, method, role, expected):
+def sample_objects():
+    """An audit entry, a colleague (a Viewer, whose sessions an Admin may end) and a change
+    request of the colleague's, waiting: what the sample paths name."""
     append(
         AuditEntry(actor_username="x", action="organization.list", method="GET", path="/", outcome="ok", duration_ms=1)
     )
-    colleague = make_user("colleague", role="Viewer")  # whose sessions an Admin may end
-    if role is not None:
-        client.force_login(make_user(f"{role or 'anon'}-user", role=role))
+    colleague = make_user("colleague", role="Viewer")
     change = ChangeRequest.objects.create(
         organization_id=ACME_ID, organization_name="Acme", kind="delete", organization_state={}, reason="r",
         requested_by=colleague, expires_at=timezone.now() + timedelta(hours=1),
     )  # fmt: skip
+    return colleague, change
+
+
+def sample_path(name: str, colleague, change: ChangeRequest) -> str:
+    """The URL's path with the sample objects' ids (an onboarding flow made for it when it names one)."""
     path = project_urls()[name]
     if name.startswith("orgadmin:onboarding-") and "/1/" in path:
         flow = Onboarding.objects.create(
@@ -199,10 +205,63 @@ def test_access(client, name, method, role, expected):
     elif "/1/" in path:  # the sample id: a staff member's, a change request's, or an audit entry's
         owner = colleague.id if name.startswith("staff:") else change.id if "change" in name else None
         path = path.replace("/1/", f"/{owner or AuditEntry.objects.get().id}/")
+    return path
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "method", "role", "expected"), CASES)
+def test_access(client, name, method, role, expected):
+    colleague, change = sample_objects()
+    if role is not None:
+        client.force_login(make_user(f"{role or 'anon'}-user", role=role))
+    path = sample_path(name, colleague, change)
     response = client.post(path, {}) if method == "POST" else client.generic(method, path)
     assert response.status_code == expected, f"{method} {path} as {role or 'anonymous'}"
     if expected == SIGN_IN and role is None:
         assert response["Location"].startswith(reverse("account_login"))
+
+
+# Links are those of <a> elements; a page's own forms (POST) are the access test's.
+LINK = re.compile(r"<a\b[^>]*?\shref=\"([^\"]*)\"", re.IGNORECASE)
+
+
+def internal_links(page: str) -> set[str]:
+    """The portal's own links on a page: paths (or this host's URLs), without their fragment."""
+    found = set()
+    for href in LINK.findall(page):
+        url = urlsplit(html.unescape(href))
+        if url.scheme not in ("", "http", "https") or url.netloc not in ("", "testserver") or not url.path:
+            continue
+        found.add(urlunsplit(("", "", url.path, url.query, "")))
+    return found
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES)
+def test_no_page_shows_a_link_its_reader_may_not_follow(client, sandbox, role):
+    """Only links a person may follow: every page each role is shown (the table's GETs answering
+    200), and every link within the portal on it, followed (GET) as that role: none answers 403."""
+    colleague, change = sample_objects()
+    if role is not None:
+        client.force_login(make_user(f"{role}-user", role=role))
+    shown = [
+        sample_path(name, colleague, change)
+        for name, methods in POLICY.items()
+        if methods.get("GET", ANYONE_405)[ROLES.index(role)] == 200
+    ]
+    for path in shown:  # once first, so that each page also shows the calls the others made (its activity)
+        client.get(path)
+    refused, followed = [], {}
+    for path in shown:
+        response = client.get(path)
+        if response.streaming or not response["Content-Type"].startswith("text/html"):
+            continue  # the audit log's CSV export
+        for link in sorted(internal_links(response.content.decode()) - set(followed)):
+            followed[link] = client.get(link).status_code
+            if followed[link] == 403:
+                refused.append(f"{path} links to {link}")
+    assert followed  # the walk found links to follow
+    assert refused == [], f"as {role or 'anonymous'}"
 
 
 @pytest.mark.django_db

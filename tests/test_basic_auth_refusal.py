@@ -46,7 +46,7 @@ class ClientTests:
             assert caught.value.status == status
             assert "HTTP Basic auth" in caught.value.message
             assert WHAT_TO_DO in caught.value.message
-            assert "Polytomic said: organization-scoped access" in caught.value.message
+            assert "Polytomic said: Organization-scoped access" in caught.value.message
         assert set(AuditEntry.objects.values_list("action", "outcome")) == {
             ("role.list", "rejected"), ("connection.list", "rejected")
         }  # fmt: skip

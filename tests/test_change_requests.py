@@ -292,6 +292,20 @@ class ApprovalTests:
         assert len(set(keys)) == 2  # the retry is not answered with the failure's replay
         assert sandbox.sandbox.organizations[GLOBEX_ID].issuer == "https://globex.entra.example"
 
+    def test_polytomics_refusal_is_shown_as_a_sentence(self, editor, approver, sandbox):
+        change = request_a_new_issuer(editor)
+        said = {"status": 422, "message": "issuer <b>not</b> reachable from polytomic"}
+        sandbox.sandbox.faults.queue.append({"method": "PUT", "answer": {"status": 422, "body": said}})
+        shown = approver.post(reverse("orgadmin:change-decide", args=[change.pk]), {"decision": "approve"}, follow=True)
+        page = shown.content.decode()
+        assert (
+            "<strong>Approved, Polytomic failed</strong> — Issuer &lt;b&gt;not&lt;/b&gt; reachable from polytomic."
+            in page
+        )
+        change.refresh_from_db()
+        assert change.result == "Issuer <b>not</b> reachable from polytomic."
+        assert "<b>not</b>" not in page
+
     def test_approval_asks_for_a_recent_sign_in_check(self, editor, sandbox):
         change = request_a_new_issuer(editor)
         approver = Client()

@@ -379,9 +379,9 @@ class FailureTests:
 
     def test_401_messages_are_found_in_each_shape(self, api, audit_context):
         for body, said in [
-            ({"message": "bad key"}, "bad key"),
-            ({"code": 401, "context": {}, "error": "unauthorized", "status": "Unauthorized"}, "unauthorized"),
-            ({"error": {"message": "invalid or unknown API key"}}, "invalid or unknown API key"),
+            ({"message": "bad key"}, "Bad key."),
+            ({"code": 401, "context": {}, "error": "unauthorized", "status": "Unauthorized"}, "Unauthorized."),
+            ({"error": {"message": "invalid or unknown API key"}}, "Invalid or unknown API key."),
         ]:
             api.reset()
             answer(api, "list", status=401, json=body)
@@ -440,7 +440,7 @@ class ValidationErrorTests:
         answer(api, operation, status=409, json={"status": 409, "message": "organization name already exists"})
         with pytest.raises(PolytomicValidationError) as caught:
             call(operation, audit_context)
-        assert caught.value.field_errors == {"name": ["organization name already exists"]}
+        assert caught.value.field_errors == {"name": ["Organization name already exists."]}
         assert not caught.value.in_flight
 
     @pytest.mark.parametrize(
@@ -474,10 +474,10 @@ class ValidationErrorTests:
         with pytest.raises(PolytomicValidationError) as caught:
             call("update", audit_context)
         assert caught.value.field_errors == {
-            "issuer": ["must be an https URL"],
-            "sso_domain": ["bad domain", "too long"],
+            "issuer": ["Must be an https URL."],
+            "sso_domain": ["Bad domain.", "Too long."],
         }
-        assert caught.value.non_field_errors == ["validation failed", "x"]
+        assert caught.value.non_field_errors == ["Validation failed.", "X."]
 
     def test_422_metadata_array(self, api, audit_context):
         body = {
@@ -487,15 +487,15 @@ class ValidationErrorTests:
         answer(api, "create", status=422, json=body)
         with pytest.raises(PolytomicValidationError) as caught:
             call("create", audit_context)
-        assert caught.value.field_errors == {"name": ["required"]}
-        assert caught.value.non_field_errors == ["invalid", "client_id and client_secret go together"]
+        assert caught.value.field_errors == {"name": ["Required."]}
+        assert caught.value.non_field_errors == ["Invalid.", "Client_id and client_secret go together."]
 
     def test_422_without_metadata_shows_the_message(self, api, audit_context):
         answer(api, "create", status=422, json={"status": 422, "message": "issuer is not reachable"})
         with pytest.raises(PolytomicValidationError) as caught:
             call("create", audit_context)
         assert caught.value.field_errors == {}
-        assert caught.value.non_field_errors == ["issuer is not reachable"]
+        assert caught.value.non_field_errors == ["Issuer is not reachable."]
 
     def test_422_is_not_retried_even_on_get(self, api, audit_context):
         answer(api, "get", status=422, json={"message": "nope"})

@@ -100,13 +100,13 @@ class RefusalTests:
 
     def test_an_unknown_key_is_an_authentication_error(self, audit_context, settings, error_shape):
         settings.POLYTOMIC_PARTNER_API_KEY = "not-a-partner-key"
-        with pytest.raises(PolytomicAuthenticationError, match="invalid or unknown API key"):
+        with pytest.raises(PolytomicAuthenticationError, match=r"Invalid or unknown API key\."):
             queries.organization_list(context=audit_context)
         assert [e.outcome for e in call_entries()] == ["rejected"]
 
     def test_an_organization_that_is_not_there_is_not_found(self, audit_context, error_shape):
         missing = uuid.uuid4()
-        with pytest.raises(PolytomicNotFound, match="organization not found"):
+        with pytest.raises(PolytomicNotFound, match=r"Organization not found\."):
             queries.organization_get(context=audit_context, organization_id=missing)
         with pytest.raises(PolytomicNotFound):
             services.organization_delete(context=audit_context, organization_id=missing)
@@ -118,7 +118,7 @@ class ValidationTests:
             services.organization_create(
                 context=audit_context, data=OrganizationInput(name="GLOBEX"), form_key="taken-0001"
             )
-        assert caught.value.field_errors == {"name": ["an organization with this name already exists"]}
+        assert caught.value.field_errors == {"name": ["An organization with this name already exists."]}
         assert not caught.value.in_flight
 
     def test_invalid_fields_land_on_their_fields_or_above_the_form(self, audit_context, error_shape):
@@ -130,7 +130,7 @@ class ValidationTests:
                 form_key="invalid-0001",
             )
         if error_shape == "bare":  # nothing names the fields: Polytomic's message goes above the form
-            assert (caught.value.field_errors, caught.value.non_field_errors) == ({}, ["validation failed"])
+            assert (caught.value.field_errors, caught.value.non_field_errors) == ({}, ["Validation failed."])
         else:
             assert set(caught.value.field_errors) == {"sso_domain", "client_id", "client_secret"}
 

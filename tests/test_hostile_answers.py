@@ -133,7 +133,7 @@ class UnstorableTextTests:
         assert found.organization_name == "Half \ufffd a pair"  # as the page showed it
         assert "Half \\ud800 a pair" in found.response_body  # as Polytomic sent it
         assert failed.outcome == "failed"
-        assert "broken\\x00message \ufffd" in failed.error_message
+        assert "Broken\\x00message \ufffd." in failed.error_message
         assert verify_chain()[1] is None
 
 

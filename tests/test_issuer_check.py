@@ -287,6 +287,66 @@ class EditFormTests:
         assert AuditEntry.objects.filter(action="issuer.check", actor_username="ed").count() == 2
 
 
+class CreateFormTests:
+    """The plain create form checks the issuer as onboarding does: the button (htmx), and the
+    form's own post, which holds a failed check until "Save anyway" (without JavaScript too)."""
+
+    @pytest.fixture
+    def as_editor(self, client):
+        client.force_login(make_user("ed", role="Editor"))
+        return client
+
+    @pytest.fixture(autouse=True)
+    def _loopback(self, settings, sandbox):
+        """The sandbox's identity provider, over https on loopback (the form takes https issuers
+        only), trusted through its own certificate."""
+        settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = [sandbox.serve_tls()]
+        settings.PORTAL_ISSUER_CHECK_CA_FILE = sandbox.ca_file
+
+    def typed(self, client, sandbox, tenant: str, **more: str) -> dict[str, str]:
+        page = client.get(reverse("orgadmin:organization-create")).content.decode()
+        oidc = {"issuer": f"{sandbox.tls_url}/_idp/{tenant}", "client_id": "hooli-client", "client_secret": "s3cret"}
+        return hidden_fields(page) | {"name": "Hooli"} | oidc | more
+
+    def creates(self, sandbox) -> list[dict]:
+        return [r for r in sandbox.sandbox.received if r["method"] == "POST" and r["path"] == "/api/organizations"]
+
+    def test_the_create_form_has_the_check_button(self, as_editor):
+        page = as_editor.get(reverse("orgadmin:organization-create")).content.decode()
+        assert "Check the issuer" in page
+        assert f'hx-post="{reverse("orgadmin:issuer-check")}"' in page
+
+    def test_a_matching_issuer_is_created_at_once(self, as_editor, sandbox):
+        answer = as_editor.post(reverse("orgadmin:organization-create"), self.typed(as_editor, sandbox, "good"))
+        assert answer.status_code == 302
+        assert len(self.creates(sandbox)) == 1
+        assert AuditEntry.objects.filter(action="issuer.check", outcome="ok", actor_username="ed").count() == 1
+
+    @pytest.mark.parametrize("htmx", [False, True], ids=["without JavaScript", "htmx"])
+    def test_a_failed_check_holds_the_form_until_saved_anyway(self, as_editor, sandbox, htmx):
+        headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+        fields = self.typed(as_editor, sandbox, "trailing-slash")
+        held = as_editor.post(reverse("orgadmin:organization-create"), fields, **headers)
+        page = held.content.decode()
+        assert held.status_code == 200
+        assert "The issuer check found a problem" in page
+        assert "Names the same issuer: no" in page
+        assert 'name="save_anyway"' in page
+        assert ("enter the client secret again" in page) is not htmx  # htmx keeps what was typed
+        assert "s3cret" not in page
+        assert not self.creates(sandbox)
+        saved = as_editor.post(reverse("orgadmin:organization-create"), fields | {"save_anyway": "on"}, **headers)
+        assert saved.status_code == 200 if htmx else 302
+        assert len(self.creates(sandbox)) == 1
+        assert AuditEntry.objects.filter(action="issuer.check", outcome="failed").count() == 2
+
+    def test_without_an_issuer_nothing_is_checked(self, as_editor, sandbox):
+        page = as_editor.get(reverse("orgadmin:organization-create")).content.decode()
+        answer = as_editor.post(reverse("orgadmin:organization-create"), hidden_fields(page) | {"name": "Hooli"})
+        assert answer.status_code == 302
+        assert check_entries() == 0
+
+
 class TlsTests:
     """The check speaks https as production does: the certificate must be one it trusts."""
 

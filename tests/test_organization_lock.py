@@ -168,6 +168,26 @@ class SimultaneousWritesTests:
                 assert CHANGED_MEANWHILE in page(saved)
                 assert 'value="Acme Renamed"' in page(saved)
 
+    def test_of_two_requests_of_a_kind_asked_at_once_one_is_accepted(self, sandbox):
+        """Refusing a second request of a kind while one waits is decided under the organization's
+        lock: asked at once, with none waiting, one is recorded and the other refused."""
+        requesters = make_user("ed", role="Editor"), make_user("eve", role="Editor")
+
+        def ask(requester) -> str:
+            try:
+                requested_removal_of_saml(requester)
+            except requesting.AlreadyWaiting:
+                return "refused"
+            return "accepted"
+
+        for _ in range(RUNS):
+            slow(sandbox)  # both read Acme first, and ask as their reads end, at once
+            answers = together(*[lambda requester=requester: ask(requester) for requester in requesters])
+            assert sorted(answers) == ["accepted", "refused"]
+            [waiting] = ChangeRequest.objects.filter(ChangeRequest.waiting_q(), organization_id=ACME_ID)
+            assert waiting.requested_by == requesters[answers.index("accepted")]
+            ChangeRequest.objects.filter(pk=waiting.pk).update(status=ChangeRequest.Status.WITHDRAWN)
+
 
 class WaitTests:
     @pytest.fixture
@@ -201,6 +221,11 @@ class WaitTests:
         assert 'value="Acme Waited"' in page(answer)
         assert sandbox.sandbox.received == []  # not even the fresh read
 
+    def test_a_change_request_that_waits_too_long_is_not_recorded(self, sandbox, held_elsewhere):
+        with pytest.raises(lock.Busy):
+            requested_removal_of_saml(make_user("ed", role="Editor"))
+        assert not ChangeRequest.objects.exists()
+
     def test_a_delete_that_waits_too_long_sends_nothing(self, sandbox, held_elsewhere):
         answer = signed_in("ada", "Admin").post(DELETE, {"confirm_name": "Acme Corporation"})
         assert answer.status_code == 200
@@ -208,11 +233,10 @@ class WaitTests:
         assert lock.BUSY in page(answer)
         assert sandbox.sandbox.received == []
 
-    def test_an_approved_change_that_waits_too_long_fails_unsent_to_be_sent_again(
-        self, sandbox, settings, held_elsewhere
-    ):
+    def test_an_approved_change_that_waits_too_long_fails_unsent_to_be_sent_again(self, sandbox, settings, request):
         settings.PORTAL_FOUR_EYES = True
-        change = requested_removal_of_saml(make_user("ed", role="Editor"))
+        change = requested_removal_of_saml(make_user("ed", role="Editor"))  # requested under the lock, free then
+        request.getfixturevalue("held_elsewhere")
         sandbox.sandbox.received.clear()
         ended = sending.approve(
             context=AuditContext(actor=make_user("ada", role="Admin")), change_request_id=change.pk, comment=""

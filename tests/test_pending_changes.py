@@ -209,8 +209,36 @@ class VoidReasonTests:
         assert change.status == "void"
         shown = page(approver, change_url(change))
         assert "What will change" not in shown
-        assert "What was asked for, as the requester confirmed it" in shown
+        assert "<h2>What it would have changed at Polytomic, as the requester confirmed it</h2>" in shown
         assert "It was not carried out: void" in shown
+
+    @pytest.mark.parametrize("meanwhile", ["renamed", "deleted"])
+    def test_a_request_approving_would_void_is_headed_what_it_would_have_changed(
+        self, editor, approver, sandbox, meanwhile
+    ):
+        change = request_new_issuer(editor)
+        if meanwhile == "renamed":
+            sandbox.sandbox.organizations[GLOBEX_ID].name = "Globex Holdings"
+        else:
+            del sandbox.sandbox.organizations[GLOBEX_ID]
+        for viewer in (approver, editor):  # whoever reads it: the approver, its requester
+            shown = page(viewer, change_url(change))
+            heading = re.search(r"<section [^>]*data-change-heading>(.*?)</section>", shown, re.S)[1]
+            assert "What will change" not in heading
+            assert "<h2>What it would have changed at Polytomic, as the requester confirmed it</h2>" in heading
+            assert "Approving it would send nothing: " in heading
+            assert "callout--danger" not in shown.split("data-change-heading")[0].rsplit("<section", 1)[1]
+
+    def test_a_delete_approving_would_void_does_not_say_it_will_delete(self, approver, sandbox, settings):
+        settings.PORTAL_APPROVAL_FOR = [*settings.PORTAL_APPROVAL_FOR, "delete"]
+        url = reverse("orgadmin:organization-delete", args=[GLOBEX_ID])
+        assert signed_in("root", "Admin").post(url, {"confirm_name": "Globex", "reason": "Left"}).status_code == 302
+        change = ChangeRequest.objects.get(kind="delete")
+        assert "The organization will be deleted" in page(approver, change_url(change))
+        sandbox.sandbox.organizations[GLOBEX_ID].name = "Globex Holdings"
+        shown = page(approver, change_url(change))
+        assert "The organization will be deleted" not in shown
+        assert "What it would have changed at Polytomic" in shown
 
 
 def withdraw(client: Client, change: ChangeRequest):

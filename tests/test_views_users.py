@@ -116,7 +116,7 @@ class InviteTests:
         refused = as_editor.post(url, {"email": "new@acme.example", "role_ids": [acme_role(sandbox, "Admin")]} | form)
         assert refused.status_code == 422
         page = refused.content.decode()
-        assert re.search(r'id="id_email_error"[^>]*>.*new@acme\.example”: domain not allowed', page, re.S)
+        assert re.search(r'id="id_email_error"[^>]*>.*new@acme\.example”: Domain not allowed\.', page, re.S)
         assert re.search(r"<textarea[^>]*>\s*new@acme\.example</textarea>", page)
         assert 'value="' + acme_role(sandbox, "Admin") + '"' in page
 

@@ -75,7 +75,7 @@ class BulkInviteTests:
         )
         errors = re.search(r'id="id_email_error"[^>]*>(.*?)</ul>', html, re.S)[1]
         for line, reason in [
-            ("refused@acme.example", "this domain may not be invited"),
+            ("refused@acme.example", "This domain may not be invited."),
             ("new.one@ACME.example", "Listed twice"),
             ("not an email", "Not an email address."),
             ("analyst@acme.example", "Already in this organization."),

@@ -22,6 +22,7 @@ from orgadmin.change_requests.steps import (
     why_closed,
 )
 from orgadmin.models import ChangeRequest
+from orgadmin.organizations import lock
 from orgadmin.polytomic.fields import SECRETS, Organization, OrganizationInput
 from staff.encryption import fernet
 
@@ -55,9 +56,12 @@ def request_delete(*, context: AuditContext, organization: Organization, reason:
 
 def _request(*, context: AuditContext, organization: Organization, kind: str, body: dict, summary: dict,
              reason: str, secret: str) -> ChangeRequest:  # fmt: skip
-    with transaction.atomic():
-        # Not proof against two requests asked within the same instant: two requests of one kind
-        # are then both shown on the organization, and approving one voids the other.
+    """Records the request, unless one of its kind waits already (AlreadyWaiting). The look and
+    the record are made under the organization's write lock (`orgadmin.organizations.lock`,
+    `Busy` past its wait), its transaction committed before the lock is let go: of two requests
+    asked at once, the second sees the first. The pages that ask hold the lock already (it is
+    taken again, as a lock of the same session or thread is)."""
+    with lock.held(organization.id), transaction.atomic():
         waiting = ChangeRequest.objects.filter(ChangeRequest.waiting_q(), organization_id=organization.id, kind=kind)
         if first := waiting.order_by("requested_at", "pk").first():
             raise AlreadyWaiting(first)

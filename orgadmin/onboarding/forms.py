@@ -20,12 +20,6 @@ class OnboardingOrganizationForm(OrganizationForm):
     when the issuer check failed. `kept` fills it again from the flow (the secret excepted);
     `locked` keeps what was sent while its outcome is unknown, so that the retry sends the same."""
 
-    save_anyway = forms.BooleanField(
-        label="Save anyway: I have checked this issuer with the customer",
-        required=False,
-        help_text="The check warns; it does not decide. The choice is recorded with the onboarding.",
-    )
-
     def __init__(self, *args: Any, kept: dict[str, str] | None = None, locked: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if kept:
@@ -34,8 +28,8 @@ class OnboardingOrganizationForm(OrganizationForm):
             for field in FIELDS:
                 if not field.secret:
                     self.fields[field.name].disabled = True
-        # The issuer check of this submission, once made (`orgadmin.issuer_check`), and its record.
-        self.check_result: Any = None
+        self.fields["save_anyway"].help_text += " The choice is recorded with the onboarding."
+        # The issuer check's record, kept with the flow.
         self.issuer_check: dict | None = None
 
 

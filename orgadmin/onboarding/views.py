@@ -27,7 +27,6 @@ from audit.protocol import AuditContext, AuditUnavailable
 from orgadmin.connections.forms import ConnectionsForm
 from orgadmin.connections.queries import partner_connections
 from orgadmin.form_parts import DAMAGED
-from orgadmin.issuer_check import check_issuer
 from orgadmin.models import Onboarding, OnboardingTask
 from orgadmin.onboarding import flow as onboarding
 from orgadmin.onboarding.flow import Step
@@ -36,6 +35,7 @@ from orgadmin.onboarding.pages import FlowPage, detail_context, flow_page
 from orgadmin.organizations.queries import organization_owner_id
 from orgadmin.polytomic.errors import PolytomicError, PolytomicValidationError
 from orgadmin.polytomic.fields import SECRETS
+from orgadmin.web import held_by_issuer_check, refused_on_form
 
 FLOW_TOKEN_SALT = "orgadmin.onboarding.flow"  # noqa: S105 (a signing salt, not a secret)
 CLOSED_SHOWN = 20
@@ -136,21 +136,11 @@ def _organization_form(page: FlowPage, data=None) -> OnboardingOrganizationForm:
 
 
 def _check_before_saving(form: OnboardingOrganizationForm, context) -> bool:
-    """Checks the issuer, if one was typed. True when the form is held: the check failed (or
-    could not be recorded) and the operator has not chosen to save anyway."""
-    issuer = form.cleaned_data.get("issuer")
-    if not issuer:
-        form.issuer_check = None
-        return False
-    try:
-        check = check_issuer(issuer, context=context)
-    except AuditUnavailable as exc:
-        form.add_error(None, f"The issuer could not be checked: {exc.message}")
-        return True
-    save_anyway = form.cleaned_data.get("save_anyway", False)
-    form.issuer_check = onboarding.check_record(check, saved_anyway=save_anyway)
-    form.check_result = check
-    return not check.passed and not save_anyway
+    """The create form's issuer check (`orgadmin.web.held_by_issuer_check`), its result recorded
+    with the flow. True when the form is held."""
+    held = held_by_issuer_check(form, context)
+    form.issuer_check = onboarding.check_record(form.check_result, saved_anyway=form.cleaned_data["save_anyway"])
+    return held
 
 
 def _send_organization(request: HttpRequest, form: OnboardingOrganizationForm, flow: Onboarding) -> HttpResponse:
@@ -167,7 +157,7 @@ def _send_organization(request: HttpRequest, form: OnboardingOrganizationForm, f
         messages.warning(request, exc.message)
         return redirect("orgadmin:onboarding-detail", flow.pk)
     except (PolytomicError, AuditUnavailable) as exc:
-        form.add_upstream_error(exc)
+        refused_on_form(form, exc, context=onboarding.flow_context(AuditContext.from_request(request), flow))
         page = flow_page(flow.pk)
         return _organization_page(
             request, _rebound(form, page), page=page, status=422 if isinstance(exc, PolytomicValidationError) else 200

@@ -69,8 +69,16 @@ class OrganizationForm(HiddenFieldErrorsMixin, UpstreamErrorsMixin, Organization
         required=False,
         help_text="The client id and secret entered are kept encrypted, never shown, and sent only to Polytomic.",
     )
+    # Asked when the issuer check made before saving failed (orgadmin.web.held_by_issuer_check).
+    save_anyway = forms.BooleanField(
+        label="Save anyway: I have checked this issuer with the customer",
+        required=False,
+        help_text="The check warns; it does not decide.",
+    )
     # Credentials kept and resent by this save (the edit form's), None otherwise.
     resent: credentials.Kept | None = None
+    # The issuer check of this submission, once made (`orgadmin.issuer_check.IssuerCheck`).
+    check_result: Any = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -162,6 +170,7 @@ class OrganizationEditForm(OrganizationForm):
             self.initial["opened"] = edit_guard.opened_token(organization)
         if self.kept is not None:
             self.fields[SECRETS[0]].help_text = "Leave empty to send the kept credentials again."
+        del self.fields["save_anyway"]  # the edit form's check is the button's alone
         if not organization.has_oidc:
             del self.fields["remove_oidc"]
         if not any(getattr(organization, field.name) for field in in_section(Section.SAML)):

@@ -19,6 +19,10 @@ whole timeout and a margin); after that it raises `Busy` and the caller sends no
   deadlock.
 - **SQLite** (development): a lock per organization in the process. It holds among the threads of
   one process (`runserver`, the demo, the tests), not across processes; production runs PostgreSQL.
+
+Either is taken again by what holds it already (a session's advisory locks stack; the process's is
+re-entrant): a change request is recorded under the lock (`orgadmin.change_requests.requesting`)
+by pages that hold it for their fresh read.
 """
 
 from __future__ import annotations
@@ -115,10 +119,10 @@ def _release(connection, key: tuple[int, int]) -> None:
         connection.close()
 
 
-_process_locks: dict[str, threading.Lock] = {}
+_process_locks: dict[str, threading.RLock] = {}
 _process_locks_guard = threading.Lock()
 
 
-def _process_lock(organization_id: str) -> threading.Lock:
+def _process_lock(organization_id: str) -> threading.RLock:
     with _process_locks_guard:
-        return _process_locks.setdefault(organization_id, threading.Lock())
+        return _process_locks.setdefault(organization_id, threading.RLock())

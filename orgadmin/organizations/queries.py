@@ -39,6 +39,19 @@ def organization_list(*, context: AuditContext) -> Organizations:
     return organizations
 
 
+def organization_named(*, context: AuditContext, name: str, other_than: str = "") -> Organization | None:
+    """The organization that holds `name` (as Polytomic compares names: case aside), other than
+    the one `other_than` names, found in the list (an audited read as every other); None if no
+    organization holds it now."""
+    folded = name.strip().casefold()
+    if not folded:
+        return None
+    for organization in organization_list(context=context):
+        if organization.name.strip().casefold() == folded and organization.id != other_than:
+            return organization
+    return None
+
+
 def owner_id(organizations: Sequence[Organization]) -> str:
     """The partner's own (owner) organization's id: Polytomic lists it first."""
     return organizations[0].id if organizations else ""

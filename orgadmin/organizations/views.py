@@ -33,7 +33,15 @@ from orgadmin.organizations.forms import OrganizationDeleteForm, OrganizationEdi
 from orgadmin.organizations.rows import organization_rows
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
 from orgadmin.polytomic.fields import SEARCHABLE, SECRETS, Organization
-from orgadmin.web import HtmxHttpRequest, form_status, htmx_redirect, submitted, upstream_error_page
+from orgadmin.web import (
+    HtmxHttpRequest,
+    form_status,
+    held_by_issuer_check,
+    htmx_redirect,
+    refused_on_form,
+    submitted,
+    upstream_error_page,
+)
 from staff import recent_sign_in
 
 ORGANIZATIONS_PER_PAGE = 25
@@ -120,6 +128,8 @@ def organization_create(request: HtmxHttpRequest) -> HttpResponse:
     form = OrganizationForm(request.POST if request.method == "POST" else None)
     error = None
     if request.method == "POST" and form.is_valid():
+        if held_by_issuer_check(form, AuditContext.from_request(request)):
+            return _form_page(request, form, {"creating": True}, status=200)
         try:
             organization = services.organization_create(
                 context=AuditContext.from_request(request),
@@ -128,7 +138,7 @@ def organization_create(request: HtmxHttpRequest) -> HttpResponse:
                 oidc=form.oidc_choice(),  # kept OIDC credentials
             )
         except (PolytomicError, AuditUnavailable) as exc:
-            form.add_upstream_error(error := exc)
+            refused_on_form(form, error := exc, context=AuditContext.from_request(request))
         else:
             messages.success(request, f"Created {organization.name}.")
             return htmx_redirect(request, reverse("orgadmin:organization-detail", args=[organization.id]))
@@ -219,7 +229,7 @@ def _save(request: HtmxHttpRequest, form: OrganizationEditForm, organization: Or
             oidc=form.oidc_choice(),  # kept OIDC credentials: kept, resent, replaced or erased
         )
     except (PolytomicError, AuditUnavailable) as exc:
-        form.add_upstream_error(exc)
+        refused_on_form(form, exc, context=AuditContext.from_request(request), other_than=organization.id)
         return _form_page(request, form, page, status=form_status(form, exc))
     messages.success(request, f"Saved {updated.name}.")
     return htmx_redirect(request, reverse("orgadmin:organization-detail", args=[updated.id]))
@@ -335,7 +345,7 @@ def _delete(request: HtmxHttpRequest, form: OrganizationDeleteForm, page: dict) 
 @permission_required("orgadmin.change_organization", raise_exception=True)
 def issuer_check(request: HtmxHttpRequest) -> HttpResponse:
     """Checks the typed OIDC issuer's discovery document (`orgadmin.issuer_check`): a fragment
-    for the edit form, which it never blocks."""
+    for the create, edit and onboarding forms, which it never blocks."""
     issuer = request.POST.get("issuer", "").strip()[:2000]
     result, error = None, None
     if not issuer:

@@ -135,7 +135,8 @@ def _line_failure(text: str, exc: PolytomicError | AuditUnavailable) -> tuple[In
     if isinstance(exc, PolytomicValidationError):
         said = [*exc.field_errors.get("email", ()), *exc.non_field_errors]
         said += [m for name, messages in exc.field_errors.items() if name != "email" for m in messages]
-        return InviteLine(text, reason=" ".join(said) or exc.message), False
+        # A 422's message is often its field's too: said once.
+        return InviteLine(text, reason=" ".join(dict.fromkeys(said)) or exc.message), False
     # Sent, and no readable answer says what came of it: perhaps invited. Anything else was not done.
     if isinstance(exc, PolytomicOutcomeUnknown) or (isinstance(exc, AuditUnavailable) and not exc.nothing_sent):
         return InviteLine(text, unknown=True, reason=exc.message), True

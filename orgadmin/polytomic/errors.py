@@ -15,7 +15,7 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnection
 
 from orgadmin.polytomic import people
 from orgadmin.polytomic.fields import BY_NAME
-from orgadmin.polytomic.text import whole_characters
+from orgadmin.polytomic.text import as_sentence, whole_characters
 from orgadmin.polytomic.transport import Answer
 
 MESSAGE_MAX_LENGTH = 300
@@ -117,6 +117,19 @@ class PolytomicValidationError(PolytomicError):
         self.non_field_errors = non_field_errors or []
         self.in_flight = in_flight
 
+    @property
+    def name_taken(self) -> bool:
+        """Whether Polytomic refused the name as another organization's: a 409 about the name
+        (Polytomic's conflict), or a 422 that says so on the name or in its message (guess: its
+        wording is not documented; see _NAME_TAKEN_WORDS)."""
+        if self.in_flight:
+            return False
+        on_the_name = self.field_errors.get("name", [])
+        if self.status == 409:
+            return bool(on_the_name)
+        said = [*on_the_name, *(m for m in (self.message, *self.non_field_errors) if _NAME_WORD.search(m))]
+        return any(_NAME_TAKEN_WORDS.search(message) for message in said)
+
 
 def error_message(answer: Answer, scrub: Callable[[str], str]) -> str:
     """Polytomic's message, found in the order its error shapes give it: `message`, `error` (a
@@ -140,9 +153,13 @@ def error_message(answer: Answer, scrub: Callable[[str], str]) -> str:
 
 def _short(text: str, scrub: Callable[[str], str]) -> str:
     """Upstream text as staff see it: the partner key and the secret sent removed first (before
-    the cut, so that no part of them is left), white space folded, cut short."""
+    the cut, so that no part of them is left), white space folded, cut short, and made a sentence
+    (`as_sentence`): every message of Polytomic's that a page, a change request or an onboarding
+    step shows passes here."""
     text = " ".join(whole_characters(scrub(text)).split())
-    return text if len(text) <= MESSAGE_MAX_LENGTH else text[: MESSAGE_MAX_LENGTH - 1] + "…"
+    if len(text) > MESSAGE_MAX_LENGTH:
+        text = text[: MESSAGE_MAX_LENGTH - 2] + "…"
+    return as_sentence(text)
 
 
 def _retry_after_seconds(answer: Answer) -> float | None:
@@ -197,6 +214,10 @@ def failure_for_answer(
 
 # The fields a 422's metadata may name: an organization's, and a user's (people.py).
 FIELD_NAMES = frozenset(BY_NAME) | people.REQUEST_FIELDS
+
+# (guess) How a 422 says a name is taken: nothing public gives its wording.
+_NAME_TAKEN_WORDS = re.compile(r"already|exists|taken|in use|duplicate|unique", re.IGNORECASE)
+_NAME_WORD = re.compile(r"\bname\b", re.IGNORECASE)
 
 # (guess) Nothing public says how the idempotency-in-flight 409 reads; these words are how such
 # answers are usually phrased. A 409 that mentions none of them is taken to be about the name.

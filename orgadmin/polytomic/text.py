@@ -43,6 +43,23 @@ def uuid_text(value: str) -> str:
     return value if _CANONICAL_UUID.fullmatch(value) else str(UUID(value))
 
 
+# What may end a sentence Polytomic wrote; anything else is closed with a full stop.
+SENTENCE_ENDS = (".", "!", "?", "…")  # "…": cut short (errors._short)
+
+
+def as_sentence(text: str) -> str:
+    """Polytomic's words as the portal shows them: a sentence, its first letter a capital and a
+    full stop at its end ("organization name already exists" reads "Organization name already
+    exists."). Blank text stays blank. The result is text: the page escapes it as any other."""
+    text = text.strip()
+    if not text:
+        return ""
+    text = text[0].title() + text[1:]  # a title case, as "ǆ" or "ß" begin a sentence
+    if not text.endswith(SENTENCE_ENDS):
+        text = text.rstrip(",;:") + "."
+    return text
+
+
 def whole_characters(text: str) -> str:
     """`text` with each lone surrogate replaced by U+FFFD, as a browser shows invalid text."""
     return text if text.isascii() else _LONE_SURROGATE.sub("\ufffd", text)

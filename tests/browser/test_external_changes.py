@@ -20,9 +20,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])
 def test_the_organization_page_says_what_changed_outside(page: Page, sandbox, screenshot, width, height):
     call_command("notice_external_changes", stdout=io.StringIO())  # the first look: remembered as they are
-    requests.put(f"{sandbox.url}/api/organizations/{ACME_ID}", timeout=10,
-                 headers={"Authorization": f"Bearer {PARTNER_KEY}"},
-                 json={"name": "Acme Corporation", "sso_domain": "acme-elsewhere.example"}).raise_for_status()  # fmt: skip
+    changed = requests.put(
+        f"{sandbox.url}/api/organizations/{ACME_ID}",
+        timeout=10,
+        headers={"Authorization": f"Bearer {PARTNER_KEY}"},
+        json={"name": "Acme Corporation", "sso_domain": "acme-elsewhere.example"},
+    )
+    changed.raise_for_status()
     make_user("ada", role="Admin")
     page.set_viewport_size({"width": width, "height": height})
     sign_in(page, "ada")

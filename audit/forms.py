@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
+from django.urls import reverse_lazy
 
 from audit.models import AuditEntry
 
@@ -38,6 +41,25 @@ class AuditFilterForm(forms.Form):
 
     template_name = "audit/_audit_filters.html"
 
+    # Suggested from the names the log holds, in the page's <datalist id="organization-names">:
+    # those the filter matched, as printed; those matching what is typed, as it is typed (htmx).
+    organization_name = forms.CharField(
+        label="Organization name",
+        required=False,
+        max_length=255,
+        widget=forms.TextInput(
+            attrs={
+                "list": "organization-names",
+                "autocomplete": "off",
+                "hx-get": reverse_lazy("orgadmin:audit-organization-names"),
+                "hx-trigger": "focus once, input changed delay:0.3s",
+                "hx-target": "#organization-names",
+                "hx-swap": "innerHTML",  # not the form's, which it would inherit
+                "hx-push-url": "false",
+                "hx-sync": "this:replace",
+            }
+        ),
+    )
     organization = forms.CharField(label="Organization id", required=False, max_length=64)
     actor = forms.CharField(label="Actor (username)", required=False, max_length=150)
     action = ChoiceField(label="Action", required=False, choices=[("", "Any action"), *AuditEntry.Action.choices])
@@ -47,6 +69,8 @@ class AuditFilterForm(forms.Form):
     request = forms.CharField(label="Portal request id", required=False, max_length=64)
     change = forms.IntegerField(label="Change request", required=False, min_value=1, max_value=2**63 - 1)
     flow = forms.UUIDField(label="Onboarding (correlation id)", required=False)
+    # Off, the changes alone (audit.queries.CHANGES): reads are most of a log and drown the writes.
+    reads = forms.BooleanField(label="Include reads", required=False)
     # Several actions at once, from a link (an onboarding step's calls): kept across the filters.
     actions = MultipleChoiceField(required=False, widget=forms.MultipleHiddenInput, choices=AuditEntry.Action.choices)
 
@@ -58,7 +82,7 @@ class AuditFilterForm(forms.Form):
         """What `_audit_filters.html` prints: each visible filter with its value and errors, and
         the hidden inputs of the actions kept."""
         data, errors = self.data, self.errors
-        fields = [(field, data.get(field.name), errors.get(field.name, ())) for field in _PRINTED]
+        fields = [(field, _value(data, field), errors.get(field.name, ())) for field in _printed_fields()]
         getlist = getattr(data, "getlist", data.get)
         return {"fields": fields, "actions": getlist("actions") or ()}
 
@@ -76,6 +100,9 @@ class AuditFilterForm(forms.Form):
         data = self.cleaned_data
         return {
             "organization_id": data["organization"].strip(),
+            "organization_name": data["organization_name"].strip(),
+            # An action asked for by name is shown, a read too.
+            "include_reads": data["reads"] or bool(data["action"] or data["actions"]),
             "actor": data["actor"].strip(),
             "action": data["action"],
             "outcome": data["outcome"],
@@ -86,6 +113,26 @@ class AuditFilterForm(forms.Form):
             "correlation_id": data["flow"],
             "actions": data["actions"],
         }
+
+    def link(self, name: str, *, replacing: tuple[str, ...] = ()) -> str:
+        """The start of a link from the page that sets filter `name` to what follows it, and keeps
+        the other filters in force (read from the cleaned data, so only valid ones) but those it
+        `replaces`: `?reads=on&action=user.key&organization=` for the organization's."""
+        kept = []
+        if self.is_valid():
+            for field, value in self.cleaned_data.items():
+                if field == name or field in replacing or value in (None, "", False, []):
+                    continue
+                values = value if isinstance(value, list) else ["on" if value is True else value]
+                kept += [(field, str(each).strip()) for each in values]
+        return f"?{urlencode([*kept, (name, '')])}"
+
+
+def _value(data: Any, field: PrintedField) -> Any:
+    """A filter's bound value as its input prints it: a checkbox's whether it is ticked."""
+    if field.type == "checkbox":
+        return forms.CheckboxInput().value_from_datadict(data, None, field.name)
+    return data.get(field.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +160,13 @@ def _printed(name: str, field: forms.Field) -> PrintedField:
     )
 
 
-_PRINTED = tuple(
-    _printed(name, field) for name, field in AuditFilterForm.base_fields.items() if not field.widget.is_hidden
-)
+@cache
+def _printed_fields() -> tuple[PrintedField, ...]:
+    """Computed at the first form printed, not at import: the name filter's address is reversed
+    from the URLconf, which imports this module."""
+    return tuple(
+        _printed(name, field) for name, field in AuditFilterForm.base_fields.items() if not field.widget.is_hidden
+    )
 
 
 def _day_after(day: date) -> datetime | None:

@@ -1,6 +1,7 @@
 """The audit log's queries for staff: one row per call, filtered and paged by keyset (`audit_rows`,
 `audit_page`), one entry with its other half (`audit_entry`), the export, the latest rows of an
-organization or a flow (`latest_rows`), and the writes whose outcome is unknown
+organization or a flow (`latest_rows`), the changes alone (`CHANGES`), the organization names
+the log holds (`organization_names`, `newest_names`), and the writes whose outcome is unknown
 (`unresolved_attempts`, for `verify_audit`).
 """
 
@@ -8,16 +9,17 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from audit.models import AuditEntry
+from audit.models import READ_ACTIONS, AuditEntry
 from audit.store import HASHED_FIELDS
 
 # --- The audit log, for staff ----------------------------------------------------------------------
@@ -31,6 +33,17 @@ _CURSOR = re.compile(r"(?P<micros>[0-9]{1,18})-(?P<id>[0-9]{1,19})")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_ENTRY_ID = 2**63 - 1  # the largest id a BigAutoField holds
 NEWEST_FIRST, OLDEST_FIRST = ("-created_at", "-id"), ("created_at", "id")
+
+# The changes: writes (attempts and outcomes), their resolutions, change requests' steps, sessions
+# ended and every action but the reads (audit.models.READ_ACTIONS). The condition of the index
+# `audit_changes_time`, written alike so that the planners match it.
+CHANGES = ~Q(action__in=READ_ACTIONS)
+
+# The distinct organization names the log holds are walked one index probe a name, up to this
+# many (the suggestions, and the names a name filter matches); a name filter reads the entries of
+# at most MATCHED_NAMES of them.
+NAMES_WALKED = 2000
+MATCHED_NAMES = 50
 
 # The export's columns: the entry's id, what its hash covers but the bodies and the actor's id
 # (the username is kept), then its place in a write and its hash.
@@ -96,13 +109,16 @@ class AuditRows:
 
     recorded: QuerySet[AuditEntry]
     unresolved: QuerySet[AuditEntry] | None
+    # The organization names a name filter matched (none: it matched nothing); None without one.
+    names: tuple[str, ...] | None = None
 
     def shown(self) -> AuditRows:
         """Only the columns a table of entries shows (audit/rows.py), as named tuples rather than
         entries: the bodies and user agents stay in the database, and fifty rows are read without
         building fifty models (about a third of the list query's CPU)."""
         unresolved = self.unresolved.values_list(*SHOWN_COLUMNS, named=True) if self.unresolved is not None else None
-        return AuditRows(recorded=self.recorded.values_list(*SHOWN_COLUMNS, named=True), unresolved=unresolved)
+        recorded = self.recorded.values_list(*SHOWN_COLUMNS, named=True)
+        return AuditRows(recorded=recorded, unresolved=unresolved, names=self.names)
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,7 @@ class AuditPage:
 def audit_rows(
     *,
     organization_id: str = "",
+    organization_name: str = "",
     actor: str = "",
     action: str = "",
     outcome: str = "",
@@ -124,8 +141,14 @@ def audit_rows(
     change_request_id: int | None = None,
     correlation_id: UUID | None = None,
     actions: list[str] | None = None,
+    include_reads: bool = True,
 ) -> AuditRows:
-    """The rows matching every filter given; each filter has an index with the time."""
+    """The rows matching every filter given; each filter has an index with the time.
+
+    `organization_name` keeps the entries of the organizations whose name, as the log holds it,
+    contains it (case aside), whatever the entry records: a user's or a role's entries name the
+    organization by its id alone. Without `include_reads`, the changes alone (CHANGES)."""
+    names = organization_names(containing=organization_name)[:MATCHED_NAMES] if organization_name else None
     matching = _matching(
         change_request_id=change_request_id,
         correlation_id=correlation_id,
@@ -137,17 +160,66 @@ def audit_rows(
         request_id=request_id,
         action__in=actions,
     )
+    if names is not None:
+        # Their ids (a create's attempt, which names no organization yet, left out).
+        named = AuditEntry.objects.filter(organization_name__in=names).exclude(organization_id="")
+        ids = named.values_list("organization_id", flat=True)
+        matching = matching.filter(organization_id__in=list(ids.distinct())) if names else matching.none()
+    if not include_reads:
+        matching = matching.filter(CHANGES)
     # "Not an attempt", rather than "a call or an outcome": the page's order then comes from the
     # filter's time index, where a list of phases would lead the planner to sort the whole log.
     recorded = matching.exclude(phase=AuditEntry.Phase.ATTEMPT)
     unresolved = matching.filter(phase=AuditEntry.Phase.ATTEMPT).exclude(
         Exists(AuditEntry.objects.filter(attempt_id=OuterRef("id")))
     )
+    names = tuple(names) if names is not None else None
     if outcome == AuditEntry.Outcome.UNKNOWN:  # no outcome recorded, or one recorded as unknown (an answer lost)
-        return AuditRows(recorded=recorded.filter(outcome=outcome), unresolved=unresolved)
+        return AuditRows(recorded=recorded.filter(outcome=outcome), unresolved=unresolved, names=names)
     if outcome:
-        return AuditRows(recorded=recorded.filter(outcome=outcome), unresolved=None)
-    return AuditRows(recorded=recorded, unresolved=unresolved)
+        return AuditRows(recorded=recorded.filter(outcome=outcome), unresolved=None, names=names)
+    return AuditRows(recorded=recorded, unresolved=unresolved, names=names)
+
+
+# A loose index scan: each step finds the next name by one probe of `audit_org_name`, so the walk
+# costs what the names are many, not what the log is long. Neither the ORM nor either planner
+# does this for a DISTINCT (https://wiki.postgresql.org/wiki/Loose_indexscan).
+_NAMES_SQL = """
+WITH RECURSIVE walked(name, step) AS (
+    SELECT MIN(organization_name), 1 FROM {table} WHERE organization_name > ''
+    UNION ALL
+    SELECT (SELECT MIN(organization_name) FROM {table} WHERE organization_name > walked.name), step + 1
+    FROM walked WHERE walked.name IS NOT NULL AND step < %s
+)
+SELECT name FROM walked WHERE name IS NOT NULL
+"""
+
+
+def organization_names(*, containing: str = "") -> list[str]:
+    """The distinct organization names the log holds, in order, the first NAMES_WALKED of them;
+    those containing `containing`, case aside, if it is given."""
+    with connection.cursor() as cursor:
+        cursor.execute(_NAMES_SQL.format(table=AuditEntry._meta.db_table), [NAMES_WALKED])
+        names = [name for (name,) in cursor.fetchall()]
+    folded = containing.casefold()
+    return [name for name in names if folded in name.casefold()]
+
+
+def newest_names(entries: Iterable) -> dict[str, str]:
+    """The newest name the log holds of each organization that `entries` name by id alone (a
+    user's or a role's entries), in one query: for each, one probe of `audit_org_time`."""
+    unnamed = {entry.organization_id: entry.id for entry in entries if not entry.organization_name}
+    unnamed.pop("", None)  # calls about no organization
+    if not unnamed:
+        return {}
+    newest = (
+        AuditEntry.objects.filter(organization_id=OuterRef("organization_id"))
+        .exclude(organization_name="")
+        .order_by(*NEWEST_FIRST)
+        .values("organization_name")[:1]
+    )
+    found = AuditEntry.objects.filter(id__in=unnamed.values()).annotate(newest=Subquery(newest))
+    return {organization_id: name for organization_id, name in found.values_list("organization_id", "newest") if name}
 
 
 def _matching(**lookups: Any) -> QuerySet[AuditEntry]:
@@ -155,9 +227,10 @@ def _matching(**lookups: Any) -> QuerySet[AuditEntry]:
     return AuditEntry.objects.filter(**{lookup: value for lookup, value in lookups.items() if value})
 
 
-def latest_rows(*, size: int, **lookups: Any) -> list[AuditEntry]:
+def latest_rows(*, size: int, changes_only: bool = False, **lookups: Any) -> list[AuditEntry]:
     """The newest `size` rows (as `audit_page` has them: one a call) of the entries matching the
-    lookups, in one query, for the short tables of recent calls, which have no pages.
+    lookups, in one query, for the short tables of recent calls, which have no pages; the changes
+    alone (CHANGES, as the audit page's default) with `changes_only`.
 
     It reads the newest 2 x `size` entries of every phase and leaves out each attempt whose
     outcome is among them; what remains is what the two queries of `audit_page` find. A write's
@@ -167,7 +240,8 @@ def latest_rows(*, size: int, **lookups: Any) -> list[AuditEntry]:
     least `size` rows. (A create's attempt names no organization yet: an organization's rows hold
     its outcome alone, as in `audit_rows`.)
     """
-    entries = list(_matching(**lookups).only(*SHOWN_COLUMNS, "phase", "attempt_id").order_by(*NEWEST_FIRST)[: 2 * size])
+    matching = _matching(**lookups).filter(CHANGES) if changes_only else _matching(**lookups)
+    entries = list(matching.only(*SHOWN_COLUMNS, "phase", "attempt_id").order_by(*NEWEST_FIRST)[: 2 * size])
     # An attempt's outcome, or a resolution naming it (which is newer still).
     resolved = {entry.attempt_id for entry in entries if entry.attempt_id is not None}
     rows = [entry for entry in entries if entry.phase != AuditEntry.Phase.ATTEMPT or entry.id not in resolved]

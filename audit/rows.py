@@ -9,7 +9,7 @@ show them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from urllib.parse import quote
@@ -56,15 +56,27 @@ class AuditRow:
     url: str  # the entry's own page
     when: str  # UTC, to the second
     who: str
+    who_filter: str  # the audit page's query for the actor's entries; blank where there is no link
     action: str
-    organization: str  # its name as recorded, or its id; blank for a call about no organization
+    organization: str  # its name as recorded, else the newest the log holds, else its id; blank for none
     organization_filter: str  # the audit page's query for the organization's entries
     outcome: Outcome
     status: str
     duration_ms: int
 
 
-def audit_rows(entries: Iterable[AuditEntry]) -> list[AuditRow]:
+def audit_rows(
+    entries: Iterable[AuditEntry],
+    *,
+    names: Mapping[str, str] | None = None,
+    organization_link: str = "?organization=",
+    actor_link: str = "",
+) -> list[AuditRow]:
+    """The rows of `entries`. `names` are the organizations' names for the entries that record
+    their id alone (`audit.queries.newest_names`). A row's organization links to
+    `organization_link` followed by its id, and its actor, if `actor_link` is given, to it
+    followed by the username (`AuditFilterForm.link`: the filters in force kept)."""
+    names = names or {}
     # One reverse() for the whole table: every entry's address differs only in its id.
     head = reverse("orgadmin:audit-detail", args=[0]).removesuffix("0/")
     return [
@@ -72,9 +84,16 @@ def audit_rows(entries: Iterable[AuditEntry]) -> list[AuditRow]:
             url=f"{head}{entry.id}/",
             when=entry.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
             who=entry.actor_username or "—",
+            who_filter=f"{actor_link}{quote(entry.actor_username, safe='')}"
+            if actor_link and entry.actor_username
+            else "",
             action=ACTIONS.get(entry.action, entry.action),
-            organization=(entry.organization_name or entry.organization_id) if entry.organization_id else "",
-            organization_filter=f"?organization={quote(entry.organization_id, safe='/')}",
+            organization=(
+                (entry.organization_name or names.get(entry.organization_id) or entry.organization_id)
+                if entry.organization_id
+                else ""
+            ),
+            organization_filter=f"{organization_link}{quote(entry.organization_id, safe='/')}",
             outcome=Outcome.of(entry.outcome),
             status=str(entry.response_status) if entry.response_status else "—",
             duration_ms=entry.duration_ms,

@@ -33,17 +33,50 @@ class HtmxHttpRequest(HttpRequest):
 @never_cache
 def audit_list(request: HtmxHttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET)
+    filters = form.filters()
+    matching = queries.audit_rows(**filters).shown()
     page = queries.audit_page(
-        queries.audit_rows(**form.filters()).shown(),
+        matching,
         before=queries.AuditCursor.parse(request.GET.get("before")),
         after=queries.AuditCursor.parse(request.GET.get("after")),
     )
-    filters = request.GET.copy()
+    rows = audit_rows(
+        page.entries,
+        names=queries.newest_names(page.entries),
+        organization_link=form.link("organization", replacing=("organization_name",)),
+        actor_link=form.link("actor"),
+    )
+    kept = request.GET.copy()
     for key in ("before", "after"):
-        filters.pop(key, None)
-    context = {"form": form, "page": page, "rows": audit_rows(page.entries), "filters": filters.urlencode()}
-    template = "audit/_audit_results.html" if request.htmx else "audit/audit_list.html"
-    return render(request, template, context)
+        kept.pop(key, None)
+    context = {
+        "form": form,
+        "page": page,
+        "rows": rows,
+        "filters": kept.urlencode(),
+        "changes_only": filters.get("include_reads") is False,
+        "unmatched_name": filters["organization_name"] if matching.names == () else "",
+        "reads_link": form.link("reads") + "on",
+    }
+    if request.htmx:
+        return render(request, "audit/_audit_results.html", context)
+    # The suggestions printed: the names the filter matched; all the log holds if it matched none.
+    # Without a name filter there are none until the field asks (`audit_organization_names`): the
+    # walk grows with the names, and at 400 names would be up to a third of the page's time (docs/performance.md).
+    context["organization_names"] = queries.organization_names() if matching.names == () else matching.names or ()
+    return render(request, "audit/audit_list.html", context)
+
+
+@require_GET
+@permission_required("orgadmin.view_audit_log", raise_exception=True)
+@never_cache
+def audit_organization_names(request: HttpRequest) -> HttpResponse:
+    """The suggestions of the name filter, as its field is focused or typed in: the `<option>`s
+    of the names the log holds containing what is typed (all of them for nothing typed)."""
+    form = AuditFilterForm(request.GET)
+    typed = form.cleaned_data["organization_name"].strip() if form.is_valid() else ""
+    names = queries.organization_names(containing=typed)
+    return render(request, "audit/_organization_names.html", {"rows": names}, using="jinja2")
 
 
 @require_GET

@@ -14,6 +14,8 @@ class FilterFormTests(SimpleTestCase):
         "outcome=unknown&action=user.key&until=2024-01-01&since=2025-01-01&flow=zz&actor=%27a&request=r%3Cb",
         "organization=x%3C%22&action=nonsense&since=bad&change=0&actions=organization.get&actions=%3Cb%3E",
         "change=12&flow=6f1c2a8e-0000-4000-8000-000000000000&outcome=ok&actions=user.key",
+        "organization_name=Glo%3Cbex&reads=on",
+        "reads=false&organization_name=" + "x" * 300,
     )
 
     def test_the_form_prints_what_djangos_field_templates_print(self):

@@ -135,6 +135,7 @@ POLICY = {
     "orgadmin:audit-list": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
     "orgadmin:audit-detail": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
     "orgadmin:audit-export": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
+    "orgadmin:audit-organization-names": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
 }
 # The Django admin is for superusers (staff): it sends everyone else to its own sign-in page, which
 # sends the anonymous on to the portal's (second factor included) and refuses the signed-in.

@@ -387,7 +387,10 @@ class QueueTests:
     def test_the_audit_log_filters_by_change_request(self, editor, approver, sandbox):
         change = request_a_new_issuer(editor)
         approver.post(reverse("orgadmin:change-decide", args=[change.pk]), {"decision": "approve"})
-        page = approver.get(reverse("orgadmin:audit-list"), {"change": change.pk}).content.decode()
+        detail = approver.get(reverse("orgadmin:change-detail", args=[change.pk])).content.decode()
+        link = re.search(r'<a href="([^"]+)">This request\'s entries</a>', detail)[1].replace("&amp;", "&")
+        assert link == f"{reverse('orgadmin:audit-list')}?change={change.pk}&reads=on"  # its reads too
+        page = approver.get(link).content.decode()
         actions = re.findall(r"<td>((?:Request|Approve|Carry|List|View|Update)[^<]*)</td>", page)
         # The request's life and the calls it made; not the edit form's reads, which came before it.
         assert sorted(set(actions)) == [

@@ -37,6 +37,7 @@ PORTAL_PAGES = [
     reverse("orgadmin:organization-delete", args=[ACME_ID]),
     reverse("orgadmin:audit-list"),
     reverse("orgadmin:audit-export"),
+    reverse("orgadmin:audit-organization-names"),
     reverse("staff:staff-list"),
     reverse("account_change_password"),
     "/admin/",

@@ -160,10 +160,30 @@ class DetailTests:
         assert note(ACME_ID) == "Polytomic never returns the OIDC client id or secret: they are write-only."
         assert "the edit form asks for them" in note(GLOBEX_ID)
 
-    def test_lists_recent_audit_entries(self, as_viewer):
-        as_viewer.get(detail_url(ACME_ID))
-        page = as_viewer.get(detail_url(ACME_ID)).content.decode()
-        assert page.count("View organization") == 2  # this view and the one before
+    def test_recent_activity_shows_the_changes_not_the_views(self, as_editor):
+        as_editor.get(detail_url(ACME_ID))
+        response = as_editor.post(edit_url(ACME_ID), acme_form(name="Acme Corp") | open_edit_form(as_editor, ACME_ID))
+        assert response.status_code == 302
+        as_editor.get(detail_url(ACME_ID))
+        page = as_editor.get(detail_url(ACME_ID)).content.decode()
+        activity = page[page.index('id="audit-heading"') :]
+        assert activity.count("Update organization") == 1  # the rename, among views before and after it
+        assert "View organization" not in activity
+        assert AuditEntry.objects.filter(organization_id=ACME_ID, action=AuditEntry.Action.GET).count() >= 3
+
+    def test_see_all_leads_to_the_organizations_audit_log_for_those_who_may_open_it(
+        self, client, viewer, editor, admin_user
+    ):
+        see_all = f'href="{reverse("orgadmin:audit-list")}?organization={ACME_ID}">See all</a>'
+        for user, shown in ((viewer, False), (editor, False), (admin_user, True)):
+            client.force_login(user)
+            assert (see_all in client.get(detail_url(ACME_ID)).content.decode()) is shown, user.username
+        # What it leads to: the organization's changes, the default view of the audit log.
+        client.post(edit_url(ACME_ID), acme_form(name="Acme Corp") | open_edit_form(client, ACME_ID))
+        page = client.get(f"{reverse('orgadmin:audit-list')}?organization={ACME_ID}").content.decode()
+        table = page.split("<tbody>")[1]
+        assert "Update organization" in table
+        assert "View organization" not in table
 
     def test_the_owner_has_no_delete_button(self, as_admin):
         assert ">Delete<" not in as_admin.get(detail_url(OWNER_ID)).content.decode()

@@ -103,8 +103,9 @@ def organization_last_sent_client_id(organization: Organization) -> LastSent | N
 
 
 def organization_recent_activity(*, organization_id: UUID | str) -> list[AuditEntry]:
-    """The organization's latest calls, one row each, for its page."""
-    return latest_rows(organization_id=str(organization_id), size=RECENT_ACTIVITY)
+    """The organization's latest changes (the audit page's default view: no reads), one row
+    each, for its page."""
+    return latest_rows(organization_id=str(organization_id), size=RECENT_ACTIVITY, changes_only=True)
 
 
 def partner_identity(*, context: AuditContext) -> Identity:

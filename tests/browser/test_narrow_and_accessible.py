@@ -33,7 +33,10 @@ PHONE = {"width": 390, "height": 844}
 WIDE = {"width": 1280, "height": 800}
 # axe-core, pinned in tests/oidc/package.json and installed by `npm ci --prefix tests/oidc`.
 AXE = Path(__file__).resolve().parents[1] / "oidc" / "node_modules" / "axe-core" / "axe.min.js"
-NOT_PAGES = {"orgadmin:audit-export": "a CSV file"}
+NOT_PAGES = {
+    "orgadmin:audit-export": "a CSV file",
+    "orgadmin:audit-organization-names": "the name filter's <option>s, for its <datalist>",
+}
 SHOWN = (200, 401)  # 401: the identity provider's error page, shown to whoever lands on it
 
 

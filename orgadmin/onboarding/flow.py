@@ -20,15 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from uuid import UUID
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditEntry
@@ -38,6 +34,7 @@ from orgadmin import outcomes
 from orgadmin.idempotency import idempotency_key
 from orgadmin.issuer_check import IssuerCheck
 from orgadmin.models import Onboarding, OnboardingTask
+from orgadmin.onboarding.claims import claimed, renew_claim
 from orgadmin.organizations import credentials
 from orgadmin.organizations import services as organization_services
 from orgadmin.polytomic.client import client
@@ -54,29 +51,10 @@ MAX_CONNECTIONS = 50
 MAX_ADMINISTRATORS = 10
 
 
-class StepBusy(Exception):
-    """Someone else is running a step of this flow right now."""
-
-    def __init__(self, by: str) -> None:
-        super().__init__(f"{by or 'Someone'} is running a step of this onboarding right now. Reload in a moment.")
-        self.message = str(self)
-
-
-class FlowClosed(Exception):
-    """The flow is done or abandoned: nothing more is sent."""
-
-    message = "This onboarding is closed: nothing more is sent for it."
-
-
 class AlreadyDone(Exception):
     """The step was done meanwhile (in another tab, by another operator)."""
 
     message = "This step was done meanwhile: nothing was sent again."
-
-
-def claim_seconds() -> float:
-    """How long a claim holds without being renewed: longer than any one call can take."""
-    return max(60.0, 3 * settings.POLYTOMIC_TOTAL_TIMEOUT)
 
 
 # --- Reading a flow ---------------------------------------------------------------------------------
@@ -268,7 +246,7 @@ def _run_step(flow: Onboarding, step: str, action: str, send, *, context: AuditC
     with claimed(flow, by=context.actor_username):
         first()
         for task in flow.tasks.filter(step=step, state__in=TO_SEND).order_by("id"):
-            _renew_claim(flow)
+            renew_claim(flow)
             key = _task_key(flow, task, action)
             _run(task, lambda task=task, key=key: send(task, key))
         _close_if_done(flow, by=context.actor)
@@ -381,32 +359,3 @@ def abandon(flow: Onboarding, *, by: AbstractBaseUser) -> bool:
             status=Onboarding.Status.ABANDONED, closed_at=timezone.now(), closed_by=by, updated_at=timezone.now()
         )
     )
-
-
-@contextmanager
-def claimed(flow: Onboarding, *, by: str) -> Iterator[None]:
-    """Runs the block as the one operator running a step of this open flow: a compare-and-set
-    on the flow's row, renewed per task, given up at the end (or left to expire if the process
-    dies). Raises StepBusy or FlowClosed instead."""
-    now = timezone.now()
-    expired = now - timedelta(seconds=claim_seconds())
-    taken = Onboarding.objects.filter(
-        Q(running_since__isnull=True) | Q(running_since__lt=expired), pk=flow.pk, status=Onboarding.Status.OPEN
-    ).update(running_since=now, running_by=by[:150])
-    if not taken:
-        current = Onboarding.objects.filter(pk=flow.pk).values("status", "running_by").first()
-        if current is None or current["status"] != Onboarding.Status.OPEN:
-            raise FlowClosed
-        raise StepBusy(current["running_by"])
-    flow.running_since = now
-    try:
-        yield
-    finally:
-        Onboarding.objects.filter(pk=flow.pk).update(running_since=None, running_by="")
-        flow.running_since = None
-
-
-def _renew_claim(flow: Onboarding) -> None:
-    now = timezone.now()
-    Onboarding.objects.filter(pk=flow.pk).update(running_since=now)
-    flow.running_since = now

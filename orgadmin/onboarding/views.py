@@ -28,6 +28,7 @@ from orgadmin.connections.forms import ConnectionsForm
 from orgadmin.connections.queries import partner_connections
 from orgadmin.form_parts import DAMAGED
 from orgadmin.models import Onboarding, OnboardingTask
+from orgadmin.onboarding import claims
 from orgadmin.onboarding import flow as onboarding
 from orgadmin.onboarding.flow import Step
 from orgadmin.onboarding.forms import AdministratorsForm, OnboardingOrganizationForm
@@ -153,7 +154,7 @@ def _send_organization(request: HttpRequest, form: OnboardingOrganizationForm, f
             issuer_check=form.issuer_check,
             keep_credentials=form.oidc_choice().keep,
         )
-    except (onboarding.StepBusy, onboarding.FlowClosed, onboarding.AlreadyDone) as exc:
+    except (claims.StepBusy, claims.FlowClosed, onboarding.AlreadyDone) as exc:
         messages.warning(request, exc.message)
         return redirect("orgadmin:onboarding-detail", flow.pk)
     except (PolytomicError, AuditUnavailable) as exc:
@@ -256,7 +257,7 @@ def onboarding_connections(request: HttpRequest, flow_id: int) -> HttpResponse:
         onboarding.share_connections(
             page.flow, context=AuditContext.from_request(request), owner_id=owner_id, chosen=chosen
         )
-    except (onboarding.StepBusy, onboarding.FlowClosed) as exc:
+    except (claims.StepBusy, claims.FlowClosed) as exc:
         messages.warning(request, exc.message)
     except (PolytomicError, AuditUnavailable) as exc:
         messages.error(request, f"The connections step stopped: {exc.message}")
@@ -303,7 +304,7 @@ def onboarding_administrators(request: HttpRequest, flow_id: int) -> HttpRespons
         onboarding.invite_administrators(
             page.flow, context=AuditContext.from_request(request), emails=emails, roles=roles
         )
-    except (onboarding.StepBusy, onboarding.FlowClosed) as exc:
+    except (claims.StepBusy, claims.FlowClosed) as exc:
         messages.warning(request, exc.message)
     except (PolytomicError, AuditUnavailable) as exc:
         messages.error(request, f"The administrators step stopped: {exc.message}")
@@ -323,7 +324,7 @@ def onboarding_skip(request: HttpRequest, flow_id: int, task_id: int) -> HttpRes
         return _not_this_step(request, page)
     try:
         task = onboarding.skip(page.flow, task_id, by=request.user)
-    except (onboarding.StepBusy, onboarding.FlowClosed) as exc:
+    except (claims.StepBusy, claims.FlowClosed) as exc:
         messages.warning(request, exc.message)
         task = None
     if task is not None:

@@ -11,14 +11,13 @@ from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from devtools.sandbox import ACME_ID, PARTNER_KEY
-from tests.browser.support import sign_in
-from tests.factories import make_user
+from tests.browser.support import SCREENS, signed_in_as
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])
-def test_the_organization_page_says_what_changed_outside(page: Page, sandbox, screenshot, width, height):
+@pytest.mark.parametrize("screen", SCREENS, ids=lambda screen: str(screen["width"]))
+def test_the_organization_page_says_what_changed_outside(page: Page, sandbox, screenshot, screen):
     call_command("notice_external_changes", stdout=io.StringIO())  # the first look: remembered as they are
     changed = requests.put(
         f"{sandbox.url}/api/organizations/{ACME_ID}",
@@ -27,14 +26,12 @@ def test_the_organization_page_says_what_changed_outside(page: Page, sandbox, sc
         json={"name": "Acme Corporation", "sso_domain": "acme-elsewhere.example"},
     )
     changed.raise_for_status()
-    make_user("ada", role="Admin")
-    page.set_viewport_size({"width": width, "height": height})
-    sign_in(page, "ada")
+    signed_in_as(page, "ada", role="Admin", screen=screen)
     page.goto(f"/organizations/{ACME_ID}/")
     banner = page.locator("[data-external-change]")
     expect(banner).to_contain_text("Changed outside this portal on ")
     expect(banner).to_contain_text("SSO domain, SSO organization id.")
-    screenshot(f"external-change-{width}")
+    screenshot(f"external-change-{screen['width']}")
     assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
     banner.get_by_role("link", name="What changed").click()
     expect(page.get_by_text("acme-elsewhere.example").first).to_be_visible()

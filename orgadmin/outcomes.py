@@ -227,7 +227,7 @@ def overtaken_by(attempt: AuditEntry) -> AuditEntry | None:
     else:
         later = later.filter(organization_id=attempt.organization_id)
     user = USER_PATH.match(attempt.path)
-    for candidate in later.order_by("id")[:50]:
+    for candidate in later.order_by("id").only("id", "action", "path")[:50]:
         theirs = USER_PATH.match(candidate.path)
         # An invitation's path names no user (its id is in the answer that was lost): any later
         # removal in the organization may be of that user.

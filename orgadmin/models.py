@@ -131,6 +131,11 @@ class ChangeRequest(models.Model):
         WITHDRAWN = "withdrawn", "Withdrawn by its requester"
 
     OPEN = (Status.PENDING, Status.FAILED)  # what an approver can still act on
+    # Who may decide a request of each kind (never its requester): the permission they hold.
+    DECIDING_PERMISSION = {
+        Kind.UPDATE: "orgadmin.approve_change_request",
+        Kind.DELETE: "orgadmin.approve_change_request",
+    }
 
     organization_id = models.CharField(max_length=64)
     organization_name = StorableTextField()
@@ -201,6 +206,11 @@ class ChangeRequest(models.Model):
             and self.send_deadline is not None
             and self.send_deadline <= timezone.now()
         )
+
+    @property
+    def deciding_permission(self) -> str:
+        """The permission of those who may approve or reject this request (`DECIDING_PERMISSION`)."""
+        return self.DECIDING_PERMISSION[self.kind]
 
     @property
     def title(self) -> str:

@@ -62,6 +62,13 @@ class ChangeRequest(models.Model):
         WITHDRAWN = "withdrawn", "Withdrawn by its requester"
 
     OPEN = (Status.PENDING, Status.FAILED)  # what an approver can still act on
+    # Who may decide a request of each kind (never its requester): the permission they hold.
+    DECIDING_PERMISSION = {
+        Kind.UPDATE: "orgadmin.approve_change_request",
+        Kind.DELETE: "orgadmin.approve_change_request",
+        # The customer's own OIDC: any Editor or Admin but the link's maker, who asked for it.
+        Kind.SETUP: "orgadmin.change_organization",
+    }
 
     organization_id = models.CharField(max_length=64)
     organization_name = StorableTextField()
@@ -135,12 +142,8 @@ class ChangeRequest(models.Model):
 
     @property
     def deciding_permission(self) -> str:
-        """The permission that decides the request (approves, rejects, checks it): an Admin's for
-        a change staff asked for; an Editor's for the customer's own OIDC from a setup link, which
-        its creator, who asked for it, cannot decide."""
-        if self.kind == self.Kind.SETUP:
-            return "orgadmin.change_organization"
-        return "orgadmin.approve_change_request"
+        """The permission of those who may approve or reject this request (`DECIDING_PERMISSION`)."""
+        return self.DECIDING_PERMISSION[self.kind]
 
     @property
     def title(self) -> str:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.protocol import AuditContext
+from orgadmin.change_requests import notify
 from orgadmin.change_requests.steps import (
     ENCRYPTION_PURPOSE,
     ChangeRequestClosed,
@@ -99,6 +100,7 @@ def _request(*, context: AuditContext, organization: Organization, kind: str, bo
             expires_at=timezone.now() + timedelta(hours=settings.PORTAL_CHANGE_REQUEST_HOURS),
         )
         record_step(context, change, AuditEntry.Action.CHANGE_REQUEST, body={**masked(change), "reason": reason})
+        notify.waiting(change)
     return change
 
 
@@ -139,6 +141,7 @@ def reject(*, context: AuditContext, change_request_id: int, comment: str) -> Ch
             raise ChangeRequestClosed(why_closed(change_request_id, context))
         change = ChangeRequest.objects.get(pk=change_request_id)
         record_step(context, change, AuditEntry.Action.CHANGE_REJECT, body={"comment": comment})
+        notify.decided(change)
     return change
 
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -436,3 +437,50 @@ def test_the_organization_page_offers_setup_links_to_editors_only(maker, client)
     viewer.force_login(make_user("vic", role="Viewer"))
     page = viewer.get(reverse("orgadmin:organization-detail", args=[GLOBEX_ID])).content.decode()
     assert reverse("orgadmin:setup-links", args=[GLOBEX_ID]) not in page
+
+
+class MailTests:
+    def test_the_link_is_mailed_naming_partner_organization_and_expiry(self, maker, mail_server):
+        token = make_link(maker, email="it-admin@acme.example", hours=48)
+        [message] = mail_server.to("it-admin@acme.example")
+        link = SetupLink.objects.get()
+        assert message.subject == "Northwind Data: set up single sign-on for Acme Corporation"
+        assert f"http://testserver/setup/{token}/" in message.body
+        assert f"until {link.expires_at:%Y-%m-%d %H:%M} UTC" in message.body
+        assert link.emailed_at is not None
+        entry = AuditEntry.objects.get(action="setup_link.email")
+        assert (entry.outcome, entry.request_body["to"], entry.request_body["sent"]) == (
+            "ok", "it-admin@acme.example", True,
+        )  # fmt: skip
+        assert token not in json.dumps(entry.request_body)
+
+    def test_a_refused_mail_says_so_and_the_link_stands(self, maker, mail_server):
+        mail_server.refusal = "554 5.7.1 Refused"
+        page = maker.post(LINKS, {"hours": 1, "email": "it-admin@acme.example"}).content.decode()
+        assert "It could not be emailed to it-admin@acme.example" in page
+        assert LINK_IN_PAGE.search(page)  # shown, to be sent another way
+        assert SetupLink.objects.get().emailed_at is None
+        assert AuditEntry.objects.get(action="setup_link.email").outcome == "failed"
+
+    def test_without_mail_the_address_cannot_be_given(self, maker):
+        page = maker.get(LINKS).content.decode()
+        assert "Mail is not set up in this portal" in page
+        maker.post(LINKS, {"hours": 1, "email": "it-admin@acme.example"})
+        assert SetupLink.objects.get().email == ""
+        assert not AuditEntry.objects.filter(action="setup_link.email").exists()
+
+    def test_a_submission_mails_the_editors_and_admins_but_the_maker(
+        self, maker, sandbox, mail_server, django_capture_on_commit_callbacks
+    ):
+        make_user("eve", role="Editor", email="eve@northwind.example")
+        make_user("ada", role="Admin", email="ada@northwind.example")
+        make_user("vic", role="Viewer", email="vic@northwind.example")
+        User.objects.filter(username="mia").update(email="mia@northwind.example")
+        token = make_link(maker)
+        with django_capture_on_commit_callbacks(execute=True):
+            customer().post(f"/setup/{token}/", entered(sandbox))
+        [waiting] = mail_server.received
+        assert sorted(waiting.recipients) == ["ada@northwind.example", "eve@northwind.example"]
+        assert "Acme Corporation" in waiting.body
+        assert SECRET not in waiting.text
+        assert "acme-okta-client" not in waiting.text

@@ -74,6 +74,8 @@ class WholeFlowTests:
 
         page = as_editor.get(flow_url(flow)).content.decode()
         assert "Step 2 of 3" in page
+        # The customer's OIDC can come from their own admin: a setup link for the new organization.
+        assert f'href="{reverse("orgadmin:setup-links", args=[created.id])}" data-setup-link' in page
         assert "Analytics warehouse (Snowflake)" in page
         assert "Sales CRM (Salesforce)" in page
         chosen = owner_connections(sandbox)

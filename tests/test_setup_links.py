@@ -484,3 +484,15 @@ class MailTests:
         assert "Acme Corporation" in waiting.body
         assert SECRET not in waiting.text
         assert "acme-okta-client" not in waiting.text
+
+
+@pytest.mark.parametrize("path", ["/organizations/", "/accounts/login/", "/admin/", "/audit/", "/static/css/portal.css"])
+def test_the_public_setup_host_serves_nothing_but_the_setup_pages(settings, path):
+    settings.PORTAL_SETUP_LINK_BASE_URL = "https://setup.northwind.example"
+    settings.ALLOWED_HOSTS = ["testserver", "setup.northwind.example"]
+    public = Client(HTTP_HOST="setup.northwind.example")  # a new client reads the setting anew
+    response = public.get(path)
+    assert (response.status_code, response.content) == (404, b"Not found.")
+    refused = public.get("/setup/" + "q" * 43 + "/")  # the setup pages answer there
+    assert b"This link is not valid" in refused.content
+    assert Client().get("/accounts/login/").status_code == 200  # the staff host is as it was

@@ -135,6 +135,16 @@ def _portal_uses_the_sandbox(sandbox, settings) -> Iterator[None]:
     assert not broken, "Polytomic's contract was broken:\n" + "\n".join(broken)
 
 
+@pytest.fixture
+def customer_identity_provider(sandbox, settings) -> str:
+    """A customer's identity provider: the sandbox's discovery documents over https on loopback,
+    which the issuer check may reach and trusts through the sandbox's own certificate. Its origin."""
+    origin = sandbox.serve_tls()
+    settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = [origin]
+    settings.PORTAL_ISSUER_CHECK_CA_FILE = sandbox.ca_file
+    return origin
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache(request: pytest.FixtureRequest) -> None:
     """Every test starts with an empty cache (sign-in limits, used codes). The portal's cache is a

@@ -135,13 +135,8 @@ class WholeFlowTests:
         assert not posts(sandbox, "/users")
 
 
+@pytest.mark.usefixtures("customer_identity_provider")
 class IssuerCheckTests:
-    @pytest.fixture(autouse=True)
-    def _loopback(self, settings, sandbox):
-        """The sandbox's identity provider, over https on loopback, trusted through its own certificate."""
-        settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = [sandbox.serve_tls()]
-        settings.PORTAL_ISSUER_CHECK_CA_FILE = sandbox.ca_file
-
     def oidc(self, sandbox, tenant: str) -> dict[str, str]:
         issuer = f"{sandbox.tls_url}/_idp/{tenant}"
         return {"issuer": issuer, "client_id": "hooli-client", "client_secret": "s3cret-value"}

@@ -36,10 +36,7 @@ LINK_IN_PAGE = re.compile(r'value="(http://testserver/setup/([A-Za-z0-9_-]{43})/
 
 
 @pytest.fixture(autouse=True)
-def _identity_provider(sandbox, settings):
-    """The customer's identity provider: the sandbox's documents, over https on loopback."""
-    settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = [sandbox.serve_tls()]
-    settings.PORTAL_ISSUER_CHECK_CA_FILE = sandbox.ca_file
+def _settings(customer_identity_provider, settings):
     settings.PORTAL_FOUR_EYES = True
     settings.PORTAL_PARTNER_NAME = "Northwind Data"
 

@@ -24,9 +24,7 @@ SECRET = "customer-typed-secret-7BROWSERSETUP"
 
 
 @pytest.fixture(autouse=True)
-def _identity_provider(sandbox, settings):
-    settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = [sandbox.serve_tls()]
-    settings.PORTAL_ISSUER_CHECK_CA_FILE = sandbox.ca_file
+def _settings(customer_identity_provider, settings):
     settings.PORTAL_FOUR_EYES = True
     settings.PORTAL_PARTNER_NAME = "Northwind Data"
 

@@ -493,3 +493,25 @@ def test_the_public_setup_host_serves_nothing_but_the_setup_pages(settings, path
     refused = public.get("/setup/" + "q" * 43 + "/")  # the setup pages answer there
     assert b"This link is not valid" in refused.content
     assert Client().get("/accounts/login/").status_code == 200  # the staff host is as it was
+
+
+@pytest.mark.parametrize("keeping", [True, False], ids=["keeping-on", "keeping-off"])
+def test_once_sent_the_credentials_are_kept_where_keeping_is_on(maker, other_editor, sandbox, settings, keeping):
+    from cryptography.fernet import Fernet
+
+    from orgadmin.organizations import credentials
+    from orgadmin.polytomic.fields import OrganizationInput
+
+    settings.PORTAL_OIDC_CREDENTIALS_KEYS = [Fernet.generate_key().decode()] if keeping else []
+    token = make_link(maker)
+    customer().post(f"/setup/{token}/", entered(sandbox))
+    change = ChangeRequest.objects.get()
+    other_editor.post(reverse("orgadmin:change-decide", args=[change.pk]), {"decision": "approve"})
+    kept = credentials.kept_credentials(ACME_ID)
+    if keeping:
+        assert kept is not None
+        assert kept.kept_by == "mia"
+        resent = credentials.with_kept_credentials(ACME_ID, OrganizationInput(name="Acme Corporation"))
+        assert (resent.client_id, resent.client_secret) == ("acme-okta-client", SECRET)
+    else:
+        assert kept is None

@@ -12,6 +12,7 @@ admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     # The customer's setup pages: the one prefix a public host may expose (README).
+    path("setup/check.js", setup_links.setup_script, name="setup-script"),
     path("setup/<str:token>/", setup_links.setup_page, name="setup-page"),
     path("setup/<str:token>/check/", setup_links.setup_check, name="setup-check"),
     path("setup/<path:rest>", setup_links.setup_elsewhere),  # any other address under it: the same plain refusal

@@ -140,6 +140,7 @@ POLICY = {
     # so everyone gets the one plain refusal; tests/test_setup_links.py has the rest).
     "setup-page": {"GET": (404, 404, 404, 404), "POST": (404, 404, 404, 404), "PUT": ANYONE_405},
     "setup-check": {"GET": ANYONE_405, "POST": (404, 404, 404, 404)},
+    "setup-script": {"GET": (200, 200, 200, 200), "POST": ANYONE_405},
     "orgadmin:audit-list": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
     "orgadmin:audit-detail": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
     "orgadmin:audit-export": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},

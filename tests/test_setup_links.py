@@ -145,7 +145,7 @@ class PageTests:
         token = make_link(maker)
         page = customer().get(f"/setup/{token}/").content.decode()
         hrefs = re.findall(r'(?:href|src|action)="([^"]*)"', page)
-        assert hrefs == []  # no link, no asset, the form posts to its own address
+        assert hrefs == ["/setup/check.js"]  # its one script, under /setup/; the form posts to its own address
         for other in ("Globex", "mia", "/organizations/", "/static/", "Sign in"):
             assert other not in page
 
@@ -153,15 +153,18 @@ class PageTests:
         token = make_link(maker)
         response = customer().get(f"/setup/{token}/")
         policy = dict(part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";"))
-        nonce = re.search(r"'nonce-([^']+)'", policy["script-src"]).group(1)
+        nonce = re.search(r"'nonce-([^']+)'", policy["style-src"]).group(1)
         assert policy == {
-            "default-src": "'none'", "style-src": f"'nonce-{nonce}'", "script-src": f"'nonce-{nonce}'",
+            "default-src": "'none'", "style-src": f"'nonce-{nonce}'", "script-src": "'self'",
             "connect-src": "'self'", "form-action": "'self'", "img-src": "'none'", "base-uri": "'none'",
             "frame-ancestors": "'none'",
         }  # fmt: skip
         page = response.content.decode()
-        assert page.count(f'nonce="{nonce}"') == 2  # its one style and one script, nothing else inline
-        assert page.count("<script") == 1
+        assert page.count(f'nonce="{nonce}"') == 1  # its one style: nothing else inline
+        assert re.findall(r"<script[^>]*>", page) == ['<script src="/setup/check.js" defer>']
+        script = customer().get("/setup/check.js")
+        assert (script.status_code, script["Content-Type"]) == (200, "text/javascript; charset=utf-8")
+        assert b"fetch(form.dataset.checkUrl" in script.content
         assert response.cookies == {}
         assert response["Referrer-Policy"] == "no-referrer"
         assert "no-store" in response["Cache-Control"]

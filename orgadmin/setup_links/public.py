@@ -1,6 +1,7 @@
 """The pages a customer's IT admin sees through a setup link: no staff sign-in, its own URL prefix
 (/setup/, which alone may be exposed on a public host), its own strict Content Security Policy
-(inline style and script by nonce only, nothing loaded from elsewhere), no cookie set, no referrer
+(its one inline style by nonce, its one script from /setup/check.js, nothing from
+elsewhere), no cookie set, no referrer
 sent, nothing cached. The token in the URL is the only credential, so the forms carry no CSRF
 token (a forged post needs the token, and with it could post anyway). A wrong, used, expired or
 revoked token gets one plain page; an address that presents too many gets a 429 for an hour."""
@@ -11,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 from csp.constants import NONCE, NONE, SELF
@@ -39,7 +41,7 @@ logger = logging.getLogger(__name__)
 POLICY = {
     "default-src": [NONE],
     "style-src": [NONCE],
-    "script-src": [NONCE],
+    "script-src": [SELF],
     "connect-src": [SELF],
     "form-action": [SELF],
     "img-src": [NONE],
@@ -122,6 +124,17 @@ def setup_page(request: HttpRequest, token: str) -> HttpResponse:
         form.add_error(None, NOT_TAKEN)
         return _form_page(request, link, form, status=503)
     return render(request, "setup_links/thanks.html", _page(organization_name=link.organization_name, change=change))
+
+
+SCRIPT = (Path(__file__).parent / "check.js").read_text()
+
+
+@public
+@require_http_methods(["GET"])
+def setup_script(request: HttpRequest) -> HttpResponse:
+    """The setup page's one script, under the setup prefix so that a public host exposing only
+    /setup/ serves it too."""
+    return HttpResponse(SCRIPT, content_type="text/javascript; charset=utf-8")
 
 
 @public

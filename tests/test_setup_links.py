@@ -259,6 +259,9 @@ class SubmissionTests:
 
         page = other_editor.get(reverse("orgadmin:change-detail", args=[change.pk])).content.decode()
         assert "Entered by the customer through setup link" in page
+        assert f"the customer via setup link #{SetupLink.objects.get().pk}, made by mia" in page
+        queue = other_editor.get(reverse("orgadmin:change-list")).content.decode()
+        assert f"the customer via setup link #{SetupLink.objects.get().pk}, made by mia" in queue
         assert "confirm with the customer" in page
         assert "Approve and send" in page
         done = other_editor.post(reverse("orgadmin:change-decide", args=[change.pk]), {"decision": "approve"})

@@ -1,10 +1,10 @@
 """The pages a customer's IT admin sees through a setup link: no staff sign-in, its own URL prefix
-(/setup/, which alone may be exposed on a public host), its own strict Content Security Policy
-(its one inline style by nonce, its one script from /setup/check.js, nothing from
-elsewhere), no cookie set, no referrer
-sent, nothing cached. The token in the URL is the only credential, so the forms carry no CSRF
-token (a forged post needs the token, and with it could post anyway). A wrong, used, expired or
-revoked token gets one plain page; an address that presents too many gets a 429 for an hour."""
+(/setup/, which alone may be exposed on a public host), its own strict Content Security Policy (its
+one inline style by nonce, its one script from /setup/check.js, nothing from elsewhere), no cookie
+set, no referrer sent, nothing cached. The token in the URL is the only credential, so the forms
+carry no CSRF token (a forged post needs the token, and with it could post anyway). A wrong, used,
+expired or revoked token gets one plain page; an address that presents too many gets a 429 for an
+hour."""
 
 from __future__ import annotations
 

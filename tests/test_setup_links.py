@@ -521,3 +521,24 @@ def test_once_sent_the_credentials_are_kept_where_keeping_is_on(maker, other_edi
         assert (resent.client_id, resent.client_secret) == ("acme-okta-client", SECRET)
     else:
         assert kept is None
+
+
+def test_of_two_submissions_through_one_link_only_the_first_is_taken(maker, sandbox):
+    """Two browsers post the same link at once: each found it usable; the second to reach the
+    guarded update finds it used, and asks for nothing."""
+    from django.test import RequestFactory
+
+    from orgadmin.setup_links import customer as customer_side
+    from orgadmin.setup_links.links import LinkClosed
+
+    token = make_link(maker)
+    request = RequestFactory().get("/", REMOTE_ADDR="203.0.113.7")
+    first, second = customer_side.found(request, token), customer_side.found(request, token)
+    typed = customer_side.Entered(
+        issuer=good_issuer(sandbox), client_id="acme-okta-client", client_secret=SECRET, check=None
+    )
+    customer_side.submit(customer_side.customer_context(request, first), first, typed)
+    with pytest.raises(LinkClosed):
+        customer_side.submit(customer_side.customer_context(request, second), second, typed)
+    assert ChangeRequest.objects.count() == 1
+    assert AuditEntry.objects.filter(action="setup_link.submit").count() == 1

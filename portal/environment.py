@@ -90,7 +90,8 @@ class PortalEnv(environ.FileAwareEnv):
         if value is None:
             return self._default(var, default)
         allowed = "use a whole number" + (f" of {minimum} or more" if minimum is not None else "")
-        allowed += (" and" if minimum is not None else "") + (f" of {maximum} or less" if maximum is not None else "")
+        if maximum is not None:
+            allowed += (" and" if minimum is not None else "") + f" of {maximum} or less"
         try:
             number = int(value)
         except ValueError:

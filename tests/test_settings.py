@@ -281,6 +281,8 @@ class StrictValueTests:
             ({"LOG_LEVEL": "verbose"}, "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
             ({"PORTAL_SESSION_IDLE_MINUTES": "0"}, "use a whole number of 1 or more"),
             ({"PORTAL_TRUSTED_PROXY_COUNT": "-1"}, "use a whole number of 0 or more"),
+            ({"PORTAL_SETUP_LINK_HOURS": "169"}, "use a whole number of 1 or more and of 168 or less"),
+            ({"PORTAL_SETUP_LINK_HOURS": "0"}, "use a whole number of 1 or more and of 168 or less"),
             ({"POLYTOMIC_READ_TIMEOUT": "0"}, "use a number above 0"),
             ({"TIME_ZONE": "Mars/Olympus_Mons"}, "use an IANA time zone name, e.g. UTC or Europe/Berlin"),
             ({"DATABASE_URL": "postgress://db.internal/portal"},

@@ -71,6 +71,7 @@ def test_the_customer_enters_oidc_and_another_editor_approves(
     admin_side.get_by_role("button", name="Submit to Northwind Data").click()
     expect(admin_side.get_by_role("heading", name="Thank you: your settings are with Northwind Data")).to_be_visible()
     seen.append(admin_side.content())
+    assert serious_violations(admin_side) == []
     assert customer.cookies() == []  # the setup pages set none
     assert puts(sandbox) == []
 
@@ -98,6 +99,7 @@ def test_the_customer_enters_oidc_and_another_editor_approves(
 
     admin_side.goto(url)  # the link is dead
     expect(admin_side.get_by_role("heading", name="This link is not valid")).to_be_visible()
+    assert serious_violations(admin_side) == []
 
     auditor = browser.new_context(base_url=live_server.url).new_page()
     signed_in_as(auditor, "ada", role="Admin", screen=screen)

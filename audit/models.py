@@ -103,6 +103,14 @@ class AuditEntry(models.Model):
         ENTITY_GET = "entity.get", "Find what an id is"
         # Not a call to Polytomic: the portal fetching a customer's OIDC discovery document.
         ISSUER_CHECK = "issuer.check", "Check an OIDC issuer"
+        # Not calls: a customer setup link's life (orgadmin/setup_links/), each step naming the link,
+        # its maker and, for the customer's steps, the customer. Its submission is a change request.
+        SETUP_LINK_CREATE = "setup_link.create", "Create a setup link"
+        SETUP_LINK_EMAIL = "setup_link.email", "Email a setup link"
+        SETUP_LINK_OPEN = "setup_link.open", "A setup link was opened"
+        SETUP_LINK_SUBMIT = "setup_link.submit", "OIDC entered through a setup link"
+        SETUP_LINK_REVOKE = "setup_link.revoke", "Revoke a setup link"
+        SETUP_LINK_EXPIRE = "setup_link.expire", "A setup link expired"
         # Not a call to Polytomic: an Admin signing a member of staff out everywhere (staff/views.py).
         STAFF_END_SESSIONS = "staff.end_sessions", "End a staff member's sessions"
 

@@ -4,9 +4,10 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
 
 from orgadmin import web
 
@@ -52,3 +53,19 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response["X-Request-ID"] = request.request_id
         return response
+
+
+class SetupHostMiddleware:
+    """On the public host setup links point to (PORTAL_SETUP_LINK_BASE_URL), only the setup pages:
+    any other path is not found there, whatever the load balancer in front lets through. The
+    README shows the load balancer's own rule; this is the portal's."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        base = settings.PORTAL_SETUP_LINK_BASE_URL
+        self.host = urlsplit(base).netloc.lower() if base else ""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self.host and request.get_host().lower() == self.host and not request.path_info.startswith("/setup/"):
+            return HttpResponseNotFound("Not found.", content_type="text/plain; charset=utf-8")
+        return self.get_response(request)

@@ -1,85 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-# --- Text as Polytomic sent it ----------------------------------------------------------------
-#
-# Anything Polytomic returns may be stored: a name holding NUL (which PostgreSQL's text and jsonb
-# refuse) or a lone surrogate (json.loads of "\ud800" yields one; it is not UTF-8, so no database
-# takes it). The fields below store such a text as STORED_MARK followed by its Python escapes
-# (`unicode_escape`: ASCII, and exact, where JSON's escapes would join the two halves of a
-# surrogate pair into one character), and read it back as it was, so that a value read back
-# compares equal to what Polytomic sends (a change request's `organization_state` decides whether
-# it is void). Ordinary text is stored as it is; one that starts with the mark is escaped too, so
-# that reading back is exact whatever the text. (The audit log's entries are hashed as stored and
-# write these characters as visible escapes instead: audit.store.make_storable.)
-
-STORED_MARK = "\ue000"  # the first private-use character: no text Polytomic means to send begins with it
-
-
-def stored_text(value: str) -> str:
-    """`value` as both databases store it, exactly recoverable (`read_text`)."""
-    if value.startswith(STORED_MARK) or "\x00" in value or not _is_utf8(value):
-        return STORED_MARK + value.encode("unicode_escape").decode("ascii")
-    return value
-
-
-def read_text(value: str) -> str:
-    if not value.startswith(STORED_MARK):
-        return value
-    try:
-        return value[len(STORED_MARK) :].encode("ascii").decode("unicode_escape")
-    except UnicodeError:  # stored before these fields were: as it is
-        return value
-
-
-def _is_utf8(value: str) -> bool:
-    if value.isascii():
-        return True
-    try:
-        value.encode()
-    except UnicodeEncodeError:  # a lone surrogate
-        return False
-    return True
-
-
-def _each_text(value: Any, change: Callable[[str], str]) -> Any:
-    """`value` (JSON: objects, lists, texts, numbers) with `change` applied to each text and key."""
-    if isinstance(value, str):
-        return change(value)
-    if isinstance(value, dict):
-        return {change(key) if isinstance(key, str) else key: _each_text(item, change) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_each_text(item, change) for item in value]
-    return value
-
-
-class StorableTextField(models.TextField):
-    """A text column that stores any Python text and reads it back unchanged (see STORED_MARK)."""
-
-    def get_prep_value(self, value: Any) -> Any:
-        value = super().get_prep_value(value)
-        return stored_text(value) if isinstance(value, str) else value
-
-    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
-        return read_text(value) if isinstance(value, str) else value
-
-
-class StorableJSONField(models.JSONField):
-    """A JSON column whose texts (and keys) may hold anything Python's JSON reads, NUL and lone
-    surrogates included: PostgreSQL's jsonb refuses both escapes (see STORED_MARK)."""
-
-    def get_prep_value(self, value: Any) -> Any:
-        return super().get_prep_value(_each_text(value, stored_text))
-
-    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
-        return _each_text(super().from_db_value(value, expression, connection), read_text)
+# Re-exported: the migrations name these fields as orgadmin.models' own.
+from orgadmin.storable import STORED_MARK, StorableJSONField, StorableTextField, read_text, stored_text  # noqa: F401
 
 
 class PortalAccess(models.Model):
@@ -118,6 +46,9 @@ class ChangeRequest(models.Model):
     class Kind(models.TextChoices):
         UPDATE = "update", "Update"
         DELETE = "delete", "Delete"
+        # OIDC entered by the customer's own admin through a setup link (orgadmin/setup_links/):
+        # asked for in the link creator's name, decided by any other Editor or Admin.
+        SETUP = "setup", "OIDC from the customer's setup link"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting for approval"
@@ -131,6 +62,13 @@ class ChangeRequest(models.Model):
         WITHDRAWN = "withdrawn", "Withdrawn by its requester"
 
     OPEN = (Status.PENDING, Status.FAILED)  # what an approver can still act on
+    # Who may decide a request of each kind (never its requester): the permission they hold.
+    DECIDING_PERMISSION = {
+        Kind.UPDATE: "orgadmin.approve_change_request",
+        Kind.DELETE: "orgadmin.approve_change_request",
+        # The customer's own OIDC: any Editor or Admin but the link's maker, who asked for it.
+        Kind.SETUP: "orgadmin.change_organization",
+    }
 
     organization_id = models.CharField(max_length=64)
     organization_name = StorableTextField()
@@ -203,11 +141,18 @@ class ChangeRequest(models.Model):
         )
 
     @property
+    def deciding_permission(self) -> str:
+        """The permission of those who may approve or reject this request (`DECIDING_PERMISSION`)."""
+        return self.DECIDING_PERMISSION[self.kind]
+
+    @property
     def title(self) -> str:
         """The change in words, for the queue and the pages: "Delete", "Remove OIDC", "Change
         issuer URL", from the summary the requester confirmed."""
         if self.kind == self.Kind.DELETE:
             return "Delete"
+        if self.kind == self.Kind.SETUP:
+            return self.get_kind_display()
         removed = [
             name for name, key in (("SAML SSO", "saml_removed"), ("OIDC", "oidc_removed")) if self.summary.get(key)
         ]
@@ -388,3 +333,69 @@ class SeenOrganization(models.Model):
 
     def __str__(self) -> str:
         return f"Organization {self.organization_id} as seen {self.seen_at:%Y-%m-%d %H:%M}"
+
+
+class SetupLink(models.Model):
+    """A one-time link through which a customer's IT admin enters their organization's OIDC
+    settings (orgadmin/setup_links/). Only the SHA-256 of its token is kept: the link is shown
+    once, to the staff member who made it (and mailed, if they chose). Submitted, it becomes a
+    change request of kind SETUP, and is dead."""
+
+    class State(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        OPENED = "opened", "Opened"
+        SUBMITTED = "submitted", "Submitted"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Revoked"
+
+    organization_id = models.CharField(max_length=64)
+    organization_name = StorableTextField()
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    # Where it was mailed, if it was, and when the mail went.
+    email = models.EmailField(blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Set once `expire_setup_links` has recorded its expiry (the state is expired from `expires_at` on).
+    expiry_recorded = models.BooleanField(default=False)
+    change_request = models.OneToOneField(
+        ChangeRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="setup_link"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        default_permissions = ()  # access is orgadmin.change_organization (Editors and Admins)
+        indexes = [models.Index(fields=["organization_id", "created_at"], name="setup_link_organization")]
+
+    def __str__(self) -> str:
+        return f"Setup link {self.pk} for {self.organization_name}"
+
+    @classmethod
+    def usable_q(cls, now: datetime | None = None) -> models.Q:
+        """The links a customer can still use: not submitted, not revoked, not past their time."""
+        return models.Q(submitted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now or timezone.now())
+
+    @property
+    def state(self) -> str:
+        if self.submitted_at:
+            return self.State.SUBMITTED
+        if self.revoked_at:
+            return self.State.REVOKED
+        if self.expires_at <= timezone.now():
+            return self.State.EXPIRED
+        return self.State.OPENED if self.opened_at else self.State.WAITING
+
+    @property
+    def state_shown(self) -> str:
+        return self.State(self.state).label
+
+    @property
+    def usable(self) -> bool:
+        return self.state in (self.State.WAITING, self.State.OPENED)

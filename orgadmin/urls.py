@@ -9,6 +9,7 @@ from orgadmin.lookup import views as lookup
 from orgadmin.onboarding import views as onboarding
 from orgadmin.organizations import views as organizations
 from orgadmin.people import views as people
+from orgadmin.setup_links import views as setup_links
 
 app_name = "orgadmin"
 
@@ -21,6 +22,12 @@ urlpatterns = [
     path("organizations/<uuid:organization_id>/delete/", organizations.organization_delete, name="organization-delete"),
     path("organizations/check-issuer/", organizations.issuer_check, name="issuer-check"),
     path("organizations/<uuid:organization_id>/connections/", connections.connection_list, name="connection-list"),
+    path("organizations/<uuid:organization_id>/setup-links/", setup_links.link_list, name="setup-links"),
+    path(
+        "organizations/<uuid:organization_id>/setup-links/<int:link_id>/revoke/",
+        setup_links.link_revoke,
+        name="setup-link-revoke",
+    ),
     path("organizations/<uuid:organization_id>/users/", people.user_list, name="user-list"),
     path("organizations/<uuid:organization_id>/users/invite/", people.user_invite, name="user-invite"),
     path("organizations/<uuid:organization_id>/users/<uuid:user_id>/roles/", people.user_roles, name="user-roles"),

@@ -82,17 +82,21 @@ class PortalEnv(environ.FileAwareEnv):
             return False
         raise refusal(var, value, BOOLEANS)
 
-    def int(self, var: str, default: Any = environ.Env.NOTSET, *, minimum: int | None = None) -> int:
-        """A whole number, at least `minimum` when one is given."""
+    def int(
+        self, var: str, default: Any = environ.Env.NOTSET, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
+        """A whole number, at least `minimum` and at most `maximum` when they are given."""
         value = self.text(var)
         if value is None:
             return self._default(var, default)
         allowed = "use a whole number" + (f" of {minimum} or more" if minimum is not None else "")
+        if maximum is not None:
+            allowed += (" and" if minimum is not None else "") + f" of {maximum} or less"
         try:
             number = int(value)
         except ValueError:
             raise refusal(var, value, allowed) from None
-        if minimum is not None and number < minimum:
+        if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
             raise refusal(var, value, allowed)
         return number
 

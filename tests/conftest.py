@@ -20,7 +20,7 @@ from devtools.sandbox import PARTNER_KEY, RunningSandbox
 from orgadmin.polytomic.client import client
 from tests import contract
 from tests.factories import make_user
-from tests.support import guard_lifted
+from tests.support import SmtpServer, guard_lifted, smtp_server
 
 # Property tests explore new examples on every developer run; CI (HYPOTHESIS_PROFILE=ci) runs the
 # same examples every time, so a landing is never refused by chance. A failure found locally is
@@ -135,6 +135,16 @@ def _portal_uses_the_sandbox(sandbox, settings) -> Iterator[None]:
     assert not broken, "Polytomic's contract was broken:\n" + "\n".join(broken)
 
 
+@pytest.fixture
+def customer_identity_provider(sandbox, settings) -> str:
+    """A customer's identity provider: the sandbox's discovery documents over https on loopback,
+    which the issuer check may reach and trusts through the sandbox's own certificate. Its origin."""
+    origin = sandbox.serve_tls()
+    settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = [origin]
+    settings.PORTAL_ISSUER_CHECK_CA_FILE = sandbox.ca_file
+    return origin
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache(request: pytest.FixtureRequest) -> None:
     """Every test starts with an empty cache (sign-in limits, used codes). The portal's cache is a
@@ -160,6 +170,22 @@ def _audit_anchor_of_the_test(settings, tmp_path) -> None:
 def _fast_password_hashing(settings):
     """Django's advice for tests: production's deliberately slow hasher would dominate the suite."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def mail_server(settings) -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback, and the portal's mail on and sent to it, as EMAIL_URL
+    smtp://127.0.0.1:<port> would set it (portal/settings/mail.py); stopped after the test."""
+    with smtp_server() as server:
+        settings.PORTAL_MAIL_ON = True
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_TIMEOUT = 5
+        settings.DEFAULT_FROM_EMAIL = "Organization portal <portal@portal.example>"
+        settings.PORTAL_BASE_URL = "https://portal.example"
+        yield server
 
 
 @pytest.fixture

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
+import email
+import email.policy
 import hashlib
 import hmac
+import logging
 import os
 import signal
 import socket
@@ -19,10 +23,11 @@ from pathlib import Path
 
 import psycopg
 import requests
+from aiosmtpd.controller import Controller
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from benchmarks.harness import PortalServers, StaffClient, fresh_database, throwaway_workdir
-from devtools.support import wait_until_listening
+from devtools.support import free_port, wait_until_listening
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -409,3 +414,74 @@ def tls_server_context(directory: Path) -> tuple[ssl.SSLContext, str]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(certificate_file, key_file)
     return context, certificate_file
+
+
+# --- A real SMTP server on loopback ---------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ReceivedMail:
+    """One message as the SMTP server took it: the envelope, and the message as sent."""
+
+    sender: str
+    recipients: list[str]
+    raw: str  # as it came over the wire, headers and encoded body
+    message: email.message.EmailMessage
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["subject"])
+
+    @property
+    def body(self) -> str:
+        return self.message.get_content().replace("\r\n", "\n")  # lines end CRLF on the wire
+
+    @property
+    def text(self) -> str:
+        """Everything in it, as sent and decoded: what a scan for a secret reads."""
+        return f"{self.raw}\n{self.subject}\n{self.body}"
+
+
+class SmtpServer:
+    """aiosmtpd's SMTP server on 127.0.0.1, keeping each message it accepts (`received`); while
+    `refusal` is set (e.g. "554 5.7.1 Refused"), it answers every message with it instead."""
+
+    def __init__(self) -> None:
+        self.received: list[ReceivedMail] = []
+        self.refusal = ""
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd calls it by this name
+        if self.refusal:
+            return self.refusal
+        raw = envelope.original_content or envelope.content
+        self.received.append(
+            ReceivedMail(
+                sender=envelope.mail_from,
+                recipients=list(envelope.rcpt_tos),
+                raw=raw.decode(errors="replace"),
+                message=email.message_from_bytes(raw, policy=email.policy.default),
+            )
+        )
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[ReceivedMail]:
+        """The messages whose envelope names `address`."""
+        return [mail for mail in self.received if address in mail.recipients]
+
+
+@contextlib.contextmanager
+def smtp_server() -> Iterator[SmtpServer]:
+    """A running `SmtpServer` within the block, stopped at its end. Its own log of each command
+    (aiosmtpd's "mail.log") is kept to warnings meanwhile."""
+    server = SmtpServer()
+    chatter = logging.getLogger("mail.log")
+    level = chatter.level
+    chatter.setLevel(logging.WARNING)
+    server.controller.start()
+    try:
+        yield server
+    finally:
+        server.controller.stop()
+        chatter.setLevel(level)

@@ -21,6 +21,9 @@ PUBLIC_URL_NAMES = {"account_login", "account_inactive", "socialaccount_login_ca
 # The identity provider's sign-in and its return: public, and not found while none is configured
 # (tests/test_staff_oidc.py signs in through one).
 IDENTITY_PROVIDER_URL_NAMES = {"openid_connect_login", "openid_connect_callback"}
+# A customer's setup pages: open without sign-in, the link's token the credential
+# (tests/test_setup_links.py).
+SETUP_URL_NAMES = {"setup-page", "setup-check", "setup-script"}
 
 # Values for the URL parameters the project's patterns take.
 SAMPLE_KWARGS = {
@@ -38,6 +41,8 @@ SAMPLE_KWARGS = {
     "user_id": uuid.UUID("00000000-0000-4000-8000-000000000000"),
     "provider_id": "company",
     "organization_id": uuid.UUID("00000000-0000-4000-8000-000000000000"),
+    "link_id": 1,
+    "token": "t" * 43,
 }
 
 
@@ -55,7 +60,8 @@ class SignInRequiredTests:
         assert {"orgadmin:organization-list", "orgadmin:audit-list", "account_logout", "admin:index"} <= names
 
     @pytest.mark.parametrize(
-        ("name", "path"), [u for u in ALL_URLS if u[0] not in PUBLIC_URL_NAMES | IDENTITY_PROVIDER_URL_NAMES]
+        ("name", "path"),
+        [u for u in ALL_URLS if u[0] not in PUBLIC_URL_NAMES | IDENTITY_PROVIDER_URL_NAMES | SETUP_URL_NAMES],
     )
     @pytest.mark.django_db
     def test_anonymous_is_sent_to_sign_in(self, client, name, path):

@@ -132,6 +132,15 @@ POLICY = {
     "orgadmin:onboarding-administrators": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, R, R)},
     "orgadmin:onboarding-skip": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, R, R)},
     "orgadmin:onboarding-abandon": {"GET": (SIGN_IN, 403, 200, 200), "POST": (SIGN_IN, 403, R, R)},
+    # A customer's setup links: Editors and Admins make and revoke them (revoking one that is not
+    # there leads back to the list, with why).
+    "orgadmin:setup-links": {"GET": (SIGN_IN, 403, 200, 200), "POST": (SIGN_IN, 403, 422, 422), "PUT": SIGNED_IN_405},
+    "orgadmin:setup-link-revoke": {"GET": SIGNED_IN_405, "POST": (SIGN_IN, 403, R, R)},
+    # The customer's setup pages: no sign-in, the token is the credential (the sample is no link's,
+    # so everyone gets the one plain refusal; tests/test_setup_links.py has the rest).
+    "setup-page": {"GET": (404, 404, 404, 404), "POST": (404, 404, 404, 404), "PUT": ANYONE_405},
+    "setup-check": {"GET": ANYONE_405, "POST": (404, 404, 404, 404)},
+    "setup-script": {"GET": (200, 200, 200, 200), "POST": ANYONE_405},
     "orgadmin:audit-list": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
     "orgadmin:audit-detail": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
     "orgadmin:audit-export": {"GET": (SIGN_IN, 403, 403, 200), "POST": (SIGN_IN, 405, 405, 405)},
@@ -155,6 +164,8 @@ def project_urls() -> dict[str, str]:
         "provider_id": "company",
         "flow_id": 1,
         "task_id": 1,
+        "link_id": 1,
+        "token": "x" * 43,
     }
     paths = {}
     for name, pattern in named_url_patterns():
@@ -276,7 +287,14 @@ def test_the_admin_site(client, role):
         assert client.get(reverse(name)).status_code == expected, name
 
 
-POSTS = [name for name, methods in POLICY.items() if "POST" in methods and methods["POST"][3] not in (405, R)]
+# The setup pages take no CSRF token: the link's token is the credential, and they set no cookie
+# (tests/test_setup_links.py).
+CSRF_EXEMPT = ("setup-page", "setup-check")
+POSTS = [
+    name
+    for name, methods in POLICY.items()
+    if "POST" in methods and methods["POST"][3] not in (405, R) and name not in CSRF_EXEMPT
+]
 
 
 @pytest.mark.django_db

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from audit.models import AuditEntry
-from devtools.sandbox import GLOBEX_ID
+from devtools.sandbox import ACME_ID, GLOBEX_ID
 from devtools.support import hidden_field
 from tests import contract
 from tests.factories import make_user
@@ -153,3 +153,70 @@ def test_organization_list_query_strings(client, sandbox, q, page):
     client.force_login(make_user_once("fuzz-editor"))
     for htmx in ({}, {"HTTP_HX_REQUEST": "true"}):
         assert client.get("/organizations/", {"q": q, "page": page}, **htmx).status_code == 200
+
+
+# --- A customer's setup link: the public form, its live check, and any token -----------------------
+
+SETUP_VALID = {"issuer": "https://fuzz.okta.example", "client_id": "fuzz-client", "client_secret": "fuzz-secret"}
+setup_form = st.dictionaries(st.sampled_from([*SETUP_VALID, "submit_anyway"]), nasty, min_size=1, max_size=3).map(
+    lambda replaced: SETUP_VALID | replaced
+)
+
+
+def fresh_setup_link() -> str:
+    """A usable link for Acme, made directly (the staff page is not under test here); its token."""
+    import secrets
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orgadmin.models import SetupLink
+    from orgadmin.setup_links.links import token_hash
+
+    token = secrets.token_urlsafe(32)
+    SetupLink.objects.create(
+        organization_id=ACME_ID, organization_name="Acme Corporation", token_hash=token_hash(token),
+        created_by=make_user_once("fuzz-editor"), expires_at=timezone.now() + timedelta(hours=1),
+    )  # fmt: skip
+    return token
+
+
+@pytest.mark.django_db
+@FUZZ
+@given(form=setup_form)
+def test_setup_link_form(sandbox, settings, form):
+    from django.core.cache import cache
+    from django.test import Client
+
+    sandbox.sandbox.reset()
+    cache.clear()
+    settings.PORTAL_ISSUER_CHECK_TIMEOUT_SECONDS = 0.5
+    token = fresh_setup_link()
+    customer = Client()
+    since = last_entry_id()
+    response = post_as_browser(customer, f"/setup/{token}/", form)
+    page = response.content.decode()
+    assert response.status_code in (200, 409, 422), response.status_code
+    for value in form.values():
+        if value in INJECTIONS and re.search(r"[<>\"]", value):
+            assert value not in page, "a value was rendered unescaped"
+    assert "fuzz-secret" not in page  # a secret is never rendered back
+    assert not AuditEntry.objects.filter(id__gt=since, response_status__in=[400, 422]).exists()
+    check = post_as_browser(customer, f"/setup/{token}/check/", {"issuer": form["issuer"]})
+    assert check.status_code in (200, 404, 422), check.status_code  # 404: the link was used by the post
+    assert set(check.json()) == {"passed", "message"}
+
+
+@pytest.mark.django_db
+@FUZZ
+@given(token=st.text(alphabet=st.characters(codec="utf-8", exclude_characters="/?#"), min_size=1, max_size=200))
+def test_setup_link_tokens(token):
+    from urllib.parse import quote
+
+    from django.core.cache import cache
+    from django.test import Client
+
+    cache.clear()
+    response = Client().get(f"/setup/{quote(token, safe='')}/")
+    assert response.status_code == 404
+    assert b"This link is not valid" in response.content

@@ -13,6 +13,7 @@ from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from audit.models import AuditEntry
@@ -230,6 +231,27 @@ def test_no_page_or_fragment_turns_hostile_text_into_markup(client, sandbox):
             visit("changes with one unknown", client.get("/changes/"))
             visit(f"change request {n} checked", client.post(f"/changes/{change.pk}/check/", follow=True))
     visit("changes", client.get("/changes/"))
+
+    # Setup links of hostile organizations: the staff page, the customer's page, an entry refused
+    # with hostile values, and the request a hostile issuer check's finding waits in.
+    standing = [o for o in organizations if o.id in sandbox.sandbox.organizations]
+    assert standing
+    for n, organization in enumerate(standing):
+        made = client.post(f"/organizations/{organization.id}/setup-links/", {"hours": 1})
+        visit(f"setup links {n}", made)
+        assert made.status_code == 200, (n, made.status_code, made.content.decode()[-3000:])
+        token = re.search(r"/setup/([A-Za-z0-9_-]{43})/", made.content.decode()).group(1)
+        visit(f"setup page {n}", Client().get(f"/setup/{token}/"))
+        hostile_entry = {"issuer": HOSTILE[n], "client_id": HOSTILE[n], "client_secret": "s"}
+        visit(f"setup entry refused {n}", Client().post(f"/setup/{token}/", hostile_entry))
+    setup = ChangeRequest.objects.create(
+        organization_id=organizations[0].id, organization_name=organizations[0].name, kind="setup",
+        body={"issuer": HOSTILE[3]}, organization_state={}, reason=HOSTILE[4], requested_by=asker,
+        summary={"setup_link": 1, "issuer_check": {"passed": False, "authorization_host": HOSTILE[5],
+                                                   "problem": HOSTILE[0]}},
+        expires_at=timezone.now() + timedelta(hours=1),
+    )  # fmt: skip
+    visit("setup change request", client.get(f"/changes/{setup.pk}/"))
 
     # The audit log now holds the hostile names, messages and user agent.
     visit("audit", client.get("/audit/"))

@@ -74,6 +74,8 @@ class WholeFlowTests:
 
         page = as_editor.get(flow_url(flow)).content.decode()
         assert "Step 2 of 3" in page
+        # The customer's OIDC can come from their own admin: a setup link for the new organization.
+        assert f'href="{reverse("orgadmin:setup-links", args=[created.id])}" data-setup-link' in page
         assert "Analytics warehouse (Snowflake)" in page
         assert "Sales CRM (Salesforce)" in page
         chosen = owner_connections(sandbox)
@@ -133,13 +135,8 @@ class WholeFlowTests:
         assert not posts(sandbox, "/users")
 
 
+@pytest.mark.usefixtures("customer_identity_provider")
 class IssuerCheckTests:
-    @pytest.fixture(autouse=True)
-    def _loopback(self, settings, sandbox):
-        """The sandbox's identity provider, over https on loopback, trusted through its own certificate."""
-        settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = [sandbox.serve_tls()]
-        settings.PORTAL_ISSUER_CHECK_CA_FILE = sandbox.ca_file
-
     def oidc(self, sandbox, tenant: str) -> dict[str, str]:
         issuer = f"{sandbox.tls_url}/_idp/{tenant}"
         return {"issuer": issuer, "client_id": "hooli-client", "client_secret": "s3cret-value"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import sys
 import urllib.parse
 from html import escape as html_escape
@@ -17,7 +18,7 @@ from django.test import Client
 from django.views.debug import ExceptionReporter
 
 from audit.models import AuditEntry
-from devtools.sandbox import ACME_ID, GLOBEX_ID, OWNER_ID, PARTNER_KEY
+from devtools.sandbox import ACME_ID, GLOBEX_ID, INITECH_ID, OWNER_ID, PARTNER_KEY
 from devtools.support import hidden_field, hidden_fields
 from orgadmin.models import ChangeRequest, OidcCredentials, Onboarding, OnboardingTask
 from orgadmin.onboarding import flow as onboarding
@@ -162,6 +163,32 @@ def request_approve_and_check_a_change(client: Client, record: Recorder, setting
     assert change.status == "executed"
 
 
+def enter_oidc_through_a_setup_link(client: Client, record: Recorder, settings, sandbox) -> None:
+    """A customer's setup link: made, opened, the issuer checked, the secret entered (held by the
+    failed check, then submitted anyway), the request an Editor approves. Every page recorded."""
+    settings.PORTAL_FOUR_EYES = True
+    links = f"/organizations/{INITECH_ID}/setup-links/"
+    made = client.post(links, {"hours": 1})
+    record(made)
+    token = re.search(r"/setup/([A-Za-z0-9_-]{43})/", made.content.decode()).group(1)
+    customer = Client()
+    record(customer.get(f"/setup/{token}/"))
+    typed = {"issuer": "https://leak.okta.example", "client_id": "leak-client", "client_secret": SECRET}
+    record(customer.post(f"/setup/{token}/check/", {"issuer": typed["issuer"]}))
+    record(customer.post(f"/setup/{token}/", typed))
+    record(customer.post(f"/setup/{token}/", typed | {"submit_anyway": "on"}))
+    record(customer.get(f"/setup/{token}/"))
+    record(client.get(links))
+    change = ChangeRequest.objects.get(kind="setup")
+    editor = Client()
+    editor.force_login(make_user("setup-approver", role="Editor"))
+    record(editor.get(f"/changes/{change.pk}/"))
+    record(editor.post(f"/changes/{change.pk}/decide/", {"decision": "approve"}, follow=True))
+    assert ChangeRequest.objects.get(kind="setup").status == "executed"
+    [put] = [r for r in sandbox.sandbox.received if r["method"] == "PUT" and r["path"].endswith(INITECH_ID)]
+    assert put["body"]["client_secret"] == SECRET  # it reached Polytomic, as it must
+
+
 @pytest.mark.django_db
 def test_no_page_header_log_or_audit_column_holds_a_secret(
     client, sandbox, caplog, settings, audit_stream, django_capture_on_commit_callbacks
@@ -175,6 +202,7 @@ def test_no_page_header_log_or_audit_column_holds_a_secret(
         keep_credentials_and_resend_them(client, record, settings)
         kept = json.dumps(list(OidcCredentials.objects.values()), default=str)
         request_approve_and_check_a_change(client, record, settings)
+        enter_oidc_through_a_setup_link(client, record, settings, sandbox)
 
     assert sandbox.sandbox.received, "the pages called Polytomic"
     assert any(r["body"] and r["body"].get("client_secret") == SECRET for r in sandbox.sandbox.received), (

@@ -281,6 +281,8 @@ class StrictValueTests:
             ({"LOG_LEVEL": "verbose"}, "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
             ({"PORTAL_SESSION_IDLE_MINUTES": "0"}, "use a whole number of 1 or more"),
             ({"PORTAL_TRUSTED_PROXY_COUNT": "-1"}, "use a whole number of 0 or more"),
+            ({"PORTAL_SETUP_LINK_HOURS": "169"}, "use a whole number of 1 or more and of 168 or less"),
+            ({"PORTAL_SETUP_LINK_HOURS": "0"}, "use a whole number of 1 or more and of 168 or less"),
             ({"POLYTOMIC_READ_TIMEOUT": "0"}, "use a number above 0"),
             ({"TIME_ZONE": "Mars/Olympus_Mons"}, "use an IANA time zone name, e.g. UTC or Europe/Berlin"),
             ({"DATABASE_URL": "postgress://db.internal/portal"},
@@ -357,3 +359,80 @@ class StrictValueTests:
             )
         )
         assert not database.exists()
+
+
+class MailSettingsTests:
+    """Mail (portal/settings/mail.py): off without EMAIL_URL; with it, the SMTP server as its URL
+    names it, and the sender and the portal's address required unless DEBUG."""
+
+    MAIL = {
+        "EMAIL_URL": "smtp+tls://portal%40partner.example:pa%2Fss@mail.partner.example",
+        "DEFAULT_FROM_EMAIL": "Organization portal <portal@partner.example>",
+        "PORTAL_BASE_URL": "https://portal.example.com/",
+    }
+    SHOWN = (
+        "(PORTAL_MAIL_ON, EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, EMAIL_USE_TLS, EMAIL_USE_SSL, EMAIL_HOST_USER,"
+        " EMAIL_HOST_PASSWORD, EMAIL_TIMEOUT, DEFAULT_FROM_EMAIL, PORTAL_BASE_URL)"
+    )
+
+    def test_without_email_url_mail_is_off_and_django_sends_nothing(self):
+        assert setting_value("(PORTAL_MAIL_ON, EMAIL_BACKEND)", PRODUCTION_ENV) == str(
+            (False, "django.core.mail.backends.dummy.EmailBackend")
+        )
+
+    def test_the_server_is_read_from_its_url(self):
+        assert setting_value(self.SHOWN, {**PRODUCTION_ENV, **self.MAIL}) == str((
+            True, "django.core.mail.backends.smtp.EmailBackend", "mail.partner.example", 587, True, False,
+            "portal@partner.example", "pa/ss", 10.0, "Organization portal <portal@partner.example>",
+            "https://portal.example.com",
+        ))  # fmt: skip
+
+    @pytest.mark.parametrize(
+        ("url", "port", "tls", "ssl"),
+        [("smtp://mail.internal", 25, False, False), ("smtp://mail.internal:2525", 2525, False, False),
+         ("smtp+ssl://mail.internal", 465, False, True)],
+    )  # fmt: skip
+    def test_the_port_follows_the_scheme_unless_named(self, url, port, tls, ssl):
+        env = {**PRODUCTION_ENV, **self.MAIL, "EMAIL_URL": url}
+        assert setting_value("(EMAIL_PORT, EMAIL_USE_TLS, EMAIL_USE_SSL)", env) == str((port, tls, ssl))
+
+    def test_with_debug_the_sender_and_the_address_have_defaults(self):
+        env = {"DEBUG": "true", "EMAIL_URL": "smtp://127.0.0.1:1025"}
+        assert setting_value("(DEFAULT_FROM_EMAIL, PORTAL_BASE_URL)", env) == str(
+            ("portal@localhost", "http://localhost:8000")
+        )
+
+    def test_what_stops_start_up(self):
+        mail = self.MAIL
+        cases = {
+            "no address": {"EMAIL_URL": mail["EMAIL_URL"], "DEFAULT_FROM_EMAIL": mail["DEFAULT_FROM_EMAIL"]},
+            "no sender": {"EMAIL_URL": mail["EMAIL_URL"], "PORTAL_BASE_URL": mail["PORTAL_BASE_URL"]},
+            "smtps": {**mail, "EMAIL_URL": "smtps://portal:hunter2@mail.partner.example"},
+            "options": {**mail, "EMAIL_URL": "smtp://mail.partner.example?ssl=False"},
+            "no host": {**mail, "EMAIL_URL": "smtp+tls://portal:hunter2@:587"},
+            "a path": {**mail, "PORTAL_BASE_URL": "https://portal.example.com/staff"},
+            "plain http": {**mail, "PORTAL_BASE_URL": "http://portal.example.com"},
+            "bad sender": {**mail, "DEFAULT_FROM_EMAIL": "the portal"},
+        }
+        outcomes = load_each(cases)
+        assert outcomes["no address"].startswith("Set the PORTAL_BASE_URL environment variable")
+        assert outcomes["no sender"].startswith("Set the DEFAULT_FROM_EMAIL environment variable")
+        assert outcomes["smtps"] == (
+            "EMAIL_URL='<a URL with a password>' is not allowed: use a URL starting smtp://, smtp+tls://, smtp+ssl://."
+        )
+        assert outcomes["options"] == (
+            "EMAIL_URL='smtp://mail.partner.example?ssl=False' is not allowed: use smtp://user:password@host:port, "
+            "naming the host and no ?options."
+        )
+        assert outcomes["no host"].startswith("EMAIL_URL='<a URL with a password>' is not allowed: ")
+        assert outcomes["a path"] == (
+            "PORTAL_BASE_URL='https://portal.example.com/staff' is not allowed: use the portal's scheme and host "
+            "alone, e.g. https://admin.example.com."
+        )
+        assert outcomes["plain http"] == (
+            "PORTAL_BASE_URL='http://portal.example.com' is not allowed: use a URL starting https://."
+        )
+        assert outcomes["bad sender"] == (
+            "DEFAULT_FROM_EMAIL='the portal' is not allowed: use an address, or Name <address>."
+        )
+        assert "hunter2" not in str(outcomes)

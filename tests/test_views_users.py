@@ -74,6 +74,21 @@ class UserListTests:
         assert page.status_code == 200
         assert "Polytomic did not answer as expected" in page.content.decode()
 
+    def test_roles_that_cannot_be_read_leave_the_users_listed_by_role_id(self, as_editor, sandbox):
+        refused = {"method": "GET", "path": "/api/permissions/roles", "fault": "status:400"}
+        sandbox.sandbox.faults.queue.append(refused)
+        response = as_editor.get(reverse("orgadmin:user-list", args=[ACME_ID]))
+        page = response.content.decode()
+        assert response.status_code == 200
+        assert "The roles could not be read" in page
+        assert "Each user's roles are shown by their ids." in page
+        member = acme_role(sandbox, "Member")
+        assert re.search(rf"analyst@acme\.example</td>\s*<td>{member}</td>", page)
+        # The pages that need the roles to choose from still say that Polytomic failed.
+        sandbox.sandbox.faults.queue.append(refused)
+        invite = as_editor.get(reverse("orgadmin:user-invite", args=[ACME_ID])).content.decode()
+        assert "Polytomic did not answer as expected" in invite
+
     def test_reads_a_few_queries_however_many_users(self, as_editor, sandbox, django_assert_max_num_queries):
         # Three calls, each recorded (five queries each on PostgreSQL, whose append also takes the
         # chain's advisory lock), the two reads each after a look in the shared cache (is the audit

@@ -30,5 +30,6 @@ exception: when the log refuses the entry that ends a send, the request is marke
 one (the write's attempt, committed before it was sent, already stands in the log), so that it is
 not left executing; its check is recorded.
 
-`views` and `forms` are its pages.
+`notify` mails, once a step commits, those who may decide a request that starts waiting and its
+requester when it is decided (README, "Mail"). `views` and `forms` are its pages.
 """

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.protocol import AuditContext
+from orgadmin.change_requests import notify
 from orgadmin.change_requests.steps import (
     ENCRYPTION_PURPOSE,
     ChangeRequestClosed,
@@ -39,12 +40,32 @@ class AlreadyWaiting(Exception):
 def request_update(
     *, context: AuditContext, organization: Organization, data: OrganizationInput, summary: dict, reason: str
 ) -> ChangeRequest:
-    body = data.body()
-    secrets = {name: body.pop(name) for name in SECRETS if name in body}
+    body, secret = _sealed(data)
     return _request(
         context=context, organization=organization, kind=ChangeRequest.Kind.UPDATE, body=body, summary=summary,
-        reason=reason, secret=fernet(ENCRYPTION_PURPOSE).encrypt(joined(secrets)).decode() if secrets else "",
+        reason=reason, secret=secret,
     )  # fmt: skip
+
+
+def request_setup(
+    *, context: AuditContext, requested_by: object, organization: Organization, data: OrganizationInput,
+    summary: dict, reason: str,
+) -> ChangeRequest:  # fmt: skip
+    """The OIDC a customer entered through a setup link (`orgadmin.setup_links`), asked for in the
+    name of the link's maker (`requested_by`), who therefore cannot decide it; the entries name the
+    customer (`context`)."""
+    body, secret = _sealed(data)
+    return _request(
+        context=context, organization=organization, kind=ChangeRequest.Kind.SETUP, body=body, summary=summary,
+        reason=reason, secret=secret, requested_by=requested_by,
+    )  # fmt: skip
+
+
+def _sealed(data: OrganizationInput) -> tuple[dict, str]:
+    """The body a PUT sends without its secrets, and the secrets encrypted ("" if none)."""
+    body = data.body()
+    secrets = {name: body.pop(name) for name in SECRETS if name in body}
+    return body, fernet(ENCRYPTION_PURPOSE).encrypt(joined(secrets)).decode() if secrets else ""
 
 
 def request_delete(*, context: AuditContext, organization: Organization, reason: str) -> ChangeRequest:
@@ -55,12 +76,13 @@ def request_delete(*, context: AuditContext, organization: Organization, reason:
 
 
 def _request(*, context: AuditContext, organization: Organization, kind: str, body: dict, summary: dict,
-             reason: str, secret: str) -> ChangeRequest:  # fmt: skip
+             reason: str, secret: str, requested_by: object = None) -> ChangeRequest:  # fmt: skip
     """Records the request, unless one of its kind waits already (AlreadyWaiting). The look and
     the record are made under the organization's write lock (`orgadmin.organizations.lock`,
     `Busy` past its wait), its transaction committed before the lock is let go: of two requests
     asked at once, the second sees the first. The pages that ask hold the lock already (it is
-    taken again, as a lock of the same session or thread is)."""
+    taken again, as a lock of the same session or thread is). The requester is the context's actor
+    unless `requested_by` names another (a setup link's maker)."""
     with lock.held(organization.id), transaction.atomic():
         waiting = ChangeRequest.objects.filter(ChangeRequest.waiting_q(), organization_id=organization.id, kind=kind)
         if first := waiting.order_by("requested_at", "pk").first():
@@ -74,10 +96,11 @@ def _request(*, context: AuditContext, organization: Organization, kind: str, bo
             summary=summary,
             reason=reason,
             secret=secret,
-            requested_by=context.actor,
+            requested_by=requested_by or context.actor,
             expires_at=timezone.now() + timedelta(hours=settings.PORTAL_CHANGE_REQUEST_HOURS),
         )
         record_step(context, change, AuditEntry.Action.CHANGE_REQUEST, body={**masked(change), "reason": reason})
+        notify.waiting(change)
     return change
 
 
@@ -118,6 +141,7 @@ def reject(*, context: AuditContext, change_request_id: int, comment: str) -> Ch
             raise ChangeRequestClosed(why_closed(change_request_id, context))
         change = ChangeRequest.objects.get(pk=change_request_id)
         record_step(context, change, AuditEntry.Action.CHANGE_REJECT, body={"comment": comment})
+        notify.decided(change)
     return change
 
 

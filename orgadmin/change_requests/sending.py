@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.protocol import AuditContext, AuditUnavailable
+from orgadmin.change_requests import notify
 from orgadmin.change_requests.resolving import resolve
 from orgadmin.change_requests.steps import (
     SENDING,
@@ -40,7 +41,8 @@ from orgadmin.polytomic.fields import SECRETS, OrganizationInput
 
 def approve(*, context: AuditContext, change_request_id: int, comment: str) -> ChangeRequest:
     """Takes the request (once, whoever clicks first), checks the organization did not change,
-    and sends it. Returns the request as it ends: executed, failed or void."""
+    and sends it. Returns the request as it ends: executed, failed or void; its requester is
+    mailed what came of it (`notify`)."""
     now = timezone.now()
     with transaction.atomic():
         taken = (
@@ -58,7 +60,10 @@ def approve(*, context: AuditContext, change_request_id: int, comment: str) -> C
             raise ChangeRequestClosed(why_closed(change_request_id, context))
         change = ChangeRequest.objects.get(pk=change_request_id)
         record_step(context, change, AuditEntry.Action.CHANGE_APPROVE, body={"comment": comment})
-    return _execute_alone(context, change)
+    try:
+        return _execute_alone(context, change)
+    finally:  # however the send ended, even with the audit log refusing its end: the request as it stands
+        notify.decided(change)
 
 
 def _execute_alone(context: AuditContext, change: ChangeRequest) -> ChangeRequest:

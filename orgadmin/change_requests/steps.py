@@ -149,6 +149,8 @@ def record_step(
             "kind": change.kind,
             "requested_by": change.requested_by.get_username(),
             "decided_by": change.decided_by.get_username() if change.decided_by else None,
+            # The customer's submission through a setup link names its link (orgadmin/setup_links/).
+            **({"setup_link": change.summary.get("setup_link")} if change.kind == ChangeRequest.Kind.SETUP else {}),
             **body,
         },
         outcome=outcome,

@@ -57,7 +57,9 @@ def change_list(request: HttpRequest) -> HttpResponse:
 def change_detail(request: HttpRequest, change_id: int) -> HttpResponse:
     """A request as its requester confirmed it, the organization as Polytomic has it now (while
     the request is open), and the approver's decision."""
-    change = get_object_or_404(ChangeRequest.objects.select_related("requested_by", "decided_by"), pk=change_id)
+    change = get_object_or_404(
+        ChangeRequest.objects.select_related("requested_by", "decided_by", "setup_link"), pk=change_id
+    )
     current, error, voids = None, None, ""
     if change.waiting:
         try:
@@ -80,13 +82,21 @@ def change_detail(request: HttpRequest, change_id: int) -> HttpResponse:
     )
 
 
+def _may_decide(request: HttpRequest, change: ChangeRequest) -> None:
+    """Refuses (403) whoever lacks the permission that decides this request: an Admin's, or for a
+    customer's setup link an Editor's (`ChangeRequest.deciding_permission`)."""
+    if not request.user.has_perm(change.deciding_permission):
+        raise PermissionDenied("You may not decide this change request.")
+
+
 @require_POST
-@permission_required("orgadmin.approve_change_request", raise_exception=True)
+@permission_required("orgadmin.change_organization", raise_exception=True)
 def change_decide(request: HttpRequest, change_id: int) -> HttpResponse:
     """Approves (a recent sign-in check first) or rejects another's request."""
     approving = request.POST.get("decision") == "approve"
     form = ChangeDecisionForm(request.POST, rejecting=not approving)
     change = get_object_or_404(ChangeRequest, pk=change_id)
+    _may_decide(request, change)
     if not form.is_valid():
         return _change_page(request, change, form=form, status=422)
     if approving and not recent_sign_in.is_recent(request):
@@ -126,10 +136,10 @@ def change_withdraw(request: HttpRequest, change_id: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required("orgadmin.approve_change_request", raise_exception=True)
+@permission_required("orgadmin.change_organization", raise_exception=True)
 def change_check(request: HttpRequest, change_id: int) -> HttpResponse:
     """Finds out at Polytomic what became of a request sent whose outcome is not known."""
-    get_object_or_404(ChangeRequest, pk=change_id)
+    _may_decide(request, get_object_or_404(ChangeRequest, pk=change_id))
     try:
         change = resolving.check(context=AuditContext.from_request(request), change_request_id=change_id)
     except ChangeRequestClosed as exc:
@@ -142,7 +152,7 @@ def change_check(request: HttpRequest, change_id: int) -> HttpResponse:
 def _change_page(request, change, *, form, current=None, error=None, voids="", status=200) -> HttpResponse:
     """`voids`: why approving would void the request, shown instead of the Approve button."""
     user = request.user
-    may_decide = user.has_perm("orgadmin.approve_change_request") and change.requested_by_id != user.pk
+    may_decide = user.has_perm(change.deciding_permission) and change.requested_by_id != user.pk
     context = {
         "change": change, "current": current, "error": error, "form": form, "voids": voids,
         "can_decide": may_decide and change.waiting,

@@ -13,12 +13,13 @@ from orgadmin.polytomic.client import client
 from orgadmin.polytomic.people import Role, User
 
 
-def organization_people(*, context: AuditContext, organization_id: UUID) -> tuple[list[User], dict[str, Role]]:
-    """The organization's users, and its roles by id (two calls: the roles are asked as the
-    organization itself)."""
-    users = client().list_users(organization_id, context=context)
-    roles = {role.id: role for role in organization_roles(context=context, organization_id=organization_id)}
-    return users, roles
+def organization_users(*, context: AuditContext, organization_id: UUID) -> list[User]:
+    return client().list_users(organization_id, context=context)
+
+
+def roles_by_id(*, context: AuditContext, organization_id: UUID) -> dict[str, Role]:
+    """The organization's roles by id (asked as the organization itself: `organization_roles`)."""
+    return {role.id: role for role in organization_roles(context=context, organization_id=organization_id)}
 
 
 def organization_roles(*, context: AuditContext, organization_id: UUID) -> list[Role]:

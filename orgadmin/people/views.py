@@ -37,22 +37,35 @@ class People:
     users: list[User]
     roles: dict[str, Role]
     user: User | None = None
+    # Why the roles could not be read, on the one page that shows the users without them (the list).
+    roles_error: PolytomicError | AuditUnavailable | None = None
 
     def role_names(self, user: User) -> list[str]:
         return [self.roles[role_id].name if role_id in self.roles else role_id for role_id in user.role_ids]
 
 
-def with_people(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def with_people(view: Callable[..., HttpResponse] | None = None, *, roles_optional: bool = False) -> Any:
     """The view, handed the organization's people read fresh (and the user its address names);
     or, instead of it, the page that says the organization is gone, that Polytomic failed, or
-    that the user is no longer in the organization."""
+    that the user is no longer in the organization. With `roles_optional` (the list, which can
+    show users without their roles' names), roles that cannot be read are said on the page
+    (`People.roles_error`) instead of failing it."""
+    if view is None:
+        return lambda view: with_people(view, roles_optional=roles_optional)
 
     @wraps(view)
     def read_first(request: HtmxHttpRequest, organization_id: UUID, **kwargs: Any) -> HttpResponse:
         context = AuditContext.from_request(request)
+        roles_error = None
         try:
             organization = organization_get(context=context, organization_id=organization_id)
-            users, roles = queries.organization_people(context=context, organization_id=organization_id)
+            users = queries.organization_users(context=context, organization_id=organization_id)
+            try:
+                roles = queries.roles_by_id(context=context, organization_id=organization_id)
+            except (PolytomicError, AuditUnavailable) as exc:
+                if not roles_optional or isinstance(exc, PolytomicNotFound):
+                    raise
+                roles, roles_error = {}, exc
         except PolytomicNotFound:
             messages.warning(request, "That organization does not exist at Polytomic (it may have been deleted).")
             return htmx_redirect(request, reverse("orgadmin:organization-list"))
@@ -63,7 +76,8 @@ def with_people(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
         if user_id is not None and user is None:
             messages.info(request, "That user is no longer in this organization.")
             return htmx_redirect(request, reverse("orgadmin:user-list", args=[organization_id]))
-        return view(request, People(organization, users, roles, user), organization_id=organization_id, **kwargs)
+        people = People(organization, users, roles, user, roles_error=roles_error)
+        return view(request, people, organization_id=organization_id, **kwargs)
 
     return read_first
 
@@ -71,7 +85,7 @@ def with_people(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
 @require_GET
 @permission_required("orgadmin.view_users", raise_exception=True)
 @never_cache
-@with_people
+@with_people(roles_optional=True)
 def user_list(request: HtmxHttpRequest, people: People, organization_id: UUID) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:200]
     shown = [user for user in people.users if query.casefold() in f"{user.email} {user.id}".casefold()]

@@ -12,11 +12,14 @@ the few that are not, and the names variables had before, are in `portal.setting
   issuer check, four eyes.
 - `signin`: sessions, the proxies in front, staff sign-in (django-allauth, django-axes).
 - `security`: cookies, HTTPS and the response headers.
+- `mail`: the mail the portal sends (the SMTP server, the sender, the portal's address in links);
+  off without EMAIL_URL.
 """
 
 from __future__ import annotations
 
 from portal.settings.base import *  # noqa: F403
+from portal.settings.mail import *  # noqa: F403
 from portal.settings.organizations import *  # noqa: F403
 from portal.settings.security import *  # noqa: F403
 from portal.settings.signin import *  # noqa: F403

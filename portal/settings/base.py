@@ -75,6 +75,8 @@ MIDDLEWARE = [
     "staff.forwarded_headers.ForwardedHeadersMiddleware",
     "orgadmin.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # On the public setup host, nothing but /setup/ (README, "Customer self-serve SSO setup").
+    "orgadmin.middleware.SetupHostMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

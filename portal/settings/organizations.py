@@ -58,3 +58,23 @@ PORTAL_CHANGE_REQUEST_HOURS = env.int("PORTAL_CHANGE_REQUEST_HOURS", default=24,
 # credentials"): Fernet keys, newest first; the newest encrypts, any of them decrypts, and
 # `rekey_oidc_credentials` re-encrypts what is kept under the newest. None: nothing can be kept.
 PORTAL_OIDC_CREDENTIALS_KEYS = env.fernet_keys("PORTAL_OIDC_CREDENTIALS_KEYS")
+
+# --- Customer setup links (README, "Customer self-serve SSO setup") -------------------------------
+
+# The partner's name, as the setup page and its mail name it to the customer's admin.
+PORTAL_PARTNER_NAME = env.str("PORTAL_PARTNER_NAME", default="Your data platform").strip() or "Your data platform"
+# Where setup links point: the public host that serves only /setup/ (README). Unset, a link is on
+# the host its maker used.
+PORTAL_SETUP_LINK_BASE_URL = env.str("PORTAL_SETUP_LINK_BASE_URL", default="").rstrip("/")
+# A new link's lifetime unless its maker chooses another (at most 168 hours, seven days).
+PORTAL_SETUP_LINK_HOURS = env.int("PORTAL_SETUP_LINK_HOURS", default=72, minimum=1, maximum=168)
+# Wrong, used, expired or revoked tokens one address may present in an hour before every setup
+# link is refused to it until the hour is over (counted in the shared cache).
+PORTAL_SETUP_LINK_MISSES_PER_HOUR = env.int("PORTAL_SETUP_LINK_MISSES_PER_HOUR", default=10, minimum=1)
+# The redirect URI the customer registers at their identity provider for Polytomic's OIDC sign-in.
+# Polytomic's public material does not state it: the setup page marks it unconfirmed until
+# PORTAL_CUSTOMER_OIDC_REDIRECT_URI_CONFIRMED says Polytomic confirmed it.
+PORTAL_CUSTOMER_OIDC_REDIRECT_URI = env.str(
+    "PORTAL_CUSTOMER_OIDC_REDIRECT_URI", default="https://app.polytomic.com/auth/oidc/callback"
+)
+PORTAL_CUSTOMER_OIDC_REDIRECT_URI_CONFIRMED = env.bool("PORTAL_CUSTOMER_OIDC_REDIRECT_URI_CONFIRMED", default=False)

@@ -16,6 +16,7 @@ NAMED_OTHERWISE = {
     "DATABASE_URL": "DATABASES",
     "CONN_MAX_AGE": "DATABASES",  # DATABASES["default"]["CONN_MAX_AGE"]
     "CACHE_URL": "CACHES",
+    "EMAIL_URL": "EMAIL_BACKEND",  # and EMAIL_HOST, EMAIL_PORT, the account, TLS; PORTAL_MAIL_ON
     "LOG_LEVEL": "LOGGING",  # the root logger's level
     "PORTAL_SESSION_IDLE_MINUTES": "SESSION_COOKIE_AGE",  # Django's, in seconds
     "PORTAL_SESSION_MAX_HOURS": "PORTAL_SESSION_MAX_AGE",  # in seconds

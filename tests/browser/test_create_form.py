@@ -24,11 +24,7 @@ def editor_page(request, page: Page, live_server) -> Page:
     return page
 
 
-@pytest.fixture(autouse=True)
-def _identity_provider(sandbox, settings):
-    """The customer's identity provider: the sandbox's documents, over https on loopback."""
-    settings.PORTAL_ISSUER_CHECK_LOOPBACK_ORIGINS = [sandbox.serve_tls()]
-    settings.PORTAL_ISSUER_CHECK_CA_FILE = sandbox.ca_file
+pytestmark = [pytestmark, pytest.mark.usefixtures("customer_identity_provider")]
 
 
 def fits(page: Page) -> bool:

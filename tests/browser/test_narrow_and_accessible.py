@@ -35,6 +35,7 @@ WIDE = {"width": 1280, "height": 800}
 AXE = Path(__file__).resolve().parents[1] / "oidc" / "node_modules" / "axe-core" / "axe.min.js"
 NOT_PAGES = {
     "orgadmin:audit-export": "a CSV file",
+    "setup-script": "the setup page's script",
     "orgadmin:audit-organization-names": "the name filter's <option>s, for its <datalist>",
 }
 SHOWN = (200, 401)  # 401: the identity provider's error page, shown to whoever lands on it

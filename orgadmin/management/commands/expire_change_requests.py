@@ -1,7 +1,8 @@
 """Checks at Polytomic the change requests sent whose outcome is not known (their sender's audit
 entry refused, or their worker gone past its deadline), then expires those past their time,
 erasing their client secrets. The one place an expiry is recorded: the queue shows a request past
-its time as expired at once, writing nothing. Schedule this (hourly, cron) so that no request stays
+its time as expired at once, writing nothing. It records the expiry of the setup links past their
+time too (they are refused from then on, recorded or not). Schedule this (hourly, cron) so that no request stays
 unknown, and no secret outlives its request."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from django.core.management.base import BaseCommand
 
 from orgadmin.change_requests import requesting, resolving
 from orgadmin.models import ChangeRequest
+from orgadmin.setup_links import links
 
 
 class Command(BaseCommand):
@@ -32,3 +34,4 @@ class Command(BaseCommand):
                 )
         expired = requesting.expire_due()
         self.stdout.write(f"Expired {expired} change request(s).")
+        self.stdout.write(f"Recorded the expiry of {links.expire_due()} setup link(s).")

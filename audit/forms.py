@@ -14,21 +14,14 @@ from django.urls import reverse_lazy
 from audit.models import AuditEntry
 
 
-class FixedChoices:
-    """A choice field whose choices, fixed where the form is defined, each form shares: Django's
-    choice field deep-copies its choices for every form, and the action filter's thirty-odd made
-    that a large part of building the form (docs/performance.md)."""
+class SharedFields(dict):
+    """A form's fields, shared by every form of its kind: fixed where the form is defined, and
+    changed by none of them. Django deep-copies a form's fields for each form, so that one may
+    change its own; for the ten filters (the action filter's thirty-odd choices among them) that
+    copy was most of the time it takes to build the form (docs/performance.md)."""
 
-    def __deepcopy__(self, memo: dict) -> forms.Field:
-        return forms.Field.__deepcopy__(self, memo)  # the widget and validators copied; the choices shared
-
-
-class ChoiceField(FixedChoices, forms.ChoiceField):
-    pass
-
-
-class MultipleChoiceField(FixedChoices, forms.MultipleChoiceField):
-    pass
+    def __deepcopy__(self, memo: dict) -> SharedFields:
+        return self
 
 
 class AuditFilterForm(forms.Form):
@@ -62,8 +55,10 @@ class AuditFilterForm(forms.Form):
     )
     organization = forms.CharField(label="Organization id", required=False, max_length=64)
     actor = forms.CharField(label="Actor (username)", required=False, max_length=150)
-    action = ChoiceField(label="Action", required=False, choices=[("", "Any action"), *AuditEntry.Action.choices])
-    outcome = ChoiceField(label="Outcome", required=False, choices=[("", "Any outcome"), *AuditEntry.Outcome.choices])
+    action = forms.ChoiceField(label="Action", required=False, choices=[("", "Any action"), *AuditEntry.Action.choices])
+    outcome = forms.ChoiceField(
+        label="Outcome", required=False, choices=[("", "Any outcome"), *AuditEntry.Outcome.choices]
+    )
     since = forms.DateField(label="From (UTC)", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label="To (UTC, inclusive)", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     request = forms.CharField(label="Portal request id", required=False, max_length=64)
@@ -72,7 +67,9 @@ class AuditFilterForm(forms.Form):
     # Off, the changes alone (audit.queries.CHANGES): reads are most of a log and drown the writes.
     reads = forms.BooleanField(label="Include reads", required=False)
     # Several actions at once, from a link (an onboarding step's calls): kept across the filters.
-    actions = MultipleChoiceField(required=False, widget=forms.MultipleHiddenInput, choices=AuditEntry.Action.choices)
+    actions = forms.MultipleChoiceField(
+        required=False, widget=forms.MultipleHiddenInput, choices=AuditEntry.Action.choices
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -126,6 +123,9 @@ class AuditFilterForm(forms.Form):
                 values = value if isinstance(value, list) else ["on" if value is True else value]
                 kept += [(field, str(each).strip()) for each in values]
         return f"?{urlencode([*kept, (name, '')])}"
+
+
+AuditFilterForm.base_fields = SharedFields(AuditFilterForm.base_fields)
 
 
 def _value(data: Any, field: PrintedField) -> Any:

@@ -7,7 +7,6 @@ the log holds (`organization_names`, `newest_names`), and the writes whose outco
 
 from __future__ import annotations
 
-import heapq
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -104,11 +103,10 @@ SHOWN_COLUMNS = (
 
 @dataclass(frozen=True)
 class AuditRows:
-    """The rows matching a filter: the recorded ones (reads, and writes' outcomes) and the
-    unresolved attempts (None when the filter leaves them out)."""
+    """The rows matching a filter, one a call, in one query: reads, writes' outcomes, and the
+    attempts of the writes whose outcome is not recorded."""
 
-    recorded: QuerySet[AuditEntry]
-    unresolved: QuerySet[AuditEntry] | None
+    entries: QuerySet[AuditEntry]
     # The organization names a name filter matched (none: it matched nothing); None without one.
     names: tuple[str, ...] | None = None
 
@@ -116,9 +114,7 @@ class AuditRows:
         """Only the columns a table of entries shows (audit/rows.py), as named tuples rather than
         entries: the bodies and user agents stay in the database, and fifty rows are read without
         building fifty models (about a third of the list query's CPU)."""
-        unresolved = self.unresolved.values_list(*SHOWN_COLUMNS, named=True) if self.unresolved is not None else None
-        recorded = self.recorded.values_list(*SHOWN_COLUMNS, named=True)
-        return AuditRows(recorded=recorded, unresolved=unresolved, names=self.names)
+        return AuditRows(entries=self.entries.values_list(*SHOWN_COLUMNS, named=True), names=self.names)
 
 
 @dataclass(frozen=True)
@@ -126,6 +122,15 @@ class AuditPage:
     entries: list  # the entries, or the named tuples of their shown columns (`AuditRows.shown`)
     older: AuditCursor | None
     newer: AuditCursor | None
+
+
+# The entries naming an attempt (its outcome, a resolution), each appended after it, so of a
+# greater id. Saying so keeps PostgreSQL from hashing the attempt ids of the whole log for each
+# page, which it plans for logs of up to a few hundred thousand entries (51 ms a page at 100,000
+# entries, against 0.3 ms by one probe of `audit_attempt` an attempt): it hashes a subquery only
+# when the subquery meets the outer row by equality alone (`convert_EXISTS_to_ANY` in
+# PostgreSQL's src/backend/optimizer/plan/subselect.c). tests/test_views_audit.py holds it.
+_naming_the_attempt = AuditEntry.objects.filter(attempt_id=OuterRef("id"), id__gt=OuterRef("id"))
 
 
 def audit_rows(
@@ -167,18 +172,19 @@ def audit_rows(
         matching = matching.filter(organization_id__in=list(ids.distinct())) if names else matching.none()
     if not include_reads:
         matching = matching.filter(CHANGES)
-    # "Not an attempt", rather than "a call or an outcome": the page's order then comes from the
-    # filter's time index, where a list of phases would lead the planner to sort the whole log.
-    recorded = matching.exclude(phase=AuditEntry.Phase.ATTEMPT)
-    unresolved = matching.filter(phase=AuditEntry.Phase.ATTEMPT).exclude(
-        Exists(AuditEntry.objects.filter(attempt_id=OuterRef("id")))
-    )
+    # A write's attempt stands for the call only while no entry names it (its outcome, or a
+    # resolution): in flight, or cut short. One condition on the entries the filter's time index
+    # walks, so that the page's order comes from that index and an attempt costs one probe of
+    # `audit_attempt`. "Not an attempt", rather than "a call or an outcome": a list of phases would
+    # lead the planner to sort the whole log.
+    recorded = ~Q(phase=AuditEntry.Phase.ATTEMPT)
+    unresolved = Q(phase=AuditEntry.Phase.ATTEMPT) & ~Exists(_naming_the_attempt)
     names = tuple(names) if names is not None else None
     if outcome == AuditEntry.Outcome.UNKNOWN:  # no outcome recorded, or one recorded as unknown (an answer lost)
-        return AuditRows(recorded=recorded.filter(outcome=outcome), unresolved=unresolved, names=names)
+        return AuditRows(entries=matching.filter((recorded & Q(outcome=outcome)) | unresolved), names=names)
     if outcome:
-        return AuditRows(recorded=recorded.filter(outcome=outcome), unresolved=None, names=names)
-    return AuditRows(recorded=recorded, unresolved=unresolved, names=names)
+        return AuditRows(entries=matching.filter(recorded, outcome=outcome), names=names)
+    return AuditRows(entries=matching.filter(recorded | unresolved), names=names)
 
 
 # A loose index scan: each step finds the next name by one probe of `audit_org_name`, so the walk
@@ -233,7 +239,7 @@ def latest_rows(*, size: int, changes_only: bool = False, **lookups: Any) -> lis
     alone (CHANGES, as the audit page's default) with `changes_only`.
 
     It reads the newest 2 x `size` entries of every phase and leaves out each attempt whose
-    outcome is among them; what remains is what the two queries of `audit_page` find. A write's
+    outcome is among them; what remains is what `audit_page` finds. A write's
     outcome is appended after its attempt, by the same process, so it is the newer of the two:
     an attempt read has its outcome read too, if there is one, and an attempt without is a write
     whose outcome is unknown. Each attempt left out leaves its outcome in, so a full read keeps at
@@ -257,51 +263,30 @@ def audit_page(
 ) -> AuditPage:
     """One page of rows, newest first, by keyset: never an OFFSET, never a COUNT(*).
 
-    `before` asks for the rows older than a position, `after` for those newer than it. The
-    unresolved attempts are looked for only within the stretch of time the recorded rows of the
-    page span (they are few, and a search of the whole log for them would cost what it is long).
-    """
+    `before` asks for the rows older than a position, `after` for those newer than it."""
     size = size or AUDIT_PAGE_SIZE
     newer = after is not None
-    cursor = after if newer else before
-    recorded = _keyset(rows.recorded, cursor, newer=newer, limit=size + 1)
-    bound = AuditCursor.of(recorded[size]) if len(recorded) > size else None
-    unresolved = []
-    if rows.unresolved is not None:
-        unresolved = _keyset(rows.unresolved, cursor, newer=newer, limit=size + 1, bound=bound)
-    merged = sorted(recorded + unresolved, key=lambda entry: (entry.created_at, entry.id), reverse=not newer)
-    more = len(merged) > size
-    merged = merged[:size]
+    entries = _keyset(rows.entries, after if newer else before, newer=newer, limit=size + 1)
+    more = len(entries) > size
+    entries = entries[:size]
     if newer:
-        merged.reverse()
+        entries.reverse()
         return AuditPage(
-            entries=merged,
-            older=AuditCursor.of(merged[-1]) if merged else None,
-            newer=AuditCursor.of(merged[0]) if merged and more else None,
+            entries=entries,
+            older=AuditCursor.of(entries[-1]) if entries else None,
+            newer=AuditCursor.of(entries[0]) if entries and more else None,
         )
     return AuditPage(
-        entries=merged,
-        older=AuditCursor.of(merged[-1]) if merged and more else None,
-        newer=AuditCursor.of(merged[0]) if merged and before is not None else None,
+        entries=entries,
+        older=AuditCursor.of(entries[-1]) if entries and more else None,
+        newer=AuditCursor.of(entries[0]) if entries and before is not None else None,
     )
 
 
-def _keyset(
-    entries: QuerySet[AuditEntry],
-    cursor: AuditCursor | None,
-    *,
-    newer: bool,
-    limit: int,
-    bound: AuditCursor | None = None,
-) -> list[AuditEntry]:
-    """Up to `limit` entries beyond the cursor (newer or older), nearest first, and none of a time
-    beyond `bound`'s."""
+def _keyset(entries: QuerySet[AuditEntry], cursor: AuditCursor | None, *, newer: bool, limit: int) -> list:
+    """Up to `limit` entries beyond the cursor (newer or older), nearest first."""
     if cursor is not None:
         entries = entries.filter(_beyond(cursor, newer=newer))
-    if bound is not None:
-        # A plain range, which an index can stop at. Rows of the bound's own time beyond it come
-        # too, and sort after it: `audit_page` cuts the merged rows before the bound, so they never show.
-        entries = entries.filter(**{"created_at__lte" if newer else "created_at__gte": bound.created_at})
     return list(entries.order_by(*(OLDEST_FIRST if newer else NEWEST_FIRST))[:limit])
 
 
@@ -312,16 +297,10 @@ def _beyond(cursor: AuditCursor, *, newer: bool) -> Q:
 
 
 def audit_export_rows(**filters: Any) -> Iterator[tuple]:
-    """The export of the rows matching `filters`, newest first, as EXPORT_COLUMNS tuples: the
-    recorded ones read from the database in chunks as they are consumed, the (few) unresolved
-    attempts merged in by time."""
-    rows = audit_rows(**filters)
-    recorded = rows.recorded.order_by(*NEWEST_FIRST).values_list(*EXPORT_COLUMNS).iterator(chunk_size=2000)
-    if rows.unresolved is None:
-        return recorded
-    unresolved = rows.unresolved.order_by(*NEWEST_FIRST).values_list(*EXPORT_COLUMNS).iterator(chunk_size=2000)
-    at, entry_id = EXPORT_COLUMNS.index("created_at"), EXPORT_COLUMNS.index("id")
-    return heapq.merge(recorded, unresolved, key=lambda row: (row[at], row[entry_id]), reverse=True)
+    """The export of the rows matching `filters`, newest first, as EXPORT_COLUMNS tuples, read
+    from the database in chunks as they are consumed."""
+    rows = audit_rows(**filters).entries.order_by(*NEWEST_FIRST)
+    return rows.values_list(*EXPORT_COLUMNS).iterator(chunk_size=2000)
 
 
 def audit_entry(entry_id: int) -> tuple[AuditEntry, AuditEntry | None]:

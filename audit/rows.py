@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
+from functools import lru_cache
 from urllib.parse import quote
 
 from django.urls import reverse
@@ -82,9 +83,10 @@ def audit_rows(
     return [
         AuditRow(
             url=f"{head}{entry.id}/",
-            when=entry.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            # ISO 8601 to the second, as "%Y-%m-%d %H:%M:%S" prints it, in a fraction of strftime's time.
+            when=entry.created_at.astimezone(UTC).isoformat(" ", "seconds")[:19],
             who=entry.actor_username or "—",
-            who_filter=f"{actor_link}{quote(entry.actor_username, safe='')}"
+            who_filter=f"{actor_link}{_quoted(entry.actor_username, '')}"
             if actor_link and entry.actor_username
             else "",
             action=ACTIONS.get(entry.action, entry.action),
@@ -93,10 +95,17 @@ def audit_rows(
                 if entry.organization_id
                 else ""
             ),
-            organization_filter=f"{organization_link}{quote(entry.organization_id, safe='/')}",
+            organization_filter=f"{organization_link}{_quoted(entry.organization_id, '/')}",
             outcome=Outcome.of(entry.outcome),
             status=str(entry.response_status) if entry.response_status else "—",
             duration_ms=entry.duration_ms,
         )
         for entry in entries
     ]
+
+
+@lru_cache(maxsize=1024)
+def _quoted(value: str, safe: str) -> str:
+    """`value` quoted for a query string: a table names the same few actors and organizations
+    row after row, and quoting them each time took about a third of building a row."""
+    return quote(value, safe=safe)

@@ -32,3 +32,25 @@ class FilterFormTests(SimpleTestCase):
         assert '<option value="failed" selected>Failed</option>' in printed
         assert 'aria-describedby="id_since_error"' in printed
         assert '<input type="hidden" name="actions" value="user.key" id="id_actions_0">' in printed
+
+    def test_the_forms_share_their_fields_and_change_none_of_them(self):
+        """Every form of the filters has the same fields (audit.forms.SharedFields): binding,
+        cleaning and printing forms, valid or not, leaves each as it was defined."""
+
+        def fields() -> list:
+            return [
+                (name, type(field), field.required, dict(field.widget.attrs), list(getattr(field, "choices", ())))
+                for name, field in AuditFilterForm.base_fields.items()
+            ]
+
+        defined = fields()
+        for query in self.QUERIES:
+            form = AuditFilterForm(QueryDict(query))
+            str(form)
+            form.filters()
+            for field in [*form.visible_fields(), *form.hidden_fields()]:
+                str(field.as_field_group() if not field.is_hidden else field)
+            assert form.fields is AuditFilterForm.base_fields
+        assert fields() == defined
+        first, second = AuditFilterForm(QueryDict("since=bad")), AuditFilterForm(QueryDict("since=2025-01-01"))
+        assert (list(first.errors), list(second.errors)) == (["since"], [])

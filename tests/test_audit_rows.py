@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from django.test import SimpleTestCase, override_settings
 from django.urls import resolve
@@ -46,6 +47,27 @@ class AuditRowTests(SimpleTestCase):
     def test_the_time_is_in_utc_as_the_column_says_whatever_the_portal_time_zone(self):
         (row,) = audit_rows([entry()])
         assert row.when == "2026-03-04 05:06:07"
+
+    def test_the_time_is_in_utc_to_the_second_whatever_its_zone_and_fraction(self):
+        rows = audit_rows(
+            [
+                entry(created_at=datetime(2026, 3, 4, 0, 6, 7, tzinfo=ZoneInfo("America/New_York"))),
+                entry(created_at=datetime(2026, 3, 4, 5, 6, 7, 999999, tzinfo=UTC)),
+                entry(created_at=datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+            ]
+        )
+        assert [row.when for row in rows] == ["2026-03-04 05:06:07", "2026-03-04 05:06:07", "9999-12-31 23:59:59"]
+
+    def test_each_row_links_to_its_own_actor_and_organization_quoted(self):
+        same = {"actor_username": "a&b", "organization_id": "x y"}
+        rows = audit_rows(
+            [entry(**same), entry(actor_username="c d", organization_id="z/1"), entry(**same)], actor_link="?actor="
+        )
+        assert [(row.who_filter, row.organization_filter) for row in rows] == [
+            ("?actor=a%26b", "?organization=x%20y"),
+            ("?actor=c%20d", "?organization=z/1"),
+            ("?actor=a%26b", "?organization=x%20y"),
+        ]
 
     def test_an_unknown_outcome_says_what_it_means_and_others_have_their_badges(self):
         badges = {

@@ -126,8 +126,9 @@ class AuditPage:
 
 # The entries naming an attempt (its outcome, a resolution), each appended after it, so of a
 # greater id. Saying so keeps PostgreSQL from hashing the attempt ids of the whole log for each
-# page, which it plans for logs of up to a few hundred thousand entries (51 ms a page at 100,000
-# entries, against 0.3 ms by one probe of `audit_attempt` an attempt): it hashes a subquery only
+# page, which it plans for logs of up to a few hundred thousand entries (a page then costs a scan
+# of every attempt instead of one probe of `audit_attempt` an attempt; docs/performance.md has
+# the figures): it hashes a subquery only
 # when the subquery meets the outer row by equality alone (`convert_EXISTS_to_ANY` in
 # PostgreSQL's src/backend/optimizer/plan/subselect.c). tests/test_views_audit.py holds it.
 _naming_the_attempt = AuditEntry.objects.filter(attempt_id=OuterRef("id"), id__gt=OuterRef("id"))

@@ -130,6 +130,14 @@ class FilterTests:
         assert "The end of the range is before its start." in response.content.decode()
         assert len(listed_ids(response)) == 4
 
+    def test_an_unknown_action_in_a_link_says_which_field_is_wrong(self, as_admin):
+        """The actions a link carries have no visible field: their error is said in the callout."""
+        response = as_admin.get(AUDIT, {"actions": ["organization.update", "no.such.action"]})
+        page = response.content.decode()
+        assert "Check the filters" in page
+        assert "The link's actions, which no field shows: Select a valid choice. no.such.action is not one" in page
+        assert len(listed_ids(response)) == 4  # unfiltered, as the callout says
+
     @pytest.mark.parametrize("url", [AUDIT, EXPORT])
     def test_the_last_day_there_is_leaves_the_range_open(self, as_admin, url):
         entry = add_entry(0)

@@ -66,7 +66,9 @@ def enrol_an_authenticator_app(client, username: str) -> tuple[str, list[str]]:
         r'id="authenticator_secret"[^>]*value="([A-Z2-7]+)"|value="([A-Z2-7]+)"[^>]*id="authenticator_secret"', page
     )
     secret = next(group for group in secret.groups() if group)
-    done = client.post(reverse("mfa_activate_totp"), {"code": totp(secret)})
+    with time_machine.travel(timezone.now(), tick=False):  # the code is checked in the step it was made for
+        done = client.post(reverse("mfa_activate_totp"), {"code": totp(secret)})
+    assert done.status_code == 302, re.findall(r'class="[^"]*error[^"]*"[^>]*>([^<]*)', done.content.decode())
     assert done["Location"] == reverse("mfa_view_recovery_codes")
     codes = re.findall(r"\b\d{8}\b", client.get(done["Location"]).content.decode())
     assert len(codes) == 10
@@ -101,7 +103,7 @@ class EnrolmentTests:
         assert client.get(reverse("orgadmin:organization-list")).status_code == 200
         client.post(reverse("account_logout"))
 
-        with time_machine.travel(timezone.now() + timedelta(seconds=60)):  # a code of its own
+        with time_machine.travel(timezone.now() + timedelta(seconds=60), tick=False):  # a code of its own
             signed_in = password_sign_in(client, "ed")
             assert signed_in["Location"] == reverse("mfa_authenticate")
             assert client.get(reverse("orgadmin:organization-list"))["Location"].startswith(reverse("account_login"))
@@ -135,7 +137,7 @@ class ThrottleTests:
         make_user("ed", role="Editor")
         secret, _ = enrol_an_authenticator_app(client, "ed")
         client.post(reverse("account_logout"))
-        with time_machine.travel(timezone.now() + timedelta(seconds=60)):
+        with time_machine.travel(timezone.now() + timedelta(seconds=60), tick=False):
             password_sign_in(client, "ed")
             for _ in range(5):
                 client.post(reverse("mfa_authenticate"), {"code": "000000"})
@@ -210,9 +212,11 @@ class FreshCheckTests:
             assert "Confirm it is you" in asked.content.decode()
             assert sandbox.sandbox.organizations[GLOBEX_ID].issuer  # nothing sent
             check = re.search(r'href="(/accounts/2fa/reauthenticate/\?next=[^"]+)"', asked.content.decode())[1]
-            resumed = client.get(
-                client.post(check.replace("&amp;", "&"), {"code": totp(secret, later.timestamp())})["Location"]
+            checked = client.post(check.replace("&amp;", "&"), {"code": totp(secret, later.timestamp())})
+            assert checked.status_code == 302, re.findall(
+                r'class="[^"]*error[^"]*"[^>]*>([^<]*)', checked.content.decode()
             )
+            resumed = client.get(checked["Location"])
             page = resumed.content.decode()
             assert 'value="Globex Renamed"' in page
             assert re.search(r'name="remove_oidc"[^>]*checked', page)

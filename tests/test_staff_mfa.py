@@ -68,11 +68,16 @@ def enrol_an_authenticator_app(client, username: str) -> tuple[str, list[str]]:
     secret = next(group for group in secret.groups() if group)
     with time_machine.travel(timezone.now(), tick=False):  # the code is checked in the step it was made for
         done = client.post(reverse("mfa_activate_totp"), {"code": totp(secret)})
-    assert done.status_code == 302, re.findall(r'class="[^"]*error[^"]*"[^>]*>([^<]*)', done.content.decode())
+    assert done.status_code == 302, refusal(done)
     assert done["Location"] == reverse("mfa_view_recovery_codes")
     codes = re.findall(r"\b\d{8}\b", client.get(done["Location"]).content.decode())
     assert len(codes) == 10
     return secret, codes
+
+
+def refusal(response) -> list[str]:
+    """The errors a refused second-factor form shows, for a failed assertion to say."""
+    return re.findall(r'class="[^"]*error[^"]*"[^>]*>([^<]*)', response.content.decode())
 
 
 def hidden(response) -> dict[str, str]:

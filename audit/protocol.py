@@ -78,6 +78,11 @@ class AuditContext:
         return self.actor.get_username() if self.actor is not None else self.actor_label
 
 
+# The portal itself, as the actor of what no person asks for: its commands and scheduled work
+# (expiries, resolutions of writes of unknown outcome, changes noticed outside it).
+PORTAL = AuditContext(actor=None, actor_label="portal")
+
+
 class AuditUnavailable(Exception):
     """The audit log could not record an action, so it was not done (`nothing_sent`), or its
     result is not shown: whatever the portal does is recorded, or it does not happen. `message`

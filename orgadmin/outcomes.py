@@ -36,14 +36,13 @@ from django.utils import timezone
 from audit import protocol as audit_protocol
 from audit import queries
 from audit.models import AuditEntry
-from audit.protocol import AuditContext, AuditUnavailable
+from audit.protocol import PORTAL, AuditContext, AuditUnavailable
 from orgadmin.polytomic.client import client
 from orgadmin.polytomic.errors import PolytomicError, PolytomicNotFound
 from orgadmin.polytomic.fields import READABLE, Organization
 
 logger = logging.getLogger(__name__)
 Action = AuditEntry.Action
-PORTAL = AuditContext(actor=None, actor_label="portal")
 # The most resolved in one page view: the rest wait for the next, or for cron.
 PAGE_RESOLVES = 5
 

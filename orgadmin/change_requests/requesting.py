@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from audit.protocol import AuditContext
+from audit.protocol import PORTAL, AuditContext
 from orgadmin.change_requests import notify
 from orgadmin.change_requests.steps import (
     ENCRYPTION_PURPOSE,
@@ -145,9 +145,8 @@ def reject(*, context: AuditContext, change_request_id: int, comment: str) -> Ch
     return change
 
 
-def expire_due(*, context: AuditContext | None = None) -> int:
+def expire_due(*, context: AuditContext = PORTAL) -> int:
     """Expires the open requests past their time, erasing their secrets; the number expired."""
-    context = context or AuditContext(actor=None, actor_label="portal")
     expired = 0
     now = timezone.now()
     for change_id in ChangeRequest.objects.filter(status__in=ChangeRequest.OPEN, expires_at__lte=now).values_list(

@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from audit.protocol import AuditContext, AuditUnavailable
+from audit.protocol import PORTAL, AuditContext, AuditUnavailable
 from orgadmin import outcomes
 from orgadmin.change_requests.steps import (
     ChangeRequestClosed,
@@ -45,10 +45,9 @@ def check(*, context: AuditContext, change_request_id: int) -> ChangeRequest:
     return _check(context, change)
 
 
-def resolve_unknown(*, context: AuditContext | None = None) -> list[ChangeRequest]:
+def resolve_unknown(*, context: AuditContext = PORTAL) -> list[ChangeRequest]:
     """Checks at Polytomic every request whose outcome is not known (the expire command runs it,
     so that none stays so, with its secret, after a whole portal stopped); the requests as they end."""
-    context = context or AuditContext(actor=None, actor_label="portal")
     checked = []
     for change in ChangeRequest.objects.filter(ChangeRequest.outcome_unknown_q()).select_related(
         "requested_by", "decided_by"

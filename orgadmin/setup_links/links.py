@@ -11,12 +11,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
 from audit import protocol as audit_protocol
 from audit.models import AuditEntry
-from audit.protocol import AuditContext, AuditUnavailable
+from audit.protocol import PORTAL, AuditContext, AuditUnavailable
 from orgadmin import mail
 from orgadmin.models import SetupLink
 from orgadmin.polytomic.fields import Organization
@@ -39,11 +40,12 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
-def link_url(token: str, *, request_origin: str) -> str:
+def link_url(token: str, *, request: HttpRequest) -> str:
     """The link as the customer opens it: on the public setup host when one is set
     (PORTAL_SETUP_LINK_BASE_URL), else on the host its maker used."""
-    base = settings.PORTAL_SETUP_LINK_BASE_URL or request_origin.rstrip("/")
-    return base + reverse("setup-page", args=[token])
+    path = reverse("setup-page", args=[token])
+    base = settings.PORTAL_SETUP_LINK_BASE_URL
+    return base + path if base else request.build_absolute_uri(path)
 
 
 def create(*, context: AuditContext, organization: Organization, hours: int, email: str) -> tuple[SetupLink, str]:
@@ -101,11 +103,9 @@ def send_by_mail(*, context: AuditContext, link: SetupLink, url: str) -> bool:
 def revoke(*, context: AuditContext, link_id: int, organization_id: str) -> SetupLink:
     """Revokes a link still usable: a customer opening it afterwards is refused."""
     with transaction.atomic():
-        taken = SetupLink.objects.filter(SetupLink.usable_q(), pk=link_id, organization_id=organization_id).update(
-            revoked_at=timezone.now(), revoked_by=context.actor
-        )
-        link = SetupLink.objects.select_related("created_by").filter(pk=link_id, organization_id=organization_id)
-        link = link.first()
+        this_link = SetupLink.objects.filter(pk=link_id, organization_id=organization_id)
+        taken = this_link.filter(SetupLink.usable_q()).update(revoked_at=timezone.now(), revoked_by=context.actor)
+        link = this_link.select_related("created_by").first()
         if link is None:
             raise LinkClosed("There is no such setup link for this organization.")
         if not taken:
@@ -114,10 +114,9 @@ def revoke(*, context: AuditContext, link_id: int, organization_id: str) -> Setu
     return link
 
 
-def expire_due(*, context: AuditContext | None = None) -> int:
+def expire_due(*, context: AuditContext = PORTAL) -> int:
     """Records the expiry of the links past their time, unused and unrevoked (the expire command);
     the number recorded. The link is refused from its time on, recorded or not."""
-    context = context or AuditContext(actor=None, actor_label="portal")
     due = SetupLink.objects.filter(
         submitted_at__isnull=True, revoked_at__isnull=True, expiry_recorded=False, expires_at__lte=timezone.now()
     )

@@ -47,7 +47,7 @@ def link_list(request: HtmxHttpRequest, organization_id: UUID) -> HttpResponse:
         except AuditUnavailable as exc:
             form.add_error(None, f"No link was made: {exc.message}")
         else:
-            url = links.link_url(token, request_origin=f"{request.scheme}://{request.get_host()}")
+            url = links.link_url(token, request=request)
             emailed = links.send_by_mail(context=context, link=link, url=url) if link.email else None
             made = {"link": link, "url": url, "emailed": emailed}
             form = NewLinkForm(mail_on=mail.mail_on())

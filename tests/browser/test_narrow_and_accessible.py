@@ -8,10 +8,8 @@ its screenshot is kept under test-results/screenshots (narrow-*.png).
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -22,7 +20,7 @@ from audit.models import AuditEntry
 from audit.store import append
 from devtools.sandbox import ACME_ID
 from orgadmin.models import ChangeRequest, Onboarding
-from tests.browser.support import sign_in
+from tests.browser.support import serious_violations, sign_in
 from tests.factories import make_user
 from tests.support import named_url_patterns
 from tests.test_authorization_matrix import ANALYST_ID, POLICY
@@ -31,8 +29,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 PHONE = {"width": 390, "height": 844}
 WIDE = {"width": 1280, "height": 800}
-# axe-core, pinned in tests/oidc/package.json and installed by `npm ci --prefix tests/oidc`.
-AXE = Path(__file__).resolve().parents[1] / "oidc" / "node_modules" / "axe-core" / "axe.min.js"
 NOT_PAGES = {
     "orgadmin:audit-export": "a CSV file",
     "setup-script": "the setup page's script",
@@ -84,21 +80,6 @@ def sample_path(name: str) -> str:
     }
     pattern = dict(named_url_patterns())[name]
     return reverse(name, kwargs={key: samples[key] for key in pattern.pattern.regex.groupindex})
-
-
-def serious_violations(page: Page) -> list[str]:
-    """axe-core's serious and critical violations on the page, one readable line each.
-
-    The CSP refuses inline scripts, so axe is not added as a <script> element: its source is
-    evaluated by the browser's debugging protocol, which the page's policy does not govern.
-    """
-    page.evaluate(AXE.read_text())
-    violations = page.evaluate(
-        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
-        ".filter(v => ['serious', 'critical'].includes(v.impact))"
-        ".map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(' '))}))"
-    )
-    return [f"{v['impact']} {v['id']}: {v['help']} at {json.dumps(v['nodes'][:5])}" for v in violations]
 
 
 @pytest.fixture(autouse=True)

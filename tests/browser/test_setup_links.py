@@ -15,8 +15,7 @@ from playwright.sync_api import Page, expect
 from devtools.sandbox import ACME_ID
 from orgadmin.models import ChangeRequest
 from tests.browser.conftest import SCREENSHOTS
-from tests.browser.support import SCREENS, signed_in_as
-from tests.browser.test_narrow_and_accessible import serious_violations
+from tests.browser.support import SCREENS, serious_violations, signed_in_as
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

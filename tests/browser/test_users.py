@@ -9,8 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from devtools.sandbox import ACME_ID
-from tests.browser.support import sign_in
-from tests.browser.test_narrow_and_accessible import serious_violations
+from tests.browser.support import serious_violations, sign_in
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)

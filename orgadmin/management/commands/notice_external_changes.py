@@ -10,12 +10,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.protocol import AuditContext, AuditUnavailable
+from audit.protocol import PORTAL, AuditUnavailable
 from orgadmin.organizations import external
 from orgadmin.organizations.queries import organization_list
 from orgadmin.polytomic.errors import PolytomicError
-
-PORTAL = AuditContext(actor=None, actor_label="portal")
 
 
 class Command(BaseCommand):
